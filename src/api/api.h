@@ -1,0 +1,128 @@
+/*
+ * api.h - the NGSI-LD API (and pilotlight's own /version, /health): one
+ * file per resource, sharing the helpers of common.c. Handlers run on the
+ * HTTP worker threads; writes go to the store writer asynchronously
+ * (api_submit) and finish in a continuation.
+ */
+#ifndef PL_API_H
+#define PL_API_H
+
+#include <stddef.h>
+
+#include "http/http.h"
+#include "model/entity.h"
+#include "store/store.h"
+
+struct ld_cache;
+struct cfg;
+
+/* Application state shared by every handler (read-only after start). */
+struct app {
+    struct store *store;
+    struct ld_cache *contexts;
+    const struct cfg *cfg;
+    long long started_ms;
+};
+
+#define API_BASE "/ngsi-ld/v1"
+
+extern const struct http_route api_routes[];
+extern const size_t api_n_routes;
+
+/* --- common.c ----------------------------------------------------------- */
+
+struct app *api_app(struct req *r);
+
+/* Parse the body as JSON (ERR_INVALID_REQUEST if absent or malformed);
+ * caller frees. */
+int api_body_json(struct req *r, cJSON **out);
+
+/* Resolve the request's @context into r->ctx / r->ctx_value: from the body
+ * (application/ld+json: "@context" required in each object of body, which
+ * may be an array) or the Link header (application/json, and GETs); the
+ * core context when none. Mixing both is 400. body may be NULL. */
+int api_resolve_ctx(struct req *r, const cJSON *body);
+
+/* Expand a term with the request's context (caller frees; NULL = OOM). */
+char *api_expand(struct req *r, const char *term);
+/* q_expand/typeq_expand callback: ud is the struct req. */
+char *api_expand_cb(void *ud, const char *term);
+
+/* Is s an absolute URI as NGSI-LD ids must be? */
+int api_is_uri(const char *s);
+
+/* Render options from the query string (options, format, attrs, pick,
+ * omit, lang). */
+struct api_view {
+    struct ent_render_opts ro;
+    char **pick, **omit;       /* expanded, owned */
+    size_t n_pick, n_omit;
+    char **attrs;              /* `attrs` expanded, owned (also in pick) */
+    size_t n_attrs;
+    int no_overwrite, upsert_update, want_count;
+};
+int api_view_parse(struct req *r, struct api_view *v);
+void api_view_free(struct api_view *v);
+
+/* Render one document for output; NULL with r->err set on failure. */
+cJSON *api_render(struct req *r, const struct api_view *v, const cJSON *doc);
+
+/* Reply with a rendered entity (or array) and the @context as the Accept
+ * header asks (body member for ld+json, Link header otherwise). */
+int api_reply_entities(struct req *r, int status, cJSON *body);
+
+/* Add the Link header naming the response context (JSON responses). */
+void api_link_context(struct req *r);
+
+/* A write job: ops plus what they borrow. */
+struct job {
+    struct store_op *ops;
+    size_t n_ops;
+    cJSON *keep;        /* owns documents the ops point into */
+    char **strs;        /* owned strings */
+    size_t n_strs;
+    struct api_view view;
+    int have_view;
+    int tag;            /* the handler's own use */
+    void *extra;
+    void (*extra_free)(void *);
+};
+struct job *job_new(size_t n_ops);
+void job_free(struct job *j);
+/* Keep doc / s alive until the job ends (takes ownership; returns it). */
+const cJSON *job_keep(struct job *j, cJSON *doc);
+const char *job_str(struct job *j, char *s);
+/* Hand the job to the writer; cont runs when it is durable. */
+int api_submit(struct req *r, struct job *j, http_handler_fn cont);
+struct job *api_job(struct req *r);
+
+/* --- resources ------------------------------------------------------------ */
+int api_entity_create(struct req *r);
+int api_entity_get(struct req *r);
+int api_entity_delete(struct req *r);
+int api_entity_replace(struct req *r);
+int api_entity_merge(struct req *r);
+int api_attrs_append(struct req *r);
+int api_attrs_update(struct req *r);
+int api_attr_patch(struct req *r);
+int api_attr_replace(struct req *r);
+int api_attr_delete(struct req *r);
+int api_entities_query(struct req *r);
+int api_batch_create(struct req *r);
+int api_batch_upsert(struct req *r);
+int api_batch_update(struct req *r);
+int api_batch_delete(struct req *r);
+int api_batch_merge(struct req *r);
+int api_batch_query(struct req *r);
+int api_types_list(struct req *r);
+int api_type_get(struct req *r);
+int api_attributes_list(struct req *r);
+int api_attribute_get(struct req *r);
+int api_contexts_list(struct req *r);
+int api_contexts_create(struct req *r);
+int api_context_get(struct req *r);
+int api_context_delete(struct req *r);
+int api_version(struct req *r);
+int api_health(struct req *r);
+
+#endif

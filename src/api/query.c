@@ -1,0 +1,394 @@
+/*
+ * query.c - Query Entities: GET /entities (GS CIM 009 5.7.2) and POST
+ * /entityOperations/query (5.7.2 via the Query data type, 5.2.23). Both
+ * build one struct store_query; the store picks the index (ids, geo box,
+ * type) and filters the rest. Pagination is by limit/offset in creation
+ * order, with NGSILD-Results-Count on count=true and Link rel=next/prev.
+ */
+#include "api/api.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ld/ld.h"
+#include "query/geo.h"
+#include "query/q.h"
+#include "query/typeq.h"
+#include "util/cfg.h"
+
+struct qspec {
+    struct store_query sq;
+    struct typeq *types;
+    struct q_expr *q;
+    struct geo_rel rel;
+    struct geo_shape *geometry;
+    char *geoproperty;
+    regex_t id_re;
+    int have_re;
+    char **ids;
+    size_t n_ids;
+    struct api_view view;
+    cJSON *results;
+};
+
+static void qspec_free(struct qspec *s)
+{
+    typeq_free(s->types);
+    q_free(s->q);
+    geo_free(s->geometry);
+    free(s->geoproperty);
+    if (s->have_re)
+        regfree(&s->id_re);
+    for (size_t i = 0; i < s->n_ids; i++)
+        free(s->ids[i]);
+    free(s->ids);
+    api_view_free(&s->view);
+    cJSON_Delete(s->results);
+}
+
+static int set_types(struct req *r, struct qspec *s, const char *text)
+{
+    int rc = typeq_parse(text, &s->types, &r->err);
+    if (rc)
+        return rc == ERR_INVALID_REQUEST ? (r->err.code = ERR_BAD_DATA, rc) : rc;
+    if (typeq_expand(s->types, api_expand_cb, r) != 0)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    s->sq.types = s->types;
+    return 0;
+}
+
+static int add_id(struct req *r, struct qspec *s, const char *id, size_t len)
+{
+    char **p;
+    char *copy = strndup(id, len);
+    if (copy == NULL)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    if (!api_is_uri(copy)) {
+        err_set(&r->err, ERR_BAD_DATA, "id '%.200s' is not a URI", copy);
+        free(copy);
+        return ERR_BAD_DATA;
+    }
+    if ((p = realloc(s->ids, (s->n_ids + 1) * sizeof(*p))) == NULL) {
+        free(copy);
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    }
+    s->ids = p;
+    s->ids[s->n_ids++] = copy;
+    s->sq.ids = (const char *const *)s->ids;
+    s->sq.n_ids = s->n_ids;
+    return 0;
+}
+
+static int set_id_pattern(struct req *r, struct qspec *s, const char *pattern)
+{
+    if (strlen(pattern) > 1024 || regcomp(&s->id_re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' is not a valid regular expression",
+                       pattern);
+    s->have_re = 1;
+    s->sq.id_pattern = &s->id_re;
+    return 0;
+}
+
+static int set_q(struct req *r, struct qspec *s, const char *text)
+{
+    int rc = q_parse(text, &s->q, &r->err);
+    if (rc) {
+        r->err.code = ERR_BAD_DATA;
+        return ERR_BAD_DATA;
+    }
+    if ((rc = q_expand(s->q, api_expand_cb, r, &r->err)) != 0)
+        return rc;
+    s->sq.q = s->q;
+    return 0;
+}
+
+static int set_geo(struct req *r, struct qspec *s, const char *georel, const char *geometry,
+                   const char *coords, const char *geoproperty)
+{
+    if (!georel && !geometry && !coords)
+        return 0;
+    if (!georel || !geometry || !coords)
+        return err_set(&r->err, ERR_BAD_DATA,
+                       "a geo-query needs georel, geometry and coordinates together");
+    if (geo_rel_parse(georel, &s->rel, &r->err) != 0 ||
+        geo_parse_query(geometry, coords, &s->geometry, &r->err) != 0) {
+        r->err.code = ERR_BAD_DATA;
+        return ERR_BAD_DATA;
+    }
+    if ((s->geoproperty = api_expand(r, geoproperty ? geoproperty : "location")) == NULL)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    s->sq.georel = &s->rel;
+    s->sq.geometry = s->geometry;
+    s->sq.geoproperty = s->geoproperty;
+    return 0;
+}
+
+static int set_page(struct req *r, struct qspec *s)
+{
+    struct app *app = api_app(r);
+    const char *limit = req_query(r, "limit"), *offset = req_query(r, "offset");
+    char *end;
+
+    s->sq.limit = app->cfg->page_limit_default;
+    s->sq.offset = 0;
+    if (limit) {
+        long v = strtol(limit, &end, 10);
+        if (*limit == '\0' || *end || v < 0)
+            return err_set(&r->err, ERR_BAD_DATA, "limit must be a non-negative integer");
+        if (v > app->cfg->page_limit_max)
+            return err_set(&r->err, ERR_TOO_MANY, "limit %ld is above the maximum %d", v,
+                           app->cfg->page_limit_max);
+        if (v == 0 && !s->view.want_count)
+            return err_set(&r->err, ERR_BAD_DATA, "limit=0 is only allowed with count=true");
+        s->sq.limit = v;
+    }
+    if (offset) {
+        long v = strtol(offset, &end, 10);
+        if (*offset == '\0' || *end || v < 0)
+            return err_set(&r->err, ERR_BAD_DATA, "offset must be a non-negative integer");
+        s->sq.offset = v;
+    }
+    s->sq.want_count = s->view.want_count;
+    return 0;
+}
+
+static int collect(void *ud, const cJSON *doc)
+{
+    void **args = ud;
+    struct req *r = args[0];
+    struct qspec *s = args[1];
+    cJSON *out = api_render(r, &s->view, doc);
+    if (out == NULL)
+        return 1;
+    cJSON_AddItemToArray(s->results, out);
+    return 0;
+}
+
+static void page_links(struct req *r, const struct qspec *s, long count)
+{
+    /* Link rel=next when more matches may follow, rel=prev when offset > 0 */
+    char link[256];
+    const char *path = r->path;
+    long n = cJSON_GetArraySize(s->results);
+    if (s->sq.offset > 0) {
+        long prev = s->sq.offset - s->sq.limit;
+        snprintf(link, sizeof(link), "<%s?offset=%ld&limit=%ld>; rel=\"prev\"", path,
+                 prev < 0 ? 0 : prev, s->sq.limit);
+        req_add_header(r, "Link", link);
+    }
+    if (s->sq.limit > 0 && n == s->sq.limit && (!s->sq.want_count || count > s->sq.offset + n)) {
+        snprintf(link, sizeof(link), "<%s?offset=%ld&limit=%ld>; rel=\"next\"", path,
+                 s->sq.offset + n, s->sq.limit);
+        req_add_header(r, "Link", link);
+    }
+}
+
+static int run(struct req *r, struct qspec *s)
+{
+    struct app *app = api_app(r);
+    void *args[2] = {r, s};
+    long count = 0;
+
+    s->sq.tenant = r->tenant;
+    s->sq.attrs = (const char *const *)s->view.attrs;
+    s->sq.n_attrs = s->view.n_attrs;
+    if ((s->results = cJSON_CreateArray()) == NULL)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    if (store_query(app->store, &s->sq, collect, args, &count, &r->err) != 0)
+        return r->err.code;
+    if (r->err.code)
+        return r->err.code;
+    if (s->sq.want_count) {
+        char n[32];
+        snprintf(n, sizeof(n), "%ld", count);
+        req_add_header(r, "NGSILD-Results-Count", n);
+    }
+    page_links(r, s, count);
+    cJSON *results = s->results;
+    s->results = NULL;
+    return api_reply_entities(r, 200, results);
+}
+
+int api_entities_query(struct req *r)
+{
+    struct qspec s;
+    const char *type = req_query(r, "type"), *ids = req_query(r, "id");
+    const char *pattern = req_query(r, "idPattern"), *q = req_query(r, "q");
+    const char *georel = req_query(r, "georel"), *geometry = req_query(r, "geometry");
+    const char *coords = req_query(r, "coordinates");
+    const char *attrs = req_query(r, "attrs");
+
+    memset(&s, 0, sizeof(s));
+    if (api_resolve_ctx(r, NULL) != 0 || api_view_parse(r, &s.view) != 0)
+        goto fail;
+    if (!type && !ids && !attrs && !q && !georel)
+        {
+            err_set(&r->err, ERR_BAD_DATA,
+                    "a query needs at least one of type, id, attrs, q or a geo-query");
+            goto fail;
+        }
+    if (type && set_types(r, &s, type) != 0)
+        goto fail;
+    for (const char *p = ids; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || add_id(r, &s, p, len) != 0) {
+            err_set(&r->err, ERR_BAD_DATA, "invalid id list");
+            goto fail;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (pattern && set_id_pattern(r, &s, pattern) != 0)
+        goto fail;
+    if (q && set_q(r, &s, q) != 0)
+        goto fail;
+    if (set_geo(r, &s, georel, geometry, coords, req_query(r, "geoproperty")) != 0)
+        goto fail;
+    if (set_page(r, &s) != 0)
+        goto fail;
+    if (run(r, &s) != 0)
+        goto fail;
+    qspec_free(&s);
+    return HTTP_DONE;
+fail:
+    qspec_free(&s);
+    return req_reply_error(r);
+}
+
+/* POST /entityOperations/query: {"type":"Query", "entities":[{id|idPattern|type}],
+ * "attrs":[...], "q":"...", "geoQ":{...}}. Several entity selectors are
+ * combined as "any of": their types into one type expression, their ids into
+ * one list; an idPattern applies to all. */
+int api_batch_query(struct req *r)
+{
+    struct qspec s;
+    cJSON *body = NULL;
+    const cJSON *it;
+    char types[4096];
+    size_t tlen = 0;
+
+    memset(&s, 0, sizeof(s));
+    types[0] = '\0';
+    if (api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0 ||
+        api_view_parse(r, &s.view) != 0)
+        goto fail;
+    if (!cJSON_IsObject(body)) {
+        err_set(&r->err, ERR_BAD_DATA, "the body must be a Query object");
+        goto fail;
+    }
+    const cJSON *qtype = cJSON_GetObjectItemCaseSensitive(body, "type");
+    if (!cJSON_IsString(qtype) || strcmp(qtype->valuestring, "Query") != 0) {
+        err_set(&r->err, ERR_BAD_DATA, "the body's type must be \"Query\"");
+        goto fail;
+    }
+    const cJSON *entities = cJSON_GetObjectItemCaseSensitive(body, "entities");
+    if (entities && !cJSON_IsArray(entities)) {
+        err_set(&r->err, ERR_BAD_DATA, "entities must be an array");
+        goto fail;
+    }
+    cJSON_ArrayForEach(it, entities)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "type");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(it, "idPattern");
+        if (!cJSON_IsObject(it) || (t && !cJSON_IsString(t)) || (id && !cJSON_IsString(id)) ||
+            (pat && !cJSON_IsString(pat))) {
+            err_set(&r->err, ERR_BAD_DATA, "invalid entity selector in entities");
+            goto fail;
+        }
+        if (t) {
+            size_t n = strlen(t->valuestring);
+            if (tlen + n + 4 >= sizeof(types)) {
+                err_set(&r->err, ERR_BAD_DATA, "too many entity selectors");
+                goto fail;
+            }
+            tlen += (size_t)snprintf(types + tlen, sizeof(types) - tlen, "%s(%s)",
+                                     tlen ? "|" : "", t->valuestring);
+        }
+        if (id && add_id(r, &s, id->valuestring, strlen(id->valuestring)) != 0)
+            goto fail;
+        if (pat && !s.have_re && set_id_pattern(r, &s, pat->valuestring) != 0)
+            goto fail;
+    }
+    if (tlen && set_types(r, &s, types) != 0)
+        goto fail;
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attrs");
+    if (attrs) {
+        if (!cJSON_IsArray(attrs)) {
+            err_set(&r->err, ERR_BAD_DATA, "attrs must be an array of names");
+            goto fail;
+        }
+        cJSON_ArrayForEach(it, attrs)
+        {
+            char **p, *iri;
+            if (!cJSON_IsString(it)) {
+                err_set(&r->err, ERR_BAD_DATA, "attrs must be an array of names");
+                goto fail;
+            }
+            if ((iri = api_expand(r, it->valuestring)) == NULL ||
+                (p = realloc(s.view.attrs, (s.view.n_attrs + 1) * sizeof(*p))) == NULL) {
+                free(iri);
+                err_set(&r->err, ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+            s.view.attrs = p;
+            s.view.attrs[s.view.n_attrs++] = iri;
+        }
+        /* project on them too, as the GET's attrs does */
+        char **pick = calloc(s.view.n_attrs + 2, sizeof(*pick));
+        if (pick == NULL) {
+            err_set(&r->err, ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < s.view.n_attrs; i++)
+            pick[i] = strdup(s.view.attrs[i]);
+        pick[s.view.n_attrs] = strdup("id");
+        pick[s.view.n_attrs + 1] = strdup("type");
+        for (size_t i = 0; i < s.view.n_pick; i++)
+            free(s.view.pick[i]);
+        free(s.view.pick);
+        s.view.pick = pick;
+        s.view.n_pick = s.view.n_attrs + 2;
+        s.view.ro.pick = (const char *const *)pick;
+        s.view.ro.n_pick = s.view.n_pick;
+    }
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "q");
+    if (q && (!cJSON_IsString(q) || set_q(r, &s, q->valuestring) != 0)) {
+        err_set(&r->err, ERR_BAD_DATA, "q must be a valid query string");
+        goto fail;
+    }
+    const cJSON *geoq = cJSON_GetObjectItemCaseSensitive(body, "geoQ");
+    if (geoq) {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(geoq, "geometry");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(geoq, "coordinates");
+        const cJSON *rel = cJSON_GetObjectItemCaseSensitive(geoq, "georel");
+        const cJSON *gp = cJSON_GetObjectItemCaseSensitive(geoq, "geoproperty");
+        char *ctext = c ? (cJSON_IsString(c) ? strdup(c->valuestring) : cJSON_PrintUnformatted(c))
+                        : NULL;
+        int rc = set_geo(r, &s, cJSON_IsString(rel) ? rel->valuestring : NULL,
+                         cJSON_IsString(g) ? g->valuestring : NULL, ctext,
+                         cJSON_IsString(gp) ? gp->valuestring : NULL);
+        free(ctext);
+        if (rc || !s.sq.georel) {
+            err_set(&r->err, ERR_BAD_DATA, "geoQ needs geometry, coordinates and georel");
+            goto fail;
+        }
+    }
+    if (!s.sq.types && !s.n_ids && !s.view.n_attrs && !s.q && !s.sq.georel) {
+        err_set(&r->err, ERR_BAD_DATA,
+                "a query needs at least one of entities, attrs, q or geoQ");
+        goto fail;
+    }
+    if (set_page(r, &s) != 0 || run(r, &s) != 0)
+        goto fail;
+    cJSON_Delete(body);
+    qspec_free(&s);
+    return HTTP_DONE;
+fail:
+    cJSON_Delete(body);
+    qspec_free(&s);
+    return req_reply_error(r);
+}

@@ -1,0 +1,144 @@
+/*
+ * http.h - the HTTP server (libmicrohttpd), router, request context and
+ * responses.
+ *
+ * Threads: one MHD polling thread per worker (epoll, thread pool); every
+ * handler runs on one of them. A handler never blocks on a write: it hands
+ * its ops to the store writer, calls req_suspend() and returns
+ * HTTP_ASYNC; the writer's completion calls req_resume() (any thread), and
+ * the server then runs the continuation r->cont on the connection's own
+ * thread to build the response. So a few threads serve thousands of
+ * in-flight writes, and the writer commits them in groups.
+ *
+ * The request context (struct req) carries everything about the caller:
+ * tenant, resolved @context, error slot, query parameters, and will carry
+ * the caller's identity (partner, role, scopes) once tokens exist. Nothing
+ * else re-derives who the caller is.
+ */
+#ifndef PL_HTTP_H
+#define PL_HTTP_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/err.h"
+
+struct ld_ctx;
+struct http_server;
+
+enum http_method {
+    HTTP_GET = 1,
+    HTTP_POST = 2,
+    HTTP_PUT = 4,
+    HTTP_PATCH = 8,
+    HTTP_DELETE = 16,
+    HTTP_HEAD = 32,
+    HTTP_OPTIONS = 64,
+};
+
+/* What a handler (or continuation) returns. */
+enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
+
+/* Response media types, from the Accept header. */
+enum http_mime { MIME_JSON = 1, MIME_LD_JSON = 2, MIME_GEO_JSON = 4 };
+
+#define REQ_MAX_PARAMS 4
+#define REQ_MAX_HEADERS 8
+
+struct req;
+typedef int (*http_handler_fn)(struct req *r);
+
+/* Who is calling. Anonymous for now; the governance issue fills it from
+ * the token (partner, role, scopes). */
+struct caller {
+    const char *partner; /* NULL = anonymous */
+    int role;
+};
+
+struct req {
+    /* the request */
+    int method;
+    const char *path;                  /* decoded, without query, trailing '/' removed */
+    const char *route_params[REQ_MAX_PARAMS]; /* {captures} of the matched route, in order */
+    int n_route_params;
+    const char *body;                  /* NUL-terminated, NULL if none */
+    size_t body_len;
+    int accept;                        /* MIME_* chosen for the response */
+
+    /* the request context */
+    const char *tenant;                /* "" = default tenant */
+    struct caller caller;
+    struct ld_ctx *ctx;                /* active @context (set by api_ctx_*), released at the end */
+    cJSON *ctx_value;                  /* the @context value to echo in responses */
+    struct err err;                    /* the error slot: becomes ProblemDetails */
+
+    /* async continuation */
+    http_handler_fn cont;              /* run on the connection's thread after req_resume */
+    void *cont_ud;
+    void (*cont_free)(void *ud);       /* frees cont_ud when the request ends */
+
+    void *app;                         /* the application (api/) state */
+
+    /* private to the server */
+    struct req_priv *priv;
+};
+
+/* A route: pattern segments like "/ngsi-ld/v1/entities/{id}/attrs/{attrId}". */
+struct http_route {
+    int method;
+    const char *pattern;
+    http_handler_fn fn;
+};
+
+struct http_config {
+    const char *bind;
+    int port;                 /* 0 = any free port */
+    int threads;
+    size_t max_body;
+    int max_connections;
+    const struct http_route *routes;
+    size_t n_routes;
+    void *app;
+};
+
+/* Start serving. Returns 0 and *out. */
+int http_start(const struct http_config *c, struct http_server **out, struct err *e);
+/* The port actually bound. */
+int http_port(const struct http_server *s);
+/* Stop accepting, finish in-flight requests, stop the threads. */
+void http_stop(struct http_server *s);
+
+/* --- for handlers ------------------------------------------------------ */
+
+/* A query-string parameter (decoded), NULL if absent. */
+const char *req_query(struct req *r, const char *name);
+/* A request header, NULL if absent. */
+const char *req_header(struct req *r, const char *name);
+/* Add a response header (copied). */
+int req_add_header(struct req *r, const char *name, const char *value);
+/* Reply with a JSON body (takes ownership of body; NULL = no body). */
+int req_reply_json(struct req *r, int status, cJSON *body);
+/* Reply with a prepared text body (copied) and content type. */
+int req_reply_text(struct req *r, int status, const char *content_type, const char *text, size_t len);
+/* Reply with ProblemDetails for the error in r->err (code defaults to
+ * ERR_INTERNAL). Always returns HTTP_DONE. */
+int req_reply_error(struct req *r);
+/* Set the error and reply with ProblemDetails. */
+int req_fail(struct req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Suspend the connection: the handler returns HTTP_ASYNC after setting
+ * r->cont. Call before handing work to another thread. */
+void req_suspend(struct req *r);
+/* Resume (any thread): r->cont runs on the connection's thread next. */
+void req_resume(struct req *r);
+
+/* --- ProblemDetails (problem.c) ------------------------------------------ */
+
+/* HTTP status and NGSI-LD error type URI of an ERR_* code. */
+int problem_status(int code);
+const char *problem_type(int code);
+/* {"type", "title", "status", "detail"}: caller frees. */
+cJSON *problem_json(int code, const char *detail);
+
+#endif

@@ -1,0 +1,715 @@
+/*
+ * sqlite.c - the embedded store backend (store_int.h ops over SQLite).
+ *
+ * One database file, <data>/pilotlight.db, in WAL mode: the writer thread
+ * has its own connection; every reader thread gets one lazily (thread-local,
+ * closed when the thread ends or the store closes), so reads never wait for
+ * the writer. synchronous=NORMAL makes a committed transaction survive a
+ * crash of the process (the WAL is in the OS page cache); with
+ * durability=full (synchronous=FULL) it also survives a power cut.
+ *
+ * Schema (versioned in meta.schema_version; migrations[] below run in order
+ * in one transaction at open):
+ *   tenants(tid, name, created_at)          "" is tenant 1, the default
+ *   entities(rid, tid, eid, doc)            doc = entity document (JSON text)
+ *     unique (tid, eid); index (tid) gives per-tenant creation order
+ *   entity_types(tid, type, rid)            one row per type: the type index
+ *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
+ *   contexts(url, kind, body, created_at)   persisted @context documents
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ld/ld.h"
+#include "model/entity.h"
+#include "query/geo.h"
+#include "util/log.h"
+#include "util/time.h"
+
+static const char *const migrations[] = {
+    /* 1: the first schema */
+    "CREATE TABLE tenants(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  created_at TEXT NOT NULL);"
+    "INSERT INTO tenants(tid, name, created_at)"
+    "  VALUES (1, '', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));"
+    "CREATE TABLE entities(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL,"
+    "  eid TEXT NOT NULL, doc TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX entities_id ON entities(tid, eid);"
+    "CREATE INDEX entities_tenant ON entities(tid);"
+    "CREATE TABLE entity_types(tid INTEGER NOT NULL, type TEXT NOT NULL,"
+    "  rid INTEGER NOT NULL, PRIMARY KEY(tid, type, rid)) WITHOUT ROWID;"
+    "CREATE VIRTUAL TABLE entity_geo USING rtree(rid, min_lon, max_lon, min_lat, max_lat);"
+    "CREATE TABLE contexts(url TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL) WITHOUT ROWID;",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum wstmt {
+    W_BEGIN, W_COMMIT, W_ROLLBACK, W_TENANT_GET, W_TENANT_ADD, W_LOAD, W_INSERT, W_UPDATE,
+    W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_ADD, W_GEO_DEL, N_WSTMT
+};
+
+static const char *const wsql[N_WSTMT] = {
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_TENANT_GET] = "SELECT tid FROM tenants WHERE name = ?1",
+    [W_TENANT_ADD] = "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
+    [W_LOAD] = "SELECT doc FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_INSERT] = "INSERT INTO entities(tid, eid, doc) VALUES (?1, ?2, ?3)",
+    [W_UPDATE] = "UPDATE entities SET doc = ?3 WHERE tid = ?1 AND eid = ?2 RETURNING rid",
+    [W_DELETE] = "DELETE FROM entities WHERE tid = ?1 AND eid = ?2 RETURNING rid",
+    [W_TYPE_ADD] = "INSERT OR IGNORE INTO entity_types(tid, type, rid) VALUES (?1, ?2, ?3)",
+    [W_TYPE_DEL] = "DELETE FROM entity_types WHERE tid = ?1 AND type = ?2 AND rid = ?3",
+    [W_GEO_ADD] = "INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
+};
+
+enum rstmt { R_TENANT, R_GET, R_SCAN, R_TYPE1, R_BBOX, R_CONTEXTS, N_RSTMT };
+
+static const char *const rsql[N_RSTMT] = {
+    [R_TENANT] = "SELECT tid FROM tenants WHERE name = ?1",
+    [R_GET] = "SELECT doc FROM entities WHERE tid = ?1 AND eid = ?2",
+    [R_SCAN] = "SELECT doc FROM entities WHERE tid = ?1 ORDER BY rid",
+    [R_TYPE1] = "SELECT e.doc FROM entity_types t JOIN entities e ON e.rid = t.rid"
+                " WHERE t.tid = ?1 AND t.type = ?2 ORDER BY t.rid",
+    [R_BBOX] = "SELECT e.doc FROM entity_geo g JOIN entities e ON e.rid = g.rid"
+               " WHERE g.min_lon <= ?4 AND g.max_lon >= ?2 AND g.min_lat <= ?5"
+               " AND g.max_lat >= ?3 AND e.tid = ?1 ORDER BY g.rid",
+    [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
+};
+
+struct reader {
+    struct sqlite_be *be;
+    sqlite3 *db;
+    sqlite3_stmt *st[N_RSTMT];
+    struct reader *next, *prev;
+};
+
+struct sqlite_be {
+    char *path;
+    int sync_full;
+    sqlite3 *w;                 /* writer thread only */
+    sqlite3_stmt *ws[N_WSTMT];
+    sqlite3 *side;              /* context writes, under side_mu */
+    pthread_mutex_t side_mu;
+    pthread_key_t reader_key;
+    pthread_mutex_t readers_mu; /* guards the list of reader connections */
+    struct reader *readers;
+};
+
+static int db_err(sqlite3 *db, const char *what)
+{
+    log_msg(LOG_ERROR, "sqlite: %s: %s", what, sqlite3_errmsg(db));
+    return ERR_IO;
+}
+
+static int open_conn(struct sqlite_be *be, sqlite3 **out, int reader)
+{
+    sqlite3 *db = NULL;
+    char pragmas[256];
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+    if (sqlite3_open_v2(be->path, &db, flags, NULL) != SQLITE_OK) {
+        int rc = db ? db_err(db, "open") : ERR_NOMEM;
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
+             "PRAGMA cache_size=%d; PRAGMA mmap_size=%d;",
+             be->sync_full ? "FULL" : "NORMAL", reader ? -16384 : -65536, 268435456);
+    if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = db_err(db, "pragmas");
+        sqlite3_close(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+static int migrate(sqlite3 *db, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+
+    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)"
+                         " WITHOUT ROWID", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > N_MIGRATIONS)
+        return err_set(e, ERR_IO, "database schema %d is newer than this pilotlight (%d)",
+                       version, N_MIGRATIONS);
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        char sql[128];
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+        snprintf(sql, sizeof(sql),
+                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')", v + 1);
+        if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            err_set(e, ERR_IO, "migration %d failed: %s", v + 1, sqlite3_errmsg(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return ERR_IO;
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+        log_msg(LOG_INFO, "store: schema migrated to version %d", v + 1);
+    }
+    return 0;
+fail:
+    return err_set(e, ERR_IO, "schema check failed: %s", sqlite3_errmsg(db));
+}
+
+static void reader_free(struct reader *r)
+{
+    for (int i = 0; i < N_RSTMT; i++)
+        sqlite3_finalize(r->st[i]);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+/* Thread exit: close this thread's connection. */
+static void reader_destroy(void *arg)
+{
+    struct reader *r = arg;
+    struct sqlite_be *be = r->be;
+
+    pthread_mutex_lock(&be->readers_mu);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        be->readers = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    pthread_mutex_unlock(&be->readers_mu);
+    reader_free(r);
+}
+
+static struct reader *reader_get(struct sqlite_be *be)
+{
+    struct reader *r = pthread_getspecific(be->reader_key);
+    if (r)
+        return r;
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return NULL;
+    r->be = be;
+    if (open_conn(be, &r->db, 1) != 0)
+        goto fail;
+    for (int i = 0; i < N_RSTMT; i++)
+        if (sqlite3_prepare_v3(r->db, rsql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
+            SQLITE_OK) {
+            db_err(r->db, rsql[i]);
+            goto fail;
+        }
+    pthread_mutex_lock(&be->readers_mu);
+    r->next = be->readers;
+    if (be->readers)
+        be->readers->prev = r;
+    be->readers = r;
+    pthread_mutex_unlock(&be->readers_mu);
+    pthread_setspecific(be->reader_key, r);
+    return r;
+fail:
+    reader_free(r);
+    return NULL;
+}
+
+static void be_close(void *arg)
+{
+    struct sqlite_be *be = arg;
+    if (be == NULL)
+        return;
+    pthread_mutex_lock(&be->readers_mu);
+    struct reader *r = be->readers;
+    be->readers = NULL;
+    pthread_mutex_unlock(&be->readers_mu);
+    while (r) {
+        struct reader *next = r->next;
+        reader_free(r);
+        r = next;
+    }
+    pthread_setspecific(be->reader_key, NULL);
+    pthread_key_delete(be->reader_key);
+    for (int i = 0; i < N_WSTMT; i++)
+        sqlite3_finalize(be->ws[i]);
+    sqlite3_close(be->w);
+    sqlite3_close(be->side);
+    pthread_mutex_destroy(&be->side_mu);
+    pthread_mutex_destroy(&be->readers_mu);
+    free(be->path);
+    free(be);
+}
+
+static int be_open(const struct store_config *c, void **out, struct err *e)
+{
+    struct sqlite_be *be = calloc(1, sizeof(*be));
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    if (be == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&be->side_mu, NULL);
+    pthread_mutex_init(&be->readers_mu, NULL);
+    pthread_key_create(&be->reader_key, reader_destroy);
+    be->sync_full = c->durability_full;
+    if (mkdir(c->data_dir, 0750) != 0 && errno != EEXIST) {
+        rc = err_set(e, ERR_IO, "cannot create data directory %s: %s", c->data_dir,
+                     strerror(errno));
+        goto fail;
+    }
+    len = strlen(c->data_dir) + sizeof("/pilotlight.db");
+    if ((be->path = malloc(len)) == NULL) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(be->path, len, "%s/pilotlight.db", c->data_dir);
+    if ((rc = open_conn(be, &be->w, 0)) != 0) {
+        err_set(e, rc, "cannot open %s", be->path);
+        goto fail;
+    }
+    if ((rc = migrate(be->w, e)) != 0)
+        goto fail;
+    for (int i = 0; i < N_WSTMT; i++)
+        if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL) !=
+            SQLITE_OK) {
+            rc = err_set(e, ERR_IO, "prepare: %s", sqlite3_errmsg(be->w));
+            goto fail;
+        }
+    if ((rc = open_conn(be, &be->side, 0)) != 0) {
+        err_set(e, rc, "cannot open %s", be->path);
+        goto fail;
+    }
+    log_msg(LOG_INFO, "store: sqlite %s at %s (durability %s)", sqlite3_libversion(), be->path,
+            be->sync_full ? "full" : "normal");
+    *out = be;
+    return 0;
+fail:
+    be_close(be);
+    return rc;
+}
+
+/* ---- writer side ------------------------------------------------------ */
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
+}
+
+static int w_exec(struct sqlite_be *be, enum wstmt which)
+{
+    int rc = step_done(be->ws[which]);
+    return rc ? db_err(be->w, wsql[which]) : 0;
+}
+
+static int w_begin(void *arg)
+{
+    return w_exec(arg, W_BEGIN);
+}
+
+static int w_commit(void *arg)
+{
+    return w_exec(arg, W_COMMIT);
+}
+
+static void w_rollback(void *arg)
+{
+    struct sqlite_be *be = arg;
+    if (!sqlite3_get_autocommit(be->w))
+        w_exec(be, W_ROLLBACK);
+}
+
+static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_TENANT_GET];
+    char now[TM_ISO_LEN];
+    int rc;
+
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *tid = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_err(be->w, "tenant lookup");
+    if (!create)
+        return ERR_NO_TENANT;
+    st = be->ws[W_TENANT_ADD];
+    tm_format(tm_now_ms(), now);
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+    if (step_done(st))
+        return db_err(be->w, "tenant insert");
+    *tid = sqlite3_last_insert_rowid(be->w);
+    log_msg(LOG_INFO, "store: tenant '%s' created", tenant);
+    return 0;
+}
+
+static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_LOAD];
+    int rc;
+
+    *doc = NULL;
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *doc = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0),
+                                     (size_t)sqlite3_column_bytes(st, 0));
+        sqlite3_reset(st);
+        return *doc ? 0 : ERR_INTERNAL;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "load");
+}
+
+static int types_apply(struct sqlite_be *be, enum wstmt which, int64_t tid, int64_t rid,
+                       const cJSON *types, const cJSON *except)
+{
+    const cJSON *t, *x;
+    cJSON_ArrayForEach(t, types)
+    {
+        int skip = 0;
+        if (!cJSON_IsString(t))
+            continue;
+        cJSON_ArrayForEach(x, except) if (cJSON_IsString(x) &&
+                                          strcmp(x->valuestring, t->valuestring) == 0) skip = 1;
+        if (skip)
+            continue;
+        sqlite3_stmt *st = be->ws[which];
+        sqlite3_bind_int64(st, 1, tid);
+        sqlite3_bind_text(st, 2, t->valuestring, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, rid);
+        if (step_done(st))
+            return db_err(be->w, wsql[which]);
+    }
+    return 0;
+}
+
+static int geo_put(struct sqlite_be *be, int64_t rid, const cJSON *doc)
+{
+    const cJSON *g = ent_doc_geo(doc, LD_LOCATION_IRI);
+    struct geo_shape *shape = NULL;
+    double bb[4];
+    sqlite3_stmt *st;
+
+    if (g == NULL || geo_parse(g, &shape, NULL) != 0)
+        return 0;
+    geo_bbox(shape, bb);
+    geo_free(shape);
+    st = be->ws[W_GEO_ADD];
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_double(st, 2, bb[0]);
+    sqlite3_bind_double(st, 3, bb[2]);
+    sqlite3_bind_double(st, 4, bb[1]);
+    sqlite3_bind_double(st, 5, bb[3]);
+    return step_done(st) ? db_err(be->w, "geo index") : 0;
+}
+
+static int geo_del(struct sqlite_be *be, int64_t rid)
+{
+    sqlite3_stmt *st = be->ws[W_GEO_DEL];
+    sqlite3_bind_int64(st, 1, rid);
+    return step_done(st) ? db_err(be->w, "geo unindex") : 0;
+}
+
+static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_INSERT];
+    int64_t rid;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, ent_doc_id(doc), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+    rc = step_done(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return ERR_EXISTS;
+    if (rc)
+        return db_err(be->w, "insert");
+    rid = sqlite3_last_insert_rowid(be->w);
+    if ((rc = types_apply(be, W_TYPE_ADD, tid, rid, ent_doc_types(doc), NULL)) != 0)
+        return rc;
+    return geo_put(be, rid, doc);
+}
+
+/* Run an UPDATE/DELETE ... RETURNING rid. */
+static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, const char *id,
+                         const char *text, int64_t *rid)
+{
+    sqlite3_stmt *st = be->ws[which];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    if (text)
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *rid = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(be->w, wsql[which]);
+}
+
+static int w_update(void *arg, int64_t tid, const cJSON *before, const cJSON *after,
+                    const char *text)
+{
+    struct sqlite_be *be = arg;
+    int64_t rid = -1;
+    int rc;
+
+    if ((rc = returning_rid(be, W_UPDATE, tid, ent_doc_id(after), text, &rid)) != 0)
+        return rc;
+    if (rid < 0)
+        return ERR_NOT_FOUND;
+    const cJSON *tb = ent_doc_types(before), *ta = ent_doc_types(after);
+    if (!cJSON_Compare(tb, ta, 1)) {
+        if ((rc = types_apply(be, W_TYPE_DEL, tid, rid, tb, ta)) != 0 ||
+            (rc = types_apply(be, W_TYPE_ADD, tid, rid, ta, NULL)) != 0)
+            return rc;
+    }
+    const cJSON *gb = ent_doc_geo(before, LD_LOCATION_IRI), *ga = ent_doc_geo(after, LD_LOCATION_IRI);
+    if (gb == ga || (gb && ga && cJSON_Compare(gb, ga, 1)))
+        return 0;
+    if (gb && (rc = geo_del(be, rid)) != 0)
+        return rc;
+    return geo_put(be, rid, after);
+}
+
+static int w_delete(void *arg, int64_t tid, const cJSON *before)
+{
+    struct sqlite_be *be = arg;
+    int64_t rid = -1;
+    int rc;
+
+    if ((rc = returning_rid(be, W_DELETE, tid, ent_doc_id(before), NULL, &rid)) != 0)
+        return rc;
+    if (rid < 0)
+        return ERR_NOT_FOUND;
+    if ((rc = types_apply(be, W_TYPE_DEL, tid, rid, ent_doc_types(before), NULL)) != 0)
+        return rc;
+    return geo_del(be, rid);
+}
+
+static int side_exec(struct sqlite_be *be, const char *sql, const char *a, const char *b,
+                     const char *c, const char *d)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    pthread_mutex_lock(&be->side_mu);
+    if (sqlite3_prepare_v2(be->side, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(be->side, sql);
+        goto out;
+    }
+    const char *args[] = {a, b, c, d};
+    for (int i = 0; i < 4; i++)
+        if (args[i])
+            sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(be->side, sql);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&be->side_mu);
+    return rc;
+}
+
+static int w_context_put(void *arg, const char *url, const char *kind, const char *text)
+{
+    char now[TM_ISO_LEN];
+    tm_format(tm_now_ms(), now);
+    return side_exec(arg,
+                     "INSERT INTO contexts(url, kind, body, created_at) VALUES (?1, ?2, ?3, ?4)"
+                     " ON CONFLICT(url) DO UPDATE SET kind = ?2, body = ?3",
+                     url, kind, text, now);
+}
+
+static int w_context_delete(void *arg, const char *url)
+{
+    return side_exec(arg, "DELETE FROM contexts WHERE url = ?1", url, NULL, NULL, NULL);
+}
+
+/* ---- reader side ------------------------------------------------------- */
+
+static int r_tenant(void *arg, const char *tenant, int64_t *tid)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *st;
+    int rc;
+
+    if (r == NULL)
+        return ERR_IO;
+    st = r->st[R_TENANT];
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *tid = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? ERR_NO_TENANT : db_err(r->db, "tenant");
+}
+
+static int r_get(void *arg, int64_t tid, const char *id, char **text)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *st;
+    int rc;
+
+    *text = NULL;
+    if (r == NULL)
+        return ERR_IO;
+    st = r->st[R_GET];
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *text = strndup((const char *)sqlite3_column_text(st, 0),
+                        (size_t)sqlite3_column_bytes(st, 0));
+        sqlite3_reset(st);
+        return *text ? 0 : ERR_NOMEM;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(r->db, "get");
+}
+
+/* Step st, handing column 0 to each until done or stopped. */
+static int emit_rows(sqlite3 *db, sqlite3_stmt *st, store_text_fn each, void *ud)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (each(ud, (const char *)sqlite3_column_text(st, 0),
+                 (size_t)sqlite3_column_bytes(st, 0))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(db, "query");
+}
+
+static int types_multi(struct reader *r, int64_t tid, const struct store_plan *p,
+                       store_text_fn each, void *ud)
+{
+    char sql[4096];
+    size_t n = 0;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    n += (size_t)snprintf(sql, sizeof(sql),
+                          "SELECT doc FROM entities WHERE rid IN (SELECT rid FROM entity_types"
+                          " WHERE tid = ?1 AND type IN (");
+    for (int i = 0; i < p->n_names && n < sizeof(sql) - 64; i++)
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s?%d", i ? "," : "", i + 2);
+    snprintf(sql + n, sizeof(sql) - n, ")) ORDER BY rid");
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_err(r->db, "types query");
+    sqlite3_bind_int64(st, 1, tid);
+    for (int i = 0; i < p->n_names; i++)
+        sqlite3_bind_text(st, i + 2, p->names[i], -1, SQLITE_STATIC);
+    rc = emit_rows(r->db, st, each, ud);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int r_candidates(void *arg, int64_t tid, const struct store_plan *p, store_text_fn each,
+                        void *ud)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *st;
+
+    if (r == NULL)
+        return ERR_IO;
+    switch (p->kind) {
+    case PLAN_IDS:
+        st = r->st[R_GET];
+        for (int i = 0; i < p->n_names; i++) {
+            int rc;
+            sqlite3_bind_int64(st, 1, tid);
+            sqlite3_bind_text(st, 2, p->names[i], -1, SQLITE_STATIC);
+            if ((rc = emit_rows(r->db, st, each, ud)) != 0)
+                return rc;
+        }
+        return 0;
+    case PLAN_TYPES:
+        if (p->n_names > 1)
+            return types_multi(r, tid, p, each, ud);
+        st = r->st[R_TYPE1];
+        sqlite3_bind_int64(st, 1, tid);
+        sqlite3_bind_text(st, 2, p->names[0], -1, SQLITE_STATIC);
+        return emit_rows(r->db, st, each, ud);
+    case PLAN_BBOX:
+        st = r->st[R_BBOX];
+        sqlite3_bind_int64(st, 1, tid);
+        for (int i = 0; i < 4; i++)
+            sqlite3_bind_double(st, i + 2, p->bbox[i]);
+        return emit_rows(r->db, st, each, ud);
+    case PLAN_SCAN:
+    default:
+        st = r->st[R_SCAN];
+        sqlite3_bind_int64(st, 1, tid);
+        return emit_rows(r->db, st, each, ud);
+    }
+}
+
+static int r_contexts(void *arg, void (*each)(void *, const char *, const char *, const char *),
+                      void *ud)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *st;
+    int rc;
+
+    if (r == NULL)
+        return ERR_IO;
+    st = r->st[R_CONTEXTS];
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        each(ud, (const char *)sqlite3_column_text(st, 0),
+             (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(r->db, "contexts");
+}
+
+const struct store_backend_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .open = be_open,
+    .close = be_close,
+    .w_begin = w_begin,
+    .w_commit = w_commit,
+    .w_rollback = w_rollback,
+    .w_tenant = w_tenant,
+    .w_load = w_load,
+    .w_insert = w_insert,
+    .w_update = w_update,
+    .w_delete = w_delete,
+    .w_context_put = w_context_put,
+    .w_context_delete = w_context_delete,
+    .r_tenant = r_tenant,
+    .r_get = r_get,
+    .r_candidates = r_candidates,
+    .r_contexts = r_contexts,
+};

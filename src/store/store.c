@@ -1,0 +1,727 @@
+/*
+ * store.c - the generic store: writer thread with group commit, operation
+ * semantics, change events, query planning and filtering, tenant cache.
+ * Backends (store_int.h) only keep documents and indexes.
+ *
+ * Writer: submissions queue under s->mu. The writer thread takes every
+ * queued submission up to group_max ops, runs them in one transaction,
+ * commits, publishes the group's change events to the listeners, then
+ * calls each submission's done callback. An op that fails on its own terms
+ * (not found, exists, bad fragment) changes nothing and does not disturb the
+ * others; a backend failure rolls the whole group back and fails every op.
+ *
+ * Reads never touch the writer: the backend gives each thread its own
+ * connection, and the tenant cache is behind a rwlock.
+ */
+#include "store/store_int.h"
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ld/ld.h"
+#include "model/entity.h"
+#include "query/geo.h"
+#include "query/q.h"
+#include "query/typeq.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define MAX_LISTENERS 16
+
+struct submission {
+    struct store_op *ops;
+    size_t n;
+    store_done_fn done;
+    void *ud;
+    struct submission *next;
+};
+
+struct tenant_entry {
+    char *name;
+    int64_t id;
+};
+
+struct store {
+    const struct store_backend_ops *be_ops;
+    void *be;
+    int group_max;
+
+    pthread_t writer;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct submission *head, *tail;
+    int stopping;
+    int writer_started;
+
+    store_listener_fn listeners[MAX_LISTENERS];
+    void *listener_ud[MAX_LISTENERS];
+    int n_listeners;
+
+    pthread_rwlock_t tlock;
+    struct tenant_entry *tenants;
+    size_t n_tenants, cap_tenants;
+};
+
+/* ---- tenant cache ---------------------------------------------------- */
+
+static int tenant_cached(struct store *s, const char *name, int64_t *id)
+{
+    int found = 0;
+    pthread_rwlock_rdlock(&s->tlock);
+    for (size_t i = 0; i < s->n_tenants; i++)
+        if (strcmp(s->tenants[i].name, name) == 0) {
+            *id = s->tenants[i].id;
+            found = 1;
+            break;
+        }
+    pthread_rwlock_unlock(&s->tlock);
+    return found;
+}
+
+static void tenant_remember(struct store *s, const char *name, int64_t id)
+{
+    int64_t dummy;
+    if (tenant_cached(s, name, &dummy))
+        return;
+    pthread_rwlock_wrlock(&s->tlock);
+    if (s->n_tenants == s->cap_tenants) {
+        size_t cap = s->cap_tenants ? s->cap_tenants * 2 : 8;
+        struct tenant_entry *t = realloc(s->tenants, cap * sizeof(*t));
+        if (t == NULL)
+            goto out;
+        s->tenants = t;
+        s->cap_tenants = cap;
+    }
+    char *copy = strdup(name);
+    if (copy) {
+        s->tenants[s->n_tenants].name = copy;
+        s->tenants[s->n_tenants].id = id;
+        s->n_tenants++;
+    }
+out:
+    pthread_rwlock_unlock(&s->tlock);
+}
+
+static int tenant_lookup(struct store *s, const char *name, int64_t *id)
+{
+    int rc;
+    if (tenant_cached(s, name, id))
+        return 0;
+    if ((rc = s->be_ops->r_tenant(s->be, name, id)) == 0)
+        tenant_remember(s, name, *id);
+    return rc;
+}
+
+int store_tenant_exists(struct store *s, const char *tenant)
+{
+    int64_t id;
+    return tenant_lookup(s, tenant ? tenant : "", &id) == 0;
+}
+
+/* ---- writer ------------------------------------------------------------ */
+
+struct event_list {
+    struct store_event *evs;
+    cJSON **owned; /* documents to free after publishing */
+    size_t n, cap, n_owned, cap_owned;
+};
+
+static void events_own(struct event_list *l, cJSON *doc)
+{
+    if (doc == NULL)
+        return;
+    if (l->n_owned == l->cap_owned) {
+        size_t cap = l->cap_owned ? l->cap_owned * 2 : 64;
+        cJSON **p = realloc(l->owned, cap * sizeof(*p));
+        if (p == NULL) {
+            cJSON_Delete(doc); /* cannot track: drop (events referencing it are dropped too) */
+            return;
+        }
+        l->owned = p;
+        l->cap_owned = cap;
+    }
+    l->owned[l->n_owned++] = doc;
+}
+
+static void events_add(struct event_list *l, enum store_event_kind kind, const char *tenant,
+                       const char *id, cJSON *before, cJSON *after)
+{
+    events_own(l, before);
+    events_own(l, after);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct store_event *p = realloc(l->evs, cap * sizeof(*p));
+        if (p == NULL)
+            return; /* listeners count what they miss; the write itself is unaffected */
+        l->evs = p;
+        l->cap = cap;
+    }
+    l->evs[l->n++] = (struct store_event){kind, tenant, id, before, after};
+}
+
+static void events_reset(struct event_list *l)
+{
+    for (size_t i = 0; i < l->n_owned; i++)
+        cJSON_Delete(l->owned[i]);
+    l->n = l->n_owned = 0;
+}
+
+static int creates(enum store_op_kind k)
+{
+    return k == STORE_CREATE || k == STORE_UPSERT_REPLACE || k == STORE_UPSERT_UPDATE;
+}
+
+static const char *op_entity_id(const struct store_op *op)
+{
+    if (op->entity_id)
+        return op->entity_id;
+    return op->doc ? ent_doc_id(op->doc) : NULL;
+}
+
+/* Store `after` (a new or changed document). */
+static int put_doc(struct store *s, int64_t tid, const cJSON *before, cJSON *after)
+{
+    char *text = cJSON_PrintUnformatted(after);
+    int rc;
+    if (text == NULL)
+        return ERR_NOMEM;
+    rc = before ? s->be_ops->w_update(s->be, tid, before, after, text)
+                : s->be_ops->w_insert(s->be, tid, after, text);
+    free(text);
+    return rc;
+}
+
+static int ensure_lists(struct store_op *op)
+{
+    if (op->updated == NULL && (op->updated = cJSON_CreateArray()) == NULL)
+        return ERR_NOMEM;
+    if (op->not_updated == NULL && (op->not_updated = cJSON_CreateArray()) == NULL)
+        return ERR_NOMEM;
+    return 0;
+}
+
+/* Apply one op. Returns 0 (the op's own outcome is in op->err) or a
+ * backend failure that must roll the group back. */
+static int apply_op(struct store *s, struct store_op *op, const char *now, struct event_list *ev)
+{
+    const char *id = op_entity_id(op);
+    cJSON *before = NULL, *after = NULL;
+    int64_t tid;
+    int rc;
+
+    if (id == NULL) {
+        err_set(&op->err, ERR_BAD_DATA, "entity id missing");
+        return 0;
+    }
+    rc = s->be_ops->w_tenant(s->be, op->tenant ? op->tenant : "", creates(op->kind), &tid);
+    if (rc == ERR_NO_TENANT) {
+        err_set(&op->err, ERR_NO_TENANT, "tenant '%s' does not exist", op->tenant);
+        return 0;
+    }
+    if (rc)
+        return rc;
+
+    rc = s->be_ops->w_load(s->be, tid, id, &before);
+    if (rc && rc != ERR_NOT_FOUND)
+        return rc;
+
+    if (before == NULL) {
+        if (!creates(op->kind)) {
+            err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
+            return 0;
+        }
+        if ((after = cJSON_Duplicate(op->doc, 1)) == NULL)
+            return ERR_NOMEM;
+        ent_stamp_new(after, now);
+        if ((rc = put_doc(s, tid, NULL, after)) != 0)
+            goto fail;
+        op->created = 1;
+        if (op->kind == STORE_UPSERT_UPDATE && ensure_lists(op) == 0) {
+            const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(after, "attrs"), *a;
+            cJSON_ArrayForEach(a, attrs) cJSON_AddItemToArray(op->updated,
+                                                              cJSON_CreateString(a->string));
+        }
+        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(after), NULL, after);
+        return 0;
+    }
+
+    if (op->kind == STORE_CREATE) {
+        err_set(&op->err, ERR_EXISTS, "entity %s already exists", id);
+        cJSON_Delete(before);
+        return 0;
+    }
+    if (op->kind == STORE_DELETE) {
+        if ((rc = s->be_ops->w_delete(s->be, tid, before)) != 0)
+            goto fail;
+        events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(before), before, NULL);
+        return 0;
+    }
+
+    if ((after = cJSON_Duplicate(before, 1)) == NULL) {
+        rc = ERR_NOMEM;
+        goto fail;
+    }
+    switch (op->kind) {
+    case STORE_UPSERT_REPLACE:
+    case STORE_REPLACE:
+        rc = ent_replace(after, op->doc, now);
+        break;
+    case STORE_UPSERT_UPDATE:
+    case STORE_APPEND:
+        if ((rc = ensure_lists(op)) == 0)
+            rc = ent_append(after, op->doc, op->kind == STORE_APPEND && op->no_overwrite, now,
+                            op->updated, op->not_updated);
+        break;
+    case STORE_UPDATE:
+        if ((rc = ensure_lists(op)) == 0)
+            rc = ent_update(after, op->doc, now, op->updated, op->not_updated);
+        break;
+    case STORE_MERGE:
+        rc = ent_merge(after, op->doc, now);
+        break;
+    case STORE_ATTR_PATCH:
+        rc = ent_attr_patch(after, op->attr_iri, op->inst, now, &op->err);
+        break;
+    case STORE_ATTR_REPLACE:
+        rc = ent_attr_replace(after, op->attr_iri, op->inst, now, &op->err);
+        break;
+    case STORE_ATTR_DELETE:
+        rc = ent_attr_delete(after, op->attr_iri, op->dataset_id, op->delete_all, &op->err);
+        break;
+    default:
+        rc = ERR_INTERNAL;
+    }
+    if (rc) {
+        /* the op's own failure: nothing written */
+        err_set(&op->err, rc, "operation failed");
+        cJSON_Delete(before);
+        cJSON_Delete(after);
+        return rc == ERR_NOMEM ? rc : 0;
+    }
+    /* an update that reached no attribute changes nothing */
+    if ((op->kind == STORE_UPDATE || op->kind == STORE_APPEND) &&
+        cJSON_GetArraySize(op->updated) == 0) {
+        cJSON_Delete(before);
+        cJSON_Delete(after);
+        return 0;
+    }
+    if ((rc = put_doc(s, tid, before, after)) != 0)
+        goto fail;
+    events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(after), before, after);
+    return 0;
+fail:
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    return rc;
+}
+
+static void run_group(struct store *s, struct submission *group, struct event_list *ev)
+{
+    char now[TM_ISO_LEN];
+    struct submission *sub;
+    int rc;
+
+    tm_format(tm_now_ms(), now);
+    rc = s->be_ops->w_begin(s->be);
+    for (sub = group; rc == 0 && sub; sub = sub->next)
+        for (size_t i = 0; rc == 0 && i < sub->n; i++)
+            rc = apply_op(s, &sub->ops[i], now, ev);
+    if (rc == 0)
+        rc = s->be_ops->w_commit(s->be);
+    if (rc) {
+        s->be_ops->w_rollback(s->be);
+        log_msg(LOG_ERROR, "store: group failed (%s), rolled back", err_name(rc));
+        events_reset(ev);
+        for (sub = group; sub; sub = sub->next)
+            for (size_t i = 0; i < sub->n; i++) {
+                sub->ops[i].err.code = 0;
+                err_set(&sub->ops[i].err, rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL,
+                        "store write failed");
+            }
+        return;
+    }
+    if (ev->n)
+        for (int i = 0; i < s->n_listeners; i++)
+            s->listeners[i](s->listener_ud[i], ev->evs, ev->n);
+    events_reset(ev);
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    struct event_list ev = {0};
+
+    for (;;) {
+        struct submission *group, *last;
+        size_t n_ops;
+
+        pthread_mutex_lock(&s->mu);
+        while (s->head == NULL && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->head == NULL) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        group = last = s->head;
+        n_ops = group->n;
+        while (last->next && n_ops + last->next->n <= (size_t)s->group_max) {
+            last = last->next;
+            n_ops += last->n;
+        }
+        s->head = last->next;
+        if (s->head == NULL)
+            s->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        run_group(s, group, &ev);
+        while (group) {
+            struct submission *next = group->next;
+            group->done(group->ud);
+            free(group);
+            group = next;
+        }
+    }
+    free(ev.evs);
+    free(ev.owned);
+    return NULL;
+}
+
+int store_submit(struct store *s, struct store_op *ops, size_t n, store_done_fn done, void *ud)
+{
+    struct submission *sub = calloc(1, sizeof(*sub));
+    if (sub == NULL)
+        return ERR_NOMEM;
+    sub->ops = ops;
+    sub->n = n;
+    sub->done = done;
+    sub->ud = ud;
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        free(sub);
+        return ERR_UNAVAILABLE;
+    }
+    if (s->tail)
+        s->tail->next = sub;
+    else
+        s->head = sub;
+    s->tail = sub;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+};
+
+static void wake(void *ud)
+{
+    struct waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int store_write(struct store *s, struct store_op *ops, size_t n)
+{
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    int rc = store_submit(s, ops, n, wake, &w);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    return 0;
+}
+
+void store_ops_clear(struct store_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cJSON_Delete(ops[i].updated);
+        cJSON_Delete(ops[i].not_updated);
+        ops[i].updated = ops[i].not_updated = NULL;
+    }
+}
+
+int store_listen(struct store *s, store_listener_fn fn, void *ud)
+{
+    if (s->n_listeners == MAX_LISTENERS)
+        return ERR_INTERNAL;
+    s->listeners[s->n_listeners] = fn;
+    s->listener_ud[s->n_listeners] = ud;
+    s->n_listeners++;
+    return 0;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+int store_open(const struct store_config *conf, struct store **out, struct err *e)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if (conf->backend && strcmp(conf->backend, "sqlite") != 0) {
+        free(s);
+        return err_set(e, ERR_INVALID_REQUEST, "unknown store backend '%s'", conf->backend);
+    }
+    s->be_ops = &store_sqlite_ops;
+    s->group_max = conf->group_max > 0 ? conf->group_max : 2048;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_rwlock_init(&s->tlock, NULL);
+    if ((rc = s->be_ops->open(conf, &s->be, e)) != 0)
+        goto fail;
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start the writer thread");
+        goto fail;
+    }
+    s->writer_started = 1;
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+    }
+    if (s->be)
+        s->be_ops->close(s->be);
+    for (size_t i = 0; i < s->n_tenants; i++)
+        free(s->tenants[i].name);
+    free(s->tenants);
+    pthread_rwlock_destroy(&s->tlock);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+int store_entity_get(struct store *s, const char *tenant, const char *entity_id, cJSON **doc,
+                     struct err *e)
+{
+    int64_t tid;
+    char *text = NULL;
+    int rc;
+
+    *doc = NULL;
+    if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", tenant);
+    if ((rc = s->be_ops->r_get(s->be, tid, entity_id, &text)) != 0)
+        return err_set(e, rc, rc == ERR_NOT_FOUND ? "entity %s not found" : "store read failed (%s)",
+                       entity_id);
+    *doc = cJSON_Parse(text);
+    free(text);
+    if (*doc == NULL)
+        return err_set(e, ERR_INTERNAL, "stored document of %s is corrupt", entity_id);
+    return 0;
+}
+
+struct query_run {
+    const struct store_query *q;
+    int (*each)(void *ud, const cJSON *doc);
+    void *ud;
+    long matched;
+    int stopped;
+    int bad_doc;
+};
+
+static int has_any_attr(const cJSON *doc, const char *const *attrs, size_t n)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, "attrs");
+    for (size_t i = 0; i < n; i++)
+        if (cJSON_GetObjectItemCaseSensitive(a, attrs[i]))
+            return 1;
+    return 0;
+}
+
+static int id_listed(const char *id, const char *const *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+static int geo_ok(const struct store_query *q, const cJSON *doc)
+{
+    const cJSON *g = ent_doc_geo(doc, q->geoproperty ? q->geoproperty : LD_LOCATION_IRI);
+    struct geo_shape *shape = NULL;
+    int ok;
+
+    if (g == NULL || geo_parse(g, &shape, NULL) != 0)
+        return 0;
+    ok = geo_match(q->georel, q->geometry, shape);
+    geo_free(shape);
+    return ok;
+}
+
+/* Every restriction of the query, whatever the plan already guaranteed. */
+static int doc_matches(const struct store_query *q, const cJSON *doc)
+{
+    const char *id = ent_doc_id(doc);
+    if (id == NULL)
+        return 0;
+    if (q->n_ids && !id_listed(id, q->ids, q->n_ids))
+        return 0;
+    if (q->id_pattern && regexec((const regex_t *)q->id_pattern, id, 0, NULL, 0) != 0)
+        return 0;
+    if (q->types && !typeq_match(q->types, doc))
+        return 0;
+    if (q->n_attrs && !has_any_attr(doc, q->attrs, q->n_attrs))
+        return 0;
+    if (q->q && !q_match(q->q, doc))
+        return 0;
+    if (q->georel && q->geometry && !geo_ok(q, doc))
+        return 0;
+    return 1;
+}
+
+static int on_candidate(void *ud, const char *text, size_t len)
+{
+    struct query_run *r = ud;
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    int stop = 0;
+
+    if (doc == NULL) {
+        r->bad_doc++;
+        return 0;
+    }
+    if (doc_matches(r->q, doc)) {
+        long idx = r->matched++;
+        if (!r->stopped && idx >= r->q->offset && idx < r->q->offset + r->q->limit) {
+            if (r->each(r->ud, doc) != 0)
+                r->stopped = 1;
+        }
+        /* without a count, stop as soon as the page is full */
+        if (!r->q->want_count && (r->stopped || r->matched >= r->q->offset + r->q->limit))
+            stop = 1;
+    }
+    cJSON_Delete(doc);
+    return stop;
+}
+
+static void plan_query(const struct store_query *q, struct store_plan *p, const char **names,
+                       int cap)
+{
+    memset(p, 0, sizeof(*p));
+    if (q->n_ids) {
+        p->kind = PLAN_IDS;
+        p->names = q->ids;
+        p->n_names = (int)q->n_ids;
+        return;
+    }
+    if (q->georel && q->geometry && (q->geoproperty == NULL ||
+                                     strcmp(q->geoproperty, LD_LOCATION_IRI) == 0) &&
+        geo_search_bbox(q->georel, q->geometry, p->bbox)) {
+        p->kind = PLAN_BBOX;
+        return;
+    }
+    if (q->types) {
+        int n = typeq_index_types(q->types, names, cap);
+        if (n > 0) {
+            p->kind = PLAN_TYPES;
+            p->names = names;
+            p->n_names = n;
+            return;
+        }
+    }
+    p->kind = PLAN_SCAN;
+}
+
+int store_query(struct store *s, const struct store_query *q,
+                int (*each)(void *ud, const cJSON *doc), void *ud, long *count, struct err *e)
+{
+    struct query_run r = {.q = q, .each = each, .ud = ud};
+    struct store_plan plan;
+    const char *names[64];
+    int64_t tid;
+    int rc;
+
+    if (count)
+        *count = 0;
+    if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
+    plan_query(q, &plan, names, 64);
+    rc = s->be_ops->r_candidates(s->be, tid, &plan, on_candidate, &r);
+    if (rc)
+        return err_set(e, rc, "store query failed");
+    if (r.bad_doc)
+        log_msg(LOG_ERROR, "store: %d corrupt documents skipped", r.bad_doc);
+    if (count)
+        *count = r.matched;
+    return 0;
+}
+
+struct scan_run {
+    int (*each)(void *ud, const cJSON *doc);
+    void *ud;
+};
+
+static int on_scan(void *ud, const char *text, size_t len)
+{
+    struct scan_run *r = ud;
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    int stop = 0;
+    if (doc) {
+        stop = r->each(r->ud, doc);
+        cJSON_Delete(doc);
+    }
+    return stop;
+}
+
+int store_scan(struct store *s, const char *tenant, int (*each)(void *ud, const cJSON *doc),
+               void *ud, struct err *e)
+{
+    struct scan_run r = {each, ud};
+    struct store_plan plan = {.kind = PLAN_SCAN};
+    int64_t tid;
+    int rc;
+
+    if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", tenant);
+    if ((rc = s->be_ops->r_candidates(s->be, tid, &plan, on_scan, &r)) != 0)
+        return err_set(e, rc, "store scan failed");
+    return 0;
+}
+
+/* ---- contexts: rare, small writes; the backend serializes them with its
+ * own connection (they do not need the entity writer's group commit). */
+
+int store_context_put(struct store *s, const char *url, const char *kind, const char *text)
+{
+    return s->be_ops->w_context_put(s->be, url, kind, text);
+}
+
+int store_context_delete(struct store *s, const char *url)
+{
+    return s->be_ops->w_context_delete(s->be, url);
+}
+
+int store_context_each(struct store *s,
+                       void (*each)(void *ud, const char *url, const char *kind, const char *text),
+                       void *ud)
+{
+    return s->be_ops->r_contexts(s->be, each, ud);
+}

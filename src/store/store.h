@@ -1,0 +1,169 @@
+/*
+ * store.h - the store: current entity state, tenants and persisted
+ * @contexts, behind one interface with pluggable backends (SQLite now,
+ * PostgreSQL later; see store_int.h for the backend ops table).
+ *
+ * Writes: every write is a struct store_op handed to the single writer
+ * thread. The writer takes all queued submissions (up to group_max ops),
+ * applies them in one transaction (the merge logic runs there, against the
+ * current document, so concurrent updates never lose each other), commits
+ * (one fsync for the group with durability=full), publishes change events
+ * to the listeners, and only then completes each submission. A completed
+ * op with status 0 is durable.
+ *
+ * Reads: any thread, each with its own backend connection; they never wait
+ * for the writer (SQLite WAL).
+ *
+ * Tenants are names ("" is the default tenant). A tenant exists once
+ * something was written to it; reads of an unknown tenant fail with
+ * ERR_NO_TENANT.
+ */
+#ifndef PL_STORE_H
+#define PL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/err.h"
+
+struct store;
+struct q_expr;
+struct geo_rel;
+struct geo_shape;
+struct typeq;
+
+struct store_config {
+    const char *backend;    /* "sqlite" */
+    const char *data_dir;   /* created if missing */
+    int durability_full;    /* fsync every group commit */
+    int group_max;          /* most ops per transaction */
+};
+
+/* Open the store (runs schema migrations) and start its writer thread.
+ * Returns 0 and *out (caller closes with store_close). */
+int store_open(const struct store_config *conf, struct store **out, struct err *e);
+
+/* Stop the writer after draining the queue, close every connection. */
+void store_close(struct store *s);
+
+/* --- writes --------------------------------------------------------- */
+
+enum store_op_kind {
+    STORE_CREATE = 1,     /* new entity; ERR_EXISTS if present */
+    STORE_UPSERT_REPLACE, /* create, or replace the whole entity */
+    STORE_UPSERT_UPDATE,  /* create, or append attributes (overwrite) */
+    STORE_REPLACE,        /* PUT /entities/{id}: must exist */
+    STORE_APPEND,         /* POST /entities/{id}/attrs (no_overwrite) */
+    STORE_UPDATE,         /* PATCH /entities/{id}/attrs */
+    STORE_MERGE,          /* PATCH /entities/{id}: merge-patch */
+    STORE_ATTR_PATCH,     /* PATCH /entities/{id}/attrs/{attr} */
+    STORE_ATTR_REPLACE,   /* PUT /entities/{id}/attrs/{attr} */
+    STORE_ATTR_DELETE,    /* DELETE /entities/{id}/attrs/{attr} */
+    STORE_DELETE,         /* DELETE /entities/{id} */
+};
+
+/* One write. Inputs are borrowed: the submitter keeps them alive until the
+ * submission completes. Outputs are filled by the writer. */
+struct store_op {
+    enum store_op_kind kind;
+    const char *tenant;
+    const char *entity_id;
+    const cJSON *doc;       /* entity document or fragment (model/entity.h form) */
+    const char *attr_iri;   /* ATTR_* ops */
+    const cJSON *inst;      /* ATTR_PATCH / ATTR_REPLACE: one instance */
+    const char *dataset_id; /* ATTR_DELETE */
+    int delete_all;         /* ATTR_DELETE */
+    int no_overwrite;       /* APPEND */
+
+    /* results */
+    struct err err;         /* err.code 0 = applied and durable */
+    int created;            /* upserts: 1 if the entity was new */
+    cJSON *updated;         /* APPEND/UPDATE/UPSERT_UPDATE: attribute IRIs (writer allocates) */
+    cJSON *not_updated;     /* ... [{attributeName, reason}] (writer allocates) */
+};
+
+/* Completion callback: runs on the writer thread after the commit (or the
+ * failure) of the group. Must not block. */
+typedef void (*store_done_fn)(void *ud);
+
+/* Queue n ops as one submission; done(ud) is called once all are settled.
+ * The ops array must stay valid until then. Returns ERR_UNAVAILABLE when
+ * the store is closing (done is then not called). */
+int store_submit(struct store *s, struct store_op *ops, size_t n, store_done_fn done, void *ud);
+
+/* Submit and wait (for callers that may block: startup, tools, tests). */
+int store_write(struct store *s, struct store_op *ops, size_t n);
+
+/* Free what the writer allocated in the results of ops. */
+void store_ops_clear(struct store_op *ops, size_t n);
+
+/* --- change events -------------------------------------------------- */
+
+enum store_event_kind { STORE_EV_CREATED = 1, STORE_EV_UPDATED, STORE_EV_DELETED };
+
+struct store_event {
+    enum store_event_kind kind;
+    const char *tenant;
+    const char *entity_id;
+    const cJSON *before; /* NULL when created */
+    const cJSON *after;  /* NULL when deleted */
+};
+
+/* Called on the writer thread after each commit with that group's events,
+ * in commit order. A listener copies what it needs into its own bounded
+ * queue and returns at once; it must never block the writer. */
+typedef void (*store_listener_fn)(void *ud, const struct store_event *evs, size_t n);
+
+/* Register a listener (before traffic starts). Up to 16. */
+int store_listen(struct store *s, store_listener_fn fn, void *ud);
+
+/* --- reads (any thread) ------------------------------------------------ */
+
+/* The current document of an entity. Caller frees *doc (cJSON_Delete).
+ * ERR_NOT_FOUND / ERR_NO_TENANT. */
+int store_entity_get(struct store *s, const char *tenant, const char *entity_id,
+                     cJSON **doc, struct err *e);
+
+/* A query. Every member is optional (NULL/0 = no restriction); all given
+ * restrictions must hold. Borrowed pointers. */
+struct store_query {
+    const char *tenant;
+    const char *const *ids;         /* id in this list */
+    size_t n_ids;
+    const void *id_pattern;         /* compiled regex_t */
+    const struct typeq *types;      /* type selector (expanded IRIs) */
+    const char *const *attrs;       /* entity has at least one of these attributes */
+    size_t n_attrs;
+    const struct q_expr *q;         /* expanded q */
+    const struct geo_rel *georel;   /* with geometry and geoproperty */
+    const struct geo_shape *geometry;
+    const char *geoproperty;        /* expanded IRI; NULL = location */
+    long offset, limit;             /* limit 0 = count only */
+    int want_count;
+};
+
+/* Run a query: each(ud, doc) for every matching entity in the page, in a
+ * stable order (creation order). *count (if want_count) is the number of
+ * matches over all pages. each may return non-zero to stop. */
+int store_query(struct store *s, const struct store_query *q,
+                int (*each)(void *ud, const cJSON *doc), void *ud, long *count, struct err *e);
+
+/* Does the tenant exist? 1/0 ("" always exists). */
+int store_tenant_exists(struct store *s, const char *tenant);
+
+/* Visit every entity of a tenant (types and attributes endpoints).
+ * each may return non-zero to stop. */
+int store_scan(struct store *s, const char *tenant,
+               int (*each)(void *ud, const cJSON *doc), void *ud, struct err *e);
+
+/* --- persisted @context documents (for ld/cache) ----------------------- */
+int store_context_put(struct store *s, const char *url, const char *kind, const char *text);
+int store_context_delete(struct store *s, const char *url);
+/* each(ud, url, kind, text) for every persisted context. */
+int store_context_each(struct store *s,
+                       void (*each)(void *ud, const char *url, const char *kind, const char *text),
+                       void *ud);
+
+#endif

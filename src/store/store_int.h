@@ -1,0 +1,66 @@
+/*
+ * store_int.h - what a store backend implements (after sqlite3_vfs): a
+ * table of storage primitives. The generic part (store.c) owns the writer
+ * thread, group commit, operation semantics (via model/entity.h), query
+ * planning and filtering, tenant cache and change events, so a backend only
+ * stores and indexes documents.
+ *
+ * Threads: w_* functions are called only on the writer thread, between
+ * w_begin and w_commit/w_rollback. r_* functions are called from any
+ * thread; the backend gives each calling thread its own connection.
+ */
+#ifndef PL_STORE_INT_H
+#define PL_STORE_INT_H
+
+#include "store/store.h"
+
+/* How a query's candidates are found (store.c decides, the backend obeys).
+ * Candidates are delivered in rowid (creation) order; the generic filter
+ * then applies every restriction. */
+enum store_plan_kind { PLAN_SCAN = 0, PLAN_IDS, PLAN_TYPES, PLAN_BBOX };
+
+struct store_plan {
+    enum store_plan_kind kind;
+    const char *const *names; /* PLAN_IDS: entity ids; PLAN_TYPES: type IRIs */
+    int n_names;
+    double bbox[4];           /* PLAN_BBOX: min lon, min lat, max lon, max lat */
+};
+
+/* each() returns non-zero to stop the scan. */
+typedef int (*store_text_fn)(void *ud, const char *text, size_t len);
+
+struct store_backend_ops {
+    const char *name;
+    int (*open)(const struct store_config *c, void **be, struct err *e);
+    void (*close)(void *be);
+
+    int (*w_begin)(void *be);
+    int (*w_commit)(void *be);
+    void (*w_rollback)(void *be);
+    /* Tenant id by name; creates it when create != 0, else ERR_NO_TENANT. */
+    int (*w_tenant)(void *be, const char *tenant, int create, int64_t *tid);
+    /* Current document (caller frees), ERR_NOT_FOUND. */
+    int (*w_load)(void *be, int64_t tid, const char *id, cJSON **doc);
+    /* Store a new entity; ERR_EXISTS if the id is taken. text = doc serialized. */
+    int (*w_insert)(void *be, int64_t tid, const cJSON *doc, const char *text);
+    /* Replace an existing entity's document, keeping indexes in step. */
+    int (*w_update)(void *be, int64_t tid, const cJSON *before, const cJSON *after,
+                    const char *text);
+    int (*w_delete)(void *be, int64_t tid, const cJSON *before);
+    int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
+    int (*w_context_delete)(void *be, const char *url);
+
+    /* ERR_NO_TENANT if unknown. */
+    int (*r_tenant)(void *be, const char *tenant, int64_t *tid);
+    /* Document text (caller frees), ERR_NOT_FOUND. */
+    int (*r_get)(void *be, int64_t tid, const char *id, char **text);
+    int (*r_candidates)(void *be, int64_t tid, const struct store_plan *plan, store_text_fn each,
+                        void *ud);
+    int (*r_contexts)(void *be,
+                      void (*each)(void *ud, const char *url, const char *kind, const char *text),
+                      void *ud);
+};
+
+extern const struct store_backend_ops store_sqlite_ops;
+
+#endif

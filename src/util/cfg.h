@@ -1,0 +1,54 @@
+/*
+ * cfg.h - process configuration, described by one table (cfg.c) that drives
+ * the INI file parser, the command-line flags, --help and the reference
+ * config file, so they cannot drift apart (after Redis's config.c).
+ *
+ * Precedence: defaults < config file < flags. Read-only after startup;
+ * any thread may read a struct cfg once serve has started.
+ */
+#ifndef PL_CFG_H
+#define PL_CFG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+struct cfg {
+    char bind[64];          /* listen address */
+    int port;               /* NGSI-LD HTTP port */
+    char data_dir[512];     /* data directory (SQLite database, admin secret) */
+    char store[16];         /* store backend: sqlite */
+    char durability[16];    /* normal | full */
+    int threads;            /* HTTP worker threads (0 = number of cores) */
+    long max_body;          /* request body limit, bytes */
+    int max_connections;    /* concurrent HTTP connections */
+    int group_max;          /* max write operations per store transaction */
+    int page_limit_max;     /* maximum `limit` of a query */
+    int page_limit_default; /* `limit` when none is given */
+    char public_url[256];   /* base URL clients use to reach this hub */
+    long context_timeout_ms;/* remote @context fetch timeout */
+    long context_max_bytes; /* remote @context size limit */
+    char log_level[16];     /* debug | info | warn | error */
+    int demo;               /* load the demo city into an empty store */
+};
+
+/* Fill c with the defaults. */
+void cfg_defaults(struct cfg *c);
+
+/* Read an INI file ("key = value", '#' or ';' comments, [sections] are
+ * ignored). Unknown keys and out-of-range values are errors naming the
+ * file and line. */
+int cfg_load_file(struct cfg *c, const char *path, struct err *e);
+
+/* Set one key from text (flags and file both come here). */
+int cfg_set(struct cfg *c, const char *key, const char *value, struct err *e);
+
+/* Is key a known configuration key? */
+int cfg_known(const char *key);
+
+/* Print the flags help (one line per key) / the commented reference config. */
+void cfg_print_help(FILE *out);
+void cfg_print_reference(FILE *out);
+
+#endif
