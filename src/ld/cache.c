@@ -54,6 +54,7 @@ struct doc {
     int64_t created_at;
     int64_t last_usage;
     uint64_t hits;
+    uint64_t used_seq;       /* c->use_seq at the last use: LRU order */
     struct doc *prev, *next; /* insertion order */
 };
 
@@ -82,6 +83,7 @@ struct ld_cache {
     struct hmap *memo_map; /* key -> struct memo */
     struct memo *memo_head, *memo_tail;
 
+    uint64_t use_seq;   /* bumped on every document use */
     int64_t created_at; /* of the core entry */
     int64_t core_last_usage;
     uint64_t core_hits;
@@ -191,7 +193,7 @@ static void memo_free(struct memo *m)
 
 static void touch(struct ld_cache *c, struct doc *d)
 {
-    (void)c;
+    d->used_seq = ++c->use_seq;
     d->hits++;
     d->last_usage = tm_now_ms();
 }
@@ -249,7 +251,7 @@ static int make_room(struct ld_cache *c, struct doc **evicted)
     if (hmap_count(c->by_url) < c->max_entries)
         return 0;
     for (struct doc *d = c->first; d != NULL; d = d->next)
-        if (d->kind == KIND_CACHED && (victim == NULL || d->last_usage < victim->last_usage))
+        if (d->kind == KIND_CACHED && (victim == NULL || d->used_seq < victim->used_seq))
             victim = d;
     if (victim == NULL)
         return ERR_UNAVAILABLE;

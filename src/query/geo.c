@@ -8,9 +8,8 @@
  * allocated. A shape stores 2-D positions only (an altitude is validated and
  * dropped), the offsets of its parts and polygons, a bounding box per part
  * and per chunk of up to 32 consecutive segments (the prefilter of every
- * segment loop below) and, per polygon, one point strictly in
- * its interior, computed once at parse time so that the predicates never
- * allocate.
+ * segment loop below) and, per polygon, one point strictly in its interior,
+ * all computed once at parse time so that the predicates never allocate.
  *
  * Predicates are the OGC simple-features (DE-9IM) meanings on lon/lat taken
  * as planar x/y, built from three exact-as-doubles primitives: point
@@ -33,11 +32,15 @@
  * the polygons of a MultiPolygon touching at points only); this is not
  * checked. No tolerance is applied: coordinates are compared exactly.
  * Cost is O(n*m) in the sizes of the two shapes in the worst case, cut
- * down by about the chunk size by the chunk bboxes.
+ * down by about the chunk size by the chunk bboxes (two concentric
+ * 100000-vertex rings: about 1.5 s per predicate).
  *
  * near uses great-circle distances: haversine between points, and for a
  * point and a segment the closest point found on a local equirectangular
- * projection centred on the point, then measured with haversine.
+ * projection centred on the point, then measured with haversine; 0 when the
+ * shapes intersect (planar test). Chunks whose 3-D box on the unit sphere is
+ * farther (as a chord) than the best distance so far are skipped: a
+ * conservative bound, so pruning never changes the result.
  *
  * Thread-safety: no global state; shapes are immutable after geo_parse and
  * may be shared by any number of threads.
@@ -72,11 +75,16 @@ struct geo_shape {
     size_t n_polys;      /* dim 2 only */
     size_t *poly;        /* n_polys + 1 offsets into parts; first is the shell */
     double *inner;       /* 2 * n_polys: interior point, NaN if degenerate */
-    size_t n_chunks;     /* runs of <= GEO_CHUNK consecutive segments */
+    /* Chunks: runs of <= GEO_CHUNK consecutive segments of one part
+     * (dim >= 1: segment i joins positions i and i+1) or of positions
+     * (dim 0), each with its lon/lat bbox and the 3-D box of that bbox on
+     * the unit sphere (a lower bound for great-circle distances). */
+    size_t n_chunks;
     size_t *part_chunk;  /* n_parts + 1 offsets into chunks */
-    size_t *chunk_from;  /* first segment (segment i joins positions i, i+1) */
-    size_t *chunk_to;    /* one past the last segment */
+    size_t *chunk_from;  /* first segment (or position) */
+    size_t *chunk_to;    /* one past the last segment (or position) */
     double *chunk_bbox;  /* 4 * n_chunks */
+    double *chunk_box3;  /* 6 * n_chunks: min x,y,z, max x,y,z */
 };
 
 struct pt {
@@ -335,11 +343,16 @@ static void bbox_of_range(const struct geo_shape *s, size_t from, size_t to,
 
 static int locate_poly(const struct geo_shape *s, size_t j, struct pt p);
 
-/* Cut every part into chunks of <= GEO_CHUNK segments with their bbox. */
+static void box3_of(const double box[4], double out[6]);
+
+/* Cut every part (or the points) into chunks of <= GEO_CHUNK segments (or
+ * positions) with their boxes. */
 static int build_chunks(struct geo_shape *s)
 {
     size_t r, i, c = 0;
 
+    if (s->dim == 0)
+        c = (s->n_pos + GEO_CHUNK - 1) / GEO_CHUNK;
     for (r = 0; r < s->n_parts; r++)
         c += (s->part[r + 1] - s->part[r] - 1 + GEO_CHUNK - 1) / GEO_CHUNK;
     s->n_chunks = c;
@@ -347,9 +360,17 @@ static int build_chunks(struct geo_shape *s)
     s->chunk_from = malloc((c + 1) * sizeof(size_t));
     s->chunk_to = malloc((c + 1) * sizeof(size_t));
     s->chunk_bbox = malloc((4 * c + 1) * sizeof(double));
-    if (!s->part_chunk || !s->chunk_from || !s->chunk_to || !s->chunk_bbox)
+    s->chunk_box3 = malloc((6 * c + 1) * sizeof(double));
+    if (!s->part_chunk || !s->chunk_from || !s->chunk_to || !s->chunk_bbox ||
+        !s->chunk_box3)
         return ERR_NOMEM;
     c = 0;
+    for (i = 0; s->dim == 0 && i < s->n_pos; i += GEO_CHUNK) {
+        s->chunk_from[c] = i;
+        s->chunk_to[c] = s->n_pos - i > GEO_CHUNK ? i + GEO_CHUNK : s->n_pos;
+        bbox_of_range(s, i, s->chunk_to[c], s->chunk_bbox + 4 * c);
+        c++;
+    }
     for (r = 0; r < s->n_parts; r++) {
         size_t last = s->part[r + 1] - 1; /* no segment starts here */
         s->part_chunk[r] = c;
@@ -361,6 +382,8 @@ static int build_chunks(struct geo_shape *s)
         }
     }
     s->part_chunk[s->n_parts] = c;
+    for (c = 0; c < s->n_chunks; c++)
+        box3_of(s->chunk_bbox + 4 * c, s->chunk_box3 + 6 * c);
     return 0;
 }
 
@@ -530,6 +553,7 @@ void geo_free(struct geo_shape *s)
     free(s->chunk_from);
     free(s->chunk_to);
     free(s->chunk_bbox);
+    free(s->chunk_box3);
     free(s);
 }
 
@@ -1204,44 +1228,156 @@ static double pt_seg_dist(struct pt p, struct pt a, struct pt b)
                           a.y + t * (b.y - a.y));
 }
 
+/* The 3-D box (unit sphere, x toward lon 0, z toward the north pole) that
+ * holds every point of a lon/lat box; padded so rounding cannot make the
+ * distance bounds below overshoot. */
+static void box3_of(const double box[4], double out[6])
+{
+    double l0 = box[0] * GEO_DEG, l1 = box[2] * GEO_DEG;
+    double p0 = box[1] * GEO_DEG, p1 = box[3] * GEO_DEG;
+    double cmin = fmin(cos(p0), cos(p1));
+    double cmax = (box[1] <= 0.0 && box[3] >= 0.0) ? 1.0 : fmax(cos(p0), cos(p1));
+    double clo = fmin(cos(l0), cos(l1)), chi = fmax(cos(l0), cos(l1));
+    double slo = fmin(sin(l0), sin(l1)), shi = fmax(sin(l0), sin(l1));
+    const double pad = 1e-12;
+
+    if (box[0] <= 0.0 && box[2] >= 0.0)
+        chi = 1.0;
+    if (box[0] <= 90.0 && box[2] >= 90.0)
+        shi = 1.0;
+    if (box[0] <= -90.0 && box[2] >= -90.0)
+        slo = -1.0;
+    /* cos(lat) is in [cmin, cmax], both >= 0: extremes at the corners. */
+    out[0] = fmin(cmin * clo, cmax * clo) - pad;
+    out[3] = fmax(cmin * chi, cmax * chi) + pad;
+    out[1] = fmin(cmin * slo, cmax * slo) - pad;
+    out[4] = fmax(cmin * shi, cmax * shi) + pad;
+    out[2] = sin(p0) - pad;
+    out[5] = sin(p1) + pad;
+}
+
+static void unit_vec(struct pt p, double v[3])
+{
+    double c = cos(p.y * GEO_DEG);
+
+    v[0] = c * cos(p.x * GEO_DEG);
+    v[1] = c * sin(p.x * GEO_DEG);
+    v[2] = sin(p.y * GEO_DEG);
+}
+
+/* Squared chord from unit vector v to a 3-D box. */
+static double chord2_to_box(const double v[3], const double b[6])
+{
+    double sum = 0.0;
+    int k;
+
+    for (k = 0; k < 3; k++) {
+        double d = fmax(0.0, fmax(b[k] - v[k], v[k] - b[k + 3]));
+        sum += d * d;
+    }
+    return sum;
+}
+
+/* Squared chord between two 3-D boxes. */
+static double chord2_box_box(const double a[6], const double b[6])
+{
+    double sum = 0.0;
+    int k;
+
+    for (k = 0; k < 3; k++) {
+        double d = fmax(0.0, fmax(b[k] - a[k + 3], a[k] - b[k + 3]));
+        sum += d * d;
+    }
+    return sum;
+}
+
+/* Squared chord of a great-circle distance, the pruning threshold: a box
+ * farther than this cannot improve `best` metres. */
+static double chord2_of(double metres)
+{
+    double half = metres / (2.0 * GEO_EARTH_RADIUS_M), c;
+
+    if (!(half < GEO_PI / 2))
+        return INFINITY;
+    c = 2.0 * sin(half);
+    return c * c * (1.0 + 1e-9) + 1e-18;
+}
+
+/* Chord (unit sphere) to great-circle metres. */
+static double metres_of_chord2(double chord2)
+{
+    return 2.0 * GEO_EARTH_RADIUS_M * asin(fmin(1.0, sqrt(chord2) / 2.0));
+}
+
 static double pt_shape_dist(struct pt p, const struct geo_shape *s,
                             double best)
 {
+    double v[3], limit = chord2_of(best);
     size_t i, c;
 
-    if (s->dim == 0) {
-        for (i = 0; i < s->n_pos; i++)
-            best = fmin(best, geo_distance_m(p.x, p.y, s->xy[2 * i],
-                                             s->xy[2 * i + 1]));
-        return best;
-    }
+    unit_vec(p, v);
     for (c = 0; c < s->n_chunks; c++) {
-        /* Great-circle distance is at least the latitude difference. */
-        const double *box = s->chunk_bbox + 4 * c;
-        double gap = fmax(box[1] - p.y, p.y - box[3]);
-        if (gap > 0.0 && gap * GEO_DEG * GEO_EARTH_RADIUS_M > best)
+        if (chord2_to_box(v, s->chunk_box3 + 6 * c) > limit)
             continue;
-        for (i = s->chunk_from[c]; i < s->chunk_to[c]; i++)
-            best = fmin(best, pt_seg_dist(p, pos_at(s, i), pos_at(s, i + 1)));
+        for (i = s->chunk_from[c]; i < s->chunk_to[c]; i++) {
+            double d = s->dim == 0
+                           ? geo_distance_m(p.x, p.y, s->xy[2 * i],
+                                            s->xy[2 * i + 1])
+                           : pt_seg_dist(p, pos_at(s, i), pos_at(s, i + 1));
+            if (d < best) {
+                best = d;
+                limit = chord2_of(best);
+            }
+        }
+    }
+    return best;
+}
+
+/* best, lowered by the distances from the vertices of a to b. */
+static double vertices_dist(const struct geo_shape *a,
+                            const struct geo_shape *b, const double bbox3[6],
+                            double best, double enough)
+{
+    size_t c, i, to;
+
+    for (c = 0; c < a->n_chunks && best > enough; c++) {
+        if (chord2_box_box(a->chunk_box3 + 6 * c, bbox3) > chord2_of(best))
+            continue;
+        /* A segment chunk's last segment ends at position chunk_to. */
+        to = a->dim == 0 ? a->chunk_to[c] : a->chunk_to[c] + 1;
+        for (i = a->chunk_from[c]; i < to && best > enough; i++)
+            best = pt_shape_dist(pos_at(a, i), b, best);
     }
     return best;
 }
 
 /* Minimum great-circle distance between two shapes; 0 if they meet. The
- * minimum between non-meeting segments is reached at an endpoint of one. */
-static double shape_dist(const struct geo_shape *a, const struct geo_shape *b)
+ * minimum between non-meeting segments is reached at an endpoint of one.
+ * May stop early with any value <= enough (pass -1 for the exact value). */
+static double shape_dist(const struct geo_shape *a, const struct geo_shape *b,
+                         double enough)
 {
-    double best = INFINITY;
-    size_t i;
+    double best = INFINITY, a3[6], b3[6];
 
     if (shapes_intersect(a, b))
         return 0.0;
-    for (i = 0; i < a->n_pos; i++)
-        best = pt_shape_dist(pos_at(a, i), b, best);
-    if (a->dim > 0)
-        for (i = 0; i < b->n_pos; i++)
-            best = pt_shape_dist(pos_at(b, i), a, best);
+    box3_of(a->bbox, a3);
+    box3_of(b->bbox, b3);
+    best = vertices_dist(a, b, b3, best, enough);
+    if (a->dim > 0 || b->dim > 0)
+        best = vertices_dist(b, a, a3, best, enough);
     return best;
+}
+
+/* A lower bound of the distance between two shapes, from their bboxes. */
+static double shape_dist_floor(const struct geo_shape *a,
+                               const struct geo_shape *b)
+{
+    double a3[6], b3[6];
+
+    box3_of(a->bbox, a3);
+    box3_of(b->bbox, b3);
+    return metres_of_chord2(chord2_box_box(a3, b3));
 }
 
 int geo_match(const struct geo_rel *rel, const struct geo_shape *query,
@@ -1255,7 +1391,10 @@ int geo_match(const struct geo_rel *rel, const struct geo_shape *query,
     case GEO_NEAR:
         if (!rel->has_max && !rel->has_min)
             return 0;
-        d = shape_dist(target, query);
+        if (rel->has_max && shape_dist_floor(target, query) > rel->max_distance)
+            return 0;
+        /* With only a maximum, any distance within it settles the answer. */
+        d = shape_dist(target, query, rel->has_min ? -1.0 : rel->max_distance);
         if (rel->has_max && !(d <= rel->max_distance))
             return 0;
         if (rel->has_min && !(d >= rel->min_distance))

@@ -289,6 +289,8 @@ static int apply_op(struct store *s, struct store_op *op, const char *now, struc
         break;
     case STORE_ATTR_DELETE:
         rc = ent_attr_delete(after, op->attr_iri, op->dataset_id, op->delete_all, &op->err);
+        if (rc == 0) /* the model leaves the entity's modifiedAt to us */
+            cJSON_ReplaceItemInObject(after, "modifiedAt", cJSON_CreateString(now));
         break;
     default:
         rc = ERR_INTERNAL;

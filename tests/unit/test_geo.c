@@ -677,6 +677,87 @@ static void test_near(void **state)
                          "[[4.4777,51.9244],[4.8931,52.3741]]}"), 1);
 }
 
+/* Chunk pruning must never lose the true minimum: random MultiPoints and
+ * LineStrings spread over the globe (poles, antimeridian) against probe
+ * points, compared with a brute-force minimum over geo_distance_m. */
+static unsigned long lcg_state = 12345;
+
+static double lcg_unit(void)
+{
+    lcg_state = lcg_state * 6364136223846793005UL + 1442695040888963407UL;
+    return (double)((lcg_state >> 11) & 0xFFFFFFFFFUL) / (double)0xFFFFFFFFFUL;
+}
+
+static void test_near_pruning(void **state)
+{
+    static const double probes[][2] = {
+        {0, 0}, {179.9, 0}, {-179.95, 45}, {12.34, 89.9}, {-70, -89.99}, {4.89, 52.37},
+    };
+    enum { N = 400 };
+    char *txt = malloc(N * 64 + 64), rel_txt[96];
+    double pts[N][2];
+    size_t len, i, k;
+    int round;
+    (void)state;
+
+    assert_non_null(txt);
+    for (round = 0; round < 3; round++) {
+        struct geo_shape *target;
+        len = (size_t)sprintf(txt, "{\"type\":\"MultiPoint\",\"coordinates\":[");
+        for (i = 0; i < N; i++) {
+            pts[i][0] = -180.0 + 360.0 * lcg_unit();
+            pts[i][1] = round == 2 ? 80.0 + 10.0 * lcg_unit() /* crowd the pole */
+                                   : -90.0 + 180.0 * lcg_unit();
+            len += (size_t)sprintf(txt + len, "%s[%.17g,%.17g]", i ? "," : "",
+                                   pts[i][0], pts[i][1]);
+        }
+        sprintf(txt + len, "]}");
+        target = shape(txt);
+        for (k = 0; k < sizeof(probes) / sizeof(probes[0]); k++) {
+            struct geo_shape *q;
+            struct geo_rel r;
+            struct err e = {0, ""};
+            double best = INFINITY;
+            char coords[64];
+            for (i = 0; i < N; i++) {
+                best = fmin(best, ref_haversine(probes[k][0], probes[k][1],
+                                                pts[i][0], pts[i][1]));
+            }
+            snprintf(coords, sizeof(coords), "[%.17g,%.17g]", probes[k][0], probes[k][1]);
+            assert_int_equal(geo_parse_query("Point", coords, &q, &e), 0);
+            snprintf(rel_txt, sizeof(rel_txt), "near;minDistance==%.6f", best - 0.01);
+            assert_int_equal(geo_rel_parse(rel_txt, &r, &e), 0);
+            assert_int_equal(geo_match(&r, q, target), 1);
+            snprintf(rel_txt, sizeof(rel_txt), "near;minDistance==%.6f", best + 0.01);
+            assert_int_equal(geo_rel_parse(rel_txt, &r, &e), 0);
+            assert_int_equal(geo_match(&r, q, target), 0);
+            snprintf(rel_txt, sizeof(rel_txt), "near;maxDistance==%.6f", best + 0.01);
+            assert_int_equal(geo_rel_parse(rel_txt, &r, &e), 0);
+            assert_int_equal(geo_match(&r, q, target), 1);
+            snprintf(rel_txt, sizeof(rel_txt), "near;maxDistance==%.6f", best - 0.01);
+            assert_int_equal(geo_rel_parse(rel_txt, &r, &e), 0);
+            assert_int_equal(geo_match(&r, q, target), 0);
+            geo_free(q);
+        }
+        geo_free(target);
+    }
+    free(txt);
+
+    /* a long line along latitude 10 and a point one degree north of it,
+     * between vertices: the closest point is mid-segment */
+    txt = malloc(300 * 32 + 64);
+    assert_non_null(txt);
+    len = (size_t)sprintf(txt, "{\"type\":\"LineString\",\"coordinates\":[");
+    for (i = 0; i < 200; i++)
+        len += (size_t)sprintf(txt + len, "%s[%g,10]", i ? "," : "", (double)i * 0.1);
+    sprintf(txt + len, "]}");
+    assert_int_equal(rel("near;minDistance==111195.07", PT(12.34, 11), txt), 1);
+    assert_int_equal(rel("near;minDistance==111195.09", PT(12.34, 11), txt), 0);
+    assert_int_equal(rel("near;maxDistance==111195.09", PT(12.34, 11), txt), 1);
+    assert_int_equal(rel("near;maxDistance==111195.07", PT(12.34, 11), txt), 0);
+    free(txt);
+}
+
 /* ---- prefilter bbox ------------------------------------------------- */
 
 static void test_search_bbox(void **state)
@@ -843,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_polygon_polygon),
         cmocka_unit_test(test_distance),
         cmocka_unit_test(test_near),
+        cmocka_unit_test(test_near_pruning),
         cmocka_unit_test(test_search_bbox),
         cmocka_unit_test(test_properties),
     };

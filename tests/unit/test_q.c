@@ -40,7 +40,8 @@ static const char *const DOC_TEXT =
     "  \"neighbours\": [{\"type\": \"Relationship\","
     "     \"object\": [\"urn:ngsi-ld:Streetlight:2\", \"urn:ngsi-ld:Streetlight:3\"]}],"
     "  \"route\": [{\"type\": \"ListRelationship\","
-    "     \"objectList\": [{\"object\": \"urn:ngsi-ld:Stop:1\"}, {\"object\": \"urn:ngsi-ld:Stop:2\"}]}],"
+    "     \"objectList\": [{\"object\": \"urn:ngsi-ld:Stop:1\"},"
+    "                    {\"object\": \"urn:ngsi-ld:Stop:2\"}]}],"
     "  \"name\": [{\"type\": \"LanguageProperty\", \"languageMap\": {\"en\": \"red lamp\","
     "     \"fr\": \"lampe rouge\", \"de\": [\"rote\", \"Lampe\"]}}],"
     "  \"category\": [{\"type\": \"VocabProperty\", \"vocab\": \"https://ex.org/Lamp\"}],"
@@ -48,7 +49,8 @@ static const char *const DOC_TEXT =
     "  \"config\": [{\"type\": \"JsonProperty\", \"json\": {\"mode\": \"auto\", \"level\": 3}}],"
     "  \"installedAt\": [{\"type\": \"Property\", \"value\": \"2020-03-01T10:00:00Z\"}],"
     "  \"switchOn\": [{\"type\": \"Property\", \"value\": \"18:30:00\"}],"
-    "  \"https://smartdatamodels.org/dataModel.Streetlighting/powerState\": [{\"type\": \"Property\","
+    "  \"https://smartdatamodels.org/dataModel.Streetlighting/powerState\": ["
+    "     {\"type\": \"Property\","
     "     \"value\": \"on\", \"sub\": {\"https://uri.etsi.org/ngsi-ld/default-context/reason\":"
     "     {\"type\": \"Property\", \"value\": \"schedule\"}}}],"
     "  \"ex:short\": [{\"type\": \"Property\", \"value\": 1}],"
@@ -182,10 +184,13 @@ static void test_parse_rejects(void **state)
     expect_error("a==\"abc", "q: unexpected end of input at position 7, expected '\"'");
     expect_error("a==\"\\x\"", "q: unexpected 'x' at position 5, expected a JSON escape character");
     expect_error("a==\"\\u00g0\"", "q: unexpected 'g' at position 8, expected a hex digit");
-    expect_error("a==\"\\u0000\"", "q: unexpected '\\' at position 4, expected a non-NUL character");
+    expect_error("a==\"\\u0000\"",
+                 "q: unexpected '\\' at position 4, expected a non-NUL character");
     expect_error("a==\"\\udc00\"",
-                 "q: unexpected '\\' at position 4, expected a valid \\u escape (lone low surrogate)");
-    expect_error("a==\"\\ud83dx\"", "q: unexpected 'x' at position 10, expected a \\u low surrogate");
+                 "q: unexpected '\\' at position 4, expected a valid \\u escape "
+                 "(lone low surrogate)");
+    expect_error("a==\"\\ud83dx\"",
+                 "q: unexpected 'x' at position 10, expected a \\u low surrogate");
     expect_error("a==\"\x01\"",
                  "q: unexpected byte 0x01 at position 4, expected a string character (control "
                  "characters must be escaped)");
@@ -193,18 +198,21 @@ static void test_parse_rejects(void **state)
     expect_error("a==..5", "q: unexpected '.' at position 3, expected a value");
     expect_error("a>1..5", "q: the range at position 2 needs == or != (operator at 1)");
     expect_error("a>1,2", "q: the value list at position 2 needs == or != (operator at 1)");
-    expect_error("a==1..x", "q: the range at position 3 needs two numbers, strings, date-times or times");
+    expect_error("a==1..x",
+                 "q: the range at position 3 needs two numbers, strings, date-times or times");
     expect_error("a==true..false",
                  "q: the range at position 3 needs two numbers, strings, date-times or times");
     expect_error("a==1..2020-01-01",
                  "q: the range at position 3 needs two numbers, strings, date-times or times");
     expect_error("a>true", "q: true/false at position 2 only compare with == or !=");
     expect_error("a==1,2..3",
-                 "q: unexpected '.' at position 6, expected ',' or the end of the list (no ranges in lists)");
+                 "q: unexpected '.' at position 6, expected ',' or the end of the list "
+                 "(no ranges in lists)");
     expect_error("a==1..2..3",
                  "q: unexpected '.' at position 7, expected ';', '|' or end of input");
     expect_error("!a==1",
-                 "q: unexpected '=' at position 2, expected ';', '|', ')' or end of input after '!attribute'");
+                 "q: unexpected '=' at position 2, expected ';', '|', ')' or end of input "
+                 "after '!attribute'");
     expect_error("!a b", "q: unexpected 'b' at position 3, expected ';', '|', ')' or end of input");
     expect_error("a~=", "q: unexpected end of input at position 3, expected a regular expression");
     expect_error("a~=;b", "q: unexpected ';' at position 3, expected a regular expression");
@@ -644,7 +652,8 @@ static void test_expand(void **state)
         " \"https://ex.org/temperature\": [{\"type\": \"Property\", \"value\": 3,"
         "   \"observedAt\": \"2026-06-12T08:15:00.000Z\","
         "   \"sub\": {\"https://ex.org/accuracy\": {\"type\": \"Property\", \"value\": 1}}}],"
-        " \"https://ex.org/address\": [{\"type\": \"Property\", \"value\": {\"city\": \"Berlin\"}}]}}";
+        " \"https://ex.org/address\": [{\"type\": \"Property\","
+        "   \"value\": {\"city\": \"Berlin\"}}]}}";
     const char *text = "temperature.observedAt>2026-01-01;address[city]==Berlin;"
                        "temperature.accuracy==1";
     struct q_expr *q = NULL;
