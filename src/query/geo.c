@@ -1364,7 +1364,8 @@ static double shape_dist(const struct geo_shape *a, const struct geo_shape *b,
     box3_of(a->bbox, a3);
     box3_of(b->bbox, b3);
     best = vertices_dist(a, b, b3, best, enough);
-    if (a->dim > 0 || b->dim > 0)
+    /* Points of b to the segments of a (points of a to b is done). */
+    if (a->dim > 0)
         best = vertices_dist(b, a, a3, best, enough);
     return best;
 }
