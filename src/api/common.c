@@ -309,8 +309,60 @@ void api_link_context(struct req *r)
     req_add_header(r, "Link", link);
 }
 
+/* GeoJSON representation (GS CIM 009 4.5.16): a Feature per entity, its
+ * geometry taken from geometryProperty (default location). */
+static cJSON *to_feature(struct req *r, cJSON *ent, const char *geo_name)
+{
+    cJSON *f = cJSON_CreateObject(), *geom = NULL;
+    cJSON *id = cJSON_DetachItemFromObjectCaseSensitive(ent, "id");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(ent, geo_name);
+    (void)r;
+    if (cJSON_IsArray(g))
+        g = cJSON_GetArrayItem(g, 0);
+    if (cJSON_IsObject(g))
+        geom = cJSON_HasObjectItem(g, "coordinates")
+                   ? cJSON_Duplicate(g, 1)
+                   : cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(g, "value"), 1);
+    cJSON_AddItemToObject(f, "id", id ? id : cJSON_CreateNull());
+    cJSON_AddStringToObject(f, "type", "Feature");
+    cJSON_AddItemToObject(f, "geometry", geom ? geom : cJSON_CreateNull());
+    cJSON_AddItemToObject(f, "properties", ent);
+    return f;
+}
+
+static cJSON *to_geojson(struct req *r, cJSON *body)
+{
+    const char *gp = req_query(r, "geometryProperty");
+    char *name = NULL;
+    cJSON *out;
+
+    if (gp) {
+        char *iri = api_expand(r, gp);
+        name = iri ? ld_compact(r->ctx, iri) : NULL;
+        free(iri);
+    }
+    if (cJSON_IsArray(body)) {
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "type", "FeatureCollection");
+        cJSON *features = cJSON_AddArrayToObject(out, "features");
+        while (cJSON_GetArraySize(body) > 0)
+            cJSON_AddItemToArray(features,
+                                 to_feature(r, cJSON_DetachItemFromArray(body, 0),
+                                            name ? name : "location"));
+        cJSON_Delete(body);
+    } else {
+        out = to_feature(r, body, name ? name : "location");
+    }
+    free(name);
+    return out;
+}
+
 int api_reply_entities(struct req *r, int status, cJSON *body)
 {
+    if (r->accept == MIME_GEO_JSON) {
+        api_link_context(r);
+        return req_reply_json(r, status, to_geojson(r, body));
+    }
     if (r->accept == MIME_LD_JSON) {
         const cJSON *ctx = r->ctx_value;
         cJSON *it;

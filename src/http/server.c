@@ -192,7 +192,7 @@ int req_reply_error(struct req *r)
     }
     r->priv->n_hdr = 0;
     set_body(r, problem_status(code), text, text ? strlen(text) : 0, "application/json");
-    if (problem_status(code) >= 500)
+    if (problem_status(code) >= 500 && code != ERR_LD_CONTEXT)
         log_msg(LOG_ERROR, "http: %s %s: %s", err_name(code), r->path, r->err.detail);
     return HTTP_DONE;
 }

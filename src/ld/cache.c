@@ -394,17 +394,17 @@ static int fetch(struct ld_cache *c, const char *url, char **text, struct err *e
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     res = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 0 && (status < 200 || status > 299)) {
+        rc = err_set(e, ERR_LD_CONTEXT, "cannot fetch @context %s: HTTP status %ld", url, status);
+        goto out;
+    }
     if (b.too_big || res == CURLE_FILESIZE_EXCEEDED) {
         rc = err_set(e, ERR_LD_CONTEXT, "@context %s is larger than %zu bytes", url, c->max_doc);
         goto out;
     }
-    if (res != CURLE_OK) {
+    if (res != CURLE_OK || status == 0) {
         rc = err_set(e, ERR_LD_CONTEXT, "cannot fetch @context %s: %s", url, curl_easy_strerror(res));
-        goto out;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) {
-        rc = err_set(e, ERR_LD_CONTEXT, "cannot fetch @context %s: HTTP status %ld", url, status);
         goto out;
     }
     if (b.p == NULL || !is_context_doc(b.p)) {
@@ -444,6 +444,20 @@ static int is_hosted_url(const struct ld_cache *c, const char *url)
     return strncmp(url, c->base, strlen(c->base)) == 0;
 }
 
+/* A Hosted or ImplicitlyCreated document named through another host name
+ * for this broker (".../jsonldContexts/{localId}"): served from the table
+ * instead of fetching it from ourselves. Lock held. */
+static struct doc *local_alias(struct ld_cache *c, const char *url)
+{
+    const char *p = strstr(url, "/jsonldContexts/");
+    struct doc *d;
+
+    if (p == NULL)
+        return NULL;
+    d = hmap_get(c->by_local, p + strlen("/jsonldContexts/"));
+    return d != NULL && d->kind != KIND_CACHED ? d : NULL;
+}
+
 static int cache_load(void *ud, const char *url, char **text, struct err *e)
 {
     struct resolve_state *rs = ud;
@@ -455,6 +469,8 @@ static int cache_load(void *ud, const char *url, char **text, struct err *e)
     *text = NULL;
     pthread_mutex_lock(&c->lock);
     d = hmap_get(c->by_url, url);
+    if (d == NULL)
+        d = local_alias(c, url);
     if (d != NULL) {
         touch(c, d);
         record_dep(rs, url);

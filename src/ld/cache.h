@@ -74,8 +74,9 @@ void ld_cache_free(struct ld_cache *c);
  * from the cache or fetched (http/https only, Accept: application/ld+json,
  * application/json; timeout and size cap from the options; redirects
  * followed up to 3), stored as "Cached" and persisted. Hosted and
- * ImplicitlyCreated URLs resolve locally; an unknown URL under
- * hosted_base_url fails without a fetch. Results are memoized by the JSON
+ * ImplicitlyCreated URLs resolve locally (also when named through another
+ * host name: any URL ending in "/jsonldContexts/{localId}" of one of them);
+ * an unknown URL under hosted_base_url fails without a fetch. Results are memoized by the JSON
  * text of the value (bounded LRU), so a repeated @context costs one hash
  * lookup. Returns 0 and *out (caller releases with ld_ctx_release), or
  * ERR_LD_CONTEXT (a document could not be obtained: unreachable, HTTP error,

@@ -596,6 +596,10 @@ static void test_host_list_get_delete(void **state)
     assert_int_equal(resolve_url(c, url, &ctx, &e), 0); /* local, no fetch */
     assert_expand(ctx, "h", "http://h.org/h");
     ld_ctx_release(ctx);
+    snprintf(big, sizeof(big), "http://broker.example:1026/ngsi-ld/v1/jsonldContexts/%s", id);
+    assert_int_equal(resolve_url(c, big, &ctx, &e), 0); /* another name for us */
+    assert_expand(ctx, "h", "http://h.org/h");
+    ld_ctx_release(ctx);
     assert_int_equal(ld_cache_get(c, id, 0, &text, NULL, &e), 0);
     assert_string_equal(text, DOC);
     free(text);

@@ -1,0 +1,169 @@
+/*
+ * sqlite_ceiling.c - the batch-upsert ceiling: how fast plain SQLite stores
+ * the same documents the hub is sent.
+ *
+ * Reads the first N records of the file bench/gen.py writes (fixed-length
+ * records: entity JSON, space padding, ','), and upserts each document into a
+ * fresh database with one prepared statement
+ *     INSERT INTO entities(id, doc) VALUES(?, ?)
+ *         ON CONFLICT(id) DO UPDATE SET doc = excluded.doc
+ * in WAL mode with synchronous=NORMAL, 10,000 rows per transaction.  No JSON
+ * parsing, no indexes beyond the primary key: what is left is the storage
+ * engine's cost of the same bytes, which no hub built on it can beat.
+ *
+ * The file is mapped read-only and faulted in before the clock starts, so the
+ * figure times the upserts only.  Prints one line:
+ *     RESULT entities=N seconds=S rate=R cpu_us_per_entity=C
+ * (C from getrusage: user+system time of this process over N).
+ *
+ * usage: sqlite_ceiling FILE RECORD_LEN N DB [DURABILITY]
+ *   DURABILITY "full" sets synchronous=FULL (what --durability full does).
+ * Single-threaded; exits non-zero with a message on any error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PER_TXN 10000
+#define ID_PREFIX "{\"id\":\""
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "sqlite_ceiling: %s: %s\n", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* One record: the document is the record less its trailing ',' and spaces;
+ * the id is the string after the leading {"id":" that gen.py puts first. */
+static int split_record(const char *rec, size_t rec_len, const char **id, int *id_len, int *doc_len)
+{
+    size_t n = rec_len;
+    while (n > 0 && (rec[n - 1] == ',' || rec[n - 1] == ' '))
+        n--;
+    size_t pre = sizeof(ID_PREFIX) - 1;
+    if (n <= pre || memcmp(rec, ID_PREFIX, pre) != 0)
+        return -1;
+    const char *end = memchr(rec + pre, '"', n - pre);
+    if (end == NULL)
+        return -1;
+    *id = rec + pre;
+    *id_len = (int)(end - *id);
+    *doc_len = (int)n;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5 || argc > 6) {
+        fprintf(stderr, "usage: sqlite_ceiling FILE RECORD_LEN N DB [normal|full]\n");
+        return 2;
+    }
+    const char *path = argv[1], *db_path = argv[4];
+    long rec_len = strtol(argv[2], NULL, 10), count = strtol(argv[3], NULL, 10);
+    int full = argc == 6 && strcmp(argv[5], "full") == 0;
+    int fd = -1, rc = 1;
+    char *map = MAP_FAILED;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    struct stat sb;
+
+    if (rec_len < 16 || count < 1) {
+        fprintf(stderr, "sqlite_ceiling: bad RECORD_LEN or N\n");
+        return 2;
+    }
+    if ((fd = open(path, O_RDONLY)) < 0 || fstat(fd, &sb) != 0) {
+        fprintf(stderr, "sqlite_ceiling: %s: %s\n", path, strerror(errno));
+        goto out;
+    }
+    size_t len = (size_t)rec_len * (size_t)count;
+    if ((size_t)sb.st_size < len) {
+        fprintf(stderr, "sqlite_ceiling: %s holds fewer than %ld records\n", path, count);
+        goto out;
+    }
+    map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+        fprintf(stderr, "sqlite_ceiling: mmap: %s\n", strerror(errno));
+        goto out;
+    }
+    volatile unsigned char sink = 0;
+    for (size_t off = 0; off < len; off += 4096)
+        sink ^= (unsigned char)map[off];
+    (void)sink;
+
+    unlink(db_path);
+    if (sqlite3_open(db_path, &db) != SQLITE_OK) {
+        fprintf(stderr, "sqlite_ceiling: open %s: %s\n", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    if (exec(db, "PRAGMA journal_mode=WAL") || exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
+        exec(db, "CREATE TABLE entities(id TEXT PRIMARY KEY, doc TEXT NOT NULL)"))
+        goto out;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO entities(id, doc) VALUES(?, ?) "
+                           "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "sqlite_ceiling: prepare: %s\n", sqlite3_errmsg(db));
+        goto out;
+    }
+
+    double t0 = now_s(), c0 = cpu_s();
+    for (long i = 0; i < count; i++) {
+        const char *id;
+        int id_len, doc_len;
+        if (split_record(map + (size_t)i * (size_t)rec_len, (size_t)rec_len, &id, &id_len, &doc_len) != 0) {
+            fprintf(stderr, "sqlite_ceiling: record %ld is not a gen.py record\n", i);
+            goto out;
+        }
+        if (i % PER_TXN == 0 && exec(db, "BEGIN"))
+            goto out;
+        sqlite3_bind_text(st, 1, id, id_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, map + (size_t)i * (size_t)rec_len, doc_len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            fprintf(stderr, "sqlite_ceiling: upsert: %s\n", sqlite3_errmsg(db));
+            goto out;
+        }
+        sqlite3_reset(st);
+        if ((i % PER_TXN == PER_TXN - 1 || i == count - 1) && exec(db, "COMMIT"))
+            goto out;
+    }
+    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    printf("RESULT entities=%ld seconds=%.3f rate=%.0f cpu_us_per_entity=%.2f\n", count, secs,
+           (double)count / secs, cpu * 1e6 / (double)count);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (map != MAP_FAILED)
+        munmap(map, len);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
