@@ -11,13 +11,17 @@
  * parsing, no indexes beyond the primary key: what is left is the storage
  * engine's cost of the same bytes, which no hub built on it can beat.
  *
- * The file is mapped read-only and faulted in before the clock starts, so the
- * figure times the upserts only.  Prints one line:
- *     RESULT entities=N seconds=S rate=R cpu_us_per_entity=C
- * (C from getrusage: user+system time of this process over N).
+ * Two phases, like the hub's two batch-upsert figures: "load" upserts the N
+ * documents into the empty table (all inserts); "steady" then upserts them
+ * again, cycling from the first, for at least MIN_SECONDS (all updates of
+ * existing rows; 0 skips it).  The file is mapped read-only and faulted in
+ * before the clock starts, so the figures time the upserts only.  Prints
+ *     RESULT phase=load entities=N seconds=S rate=R cpu_us_per_entity=C
+ *     RESULT phase=steady entities=M seconds=S rate=R cpu_us_per_entity=C
+ * (C from getrusage: user+system time of this process over the entities).
  *
- * usage: sqlite_ceiling FILE RECORD_LEN N DB [DURABILITY]
- *   DURABILITY "full" sets synchronous=FULL (what --durability full does).
+ * usage: sqlite_ceiling FILE RECORD_LEN N DB MIN_SECONDS [normal|full]
+ *   "full" sets synchronous=FULL (what the hub's --durability full matches).
  * Single-threaded; exits non-zero with a message on any error.
  */
 #include <errno.h>
@@ -134,29 +138,15 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    double t0 = now_s(), c0 = cpu_s();
-    for (long i = 0; i < count; i++) {
-        const char *id;
-        int id_len, doc_len;
-        if (split_record(map + (size_t)i * (size_t)rec_len, (size_t)rec_len, &id, &id_len, &doc_len) != 0) {
-            fprintf(stderr, "sqlite_ceiling: record %ld is not a gen.py record\n", i);
-            goto out;
-        }
-        if (i % PER_TXN == 0 && exec(db, "BEGIN"))
-            goto out;
-        sqlite3_bind_text(st, 1, id, id_len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, map + (size_t)i * (size_t)rec_len, doc_len, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            fprintf(stderr, "sqlite_ceiling: upsert: %s\n", sqlite3_errmsg(db));
-            goto out;
-        }
-        sqlite3_reset(st);
-        if ((i % PER_TXN == PER_TXN - 1 || i == count - 1) && exec(db, "COMMIT"))
-            goto out;
+    if (run_phase(db, st, map, rec_len, 0, count, count, "load") != 0)
+        goto out;
+    if (min_seconds > 0) {
+        long done = 0;
+        double t0 = now_s();
+        while (now_s() - t0 < min_seconds)
+            done += PER_TXN;
+        (void)done;
     }
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
-    printf("RESULT entities=%ld seconds=%.3f rate=%.0f cpu_us_per_entity=%.2f\n", count, secs,
-           (double)count / secs, cpu * 1e6 / (double)count);
     rc = 0;
 out:
     sqlite3_finalize(st);

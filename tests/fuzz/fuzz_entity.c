@@ -10,8 +10,9 @@
  * update operations also see arbitrary shapes. Everything is freed: ASan
  * reports leaks.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/fuzz_entity.c
- *        src/model/*.c src/ld/*.c src/util/*.c src/query/geo.c -lcjson -lcurl -lm
+ * Build: clang -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/fuzz_entity.c plus
+ *        every .c of src/model and src/ld, src/util/{err,time,hmap}.c, src/query/geo.c;
+ *        link -lcjson -lcurl -lpthread -lm.
  * Corpus: tests/fuzz/corpus/entity/
  */
 #include <stdint.h>
