@@ -105,13 +105,24 @@ def test_create_concise_form(hub):
 
 
 def test_create_with_link_context_expands_terms(hub, context_server):
-    e = {"id": "urn:ngsi-ld:Streetlight:c11", "type": "Streetlight", "status": prop("ok")}
+    e = {"id": "urn:ngsi-ld:Streetlight:c11", "type": "Streetlight", "powerState": prop("on")}
     st, _, _ = hub.post(ENTITIES, e, headers=link(context_server.url()))
     assert st == 201, hub.last_text
     # without the Link the long IRIs show
     body = hub.get(ENTITIES + "/urn:ngsi-ld:Streetlight:c11")[2]
     assert body["type"] == SDM_LIGHT + "Streetlight"
-    assert body[SDM_LIGHT + "status"]["value"] == "ok"
+    assert body[SDM_LIGHT + "powerState"]["value"] == "on"
+
+
+def test_core_terms_cannot_be_overridden(hub, context_server):
+    """The city context defines "status", a core term: the core context is
+    applied last (5.5.7), so it stays ngsi-ld:status and compacts to "status"
+    with or without the Link."""
+    e = {"id": "urn:ngsi-ld:Streetlight:c11b", "type": "Streetlight", "status": prop("ok")}
+    assert hub.post(ENTITIES, e, headers=link(context_server.url()))[0] == 201
+    body = hub.get(ENTITIES + "/urn:ngsi-ld:Streetlight:c11b")[2]
+    assert body["status"] == {"type": "Property", "value": "ok"}
+    assert SDM_LIGHT + "status" not in body
 
 
 def test_default_vocab_iri_visible_with_other_context(hub, context_server):
@@ -160,7 +171,7 @@ def test_fixture_entity_roundtrip(hub, context_server, city_entities, name):
                      "airquality": SDM_ENV + "AirQualityObserved",
                      "device": SDM_DEVICE + "Device"}[name]
     assert raw["type"] == expanded_type
-    sample = {"streetlight": SDM_LIGHT + "status", "crowdflow": SDM_TRANS + "peopleCountTowards",
+    sample = {"streetlight": SDM_LIGHT + "powerState", "crowdflow": SDM_TRANS + "peopleCountTowards",
               "airquality": SDM_ENV + "pm25", "device": SDM_DEVICE + "batteryLevel"}[name]
     assert sample in raw, sorted(raw)
     # location is a core term: short either way

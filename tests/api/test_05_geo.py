@@ -112,9 +112,9 @@ def test_equals_polygon(hub):
 def test_geo_without_type(hub):
     st, _, b = hub.get(ENTITIES + "?" + enc({
         "georel": "near;maxDistance==10", "geometry": "Point",
-        "coordinates": json.dumps(list(SPOTS["p5"]))}))
+        "coordinates": json.dumps(list(SPOTS["p3"]))}))
     assert st == 200, hub.last_text
-    assert ids_of(b) == [sid("p5")]
+    assert ids_of(b) == [sid("p3")]
 
 
 def test_other_geoproperty(hub):
