@@ -68,8 +68,8 @@ static const char *const wsql[N_WSTMT] = {
     [W_DELETE] = "DELETE FROM entities WHERE tid = ?1 AND eid = ?2 RETURNING rid",
     [W_TYPE_ADD] = "INSERT OR IGNORE INTO entity_types(tid, type, rid) VALUES (?1, ?2, ?3)",
     [W_TYPE_DEL] = "DELETE FROM entity_types WHERE tid = ?1 AND type = ?2 AND rid = ?3",
-    [W_GEO_ADD] = "INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
 };
 
@@ -79,11 +79,11 @@ static const char *const rsql[N_RSTMT] = {
     [R_TENANT] = "SELECT tid FROM tenants WHERE name = ?1",
     [R_GET] = "SELECT doc FROM entities WHERE tid = ?1 AND eid = ?2",
     [R_SCAN] = "SELECT doc FROM entities WHERE tid = ?1 ORDER BY rid",
-    [R_TYPE1] = "SELECT e.doc FROM entity_types t JOIN entities e ON e.rid = t.rid"
-                " WHERE t.tid = ?1 AND t.type = ?2 ORDER BY t.rid",
-    [R_BBOX] = "SELECT e.doc FROM entity_geo g JOIN entities e ON e.rid = g.rid"
-               " WHERE g.min_lon <= ?4 AND g.max_lon >= ?2 AND g.min_lat <= ?5"
-               " AND g.max_lat >= ?3 AND e.tid = ?1 ORDER BY g.rid",
+    [R_TYPE1] = ("SELECT e.doc FROM entity_types t JOIN entities e ON e.rid = t.rid"
+                 " WHERE t.tid = ?1 AND t.type = ?2 ORDER BY t.rid"),
+    [R_BBOX] = ("SELECT e.doc FROM entity_geo g JOIN entities e ON e.rid = g.rid"
+                " WHERE g.min_lon <= ?4 AND g.max_lon >= ?2 AND g.min_lat <= ?5"
+                " AND g.max_lat >= ?3 AND e.tid = ?1 ORDER BY g.rid"),
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
