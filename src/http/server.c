@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json/json.h"
 #include "ld/ld.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -151,16 +152,17 @@ static void set_body(struct req *r, int status, char *body, size_t len, const ch
 int req_reply_json(struct req *r, int status, cJSON *body)
 {
     char *text = NULL;
+    size_t len = 0;
     if (body) {
         if (r->accept == MIME_LD_JSON && cJSON_IsObject(body) && r->ctx_value &&
             !cJSON_HasObjectItem(body, "@context"))
             cJSON_AddItemToObject(body, "@context", cJSON_Duplicate(r->ctx_value, 1));
-        text = cJSON_PrintUnformatted(body);
+        text = json_print(body, &len);
         cJSON_Delete(body);
         if (text == NULL)
             return req_fail(r, ERR_NOMEM, "out of memory rendering the response");
     }
-    set_body(r, status, text, text ? strlen(text) : 0,
+    set_body(r, status, text, len,
              r->accept == MIME_LD_JSON ? "application/ld+json"
              : r->accept == MIME_GEO_JSON ? "application/geo+json"
                                           : "application/json");

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json/json.h"
 #include "ld/ld.h"
 #include "model/entity.h"
 #include "query/geo.h"
@@ -183,7 +184,7 @@ static const char *op_entity_id(const struct store_op *op)
 /* Store `after` (a new or changed document). */
 static int put_doc(struct store *s, int64_t tid, const cJSON *before, cJSON *after)
 {
-    char *text = cJSON_PrintUnformatted(after);
+    char *text = json_print(after, NULL);
     int rc;
     if (text == NULL)
         return ERR_NOMEM;

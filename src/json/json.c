@@ -1,0 +1,139 @@
+/*
+ * json.c - see json.h.
+ */
+#include "json/json.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+
+#define JSON_MAX_DEPTH 512 /* cJSON's own nesting limit is 1000 on input */
+
+static int write_number(struct buf *b, double d)
+{
+    char tmp[40];
+    int n;
+
+    if (isnan(d) || isinf(d))
+        return buf_append(b, "null", 4);
+    if (d == floor(d) && fabs(d) < 1e15) {
+        /* integral: exact in int64, and "%1.15g" would print the same digits */
+        long long v = (long long)d;
+        char *p = tmp + sizeof(tmp);
+        int neg = v < 0 || (v == 0 && signbit(d));
+        unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (neg)
+            *--p = '-';
+        return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+    }
+    n = snprintf(tmp, sizeof(tmp), "%1.15g", d);
+    if (strtod(tmp, NULL) != d)
+        n = snprintf(tmp, sizeof(tmp), "%1.17g", d);
+    return buf_append(b, tmp, (size_t)n);
+}
+
+static int write_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *run;
+    int rc;
+
+    if ((rc = buf_append(b, "\"", 1)) != 0)
+        return rc;
+    run = p;
+    for (; *p; p++) {
+        char esc[7];
+        size_t elen = 2;
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        if ((rc = buf_append(b, run, (size_t)(p - run))) != 0)
+            return rc;
+        esc[0] = '\\';
+        switch (*p) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            elen = 6;
+        }
+        if ((rc = buf_append(b, esc, elen)) != 0)
+            return rc;
+        run = p + 1;
+    }
+    if ((rc = buf_append(b, run, (size_t)(p - run))) != 0)
+        return rc;
+    return buf_append(b, "\"", 1);
+}
+
+static int write_item(struct buf *b, const cJSON *item, int depth)
+{
+    const cJSON *child;
+    int rc = 0, first = 1;
+
+    if (depth > JSON_MAX_DEPTH)
+        return ERR_TOO_LARGE;
+    switch (item->type & 0xFF) {
+    case cJSON_NULL: return buf_append(b, "null", 4);
+    case cJSON_False: return buf_append(b, "false", 5);
+    case cJSON_True: return buf_append(b, "true", 4);
+    case cJSON_Number: return write_number(b, item->valuedouble);
+    case cJSON_String: return write_string(b, item->valuestring ? item->valuestring : "");
+    case cJSON_Raw: return buf_appends(b, item->valuestring ? item->valuestring : "");
+    case cJSON_Array:
+    case cJSON_Object: {
+        int obj = (item->type & 0xFF) == cJSON_Object;
+        if ((rc = buf_append(b, obj ? "{" : "[", 1)) != 0)
+            return rc;
+        for (child = item->child; child; child = child->next) {
+            if (!first && (rc = buf_append(b, ",", 1)) != 0)
+                return rc;
+            first = 0;
+            if (obj) {
+                if ((rc = write_string(b, child->string ? child->string : "")) != 0 ||
+                    (rc = buf_append(b, ":", 1)) != 0)
+                    return rc;
+            }
+            if ((rc = write_item(b, child, depth + 1)) != 0)
+                return rc;
+        }
+        return buf_append(b, obj ? "}" : "]", 1);
+    }
+    default:
+        return ERR_INTERNAL;
+    }
+}
+
+int json_write(struct buf *b, const cJSON *item)
+{
+    if (item == NULL)
+        return ERR_INTERNAL;
+    return write_item(b, item, 0);
+}
+
+char *json_print(const cJSON *item, size_t *len)
+{
+    struct buf b;
+    buf_init(&b, (size_t)1 << 31);
+    if (json_write(&b, item) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return buf_detach(&b);
+}

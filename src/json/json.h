@@ -1,0 +1,31 @@
+/*
+ * json.h - JSON output for cJSON trees, faster than cJSON_PrintUnformatted.
+ *
+ * cJSON prints every number with sprintf("%1.15g") plus an sscanf round
+ * trip (about 1 us each); entities are mostly numbers, so printing
+ * dominated a GET. This writer prints integral values with an integer
+ * fast path and other doubles with "%.15g", checked by strtod and widened
+ * to "%.17g" only when needed (the same shortest-safe rule as cJSON), and
+ * escapes strings in one pass. Output equals cJSON's except where cJSON
+ * loses precision (its round-trip check compares with an epsilon, so it
+ * prints 0.30000000000000004 as 0.3): here every double reads back exactly
+ * (tested). Any thread; no global state.
+ */
+#ifndef PL_JSON_H
+#define PL_JSON_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/buf.h"
+
+/* Append the compact JSON text of item to b. ERR_NOMEM / ERR_TOO_LARGE
+ * (b's cap). Invalid numbers (NaN, inf) print as null, as cJSON does. */
+int json_write(struct buf *b, const cJSON *item);
+
+/* Print item to a new string (caller frees); NULL when out of memory.
+ * *len (may be NULL) receives the length. */
+char *json_print(const cJSON *item, size_t *len);
+
+#endif
