@@ -471,6 +471,10 @@ static int parse_value(struct parser *p, struct q__value *v)
         return scan_quoted(p, &v->str);
     }
     start = p->pos;
+    /* an unquoted value never starts with an operator character: "a>>1" is
+     * a typo, not a comparison with the string ">1" */
+    if (strchr("<>=!~", at(p, p->pos)) && at(p, p->pos) != '\0')
+        return fail_at(p, p->pos, "a value");
     for (;;) {
         int c = at(p, p->pos);
         if (p->pos >= p->len || c < 0x20 || c == 0x7f || is_ws(c) || strchr(";|(),\"", c))

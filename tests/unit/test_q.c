@@ -167,6 +167,8 @@ static void test_parse_rejects(void **state)
     expect_error("temperature==",
                  "q: unexpected end of input at position 13, expected a value");
     expect_error("(a==1;b==)", "q: unexpected ')' at position 9, expected a value");
+    expect_error("temp>>20", "q: unexpected '>' at position 5, expected a value");
+    expect_error("temp==!1", "q: unexpected '!' at position 6, expected a value");
     expect_error("a==1)", "q: unexpected ')' at position 4, expected ';', '|' or end of input");
     expect_error("(a==1", "q: unexpected end of input at position 5, expected ';', '|' or ')'");
     expect_error("a=1", "q: unexpected '=' at position 1, expected an operator");
