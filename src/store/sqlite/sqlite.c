@@ -81,9 +81,10 @@ static const char *const rsql[N_RSTMT] = {
     [R_SCAN] = "SELECT doc FROM entities WHERE tid = ?1 ORDER BY rid",
     [R_TYPE1] = ("SELECT e.doc FROM entity_types t JOIN entities e ON e.rid = t.rid"
                  " WHERE t.tid = ?1 AND t.type = ?2 ORDER BY t.rid"),
-    [R_BBOX] = ("SELECT e.doc FROM entity_geo g JOIN entities e ON e.rid = g.rid"
-                " WHERE g.min_lon <= ?4 AND g.max_lon >= ?2 AND g.min_lat <= ?5"
-                " AND g.max_lat >= ?3 AND e.tid = ?1 ORDER BY g.rid"),
+    /* the IN form sorts only rowids (an ephemeral index), never documents */
+    [R_BBOX] = ("SELECT doc FROM entities WHERE tid = ?1 AND rid IN (SELECT rid FROM entity_geo"
+                " WHERE min_lon <= ?4 AND max_lon >= ?2 AND min_lat <= ?5 AND max_lat >= ?3)"
+                " ORDER BY rid"),
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
