@@ -8,6 +8,9 @@ the city @context (and any extra documents a test registers) on loopback and
 counts requests, so context fetching and caching can be checked without the
 network.
 
+Run:  /usr/bin/python3 -m pytest -q tests/api          (Debian's python3-pytest)
+      PL_SANITIZE=1 PL_BINARY=build/asan/pilotlight /usr/bin/python3 -m pytest -q tests/api
+
 Environment:
   PL_BINARY    the pilotlight binary (default /work/main/build/release/pilotlight)
   PL_FIXTURES  the shared fixtures (default /work/shared/fixtures)
@@ -32,7 +35,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from helpers import (  # noqa: E402  (re-exported for the tests)
-    BINARY, FIXTURES, SLOW, SANITIZE, load_fixture_entities,
+    BINARY, FIXTURES, SLOW, load_fixture_entities,
 )
 
 

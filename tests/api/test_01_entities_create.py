@@ -3,7 +3,7 @@ and the fixture entities round-tripping through their remote @context."""
 import pytest
 
 from helpers import (ENTITIES, SDM_DEVICE, SDM_ENV, SDM_LIGHT, SDM_TRANS, DEFAULT_VOCAB,
-                     CORE_CONTEXT, assert_problem, link, link_context_url, prop, point)
+                     CORE_CONTEXT, assert_problem, link, link_context_url, prop)
 
 LD = "application/ld+json"
 
@@ -201,3 +201,101 @@ def test_create_ld_json_response_context_in_body(hub, context_server, city_entit
     assert got["@context"] in (context_server.url(), [context_server.url()],
                                [context_server.url(), CORE_CONTEXT])
     assert got["status"]["value"] == "ok"
+
+
+def test_concurrent_create_same_id_one_wins(hub):
+    import threading
+    import http.client
+    import json as _json
+    results = []
+
+    def go():
+        c = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
+        c.request("POST", ENTITIES, body=_json.dumps({"id": "urn:ngsi-ld:Thing:race",
+                                                      "type": "Thing"}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        results.append(r.status)
+        c.close()
+    ts = [threading.Thread(target=go) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(results) == [201] + [409] * 7
+
+
+def test_utf8_roundtrip(hub):
+    e = {"id": "urn:ngsi-ld:Thing:utf8", "type": "Thing",
+         "label": prop("Caf\u00e9 \u2615 \u65e5\u672c \U0001F600"),
+         "neg": prop(-0.000123), "exp": prop(1.5e300), "nul": prop({"a": None, "b": [1, "x"]})}
+    assert hub.post(ENTITIES, e)[0] == 201, hub.last_text
+    b = hub.get(ENTITIES + "/urn:ngsi-ld:Thing:utf8?options=keyValues")[2]
+    assert b["label"] == e["label"]["value"]
+    assert b["neg"] == -0.000123
+    assert b["exp"] == 1.5e300
+    assert b["nul"] == {"a": None, "b": [1, "x"]}
+
+
+NUMBERS = [9007199254740991, -9007199254740991, 0.30000000000000004, 1234567890.1234567,
+           2 ** 31, 123456789012, -0.0, 5e-324, 1.7976931348623157e308]
+
+
+@pytest.mark.parametrize("n", NUMBERS)
+def test_number_precision_roundtrip(hub, n):
+    """JSON numbers come back as the same double (RFC 8259 interoperable
+    range): integers up to 2^53 and 17-significant-digit doubles."""
+    eid = "urn:ngsi-ld:Thing:num%d" % NUMBERS.index(n)
+    assert hub.post(ENTITIES, {"id": eid, "type": "Thing", "n": prop(n)})[0] == 201
+    b = hub.get(ENTITIES + "/" + eid + "?options=keyValues")[2]
+    assert b["n"] == n, hub.last_text
+
+
+def test_created_at_in_body_ignored(hub):
+    e = {"id": "urn:ngsi-ld:Thing:sys", "type": "Thing", "createdAt": "1999-01-01T00:00:00Z",
+         "a": prop(1)}
+    assert hub.post(ENTITIES, e)[0] == 201, hub.last_text
+    b = hub.get(ENTITIES + "/urn:ngsi-ld:Thing:sys?options=sysAttrs")[2]
+    assert not b["createdAt"].startswith("1999")
+
+
+def test_overlong_id_400(hub):
+    st, _, b = hub.post(ENTITIES, {"id": "urn:ngsi-ld:Thing:" + "x" * 5000, "type": "Thing"})
+    assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_deeply_nested_json_400(hub):
+    st, _, b = hub.post(ENTITIES, "[" * 50000 + "]" * 50000)
+    assert st == 400, hub.last_text
+    assert b["type"].endswith(("InvalidRequest", "BadRequestData"))
+    assert hub.get("/health")[0] == 200
+
+
+def test_deeply_nested_value_ok_or_400(hub):
+    v = 1
+    for _ in range(200):
+        v = {"k": v}
+    st, _, b = hub.post(ENTITIES, {"id": "urn:ngsi-ld:Thing:deep", "type": "Thing",
+                                   "d": prop(v)})
+    assert st in (201, 400), hub.last_text
+    if st == 400:
+        assert_problem(st, b, 400, "BadRequestData")
+    assert hub.get("/health")[0] == 200
+
+
+def test_too_many_attributes_400(hub):
+    e = {"id": "urn:ngsi-ld:Thing:many", "type": "Thing"}
+    for i in range(2100):
+        e["a%d" % i] = i
+    st, _, b = hub.post(ENTITIES, e)
+    assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_multi_type_and_scope(hub):
+    e = {"id": "urn:ngsi-ld:Thing:mt", "type": ["Thing", "Other"], "scope": ["/NL/Ams", "/NL"],
+         "a": prop(1)}
+    assert hub.post(ENTITIES, e)[0] == 201, hub.last_text
+    b = hub.get(ENTITIES + "/urn:ngsi-ld:Thing:mt")[2]
+    assert sorted(b["type"]) == ["Other", "Thing"]
+    assert sorted(b["scope"]) == ["/NL", "/NL/Ams"]

@@ -1,7 +1,6 @@
 """03 - entity and attribute updates (GS CIM 009 5.6.2 - 5.6.6, 5.6.17,
 5.6.18, 5.6.19): PUT replace, PATCH merge, POST/PATCH attrs, the single
 attribute operations, datasetId instances, DELETE."""
-import pytest
 
 from helpers import ENTITIES, assert_problem, check_iso, prop, rel
 

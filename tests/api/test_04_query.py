@@ -336,3 +336,61 @@ def test_post_query_ids_and_attrs(hub):
 def test_post_query_not_query_400(hub):
     st, _, b = hub.post("/ngsi-ld/v1/entityOperations/query", {"type": "Nope"})
     assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_paging_stable_across_updates(hub):
+    ids = ["urn:ngsi-ld:Stable:%02d" % i for i in range(12)]
+    st, _, _ = hub.post("/ngsi-ld/v1/entityOperations/create",
+                        [{"id": x, "type": "Stable", "n": prop(i)} for i, x in enumerate(ids)])
+    assert st == 201, hub.last_text
+    page1 = ids_of(hub.get(ENTITIES + "?type=Stable&limit=6")[2])
+    # modify entities of page 1 in every way between the page fetches
+    assert hub.put(ENTITIES + "/" + page1[0], {"type": "Stable", "n": prop(100)})[0] == 204
+    assert hub.post("/ngsi-ld/v1/entityOperations/upsert",
+                    [{"id": page1[1], "type": "Stable", "n": prop(101)}])[0] == 204
+    assert hub.patch(ENTITIES + "/" + page1[2], {"n": prop(102)})[0] == 204
+    page2 = ids_of(hub.get(ENTITIES + "?type=Stable&limit=6&offset=6")[2])
+    assert sorted(page1 + page2) == ids
+    assert page1 == ids_of(hub.get(ENTITIES + "?type=Stable&limit=6")[2])
+
+
+def test_q_on_language_property(hub):
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Label:l1", "type": "Label",
+                               "title": {"type": "LanguageProperty",
+                                         "languageMap": {"nl": "Brug", "en": "Bridge"}}})[0] == 201
+    assert query(hub, type="Label", q="title[nl]==\"Brug\"") == ["urn:ngsi-ld:Label:l1"]
+    assert query(hub, type="Label", q="title[en]==\"Brug\"") == []
+    assert query(hub, type="Label", q="title==\"Bridge\"") == ["urn:ngsi-ld:Label:l1"]
+
+
+def test_q_special_chars_in_quoted_string(hub):
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Label:l2", "type": "Label",
+                               "text": prop("a&b;c|d (e) \"f\"")})[0] == 201
+    assert query(hub, type="Label", q='text=="a&b;c|d (e) \\"f\\""') == ["urn:ngsi-ld:Label:l2"]
+
+
+def test_q_on_dataset_instances(hub):
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Multi:m1", "type": "Multi",
+                               "v": [prop(1), prop(50, datasetId="urn:ngsi-ld:ds:x")]})[0] == 201
+    assert query(hub, type="Multi", q="v==50") == ["urn:ngsi-ld:Multi:m1"]
+    assert query(hub, type="Multi", q="v.datasetId==\"urn:ngsi-ld:ds:x\"") == \
+        ["urn:ngsi-ld:Multi:m1"]
+
+
+def test_q_modified_at(hub):
+    st, _, b = hub.get(ENTITIES + "?type=Sensor&options=sysAttrs&id=" + S(1))
+    ts = b[0]["modifiedAt"]
+    assert query(hub, type="Sensor", idPattern="Sensor", q="modifiedAt>=" + ts) != []
+    assert query(hub, type="Sensor", q="modifiedAt<1990-01-01T00:00:00Z") == []
+
+
+def test_q_too_long_400(hub):
+    expr = ";".join("temperature==%d" % i for i in range(1000))
+    st, _, b = hub.get(ENTITIES + "?" + enc({"type": "Sensor", "q": expr}))
+    assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_q_deep_parentheses_400(hub):
+    expr = "(" * 100 + "temperature==1" + ")" * 100
+    st, _, b = hub.get(ENTITIES + "?" + enc({"type": "Sensor", "q": expr}))
+    assert_problem(st, b, 400, "BadRequestData")

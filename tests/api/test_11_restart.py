@@ -1,0 +1,55 @@
+"""11 - a clean restart (SIGTERM, start on the same data dir) keeps every
+entity, attribute instance, tenant and system attribute."""
+from helpers import BASE, ENTITIES, assert_problem, prop, rel
+
+DS = "urn:ngsi-ld:Dataset:a"
+
+
+def test_restart_keeps_data(hub):
+    ents = [{"id": "urn:ngsi-ld:Meter:r%d" % i, "type": "Meter", "kwh": prop(i * 1.5),
+             "site": rel("urn:ngsi-ld:Site:s%d" % (i % 3))} for i in range(30)]
+    st, _, _ = hub.post(BASE + "/entityOperations/create", ents)
+    assert st == 201, hub.last_text
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Meter:multi", "type": "Meter",
+                               "kwh": [prop(1), prop(2, datasetId=DS)]})[0] == 201
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Meter:t", "type": "Meter"},
+                    tenant="restart")[0] == 201
+    assert hub.patch(ENTITIES + "/urn:ngsi-ld:Meter:r5/attrs", {"kwh": prop(99)})[0] == 204
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Meter:r7")[0] == 204
+    before = hub.get(ENTITIES + "/urn:ngsi-ld:Meter:r5?options=sysAttrs")[2]
+
+    rc = hub.restart()
+    assert rc == 0, "exit status %s after SIGTERM:\n%s" % (rc, hub.stderr_tail())
+
+    st, h, b = hub.get(ENTITIES + "?type=Meter&limit=1000&count=true")
+    assert st == 200
+    assert h["ngsild-results-count"] == "30"
+    assert sorted(x["id"] for x in b) == sorted(
+        ["urn:ngsi-ld:Meter:r%d" % i for i in range(30) if i != 7] + ["urn:ngsi-ld:Meter:multi"])
+    after = hub.get(ENTITIES + "/urn:ngsi-ld:Meter:r5?options=sysAttrs")[2]
+    assert after == before
+    assert after["kwh"]["value"] == 99
+    st, _, b = hub.get(ENTITIES + "/urn:ngsi-ld:Meter:r7")
+    assert_problem(st, b, 404, "ResourceNotFound")
+    b = hub.get(ENTITIES + "/urn:ngsi-ld:Meter:multi")[2]
+    assert sorted(x["value"] for x in b["kwh"]) == [1, 2]
+    assert hub.get(ENTITIES + "/urn:ngsi-ld:Meter:t", tenant="restart")[0] == 200
+    # queries still use the indexes correctly
+    st, _, b = hub.get(ENTITIES + "?type=Meter&q=site==urn:ngsi-ld:Site:s1&limit=100")
+    assert sorted(x["id"] for x in b) == sorted("urn:ngsi-ld:Meter:r%d" % i for i in range(30)
+                                                if i % 3 == 1 and i != 7)
+
+
+def test_writes_after_restart(hub):
+    hub.restart()
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Meter:after", "type": "Meter"})[0] == 201
+    st, _, b = hub.post(ENTITIES, {"id": "urn:ngsi-ld:Meter:r1", "type": "Meter"})
+    assert_problem(st, b, 409, "AlreadyExists")
+
+
+def test_version_and_health_after_restart(hub):
+    hub.restart()
+    st, _, b = hub.get("/version")
+    assert st == 200 and b["name"] == "pilotlight"
+    st, _, b = hub.get("/health")
+    assert st == 200 and b["status"] == "ok"
