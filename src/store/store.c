@@ -181,19 +181,6 @@ static const char *op_entity_id(const struct store_op *op)
     return op->doc ? ent_doc_id(op->doc) : NULL;
 }
 
-/* Store `after` (a new or changed document). */
-static int put_doc(struct store *s, int64_t tid, const cJSON *before, cJSON *after)
-{
-    char *text = json_print(after, NULL);
-    int rc;
-    if (text == NULL)
-        return ERR_NOMEM;
-    rc = before ? s->be_ops->w_update(s->be, tid, before, after, text)
-                : s->be_ops->w_insert(s->be, tid, after, text);
-    free(text);
-    return rc;
-}
-
 static int ensure_lists(struct store_op *op)
 {
     if (op->updated == NULL && (op->updated = cJSON_CreateArray()) == NULL)
@@ -203,12 +190,49 @@ static int ensure_lists(struct store_op *op)
     return 0;
 }
 
-/* Apply one op. Returns 0 (the op's own outcome is in op->err) or a
- * backend failure that must roll the group back. */
-static int apply_op(struct store *s, struct store_op *op, const char *now, struct event_list *ev)
+/* Tenants created in the current group: remembered in the cache only once
+ * the group has committed. */
+struct group_state {
+    char *new_tenants[8];
+    int64_t new_ids[8];
+    int n_new;
+    int overflow; /* more new tenants than tracked: cache nothing this group */
+};
+
+static int writer_tenant(struct store *s, struct group_state *g, const char *name, int create,
+                         int64_t *tid)
+{
+    int created = 0, rc;
+    if (tenant_cached(s, name, tid))
+        return 0;
+    for (int i = 0; i < g->n_new; i++)
+        if (strcmp(g->new_tenants[i], name) == 0) {
+            *tid = g->new_ids[i];
+            return 0;
+        }
+    if ((rc = s->be_ops->w_tenant(s->be, name, create, tid, &created)) != 0)
+        return rc;
+    if (!created) {
+        if (!g->overflow)
+            tenant_remember(s, name, *tid); /* committed earlier: safe to cache */
+    } else if (g->n_new < 8 && (g->new_tenants[g->n_new] = strdup(name)) != NULL) {
+        g->new_ids[g->n_new++] = *tid;
+    } else {
+        g->overflow = 1;
+    }
+    return 0;
+}
+
+/* Apply one op to its entity's current document, in place. Returns 0 (the
+ * op's own outcome is in op->err) or a backend failure that must roll the
+ * group back. The previous document is kept for the change event only when
+ * someone listens. */
+static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
+                    const char *now, struct event_list *ev)
 {
     const char *id = op_entity_id(op);
-    cJSON *before = NULL, *after = NULL;
+    cJSON *cur = NULL, *before = NULL, *old_types = NULL, *old_geo = NULL;
+    char *text = NULL;
     int64_t tid;
     int rc;
 
@@ -216,7 +240,7 @@ static int apply_op(struct store *s, struct store_op *op, const char *now, struc
         err_set(&op->err, ERR_BAD_DATA, "entity id missing");
         return 0;
     }
-    rc = s->be_ops->w_tenant(s->be, op->tenant ? op->tenant : "", creates(op->kind), &tid);
+    rc = writer_tenant(s, g, op->tenant ? op->tenant : "", creates(op->kind), &tid);
     if (rc == ERR_NO_TENANT) {
         err_set(&op->err, ERR_NO_TENANT, "tenant '%s' does not exist", op->tenant);
         return 0;
@@ -224,104 +248,130 @@ static int apply_op(struct store *s, struct store_op *op, const char *now, struc
     if (rc)
         return rc;
 
-    rc = s->be_ops->w_load(s->be, tid, id, &before);
+    rc = s->be_ops->w_load(s->be, tid, id, &cur);
     if (rc && rc != ERR_NOT_FOUND)
         return rc;
 
-    if (before == NULL) {
+    if (cur == NULL) {
         if (!creates(op->kind)) {
             err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
             return 0;
         }
-        if ((after = cJSON_Duplicate(op->doc, 1)) == NULL)
+        if ((cur = cJSON_Duplicate(op->doc, 1)) == NULL)
             return ERR_NOMEM;
-        ent_stamp_new(after, now);
-        if ((rc = put_doc(s, tid, NULL, after)) != 0)
+        ent_stamp_new(cur, now);
+        if ((text = json_print(cur, NULL)) == NULL) {
+            rc = ERR_NOMEM;
             goto fail;
+        }
+        if ((rc = s->be_ops->w_insert(s->be, tid, cur, text)) != 0)
+            goto fail;
+        free(text);
         op->created = 1;
         if (op->kind == STORE_UPSERT_UPDATE && ensure_lists(op) == 0) {
-            const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(after, "attrs"), *a;
-            cJSON_ArrayForEach(a, attrs) cJSON_AddItemToArray(op->updated,
-                                                              cJSON_CreateString(a->string));
+            const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(cur, "attrs"), *a;
+            cJSON_ArrayForEach(a, attrs)
+                cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
         }
-        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(after), NULL, after);
+        if (s->n_listeners)
+            events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(cur), NULL, cur);
+        else
+            cJSON_Delete(cur);
         return 0;
     }
 
     if (op->kind == STORE_CREATE) {
         err_set(&op->err, ERR_EXISTS, "entity %s already exists", id);
-        cJSON_Delete(before);
+        cJSON_Delete(cur);
         return 0;
     }
     if (op->kind == STORE_DELETE) {
-        if ((rc = s->be_ops->w_delete(s->be, tid, before)) != 0)
+        if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0)
             goto fail;
-        events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(before), before, NULL);
+        if (s->n_listeners)
+            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, NULL);
+        else
+            cJSON_Delete(cur);
         return 0;
     }
 
-    if ((after = cJSON_Duplicate(before, 1)) == NULL) {
+    /* what the backend indexes, before the document changes in place */
+    const cJSON *geo = ent_doc_geo(cur, LD_LOCATION_IRI);
+    if ((old_types = cJSON_Duplicate(ent_doc_types(cur), 1)) == NULL ||
+        (geo && (old_geo = cJSON_Duplicate(geo, 1)) == NULL) ||
+        (s->n_listeners && (before = cJSON_Duplicate(cur, 1)) == NULL)) {
         rc = ERR_NOMEM;
         goto fail;
     }
     switch (op->kind) {
     case STORE_UPSERT_REPLACE:
     case STORE_REPLACE:
-        rc = ent_replace(after, op->doc, now);
+        rc = ent_replace(cur, op->doc, now);
         break;
     case STORE_UPSERT_UPDATE:
     case STORE_APPEND:
         if ((rc = ensure_lists(op)) == 0)
-            rc = ent_append(after, op->doc, op->kind == STORE_APPEND && op->no_overwrite, now,
+            rc = ent_append(cur, op->doc, op->kind == STORE_APPEND && op->no_overwrite, now,
                             op->updated, op->not_updated);
         break;
     case STORE_UPDATE:
         if ((rc = ensure_lists(op)) == 0)
-            rc = ent_update(after, op->doc, now, op->updated, op->not_updated);
+            rc = ent_update(cur, op->doc, now, op->updated, op->not_updated);
         break;
     case STORE_MERGE:
-        rc = ent_merge(after, op->doc, now);
+        rc = ent_merge(cur, op->doc, now);
         break;
     case STORE_ATTR_PATCH:
-        rc = ent_attr_patch(after, op->attr_iri, op->inst, now, &op->err);
+        rc = ent_attr_patch(cur, op->attr_iri, op->inst, now, &op->err);
         break;
     case STORE_ATTR_REPLACE:
-        rc = ent_attr_replace(after, op->attr_iri, op->inst, now, &op->err);
+        rc = ent_attr_replace(cur, op->attr_iri, op->inst, now, &op->err);
         break;
     case STORE_ATTR_DELETE:
-        rc = ent_attr_delete(after, op->attr_iri, op->dataset_id, op->delete_all, &op->err);
+        rc = ent_attr_delete(cur, op->attr_iri, op->dataset_id, op->delete_all, &op->err);
         if (rc == 0) /* the model leaves the entity's modifiedAt to us */
-            cJSON_ReplaceItemInObject(after, "modifiedAt", cJSON_CreateString(now));
+            cJSON_ReplaceItemInObject(cur, "modifiedAt", cJSON_CreateString(now));
         break;
     default:
         rc = ERR_INTERNAL;
     }
     if (rc) {
-        /* the op's own failure: nothing written */
+        /* the op's own failure: nothing is written (cur is discarded) */
         err_set(&op->err, rc, "operation failed");
-        cJSON_Delete(before);
-        cJSON_Delete(after);
-        return rc == ERR_NOMEM ? rc : 0;
+        rc = rc == ERR_NOMEM ? rc : 0;
+        goto fail;
     }
     /* an update that reached no attribute changes nothing */
     if ((op->kind == STORE_UPDATE || op->kind == STORE_APPEND) &&
-        cJSON_GetArraySize(op->updated) == 0) {
-        cJSON_Delete(before);
-        cJSON_Delete(after);
-        return 0;
-    }
-    if ((rc = put_doc(s, tid, before, after)) != 0)
+        cJSON_GetArraySize(op->updated) == 0)
+        goto fail; /* rc == 0 */
+    struct store_keys keys = {old_types, old_geo};
+    if ((text = json_print(cur, NULL)) == NULL) {
+        rc = ERR_NOMEM;
         goto fail;
-    events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(after), before, after);
+    }
+    if ((rc = s->be_ops->w_update(s->be, tid, &keys, cur, text)) != 0)
+        goto fail;
+    free(text);
+    cJSON_Delete(old_types);
+    cJSON_Delete(old_geo);
+    if (s->n_listeners)
+        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, cur);
+    else
+        cJSON_Delete(cur);
     return 0;
 fail:
+    free(text);
+    cJSON_Delete(cur);
     cJSON_Delete(before);
-    cJSON_Delete(after);
+    cJSON_Delete(old_types);
+    cJSON_Delete(old_geo);
     return rc;
 }
 
 static void run_group(struct store *s, struct submission *group, struct event_list *ev)
 {
+    struct group_state g = {0};
     char now[TM_ISO_LEN];
     struct submission *sub;
     int rc;
@@ -330,7 +380,7 @@ static void run_group(struct store *s, struct submission *group, struct event_li
     rc = s->be_ops->w_begin(s->be);
     for (sub = group; rc == 0 && sub; sub = sub->next)
         for (size_t i = 0; rc == 0 && i < sub->n; i++)
-            rc = apply_op(s, &sub->ops[i], now, ev);
+            rc = apply_op(s, &g, &sub->ops[i], now, ev);
     if (rc == 0)
         rc = s->be_ops->w_commit(s->be);
     if (rc) {
@@ -343,12 +393,16 @@ static void run_group(struct store *s, struct submission *group, struct event_li
                 err_set(&sub->ops[i].err, rc == ERR_NOMEM ? ERR_NOMEM : ERR_INTERNAL,
                         "store write failed");
             }
-        return;
+    } else {
+        for (int i = 0; i < g.n_new; i++)
+            tenant_remember(s, g.new_tenants[i], g.new_ids[i]);
+        if (ev->n)
+            for (int i = 0; i < s->n_listeners; i++)
+                s->listeners[i](s->listener_ud[i], ev->evs, ev->n);
+        events_reset(ev);
     }
-    if (ev->n)
-        for (int i = 0; i < s->n_listeners; i++)
-            s->listeners[i](s->listener_ud[i], ev->evs, ev->n);
-    events_reset(ev);
+    for (int i = 0; i < g.n_new; i++)
+        free(g.new_tenants[i]);
 }
 
 static void *writer_main(void *arg)

@@ -337,13 +337,14 @@ static void w_rollback(void *arg)
         w_exec(be, W_ROLLBACK);
 }
 
-static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid)
+static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid, int *created)
 {
     struct sqlite_be *be = arg;
     sqlite3_stmt *st = be->ws[W_TENANT_GET];
     char now[TM_ISO_LEN];
     int rc;
 
+    *created = 0;
     sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -363,6 +364,7 @@ static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid)
     if (step_done(st))
         return db_err(be->w, "tenant insert");
     *tid = sqlite3_last_insert_rowid(be->w);
+    *created = 1;
     log_msg(LOG_INFO, "store: tenant '%s' created", tenant);
     return 0;
 }
@@ -478,7 +480,7 @@ static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, co
     return rc == SQLITE_DONE ? 0 : db_err(be->w, wsql[which]);
 }
 
-static int w_update(void *arg, int64_t tid, const cJSON *before, const cJSON *after,
+static int w_update(void *arg, int64_t tid, const struct store_keys *before, const cJSON *after,
                     const char *text)
 {
     struct sqlite_be *be = arg;
@@ -489,13 +491,13 @@ static int w_update(void *arg, int64_t tid, const cJSON *before, const cJSON *af
         return rc;
     if (rid < 0)
         return ERR_NOT_FOUND;
-    const cJSON *tb = ent_doc_types(before), *ta = ent_doc_types(after);
+    const cJSON *tb = before->types, *ta = ent_doc_types(after);
     if (!cJSON_Compare(tb, ta, 1)) {
         if ((rc = types_apply(be, W_TYPE_DEL, tid, rid, tb, ta)) != 0 ||
             (rc = types_apply(be, W_TYPE_ADD, tid, rid, ta, NULL)) != 0)
             return rc;
     }
-    const cJSON *gb = ent_doc_geo(before, LD_LOCATION_IRI), *ga = ent_doc_geo(after, LD_LOCATION_IRI);
+    const cJSON *gb = before->geo, *ga = ent_doc_geo(after, LD_LOCATION_IRI);
     if (gb == ga || (gb && ga && cJSON_Compare(gb, ga, 1)))
         return 0;
     if (gb && (rc = geo_del(be, rid)) != 0)
