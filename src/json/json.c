@@ -40,16 +40,31 @@ static int write_number(struct buf *b, double d)
     return buf_append(b, tmp, (size_t)n);
 }
 
+/* Copy a string that needs no escaping in one go; escape otherwise. */
 static int write_string(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s, *run;
+    size_t len = 0;
     int rc;
 
+    while (p[len] >= 0x20 && p[len] != '"' && p[len] != '\\')
+        len++;
+    if (p[len] == '\0') {
+        if ((rc = buf_reserve(b, len + 2)) != 0)
+            return rc;
+        char *w = b->data + b->len;
+        w[0] = '"';
+        memcpy(w + 1, s, len);
+        w[len + 1] = '"';
+        w[len + 2] = '\0';
+        b->len += len + 2;
+        return 0;
+    }
     if ((rc = buf_append(b, "\"", 1)) != 0)
         return rc;
     run = p;
-    for (; *p; p++) {
+    for (p += len; *p; p++) {
         char esc[7];
         size_t elen = 2;
         if (*p >= 0x20 && *p != '"' && *p != '\\')
@@ -129,7 +144,7 @@ char *json_print(const cJSON *item, size_t *len)
 {
     struct buf b;
     buf_init(&b, (size_t)1 << 31);
-    if (json_write(&b, item) != 0) {
+    if (buf_reserve(&b, 2048) != 0 || json_write(&b, item) != 0) {
         buf_free(&b);
         return NULL;
     }

@@ -494,7 +494,7 @@ int ent_attr_patch(cJSON *cur, const char *attr_iri, const cJSON *inst, const ch
                    struct err *e)
 {
     cJSON *insts;
-    int idx, rc;
+    int idx = -1, rc;
 
     if ((rc = locate(cur, attr_iri, ent__dataset_id(inst), &insts, &idx, e)) != 0)
         return rc;
@@ -513,7 +513,7 @@ int ent_attr_replace(cJSON *cur, const char *attr_iri, const cJSON *inst, const 
                      struct err *e)
 {
     cJSON *insts, *c;
-    int idx, rc;
+    int idx = -1, rc;
 
     if ((rc = locate(cur, attr_iri, ent__dataset_id(inst), &insts, &idx, e)) != 0)
         return rc;
@@ -536,7 +536,7 @@ int ent_attr_delete(cJSON *cur, const char *attr_iri, const char *dataset_id, in
                     struct err *e)
 {
     cJSON *attrs = cJSON_GetObjectItemCaseSensitive(cur, "attrs"), *insts;
-    int idx, rc;
+    int idx = -1, rc;
 
     if (delete_all) {
         if (attr_iri == NULL || cJSON_GetObjectItemCaseSensitive(attrs, attr_iri) == NULL)

@@ -368,7 +368,7 @@ static int scan_quoted(struct parser *p, char **out)
         case 'r': buf[n++] = '\r'; break;
         case 't': buf[n++] = '\t'; break;
         case 'u': {
-            unsigned cp, lo;
+            unsigned cp = 0, lo = 0;
             if ((rc = hex4(p, p->pos + 2, &cp)))
                 goto fail;
             if (cp >= 0xDC00 && cp <= 0xDFFF) {

@@ -37,6 +37,13 @@ static int grow(struct buf *b, size_t need)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+    if (n > b->max - b->len)
+        return ERR_TOO_LARGE;
+    return grow(b, b->len + n);
+}
+
 int buf_append(struct buf *b, const void *data, size_t len)
 {
     int rc;

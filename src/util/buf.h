@@ -17,6 +17,8 @@ struct buf {
 };
 
 void buf_init(struct buf *b, size_t max);
+/* Make room for n more bytes (growth happens once, not per append). */
+int buf_reserve(struct buf *b, size_t n);
 /* Append; ERR_TOO_LARGE past max, ERR_NOMEM. */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_appends(struct buf *b, const char *s);
