@@ -146,11 +146,16 @@ static void events_own(struct event_list *l, cJSON *doc)
     l->owned[l->n_owned++] = doc;
 }
 
+/* Record an event; the documents flagged owned are freed after publishing
+ * (the others belong to the submitter and live until its completion). */
 static void events_add(struct event_list *l, enum store_event_kind kind, const char *tenant,
-                       const char *id, cJSON *before, cJSON *after)
+                       const char *id, cJSON *before, int before_owned, cJSON *after,
+                       int after_owned)
 {
-    events_own(l, before);
-    events_own(l, after);
+    if (before_owned)
+        events_own(l, before);
+    if (after_owned)
+        events_own(l, after);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         struct store_event *p = realloc(l->evs, cap * sizeof(*p));
@@ -223,6 +228,65 @@ static int writer_tenant(struct store *s, struct group_state *g, const char *nam
     return 0;
 }
 
+/* Create the entity from op->doc, which the writer takes over in place. */
+static int create_entity(struct store *s, struct store_op *op, int64_t tid, const char *now,
+                         struct event_list *ev)
+{
+    cJSON *doc = op->doc;
+    char *text;
+    int rc;
+
+    ent_stamp_new(doc, now);
+    if ((text = json_print(doc, NULL)) == NULL)
+        return ERR_NOMEM;
+    rc = s->be_ops->w_insert(s->be, tid, doc, text);
+    free(text);
+    if (rc)
+        return rc;
+    op->created = 1;
+    if (op->kind == STORE_UPSERT_UPDATE && ensure_lists(op) == 0) {
+        const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(doc, "attrs"), *a;
+        cJSON_ArrayForEach(a, attrs)
+            cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
+    }
+    if (s->n_listeners)
+        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0);
+    return 0;
+}
+
+/* Replace without reading the whole current document: only its createdAt
+ * and index keys are needed, and op->doc becomes the new document. Used
+ * when nobody listens for the previous document. *done = 0 when the entity
+ * does not exist (the caller creates it or fails). */
+static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const char *id,
+                        const char *now, int *done)
+{
+    cJSON *doc = op->doc;
+    char created[TM_ISO_LEN], *text = NULL;
+    int rc;
+
+    *done = 0;
+    if ((rc = s->be_ops->w_peek(s->be, tid, id, created)) != 0)
+        return rc == ERR_NOT_FOUND ? 0 : rc;
+    *done = 1;
+    if (ent_doc_id(doc) == NULL) { /* a PUT body need not repeat the id */
+        cJSON *idv = cJSON_CreateString(id);
+        if (idv == NULL || (idv->string = strdup("id")) == NULL) {
+            cJSON_Delete(idv);
+            return ERR_NOMEM;
+        }
+        cJSON_InsertItemInArray(doc, 0, idv);
+    }
+    ent_stamp_new(doc, now);
+    if (created[0])
+        cJSON_ReplaceItemInObject(doc, "createdAt", cJSON_CreateString(created));
+    if ((text = json_print(doc, NULL)) == NULL)
+        return ERR_NOMEM;
+    rc = s->be_ops->w_update(s->be, tid, doc, text);
+    free(text);
+    return rc;
+}
+
 /* Apply one op to its entity's current document, in place. Returns 0 (the
  * op's own outcome is in op->err) or a backend failure that must roll the
  * group back. The previous document is kept for the change event only when
@@ -231,10 +295,10 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
                     const char *now, struct event_list *ev)
 {
     const char *id = op_entity_id(op);
-    cJSON *cur = NULL, *before = NULL, *old_types = NULL, *old_geo = NULL;
+    cJSON *cur = NULL, *before = NULL;
     char *text = NULL;
     int64_t tid;
-    int rc;
+    int rc, done;
 
     if (id == NULL) {
         err_set(&op->err, ERR_BAD_DATA, "entity id missing");
@@ -248,6 +312,17 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if (rc)
         return rc;
 
+    if ((op->kind == STORE_UPSERT_REPLACE || op->kind == STORE_REPLACE) && !s->n_listeners &&
+        cJSON_IsArray(ent_doc_types(op->doc))) {
+        if ((rc = replace_fast(s, op, tid, id, now, &done)) != 0 || done)
+            return rc;
+        if (op->kind == STORE_REPLACE) {
+            err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
+            return 0;
+        }
+        return create_entity(s, op, tid, now, ev);
+    }
+
     rc = s->be_ops->w_load(s->be, tid, id, &cur);
     if (rc && rc != ERR_NOT_FOUND)
         return rc;
@@ -257,27 +332,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
             err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
             return 0;
         }
-        if ((cur = cJSON_Duplicate(op->doc, 1)) == NULL)
-            return ERR_NOMEM;
-        ent_stamp_new(cur, now);
-        if ((text = json_print(cur, NULL)) == NULL) {
-            rc = ERR_NOMEM;
-            goto fail;
-        }
-        if ((rc = s->be_ops->w_insert(s->be, tid, cur, text)) != 0)
-            goto fail;
-        free(text);
-        op->created = 1;
-        if (op->kind == STORE_UPSERT_UPDATE && ensure_lists(op) == 0) {
-            const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(cur, "attrs"), *a;
-            cJSON_ArrayForEach(a, attrs)
-                cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
-        }
-        if (s->n_listeners)
-            events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(cur), NULL, cur);
-        else
-            cJSON_Delete(cur);
-        return 0;
+        return create_entity(s, op, tid, now, ev);
     }
 
     if (op->kind == STORE_CREATE) {
@@ -289,17 +344,12 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0)
             goto fail;
         if (s->n_listeners)
-            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, NULL);
+            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0);
         else
             cJSON_Delete(cur);
         return 0;
     }
-
-    /* what the backend indexes, before the document changes in place */
-    const cJSON *geo = ent_doc_geo(cur, LD_LOCATION_IRI);
-    if ((old_types = cJSON_Duplicate(ent_doc_types(cur), 1)) == NULL ||
-        (geo && (old_geo = cJSON_Duplicate(geo, 1)) == NULL) ||
-        (s->n_listeners && (before = cJSON_Duplicate(cur, 1)) == NULL)) {
+    if (s->n_listeners && (before = cJSON_Duplicate(cur, 1)) == NULL) {
         rc = ERR_NOMEM;
         goto fail;
     }
@@ -345,18 +395,15 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if ((op->kind == STORE_UPDATE || op->kind == STORE_APPEND) &&
         cJSON_GetArraySize(op->updated) == 0)
         goto fail; /* rc == 0 */
-    struct store_keys keys = {old_types, old_geo};
     if ((text = json_print(cur, NULL)) == NULL) {
         rc = ERR_NOMEM;
         goto fail;
     }
-    if ((rc = s->be_ops->w_update(s->be, tid, &keys, cur, text)) != 0)
+    if ((rc = s->be_ops->w_update(s->be, tid, cur, text)) != 0)
         goto fail;
     free(text);
-    cJSON_Delete(old_types);
-    cJSON_Delete(old_geo);
     if (s->n_listeners)
-        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, cur);
+        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1);
     else
         cJSON_Delete(cur);
     return 0;
@@ -364,8 +411,6 @@ fail:
     free(text);
     cJSON_Delete(cur);
     cJSON_Delete(before);
-    cJSON_Delete(old_types);
-    cJSON_Delete(old_geo);
     return rc;
 }
 

@@ -65,12 +65,14 @@ enum store_op_kind {
 };
 
 /* One write. Inputs are borrowed: the submitter keeps them alive until the
- * submission completes. Outputs are filled by the writer. */
+ * submission completes, and the writer may take `doc` apart or store it as
+ * is (it is the submitter's to free, but not to read, afterwards). Outputs
+ * are filled by the writer. */
 struct store_op {
     enum store_op_kind kind;
     const char *tenant;
     const char *entity_id;
-    const cJSON *doc;       /* entity document or fragment (model/entity.h form) */
+    cJSON *doc;             /* entity document or fragment (model/entity.h form) */
     const char *attr_iri;   /* ATTR_* ops */
     const cJSON *inst;      /* ATTR_PATCH / ATTR_REPLACE: one instance */
     const char *dataset_id; /* ATTR_DELETE */

@@ -26,13 +26,6 @@ struct store_plan {
     double bbox[4];           /* PLAN_BBOX: min lon, min lat, max lon, max lat */
 };
 
-/* What a backend indexes of a document, captured before an update changes
- * the document in place (borrowed). */
-struct store_keys {
-    const cJSON *types; /* the "type" array */
-    const cJSON *geo;   /* GeoJSON of `location`, or NULL */
-};
-
 /* each() returns non-zero to stop the scan. */
 typedef int (*store_text_fn)(void *ud, const char *text, size_t len);
 
@@ -49,12 +42,14 @@ struct store_backend_ops {
     int (*w_tenant)(void *be, const char *tenant, int create, int64_t *tid, int *created);
     /* Current document (caller frees), ERR_NOT_FOUND. */
     int (*w_load)(void *be, int64_t tid, const char *id, cJSON **doc);
+    /* What a replace needs of the current document without reading it:
+     * its createdAt. ERR_NOT_FOUND. */
+    int (*w_peek)(void *be, int64_t tid, const char *id, char created_at[32]);
     /* Store a new entity; ERR_EXISTS if the id is taken. text = doc serialized. */
     int (*w_insert)(void *be, int64_t tid, const cJSON *doc, const char *text);
-    /* Replace an existing entity's document, keeping indexes in step
-     * (`before` holds what was indexed). */
-    int (*w_update)(void *be, int64_t tid, const struct store_keys *before, const cJSON *after,
-                    const char *text);
+    /* Replace an existing entity's document, keeping its indexes in step
+     * (the backend knows what it indexed). */
+    int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text);
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
     int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
     int (*w_context_delete)(void *be, const char *url);

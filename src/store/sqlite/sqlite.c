@@ -11,8 +11,16 @@
  * Schema (versioned in meta.schema_version; migrations[] below run in order
  * in one transaction at open):
  *   tenants(tid, name, created_at)          "" is tenant 1, the default
- *   entities(rid, tid, eid, doc)            doc = entity document (JSON text)
- *     unique (tid, eid); index (tid) gives per-tenant creation order
+ *   entities(rid, tid, eid, doc,            doc = entity document (JSON text)
+ *            created_at, types)             (v2) copies of doc's createdAt and type
+ *     unique (tid, eid); index (tid) gives per-tenant creation order     array, so a
+ *                                           replace needs no JSON parse
+ *
+ * Checkpoints run on their own thread and connection (PASSIVE, when the
+ * WAL has grown past CHECKPOINT_FRAMES), never inside the writer's commit;
+ * journal_size_limit truncates the WAL file after them. New databases use
+ * 8 KiB pages: an expanded entity document is ~2.5 KB, and 4 KiB pages
+ * would hold one each.
  *   entity_types(tid, type, rid)            one row per type: the type index
  *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
  *   contexts(url, kind, body, created_at)   persisted @context documents
@@ -28,6 +36,7 @@
 #include <sys/stat.h>
 
 #include "ld/ld.h"
+#include "json/json.h"
 #include "model/entity.h"
 #include "query/geo.h"
 #include "util/log.h"
@@ -48,12 +57,17 @@ static const char *const migrations[] = {
     "CREATE VIRTUAL TABLE entity_geo USING rtree(rid, min_lon, max_lon, min_lat, max_lat);"
     "CREATE TABLE contexts(url TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,"
     "  created_at TEXT NOT NULL) WITHOUT ROWID;",
+    /* 2: createdAt and the type array beside the document */
+    "ALTER TABLE entities ADD COLUMN created_at TEXT;"
+    "ALTER TABLE entities ADD COLUMN types TEXT;"
+    "UPDATE entities SET created_at = json_extract(doc, '$.createdAt'),"
+    "  types = json_extract(doc, '$.type');",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum wstmt {
-    W_BEGIN, W_COMMIT, W_ROLLBACK, W_TENANT_GET, W_TENANT_ADD, W_LOAD, W_INSERT, W_UPDATE,
-    W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_ADD, W_GEO_DEL, N_WSTMT
+    W_BEGIN, W_COMMIT, W_ROLLBACK, W_TENANT_GET, W_TENANT_ADD, W_LOAD, W_PEEK, W_INSERT,
+    W_KEYS, W_UPDATE, W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_GET, W_GEO_ADD, W_GEO_DEL, N_WSTMT
 };
 
 static const char *const wsql[N_WSTMT] = {
@@ -63,14 +77,18 @@ static const char *const wsql[N_WSTMT] = {
     [W_TENANT_GET] = "SELECT tid FROM tenants WHERE name = ?1",
     [W_TENANT_ADD] = "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
     [W_LOAD] = "SELECT doc FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_INSERT] = "INSERT INTO entities(tid, eid, doc) VALUES (?1, ?2, ?3)",
-    [W_UPDATE] = "UPDATE entities SET doc = ?3 WHERE tid = ?1 AND eid = ?2 RETURNING rid",
+    [W_PEEK] = "SELECT created_at FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)"),
+    [W_KEYS] = "SELECT rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_UPDATE] = "UPDATE entities SET doc = ?2, types = ?3 WHERE rid = ?1",
     [W_DELETE] = "DELETE FROM entities WHERE tid = ?1 AND eid = ?2 RETURNING rid",
     [W_TYPE_ADD] = "INSERT OR IGNORE INTO entity_types(tid, type, rid) VALUES (?1, ?2, ?3)",
     [W_TYPE_DEL] = "DELETE FROM entity_types WHERE tid = ?1 AND type = ?2 AND rid = ?3",
     [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
+    [W_GEO_GET] = "SELECT min_lon, max_lon, min_lat, max_lat FROM entity_geo WHERE rid = ?1",
 };
 
 enum rstmt { R_TENANT, R_GET, R_SCAN, R_TYPE1, R_BBOX, R_CONTEXTS, N_RSTMT };
@@ -88,6 +106,8 @@ static const char *const rsql[N_RSTMT] = {
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
+#define CHECKPOINT_FRAMES 2000 /* ~16 MB of WAL with 8 KiB pages */
+
 struct reader {
     struct sqlite_be *be;
     sqlite3 *db;
@@ -102,6 +122,11 @@ struct sqlite_be {
     sqlite3_stmt *ws[N_WSTMT];
     sqlite3 *side;              /* context writes, under side_mu */
     pthread_mutex_t side_mu;
+    pthread_t ckpt_thread;       /* checkpointer */
+    int ckpt_started, ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    int wal_frames;              /* frames in the WAL after the last commit (ckpt_mu) */
     pthread_key_t reader_key;
     pthread_mutex_t readers_mu; /* guards the list of reader connections */
     struct reader *readers;
@@ -116,7 +141,7 @@ static int db_err(sqlite3 *db, const char *what)
 static int open_conn(struct sqlite_be *be, sqlite3 **out, int reader)
 {
     sqlite3 *db = NULL;
-    char pragmas[256];
+    char pragmas[384];
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
     if (sqlite3_open_v2(be->path, &db, flags, NULL) != SQLITE_OK) {
@@ -125,9 +150,11 @@ static int open_conn(struct sqlite_be *be, sqlite3 **out, int reader)
         return rc;
     }
     sqlite3_busy_timeout(db, 10000);
+    /* page_size only takes effect on a new database, before WAL is set */
     snprintf(pragmas, sizeof(pragmas),
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
-             "PRAGMA cache_size=%d; PRAGMA mmap_size=%d;",
+             "PRAGMA page_size=8192; PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+             "PRAGMA temp_store=MEMORY; PRAGMA cache_size=%d; PRAGMA mmap_size=%d;"
+             "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
              be->sync_full ? "FULL" : "NORMAL", reader ? -16384 : -65536, 268435456);
     if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         int rc = db_err(db, "pragmas");
@@ -230,11 +257,70 @@ fail:
     return NULL;
 }
 
+/* After each commit (writer thread): note the WAL size, wake the
+ * checkpointer when it has grown enough. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int n_frames)
+{
+    struct sqlite_be *be = arg;
+    (void)db;
+    (void)name;
+    pthread_mutex_lock(&be->ckpt_mu);
+    be->wal_frames = n_frames;
+    if (n_frames >= CHECKPOINT_FRAMES)
+        pthread_cond_signal(&be->ckpt_cv);
+    pthread_mutex_unlock(&be->ckpt_mu);
+    return SQLITE_OK;
+}
+
+/* The checkpointer: copies WAL pages into the database with PASSIVE
+ * checkpoints on its own connection, so the writer never stalls on them.
+ * A checkpoint that cannot finish (a reader still needs old pages) is
+ * retried once the WAL has grown by another CHECKPOINT_FRAMES. */
+static void *ckpt_main(void *arg)
+{
+    struct sqlite_be *be = arg;
+    sqlite3 *db = NULL;
+    int next = CHECKPOINT_FRAMES;
+
+    if (open_conn(be, &db, 1) != 0)
+        return NULL;
+    pthread_mutex_lock(&be->ckpt_mu);
+    while (!be->ckpt_stop) {
+        if (be->wal_frames < next) {
+            if (be->wal_frames < CHECKPOINT_FRAMES)
+                next = CHECKPOINT_FRAMES; /* the WAL was restarted */
+            pthread_cond_wait(&be->ckpt_cv, &be->ckpt_mu);
+            continue;
+        }
+        pthread_mutex_unlock(&be->ckpt_mu);
+        int log = 0, done = 0;
+        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+            SQLITE_OK)
+            log_msg(LOG_WARN, "store: checkpoint: %s", sqlite3_errmsg(db));
+        pthread_mutex_lock(&be->ckpt_mu);
+        /* wait for more frames either way: a complete checkpoint only pays off
+         * once the writer has restarted the WAL (wal_frames drops, and the
+         * wait above resets `next`) */
+        next = be->wal_frames + CHECKPOINT_FRAMES;
+        log_msg(LOG_DEBUG, "store: checkpoint %d of %d frames", done, log);
+    }
+    pthread_mutex_unlock(&be->ckpt_mu);
+    sqlite3_close(db);
+    return NULL;
+}
+
 static void be_close(void *arg)
 {
     struct sqlite_be *be = arg;
     if (be == NULL)
         return;
+    if (be->ckpt_started) {
+        pthread_mutex_lock(&be->ckpt_mu);
+        be->ckpt_stop = 1;
+        pthread_cond_signal(&be->ckpt_cv);
+        pthread_mutex_unlock(&be->ckpt_mu);
+        pthread_join(be->ckpt_thread, NULL);
+    }
     pthread_mutex_lock(&be->readers_mu);
     struct reader *r = be->readers;
     be->readers = NULL;
@@ -248,9 +334,13 @@ static void be_close(void *arg)
     pthread_key_delete(be->reader_key);
     for (int i = 0; i < N_WSTMT; i++)
         sqlite3_finalize(be->ws[i]);
+    if (be->w) /* leave a small WAL behind for the next start */
+        sqlite3_exec(be->w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close(be->w);
     sqlite3_close(be->side);
     pthread_mutex_destroy(&be->side_mu);
+    pthread_mutex_destroy(&be->ckpt_mu);
+    pthread_cond_destroy(&be->ckpt_cv);
     pthread_mutex_destroy(&be->readers_mu);
     free(be->path);
     free(be);
@@ -266,6 +356,8 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
     if (be == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
     pthread_mutex_init(&be->side_mu, NULL);
+    pthread_mutex_init(&be->ckpt_mu, NULL);
+    pthread_cond_init(&be->ckpt_cv, NULL);
     pthread_mutex_init(&be->readers_mu, NULL);
     pthread_key_create(&be->reader_key, reader_destroy);
     be->sync_full = c->durability_full;
@@ -296,6 +388,12 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
         err_set(e, rc, "cannot open %s", be->path);
         goto fail;
     }
+    sqlite3_wal_hook(be->w, wal_hook, be);
+    if (pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) != 0) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start the checkpointer");
+        goto fail;
+    }
+    be->ckpt_started = 1;
     log_msg(LOG_INFO, "store: sqlite %s at %s (durability %s)", sqlite3_libversion(), be->path,
             be->sync_full ? "full" : "normal");
     *out = be;
@@ -389,6 +487,27 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
     return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "load");
 }
 
+static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO_LEN])
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_PEEK];
+    int rc;
+
+    created_at[0] = '\0';
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(st, 0);
+        if (c)
+            snprintf(created_at, TM_ISO_LEN, "%s", c);
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "peek");
+}
+
 static int types_apply(struct sqlite_be *be, enum wstmt which, int64_t tid, int64_t rid,
                        const cJSON *types, const cJSON *except)
 {
@@ -412,17 +531,53 @@ static int types_apply(struct sqlite_be *be, enum wstmt which, int64_t tid, int6
     return 0;
 }
 
-static int geo_put(struct sqlite_be *be, int64_t rid, const cJSON *doc)
+static int geo_del(struct sqlite_be *be, int64_t rid)
+{
+    sqlite3_stmt *st = be->ws[W_GEO_DEL];
+    sqlite3_bind_int64(st, 1, rid);
+    return step_done(st) ? db_err(be->w, "geo unindex") : 0;
+}
+
+/* The index box of a document's location; 0 when it has none. */
+static int doc_bbox(const cJSON *doc, double bb[4])
 {
     const cJSON *g = ent_doc_geo(doc, LD_LOCATION_IRI);
     struct geo_shape *shape = NULL;
-    double bb[4];
-    sqlite3_stmt *st;
 
     if (g == NULL || geo_parse(g, &shape, NULL) != 0)
         return 0;
     geo_bbox(shape, bb);
     geo_free(shape);
+    return 1;
+}
+
+/* Bring the R*Tree row of rid in line with doc (insert, move or remove).
+ * The R*Tree keeps 32-bit floats rounded outwards, so "unchanged" means the
+ * stored box still contains the new one and is at most 1e-4 degrees wider. */
+static int geo_sync(struct sqlite_be *be, int64_t rid, const cJSON *doc, int may_exist)
+{
+    double bb[4], old[4];
+    int have = doc_bbox(doc, bb), had = 0, rc;
+    sqlite3_stmt *st;
+
+    if (may_exist) {
+        st = be->ws[W_GEO_GET];
+        sqlite3_bind_int64(st, 1, rid);
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            had = 1;
+            for (int i = 0; i < 4; i++)
+                old[i] = sqlite3_column_double(st, i);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return db_err(be->w, "geo lookup");
+    }
+    if (!have)
+        return had ? geo_del(be, rid) : 0;
+    if (had && old[0] <= bb[0] && old[1] >= bb[2] && old[2] <= bb[1] && old[3] >= bb[3] &&
+        bb[0] - old[0] < 1e-4 && old[1] - bb[2] < 1e-4 && bb[1] - old[2] < 1e-4 &&
+        old[3] - bb[3] < 1e-4)
+        return 0;
     st = be->ws[W_GEO_ADD];
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_double(st, 2, bb[0]);
@@ -432,24 +587,25 @@ static int geo_put(struct sqlite_be *be, int64_t rid, const cJSON *doc)
     return step_done(st) ? db_err(be->w, "geo index") : 0;
 }
 
-static int geo_del(struct sqlite_be *be, int64_t rid)
-{
-    sqlite3_stmt *st = be->ws[W_GEO_DEL];
-    sqlite3_bind_int64(st, 1, rid);
-    return step_done(st) ? db_err(be->w, "geo unindex") : 0;
-}
-
 static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
 {
     struct sqlite_be *be = arg;
     sqlite3_stmt *st = be->ws[W_INSERT];
+    const cJSON *created = cJSON_GetObjectItemCaseSensitive(doc, "createdAt");
+    char *types = json_print(ent_doc_types(doc), NULL);
     int64_t rid;
     int rc;
 
+    if (types == NULL)
+        return ERR_NOMEM;
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, ent_doc_id(doc), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cJSON_IsString(created) ? created->valuestring : NULL, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, types, -1, SQLITE_STATIC);
     rc = step_done(st);
+    free(types);
     if (rc == SQLITE_CONSTRAINT)
         return ERR_EXISTS;
     if (rc)
@@ -457,7 +613,7 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
     rid = sqlite3_last_insert_rowid(be->w);
     if ((rc = types_apply(be, W_TYPE_ADD, tid, rid, ent_doc_types(doc), NULL)) != 0)
         return rc;
-    return geo_put(be, rid, doc);
+    return geo_sync(be, rid, doc, 0);
 }
 
 /* Run an UPDATE/DELETE ... RETURNING rid. */
@@ -480,29 +636,43 @@ static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, co
     return rc == SQLITE_DONE ? 0 : db_err(be->w, wsql[which]);
 }
 
-static int w_update(void *arg, int64_t tid, const struct store_keys *before, const cJSON *after,
-                    const char *text)
+static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text)
 {
     struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_KEYS];
+    char *types = json_print(ent_doc_types(after), NULL), *old_types = NULL;
     int64_t rid = -1;
     int rc;
 
-    if ((rc = returning_rid(be, W_UPDATE, tid, ent_doc_id(after), text, &rid)) != 0)
-        return rc;
-    if (rid < 0)
-        return ERR_NOT_FOUND;
-    const cJSON *tb = before->types, *ta = ent_doc_types(after);
-    if (!cJSON_Compare(tb, ta, 1)) {
-        if ((rc = types_apply(be, W_TYPE_DEL, tid, rid, tb, ta)) != 0 ||
-            (rc = types_apply(be, W_TYPE_ADD, tid, rid, ta, NULL)) != 0)
-            return rc;
+    if (types == NULL)
+        return ERR_NOMEM;
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, ent_doc_id(after), -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rid = sqlite3_column_int64(st, 0);
+        const char *t = (const char *)sqlite3_column_text(st, 1);
+        old_types = t ? strdup(t) : NULL;
     }
-    const cJSON *gb = before->geo, *ga = ent_doc_geo(after, LD_LOCATION_IRI);
-    if (gb == ga || (gb && ga && cJSON_Compare(gb, ga, 1)))
-        return 0;
-    if (gb && (rc = geo_del(be, rid)) != 0)
-        return rc;
-    return geo_put(be, rid, after);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) {
+        free(types);
+        return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "keys");
+    }
+    st = be->ws[W_UPDATE];
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, types, -1, SQLITE_STATIC);
+    rc = step_done(st) ? db_err(be->w, "update") : 0;
+    if (rc == 0 && (old_types == NULL || strcmp(old_types, types) != 0)) {
+        cJSON *old = old_types ? cJSON_Parse(old_types) : NULL;
+        const cJSON *now_types = ent_doc_types(after);
+        if ((rc = types_apply(be, W_TYPE_DEL, tid, rid, old, now_types)) == 0)
+            rc = types_apply(be, W_TYPE_ADD, tid, rid, now_types, NULL);
+        cJSON_Delete(old);
+    }
+    free(types);
+    free(old_types);
+    return rc ? rc : geo_sync(be, rid, after, 1);
 }
 
 static int w_delete(void *arg, int64_t tid, const cJSON *before)
@@ -706,6 +876,7 @@ const struct store_backend_ops store_sqlite_ops = {
     .w_rollback = w_rollback,
     .w_tenant = w_tenant,
     .w_load = w_load,
+    .w_peek = w_peek,
     .w_insert = w_insert,
     .w_update = w_update,
     .w_delete = w_delete,
