@@ -646,6 +646,7 @@ struct query_run {
     void *ud;
     long matched;
     int stopped;
+    int done; /* the page is full and no count is wanted: stop reading */
     int bad_doc;
 };
 
@@ -718,7 +719,7 @@ static int on_candidate(void *ud, const char *text, size_t len)
         }
         /* without a count, stop as soon as the page is full */
         if (!r->q->want_count && (r->stopped || r->matched >= r->q->offset + r->q->limit))
-            stop = 1;
+            stop = r->done = 1;
     }
     cJSON_Delete(doc);
     return stop;
@@ -752,6 +753,94 @@ static void plan_query(const struct store_query *q, struct store_plan *p, const 
     p->kind = PLAN_SCAN;
 }
 
+/* ---- near queries: nearest first ---------------------------------------
+ * For `near` around a Point on `location`, the R*Tree boxes give each
+ * candidate's distance without reading its document (exact for Point
+ * entities, a lower bound for others). Candidates are sorted by it (then
+ * by row id, for stable pages), cut at maxDistance, and their documents are
+ * read in that order until the page is full. */
+
+struct near_cand {
+    double dist;
+    int64_t rid;
+};
+
+struct near_set {
+    struct near_cand *c;
+    size_t n, cap;
+    double lon, lat, max;
+    int oom;
+};
+
+static void near_add(void *ud, int64_t rid, const double box[4])
+{
+    struct near_set *ns = ud;
+    double lon = ns->lon < box[0] ? box[0] : ns->lon > box[2] ? box[2] : ns->lon;
+    double lat = ns->lat < box[1] ? box[1] : ns->lat > box[3] ? box[3] : ns->lat;
+    double d = geo_distance_m(ns->lon, ns->lat, lon, lat);
+
+    if (d > ns->max * (1 + 1e-9) + 1e-6)
+        return;
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 256;
+        struct near_cand *p = realloc(ns->c, cap * sizeof(*p));
+        if (p == NULL) {
+            ns->oom = 1;
+            return;
+        }
+        ns->c = p;
+        ns->cap = cap;
+    }
+    ns->c[ns->n++] = (struct near_cand){d, rid};
+}
+
+static int near_cmp(const void *a, const void *b)
+{
+    const struct near_cand *x = a, *y = b;
+    if (x->dist != y->dist)
+        return x->dist < y->dist ? -1 : 1;
+    return (x->rid > y->rid) - (x->rid < y->rid);
+}
+
+/* 1 if the query can be served nearest-first. */
+static int near_plannable(const struct store_query *q)
+{
+    return q->n_ids == 0 && q->georel && q->geometry && q->georel->op == GEO_NEAR &&
+           q->georel->has_max && geo_shape_kind(q->geometry) == GEO_POINT &&
+           (q->geoproperty == NULL || strcmp(q->geoproperty, LD_LOCATION_IRI) == 0);
+}
+
+static int query_near(struct store *s, int64_t tid, const struct store_query *q,
+                      struct query_run *r)
+{
+    struct near_set ns = {0};
+    double pt[4], bbox[4];
+    int rc;
+
+    geo_bbox(q->geometry, pt);
+    ns.lon = pt[0];
+    ns.lat = pt[1];
+    ns.max = q->georel->max_distance;
+    if (!geo_search_bbox(q->georel, q->geometry, bbox))
+        return ERR_INTERNAL;
+    if ((rc = s->be_ops->r_boxes(s->be, tid, bbox, near_add, &ns)) != 0 || ns.oom) {
+        free(ns.c);
+        return rc ? rc : ERR_NOMEM;
+    }
+    qsort(ns.c, ns.n, sizeof(*ns.c), near_cmp);
+    /* read documents in chunks, in distance order, until the page is full */
+    for (size_t at = 0; rc == 0 && at < ns.n && !r->done;) {
+        int64_t rids[64];
+        size_t k = 0;
+        while (k < 64 && at < ns.n)
+            rids[k++] = ns.c[at++].rid;
+        struct store_plan plan = {.kind = PLAN_RIDS, .rids = rids, .n_rids = k};
+        rc = s->be_ops->r_candidates(s->be, tid, &plan, on_candidate, r);
+    }
+    free(ns.c);
+    return rc;
+}
+
 int store_query(struct store *s, const struct store_query *q,
                 int (*each)(void *ud, const cJSON *doc), void *ud, long *count, struct err *e)
 {
@@ -765,8 +854,12 @@ int store_query(struct store *s, const struct store_query *q,
         *count = 0;
     if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
         return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
-    plan_query(q, &plan, names, 64);
-    rc = s->be_ops->r_candidates(s->be, tid, &plan, on_candidate, &r);
+    if (near_plannable(q)) {
+        rc = query_near(s, tid, q, &r);
+    } else {
+        plan_query(q, &plan, names, 64);
+        rc = s->be_ops->r_candidates(s->be, tid, &plan, on_candidate, &r);
+    }
     if (rc)
         return err_set(e, rc, "store query failed");
     if (r.bad_doc)

@@ -17,13 +17,15 @@
 /* How a query's candidates are found (store.c decides, the backend obeys).
  * Candidates are delivered in rowid (creation) order; the generic filter
  * then applies every restriction. */
-enum store_plan_kind { PLAN_SCAN = 0, PLAN_IDS, PLAN_TYPES, PLAN_BBOX };
+enum store_plan_kind { PLAN_SCAN = 0, PLAN_IDS, PLAN_TYPES, PLAN_BBOX, PLAN_RIDS };
 
 struct store_plan {
     enum store_plan_kind kind;
     const char *const *names; /* PLAN_IDS: entity ids; PLAN_TYPES: type IRIs */
     int n_names;
     double bbox[4];           /* PLAN_BBOX: min lon, min lat, max lon, max lat */
+    const int64_t *rids;      /* PLAN_RIDS: row ids, delivered in this order */
+    size_t n_rids;
 };
 
 /* each() returns non-zero to stop the scan. */
@@ -60,6 +62,10 @@ struct store_backend_ops {
     int (*r_get)(void *be, int64_t tid, const char *id, char **text);
     int (*r_candidates)(void *be, int64_t tid, const struct store_plan *plan, store_text_fn each,
                         void *ud);
+    /* The R*Tree boxes (min lon, min lat, max lon, max lat) of the tenant's
+     * entities whose `location` box meets bbox. */
+    int (*r_boxes)(void *be, int64_t tid, const double bbox[4],
+                   void (*each)(void *ud, int64_t rid, const double box[4]), void *ud);
     int (*r_contexts)(void *be,
                       void (*each)(void *ud, const char *url, const char *kind, const char *text),
                       void *ud);

@@ -163,3 +163,23 @@ def test_bad_geoproperty_on_create_400(hub, bad):
     st, _, b = hub.post(ENTITIES, {"id": "urn:ngsi-ld:Spot:bad", "type": "Spot",
                                    "location": {"type": "GeoProperty", "value": bad}})
     assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_near_results_nearest_first_and_paged(hub):
+    """near around a Point answers nearest first; pages follow that order."""
+    params = {"type": "Spot", "georel": "near;maxDistance==5000", "geometry": "Point",
+              "coordinates": "[%s,%s]" % (CENTER[0] + 0.001, CENTER[1])}
+    st, _, b = hub.get(ENTITIES + "?" + enc(dict(params, limit=100)))
+    assert st == 200, hub.last_text
+    got = ids_of(b)
+    dist = {sid(k): haversine(CENTER[0] + 0.001, CENTER[1], *v) for k, v in SPOTS.items()}
+    want = sorted((k for k in dist if dist[k] <= 5000), key=lambda k: dist[k])
+    assert got == want
+    pages = []
+    for off in range(0, len(want), 2):
+        st, _, b = hub.get(ENTITIES + "?" + enc(dict(params, limit=2, offset=off)))
+        assert st == 200
+        pages += ids_of(b)
+    assert pages == want
+    st, h, b = hub.get(ENTITIES + "?" + enc(dict(params, limit=1, count="true")))
+    assert h["ngsild-results-count"] == str(len(want)) and ids_of(b) == want[:1]

@@ -91,7 +91,7 @@ static const char *const wsql[N_WSTMT] = {
     [W_GEO_GET] = "SELECT min_lon, max_lon, min_lat, max_lat FROM entity_geo WHERE rid = ?1",
 };
 
-enum rstmt { R_TENANT, R_GET, R_SCAN, R_TYPE1, R_BBOX, R_CONTEXTS, N_RSTMT };
+enum rstmt { R_TENANT, R_GET, R_SCAN, R_TYPE1, R_BBOX, R_BOXES, R_RID, R_CONTEXTS, N_RSTMT };
 
 static const char *const rsql[N_RSTMT] = {
     [R_TENANT] = "SELECT tid FROM tenants WHERE name = ?1",
@@ -103,6 +103,10 @@ static const char *const rsql[N_RSTMT] = {
     [R_BBOX] = ("SELECT doc FROM entities WHERE tid = ?1 AND rid IN (SELECT rid FROM entity_geo"
                 " WHERE min_lon <= ?4 AND max_lon >= ?2 AND min_lat <= ?5 AND max_lat >= ?3)"
                 " ORDER BY rid"),
+    [R_BOXES] = ("SELECT g.rid, g.min_lon, g.min_lat, g.max_lon, g.max_lat FROM entity_geo g"
+                 " JOIN entities e ON e.rid = g.rid WHERE g.min_lon <= ?4 AND g.max_lon >= ?2"
+                 " AND g.min_lat <= ?5 AND g.max_lat >= ?3 AND e.tid = ?1"),
+    [R_RID] = "SELECT doc FROM entities WHERE rid = ?2 AND tid = ?1",
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
@@ -842,12 +846,52 @@ static int r_candidates(void *arg, int64_t tid, const struct store_plan *p, stor
         for (int i = 0; i < 4; i++)
             sqlite3_bind_double(st, i + 2, p->bbox[i]);
         return emit_rows(r->db, st, each, ud);
+    case PLAN_RIDS:
+        st = r->st[R_RID];
+        for (size_t i = 0; i < p->n_rids; i++) {
+            int rc;
+            sqlite3_bind_int64(st, 1, tid);
+            sqlite3_bind_int64(st, 2, p->rids[i]);
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW && each(ud, (const char *)sqlite3_column_text(st, 0),
+                                         (size_t)sqlite3_column_bytes(st, 0))) {
+                sqlite3_reset(st);
+                return 0;
+            }
+            sqlite3_reset(st);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return db_err(r->db, "rid");
+        }
+        return 0;
     case PLAN_SCAN:
     default:
         st = r->st[R_SCAN];
         sqlite3_bind_int64(st, 1, tid);
         return emit_rows(r->db, st, each, ud);
     }
+}
+
+static int r_boxes(void *arg, int64_t tid, const double bbox[4],
+                   void (*each)(void *ud, int64_t rid, const double box[4]), void *ud)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *st;
+    int rc;
+
+    if (r == NULL)
+        return ERR_IO;
+    st = r->st[R_BOXES];
+    sqlite3_bind_int64(st, 1, tid);
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_double(st, i + 2, bbox[i]);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        double box[4];
+        for (int i = 0; i < 4; i++)
+            box[i] = sqlite3_column_double(st, i + 1);
+        each(ud, sqlite3_column_int64(st, 0), box);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(r->db, "boxes");
 }
 
 static int r_contexts(void *arg, void (*each)(void *, const char *, const char *, const char *),
@@ -885,5 +929,6 @@ const struct store_backend_ops store_sqlite_ops = {
     .r_tenant = r_tenant,
     .r_get = r_get,
     .r_candidates = r_candidates,
+    .r_boxes = r_boxes,
     .r_contexts = r_contexts,
 };
