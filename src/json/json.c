@@ -34,6 +34,35 @@ static int write_number(struct buf *b, double d)
             *--p = '-';
         return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
     }
+    /* Short decimals (sensor readings, coordinates): the fewest fraction
+     * digits k with n / 10^k == d. Both n and 10^k are exact doubles, so the
+     * division is correctly rounded, exactly as strtod rounds the printed
+     * text: it reads back as d, and it is what "%1.15g" prints. */
+    if (fabs(d) >= 1e-3 && fabs(d) < 1e9) {
+        static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+        for (int k = 1; k <= 9; k++) {
+            double scaled = d * p10[k];
+            if (fabs(scaled) >= 9007199254740992.0)
+                break;
+            long long v = llround(scaled);
+            if ((double)v / p10[k] != d)
+                continue;
+            char *p = tmp + sizeof(tmp);
+            unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
+            for (int i = 0; i < k; i++) {
+                *--p = (char)('0' + u % 10);
+                u /= 10;
+            }
+            *--p = '.';
+            do {
+                *--p = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            if (v < 0)
+                *--p = '-';
+            return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+        }
+    }
     n = snprintf(tmp, sizeof(tmp), "%1.15g", d);
     if (strtod(tmp, NULL) != d)
         n = snprintf(tmp, sizeof(tmp), "%1.17g", d);

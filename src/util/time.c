@@ -148,11 +148,19 @@ int tm_is_datetime(const char *s)
     return tm_parse(s, &v) == 0 || tm_parse_time(s, &v) == 0;
 }
 
+static void put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* Hand-rolled: this runs for every stamped attribute, and snprintf was a
+ * tenth of a batch upsert's CPU. */
 void tm_format(int64_t ms, char out[TM_ISO_LEN])
 {
     int64_t days = ms / 86400000, rem = ms % 86400000;
     int64_t y;
-    unsigned m, d;
+    unsigned m, d, msec;
 
     if (rem < 0) {
         rem += 86400000;
@@ -163,9 +171,24 @@ void tm_format(int64_t ms, char out[TM_ISO_LEN])
         y = 0; /* ISO 8601 basic range; earlier instants are clamped */
     else if (y > 9999)
         y = 9999;
-    snprintf(out, TM_ISO_LEN, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)y, m % 13, d % 32,
-             (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-             (int)(rem % 1000));
+    put2(out, (unsigned)y / 100);
+    put2(out + 2, (unsigned)y % 100);
+    out[4] = '-';
+    put2(out + 5, m);
+    out[7] = '-';
+    put2(out + 8, d);
+    out[10] = 'T';
+    put2(out + 11, (unsigned)(rem / 3600000));
+    out[13] = ':';
+    put2(out + 14, (unsigned)(rem / 60000 % 60));
+    out[16] = ':';
+    put2(out + 17, (unsigned)(rem / 1000 % 60));
+    out[19] = '.';
+    msec = (unsigned)(rem % 1000);
+    out[20] = (char)('0' + msec / 100);
+    put2(out + 21, msec % 100);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 int64_t tm_now_ms(void)

@@ -33,6 +33,13 @@ static void test_numbers(void **state)
     (void)state;
     same_as_cjson("[0,-0,1,-1,42,123456789012345,1e15,1e16,-1e300,0.1,0.7,1.5,-2.25,"
                   "3.141592653589793,52.370539,4.890338,1e-7,2.5e-310,100.0,-0.0001]");
+    /* the short-decimal path against cJSON's printf path, on many values */
+    char text[64];
+    for (int i = -20000; i <= 20000; i += 7) {
+        snprintf(text, sizeof(text), "[%d.%d,%g,%.3f,%.6f]", i / 100, abs(i % 100), i / 7.0,
+                 i / 1000.0, i * 0.000123);
+        same_as_cjson(text);
+    }
 }
 
 /* Where cJSON rounds (its check has an epsilon), we print what reads back
