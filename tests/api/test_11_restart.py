@@ -53,3 +53,18 @@ def test_version_and_health_after_restart(hub):
     assert st == 200 and b["name"] == "pilotlight"
     st, _, b = hub.get("/health")
     assert st == 200 and b["status"] == "ok"
+
+
+def test_durability_full_and_kill9(hub_factory):
+    """With durability = full (fsync on every group commit) writes are
+    acknowledged and survive kill -9, like with the default."""
+    h = hub_factory("--durability", "full")
+    ents = [{"id": "urn:ngsi-ld:Meter:f%d" % i, "type": "Meter", "kwh": prop(i)} for i in range(50)]
+    st, _, b = h.post(BASE + "/entityOperations/upsert", ents)
+    assert st == 201 and len(b) == 50, h.last_text
+    assert h.patch(ENTITIES + "/urn:ngsi-ld:Meter:f3/attrs", {"kwh": prop(333)})[0] == 204
+    h.kill9()
+    h.start(port=h.port)
+    st, hd, _ = h.get(ENTITIES + "?type=Meter&count=true&limit=0")
+    assert st == 200 and hd["ngsild-results-count"] == "50"
+    assert h.get(ENTITIES + "/urn:ngsi-ld:Meter:f3?options=keyValues")[2]["kwh"] == 333
