@@ -909,6 +909,30 @@ int store_context_put(struct store *s, const char *url, const char *kind, const 
     return s->be_ops->w_context_put(s->be, url, kind, text);
 }
 
+int store_doc_put(struct store *s, const char *tenant, const char *coll, const char *id,
+                  const char *json, int create_only)
+{
+    return s->be_ops->x_doc_put(s->be, tenant ? tenant : "", coll, id, json, create_only);
+}
+
+int store_doc_get(struct store *s, const char *tenant, const char *coll, const char *id,
+                  char **json)
+{
+    return s->be_ops->x_doc_get(s->be, tenant ? tenant : "", coll, id, json);
+}
+
+int store_doc_delete(struct store *s, const char *tenant, const char *coll, const char *id)
+{
+    return s->be_ops->x_doc_delete(s->be, tenant ? tenant : "", coll, id);
+}
+
+int store_doc_each(struct store *s, const char *tenant, const char *coll,
+                   int (*each)(void *ud, const char *tenant, const char *id, const char *json),
+                   void *ud)
+{
+    return s->be_ops->x_doc_each(s->be, tenant, coll, each, ud);
+}
+
 int store_context_delete(struct store *s, const char *url)
 {
     return s->be_ops->w_context_delete(s->be, url);

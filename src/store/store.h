@@ -160,6 +160,28 @@ int store_tenant_exists(struct store *s, const char *tenant);
 int store_scan(struct store *s, const char *tenant,
                int (*each)(void *ud, const cJSON *doc), void *ud, struct err *e);
 
+/* --- tenant-scoped configuration documents ------------------------------
+ * Small JSON documents the hub keeps per tenant beside the entities:
+ * subscriptions, device profiles, devices, partners, templates... One
+ * collection name per kind ("subscriptions"). Rare writes: they commit on
+ * their own (durable when the call returns), not through the entity writer.
+ * Any thread. Keyed by tenant name, so they need no entity in the tenant. */
+
+/* Store (insert or replace) doc id of collection coll. With create_only, an
+ * existing id fails with ERR_EXISTS. */
+int store_doc_put(struct store *s, const char *tenant, const char *coll, const char *id,
+                  const char *json, int create_only);
+/* The document's JSON text (caller frees). ERR_NOT_FOUND. */
+int store_doc_get(struct store *s, const char *tenant, const char *coll, const char *id,
+                  char **json);
+/* ERR_NOT_FOUND if absent. */
+int store_doc_delete(struct store *s, const char *tenant, const char *coll, const char *id);
+/* each(ud, tenant, id, json) for every document of coll, in every tenant
+ * (tenant NULL) or one tenant; each returns non-zero to stop. */
+int store_doc_each(struct store *s, const char *tenant, const char *coll,
+                   int (*each)(void *ud, const char *tenant, const char *id, const char *json),
+                   void *ud);
+
 /* --- persisted @context documents (for ld/cache) ----------------------- */
 int store_context_put(struct store *s, const char *url, const char *kind, const char *text);
 int store_context_delete(struct store *s, const char *url);

@@ -56,6 +56,15 @@ struct store_backend_ops {
     int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
     int (*w_context_delete)(void *be, const char *url);
 
+    /* Configuration documents (store.h), committed on their own. */
+    int (*x_doc_put)(void *be, const char *tenant, const char *coll, const char *id,
+                     const char *json, int create_only);
+    int (*x_doc_get)(void *be, const char *tenant, const char *coll, const char *id, char **json);
+    int (*x_doc_delete)(void *be, const char *tenant, const char *coll, const char *id);
+    int (*x_doc_each)(void *be, const char *tenant, const char *coll,
+                      int (*each)(void *ud, const char *tenant, const char *id, const char *json),
+                      void *ud);
+
     /* ERR_NO_TENANT if unknown. */
     int (*r_tenant)(void *be, const char *tenant, int64_t *tid);
     /* Document text (caller frees), ERR_NOT_FOUND. */

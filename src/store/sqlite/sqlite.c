@@ -24,6 +24,7 @@
  *   entity_types(tid, type, rid)            one row per type: the type index
  *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
  *   contexts(url, kind, body, created_at)   persisted @context documents
+ *   docs(tenant, coll, id, body, updated_at) (v3) per-tenant configuration documents
  */
 #include "store/store_int.h"
 
@@ -62,6 +63,10 @@ static const char *const migrations[] = {
     "ALTER TABLE entities ADD COLUMN types TEXT;"
     "UPDATE entities SET created_at = json_extract(doc, '$.createdAt'),"
     "  types = json_extract(doc, '$.type');",
+    /* 3: configuration documents (subscriptions, device profiles, ...) */
+    "CREATE TABLE docs(tenant TEXT NOT NULL, coll TEXT NOT NULL, id TEXT NOT NULL,"
+    "  body TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY(tenant, coll, id))"
+    "  WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -694,8 +699,11 @@ static int w_delete(void *arg, int64_t tid, const cJSON *before)
     return geo_del(be, rid);
 }
 
-static int side_exec(struct sqlite_be *be, const char *sql, const char *a, const char *b,
-                     const char *c, const char *d)
+/* One statement on the side connection (contexts, configuration
+ * documents), committed on its own. A constraint violation is ERR_EXISTS;
+ * *changes (may be NULL) receives the rows changed. */
+static int side_exec(struct sqlite_be *be, const char *sql, const char *const *args, int n,
+                     int *changes)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -705,30 +713,124 @@ static int side_exec(struct sqlite_be *be, const char *sql, const char *a, const
         rc = db_err(be->side, sql);
         goto out;
     }
-    const char *args[] = {a, b, c, d};
-    for (int i = 0; i < 4; i++)
-        if (args[i])
-            sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(be->side, sql);
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = 0;
+        if (changes)
+            *changes = sqlite3_changes(be->side);
+    } else {
+        rc = rc == SQLITE_CONSTRAINT ? ERR_EXISTS : db_err(be->side, sql);
+    }
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&be->side_mu);
     return rc;
 }
 
+static int x_doc_put(void *arg, const char *tenant, const char *coll, const char *id,
+                     const char *json, int create_only)
+{
+    char now[TM_ISO_LEN];
+    const char *args[] = {tenant, coll, id, json, now};
+
+    tm_format(tm_now_ms(), now);
+    return side_exec(arg,
+                     create_only ? "INSERT INTO docs(tenant, coll, id, body, updated_at)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5)"
+                                 : "INSERT OR REPLACE INTO docs(tenant, coll, id, body, updated_at)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+                     args, 5, NULL);
+}
+
+static int x_doc_get(void *arg, const char *tenant, const char *coll, const char *id, char **json)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *json = NULL;
+    pthread_mutex_lock(&be->side_mu);
+    if (sqlite3_prepare_v2(be->side,
+                           "SELECT body FROM docs WHERE tenant = ?1 AND coll = ?2 AND id = ?3", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_err(be->side, "doc get");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *json = strdup((const char *)sqlite3_column_text(st, 0));
+        rc = *json ? 0 : ERR_NOMEM;
+    } else {
+        rc = rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->side, "doc get");
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&be->side_mu);
+    return rc;
+}
+
+static int x_doc_delete(void *arg, const char *tenant, const char *coll, const char *id)
+{
+    const char *args[] = {tenant, coll, id};
+    int changes = 0;
+    int rc = side_exec(arg, "DELETE FROM docs WHERE tenant = ?1 AND coll = ?2 AND id = ?3", args, 3,
+                       &changes);
+    return rc ? rc : changes ? 0 : ERR_NOT_FOUND;
+}
+
+static int x_doc_each(void *arg, const char *tenant, const char *coll,
+                      int (*each)(void *ud, const char *tenant, const char *id, const char *json),
+                      void *ud)
+{
+    struct sqlite_be *be = arg;
+    struct reader *r = reader_get(be);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (r == NULL)
+        return ERR_IO;
+    if (sqlite3_prepare_v2(r->db,
+                           tenant ? "SELECT tenant, id, body FROM docs WHERE coll = ?1 AND tenant = ?2"
+                                    " ORDER BY tenant, id"
+                                  : "SELECT tenant, id, body FROM docs WHERE coll = ?1"
+                                    " ORDER BY tenant, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(r->db, "doc each");
+    sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+    if (tenant)
+        sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (each(ud, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1),
+                 (const char *)sqlite3_column_text(st, 2))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(r->db, "doc each");
+}
+
 static int w_context_put(void *arg, const char *url, const char *kind, const char *text)
 {
     char now[TM_ISO_LEN];
+    const char *args[] = {url, kind, text, now};
+
     tm_format(tm_now_ms(), now);
     return side_exec(arg,
                      "INSERT INTO contexts(url, kind, body, created_at) VALUES (?1, ?2, ?3, ?4)"
                      " ON CONFLICT(url) DO UPDATE SET kind = ?2, body = ?3",
-                     url, kind, text, now);
+                     args, 4, NULL);
 }
 
 static int w_context_delete(void *arg, const char *url)
 {
-    return side_exec(arg, "DELETE FROM contexts WHERE url = ?1", url, NULL, NULL, NULL);
+    const char *args[] = {url};
+    return side_exec(arg, "DELETE FROM contexts WHERE url = ?1", args, 1, NULL);
 }
 
 /* ---- reader side ------------------------------------------------------- */
@@ -925,6 +1027,10 @@ const struct store_backend_ops store_sqlite_ops = {
     .w_update = w_update,
     .w_delete = w_delete,
     .w_context_put = w_context_put,
+    .x_doc_put = x_doc_put,
+    .x_doc_get = x_doc_get,
+    .x_doc_delete = x_doc_delete,
+    .x_doc_each = x_doc_each,
     .w_context_delete = w_context_delete,
     .r_tenant = r_tenant,
     .r_get = r_get,
