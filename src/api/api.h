@@ -90,7 +90,7 @@ struct job {
 struct job *job_new(size_t n_ops);
 void job_free(struct job *j);
 /* Keep doc / s alive until the job ends (takes ownership; returns it). */
-const cJSON *job_keep(struct job *j, cJSON *doc);
+cJSON *job_keep(struct job *j, cJSON *doc);
 const char *job_str(struct job *j, char *s);
 /* Hand the job to the writer; cont runs when it is durable. */
 int api_submit(struct req *r, struct job *j, http_handler_fn cont);

@@ -394,7 +394,7 @@ struct job *job_new(size_t n_ops)
     return j;
 }
 
-const cJSON *job_keep(struct job *j, cJSON *doc)
+cJSON *job_keep(struct job *j, cJSON *doc)
 {
     if (doc)
         cJSON_AddItemToArray(j->keep, doc);
