@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "ld/cache.h"
 #include "ld/ld.h"
+#include "notify/notify.h"
 #include "store/store.h"
 #include "util/cfg.h"
 #include "util/log.h"
@@ -101,6 +102,7 @@ static int serve(int argc, char **argv)
     struct store *store = NULL;
     struct ld_cache *contexts = NULL;
     struct http_server *http = NULL;
+    struct notify *notify = NULL;
     struct app app;
     sigset_t sigs;
     char public_url[300];
@@ -152,8 +154,16 @@ static int serve(int argc, char **argv)
     }
     store_context_each(store, ctx_preload, contexts);
 
+    /* subscriptions: load them, listen to the store's change events, match */
+    struct notify_config nc = {.store = store, .contexts = contexts};
+    if (notify_open(&nc, &notify, &e) != 0 || store_listen(store, notify_store_listener, notify) != 0 ||
+        notify_start(notify, &e) != 0) {
+        log_msg(LOG_ERROR, "subscriptions: %s", e.detail[0] ? e.detail : "cannot start");
+        goto out;
+    }
+
     app = (struct app){.store = store, .contexts = contexts, .cfg = &conf,
-                       .started_ms = tm_now_ms()};
+                       .started_ms = tm_now_ms(), .notify = notify};
     struct http_config hc = {
         .bind = conf.bind,
         .port = conf.port,
@@ -183,7 +193,9 @@ static int serve(int argc, char **argv)
     rc = 0;
 out:
     http_stop(http);
+    notify_stop(notify);
     store_close(store);
+    notify_free(notify);
     ld_cache_free(contexts);
     return rc;
 }

@@ -15,6 +15,7 @@
 
 struct ld_cache;
 struct cfg;
+struct notify;
 
 /* Application state shared by every handler (read-only after start). */
 struct app {
@@ -22,6 +23,7 @@ struct app {
     struct ld_cache *contexts;
     const struct cfg *cfg;
     long long started_ms;
+    struct notify *notify;      /* subscriptions runtime (notify/notify.h) */
 };
 
 #define API_BASE "/ngsi-ld/v1"
@@ -47,6 +49,9 @@ int api_resolve_ctx(struct req *r, const cJSON *body);
 char *api_expand(struct req *r, const char *term);
 /* q_expand/typeq_expand callback: ud is the struct req. */
 char *api_expand_cb(void *ud, const char *term);
+
+/* Percent-encode s as one URL path segment into out (cap bytes, truncated). */
+void api_path_escape(const char *s, char *out, size_t cap);
 
 /* Is s an absolute URI as NGSI-LD ids must be? */
 int api_is_uri(const char *s);
@@ -122,6 +127,11 @@ int api_contexts_list(struct req *r);
 int api_contexts_create(struct req *r);
 int api_context_get(struct req *r);
 int api_context_delete(struct req *r);
+int api_subscription_create(struct req *r);
+int api_subscriptions_list(struct req *r);
+int api_subscription_get(struct req *r);
+int api_subscription_patch(struct req *r);
+int api_subscription_delete(struct req *r);
 int api_version(struct req *r);
 int api_health(struct req *r);
 

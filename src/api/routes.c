@@ -33,6 +33,11 @@ const struct http_route api_routes[] = {
     {HTTP_POST, B "/jsonldContexts", api_contexts_create},
     {HTTP_GET, B "/jsonldContexts/{id}", api_context_get},
     {HTTP_DELETE, B "/jsonldContexts/{id}", api_context_delete},
+    {HTTP_POST, B "/subscriptions", api_subscription_create},
+    {HTTP_GET, B "/subscriptions", api_subscriptions_list},
+    {HTTP_GET, B "/subscriptions/{id}", api_subscription_get},
+    {HTTP_PATCH, B "/subscriptions/{id}", api_subscription_patch},
+    {HTTP_DELETE, B "/subscriptions/{id}", api_subscription_delete},
     {HTTP_GET, "/version", api_version},
     {HTTP_GET, "/health", api_health},
 };

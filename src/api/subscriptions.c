@@ -1,0 +1,185 @@
+/*
+ * subscriptions.c - /subscriptions (GS CIM 009 5.8): create, query,
+ * retrieve, update and delete subscriptions of the request's tenant. The
+ * handlers expand the body with the request's @context (sub_expand), hand
+ * it to the runtime (notify/notify.h), which validates, persists and
+ * matches; responses are compacted with the caller's @context
+ * (sub_render). Persistence is synchronous (store_doc_*, rare writes), so
+ * these handlers answer on their first call.
+ */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notify/notify.h"
+#include "notify/sub.h"
+#include "util/cfg.h"
+#include "util/time.h"
+
+static struct notify *runtime(struct req *r)
+{
+    return api_app(r)->notify;
+}
+
+static int reply_sub(struct req *r, int status, cJSON *body)
+{
+    if (body == NULL)
+        return req_fail(r, ERR_NOMEM, "out of memory");
+    if (r->accept == MIME_LD_JSON) {
+        cJSON *it;
+        if (cJSON_IsArray(body)) {
+            cJSON_ArrayForEach(it, body)
+                cJSON_AddItemToObject(it, "@context", cJSON_Duplicate(r->ctx_value, 1));
+        } else {
+            cJSON_AddItemToObject(body, "@context", cJSON_Duplicate(r->ctx_value, 1));
+        }
+    } else {
+        api_link_context(r);
+    }
+    return req_reply_json(r, status, body);
+}
+
+static int unavailable(struct req *r)
+{
+    return req_fail(r, ERR_UNAVAILABLE, "subscriptions are not available");
+}
+
+int api_subscription_create(struct req *r)
+{
+    cJSON *body = NULL, *doc = NULL;
+    char *id = NULL, loc[2300];
+    int rc;
+
+    if (runtime(r) == NULL)
+        return unavailable(r);
+    if (api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0)
+        goto fail;
+    if (sub_expand(body, r->ctx, 0, &doc, &r->err) != 0)
+        goto fail;
+    if (notify_sub_create(runtime(r), r->tenant, doc, r->ctx, r->ctx_value, &id, &r->err) != 0)
+        goto fail;
+    snprintf(loc, sizeof(loc), API_BASE "/subscriptions/%s", id);
+    req_add_header(r, "Location", loc);
+    rc = req_reply_json(r, 201, NULL);
+    free(id);
+    cJSON_Delete(body);
+    cJSON_Delete(doc);
+    return rc;
+fail:
+    cJSON_Delete(body);
+    cJSON_Delete(doc);
+    return req_reply_error(r);
+}
+
+static int parse_long(struct req *r, const char *name, long dflt, long *out)
+{
+    const char *v = req_query(r, name);
+    char *end;
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    long x = strtol(v, &end, 10);
+    if (*v == '\0' || *end || x < 0)
+        return err_set(&r->err, ERR_BAD_DATA, "%s must be a non-negative integer", name);
+    *out = x;
+    return 0;
+}
+
+int api_subscriptions_list(struct req *r)
+{
+    struct app *app = api_app(r);
+    const char *count_p = req_query(r, "count");
+    long limit, offset, count = 0;
+    int want_count = 0;
+    cJSON *docs = NULL, *out = NULL, *it;
+    int64_t now = tm_now_ms();
+
+    if (runtime(r) == NULL)
+        return unavailable(r);
+    if (api_resolve_ctx(r, NULL) != 0)
+        return req_reply_error(r);
+    if (count_p) {
+        if (!strcmp(count_p, "true"))
+            want_count = 1;
+        else if (strcmp(count_p, "false") != 0)
+            return req_fail(r, ERR_BAD_DATA, "count must be true or false");
+    }
+    if (parse_long(r, "limit", app->cfg->page_limit_default, &limit) != 0 ||
+        parse_long(r, "offset", 0, &offset) != 0)
+        return req_reply_error(r);
+    if (limit > app->cfg->page_limit_max)
+        return req_fail(r, ERR_TOO_MANY, "limit %ld is above the maximum %d", limit,
+                        app->cfg->page_limit_max);
+    if (limit == 0 && !want_count)
+        return req_fail(r, ERR_BAD_DATA, "limit=0 is only allowed with count=true");
+    if (notify_sub_list(runtime(r), r->tenant, offset, limit, &docs, &count, &r->err) != 0)
+        return req_reply_error(r);
+    if ((out = cJSON_CreateArray()) == NULL) {
+        cJSON_Delete(docs);
+        return req_fail(r, ERR_NOMEM, "out of memory");
+    }
+    cJSON_ArrayForEach(it, docs)
+    {
+        cJSON *s = sub_render(it, r->ctx, now);
+        if (s == NULL) {
+            cJSON_Delete(docs);
+            cJSON_Delete(out);
+            return req_fail(r, ERR_NOMEM, "out of memory");
+        }
+        cJSON_AddItemToArray(out, s);
+    }
+    cJSON_Delete(docs);
+    if (want_count) {
+        char n[32];
+        snprintf(n, sizeof(n), "%ld", count);
+        req_add_header(r, "NGSILD-Results-Count", n);
+    }
+    if (limit > 0 && offset + cJSON_GetArraySize(out) < count) {
+        char link[256];
+        snprintf(link, sizeof(link), "<%s?offset=%ld&limit=%ld>; rel=\"next\"", r->path,
+                 offset + cJSON_GetArraySize(out), limit);
+        req_add_header(r, "Link", link);
+    }
+    return reply_sub(r, 200, out);
+}
+
+int api_subscription_get(struct req *r)
+{
+    cJSON *doc = NULL, *out;
+    if (runtime(r) == NULL)
+        return unavailable(r);
+    if (api_resolve_ctx(r, NULL) != 0 ||
+        notify_sub_get(runtime(r), r->tenant, r->route_params[0], &doc, &r->err) != 0)
+        return req_reply_error(r);
+    out = sub_render(doc, r->ctx, tm_now_ms());
+    cJSON_Delete(doc);
+    return reply_sub(r, 200, out);
+}
+
+int api_subscription_patch(struct req *r)
+{
+    cJSON *body = NULL, *frag = NULL;
+    if (runtime(r) == NULL)
+        return unavailable(r);
+    if (api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0 ||
+        sub_expand(body, r->ctx, 1, &frag, &r->err) != 0 ||
+        notify_sub_patch(runtime(r), r->tenant, r->route_params[0], frag, &r->err) != 0) {
+        cJSON_Delete(body);
+        cJSON_Delete(frag);
+        return req_reply_error(r);
+    }
+    cJSON_Delete(body);
+    cJSON_Delete(frag);
+    return req_reply_json(r, 204, NULL);
+}
+
+int api_subscription_delete(struct req *r)
+{
+    if (runtime(r) == NULL)
+        return unavailable(r);
+    if (notify_sub_delete(runtime(r), r->tenant, r->route_params[0], &r->err) != 0)
+        return req_reply_error(r);
+    return req_reply_json(r, 204, NULL);
+}

@@ -1,0 +1,835 @@
+/*
+ * sub.c - subscriptions as data: expansion of input (names -> IRIs),
+ * validation and compilation (GS CIM 009 v1.8 5.2.12, 5.8.1), PATCH merge,
+ * event matching (5.8.6 / 5.8.7 triggers), rendering of subscriptions and
+ * notification data. See sub.h for the three forms of a subscription.
+ *
+ * Validation decisions (400 BadRequestData unless said otherwise):
+ *   - type must be "Subscription"; id, when given, a URI;
+ *   - entities (non-empty array of {id | idPattern | type}, at least one
+ *     of them) or watchedAttributes (non-empty array of names) must be
+ *     given; timeInterval excludes watchedAttributes and throttling;
+ *   - notification.endpoint.uri is required: http, https (delivered) or
+ *     mqtt, mqtts (accepted and stored; delivery is not supported by this
+ *     build and counts as a failure with that reason);
+ *   - expiresAt in the past is accepted: the subscription is "expired";
+ *   - receiverInfo keys and values must be printable header text.
+ * Pure functions, any thread.
+ */
+#include "notify/sub.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "query/q.h"
+#include "util/time.h"
+
+#define NOTIF "notification"
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} triggers[] = {
+    {"entityCreated", SUB_ENTITY_CREATED},       {"entityUpdated", SUB_ENTITY_UPDATED},
+    {"entityDeleted", SUB_ENTITY_DELETED},       {"attributeCreated", SUB_ATTR_CREATED},
+    {"attributeUpdated", SUB_ATTR_UPDATED},      {"attributeDeleted", SUB_ATTR_DELETED},
+};
+
+/* read-only members a client may echo back; dropped on input */
+static const char *const status_members[] = {"timesSent", "timesFailed", "timesDropped",
+                                             "lastNotification", "lastSuccess",
+                                             "lastFailure", "status"};
+
+static cJSON *get(const cJSON *o, const char *name)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+/* --- expansion ----------------------------------------------------------- */
+
+static int expand_string(cJSON *item, const struct ld_ctx *ctx)
+{
+    if (!cJSON_IsString(item))
+        return 0;
+    char *iri = ld_expand(ctx ? ctx : ld_core(), item->valuestring);
+    if (iri == NULL)
+        return ERR_NOMEM;
+    if (cJSON_SetValuestring(item, iri) == NULL) {
+        free(iri);
+        return ERR_NOMEM;
+    }
+    free(iri);
+    return 0;
+}
+
+static int expand_array(cJSON *arr, const struct ld_ctx *ctx)
+{
+    cJSON *it;
+    if (!cJSON_IsArray(arr))
+        return 0;
+    cJSON_ArrayForEach(it, arr) if (expand_string(it, ctx) != 0) return ERR_NOMEM;
+    return 0;
+}
+
+int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON **out,
+               struct err *e)
+{
+    cJSON *d = NULL, *it, *n;
+    (void)fragment;
+
+    *out = NULL;
+    if (!cJSON_IsObject(body))
+        return err_set(e, ERR_INVALID_REQUEST, "a subscription must be a JSON object");
+    if ((d = cJSON_Duplicate(body, 1)) == NULL)
+        goto oom;
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "_status");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "status");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "createdAt");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "modifiedAt");
+    if (cJSON_IsArray(it = get(d, "entities"))) {
+        cJSON *sel;
+        cJSON_ArrayForEach(sel, it) if (expand_string(get(sel, "type"), ctx) != 0) goto oom;
+    }
+    if (expand_array(get(d, "watchedAttributes"), ctx) != 0)
+        goto oom;
+    if (cJSON_IsObject(it = get(d, "geoQ")) && expand_string(get(it, "geoproperty"), ctx) != 0)
+        goto oom;
+    if (cJSON_IsObject(n = get(d, NOTIF))) {
+        if (expand_array(get(n, "attributes"), ctx) != 0)
+            goto oom;
+        for (size_t i = 0; i < sizeof(status_members) / sizeof(status_members[0]); i++)
+            cJSON_DeleteItemFromObjectCaseSensitive(n, status_members[i]);
+    }
+    *out = d;
+    return 0;
+oom:
+    cJSON_Delete(d);
+    return err_set(e, ERR_NOMEM, "out of memory");
+}
+
+/* --- compilation ------------------------------------------------------------ */
+
+void sub_free(struct sub *s)
+{
+    if (s == NULL)
+        return;
+    free(s->id);
+    ld_ctx_release(s->ctx);
+    for (size_t i = 0; i < s->n_sels; i++) {
+        free(s->sels[i].id);
+        free(s->sels[i].type);
+        if (s->sels[i].has_re)
+            regfree(&s->sels[i].re);
+    }
+    free(s->sels);
+    for (size_t i = 0; i < s->n_watched; i++)
+        free(s->watched[i]);
+    free(s->watched);
+    q_free(s->q);
+    geo_free(s->geometry);
+    free(s->geoproperty);
+    for (size_t i = 0; i < s->n_pick; i++)
+        free(s->pick[i]);
+    free(s->pick);
+    free(s->uri);
+    for (size_t i = 0; i < s->n_headers; i++)
+        free(s->headers[i]);
+    free(s->headers);
+    free(s);
+}
+
+static int is_uri(const char *s)
+{
+    const char *p = s;
+    if (s == NULL || !isalpha((unsigned char)*p))
+        return 0;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    if (*p != ':' || p[1] == '\0')
+        return 0;
+    for (; *p; p++)
+        if ((unsigned char)*p <= ' ' || strchr("<>\"{}|\\^`", *p))
+            return 0;
+    return 1;
+}
+
+/* A non-empty array of non-empty strings (at most cap) copied into *out. */
+static int string_list(const cJSON *arr, const char *what, size_t cap, char ***out, size_t *n,
+                       struct err *e)
+{
+    const cJSON *it;
+    size_t count;
+
+    if (!cJSON_IsArray(arr) || (count = (size_t)cJSON_GetArraySize(arr)) == 0)
+        return err_set(e, ERR_BAD_DATA, "%s must be a non-empty array of names", what);
+    if (count > cap)
+        return err_set(e, ERR_BAD_DATA, "%s has more than %zu items", what, cap);
+    if ((*out = calloc(count + 2, sizeof(**out))) == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+            strlen(it->valuestring) > ENT_MAX_IRI)
+            return err_set(e, ERR_BAD_DATA, "%s must contain non-empty strings", what);
+        if (((*out)[(*n)++] = strdup(it->valuestring)) == NULL)
+            return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Positive number of seconds -> ms. */
+static int seconds(const cJSON *v, const char *what, int64_t *ms, struct err *e)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e9)
+        return err_set(e, ERR_BAD_DATA, "%s must be a positive number of seconds", what);
+    *ms = (int64_t)(v->valuedouble * 1000.0);
+    if (*ms < 1)
+        *ms = 1;
+    return 0;
+}
+
+static int header_text(const char *s, size_t max)
+{
+    if (s == NULL || strlen(s) > max)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < ' ' || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int header_name(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 256)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return 0;
+    return 1;
+}
+
+static int compile_selectors(struct sub *s, const cJSON *ents, struct err *e)
+{
+    const cJSON *sel;
+    size_t count = (size_t)cJSON_GetArraySize(ents);
+
+    if (!cJSON_IsArray(ents) || count == 0)
+        return err_set(e, ERR_BAD_DATA, "entities must be a non-empty array of entity selectors");
+    if (count > SUB_MAX_SELECTORS)
+        return err_set(e, ERR_BAD_DATA, "entities has more than %d selectors", SUB_MAX_SELECTORS);
+    if ((s->sels = calloc(count, sizeof(*s->sels))) == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    cJSON_ArrayForEach(sel, ents)
+    {
+        struct sub_selector *x = &s->sels[s->n_sels++];
+        const cJSON *id = get(sel, "id"), *pat = get(sel, "idPattern"), *type = get(sel, "type");
+        if (!cJSON_IsObject(sel))
+            return err_set(e, ERR_BAD_DATA, "an entity selector must be an object");
+        if (!id && !pat && !type)
+            return err_set(e, ERR_BAD_DATA, "an entity selector needs id, idPattern or type");
+        if (id) {
+            if (!cJSON_IsString(id) || !is_uri(id->valuestring))
+                return err_set(e, ERR_BAD_DATA, "entity selector id must be a URI");
+            if ((x->id = strdup(id->valuestring)) == NULL)
+                return err_set(e, ERR_NOMEM, "out of memory");
+        }
+        if (pat && !id) {
+            if (!cJSON_IsString(pat) || strlen(pat->valuestring) > 1024 ||
+                regcomp(&x->re, pat->valuestring, REG_EXTENDED | REG_NOSUB) != 0)
+                return err_set(e, ERR_BAD_DATA,
+                               "entity selector idPattern is not a valid regular expression");
+            x->has_re = 1;
+        }
+        if (type) {
+            if (!cJSON_IsString(type) || type->valuestring[0] == '\0' ||
+                strlen(type->valuestring) > ENT_MAX_IRI)
+                return err_set(e, ERR_BAD_DATA, "entity selector type must be a non-empty string");
+            if ((x->type = strdup(type->valuestring)) == NULL)
+                return err_set(e, ERR_NOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static int compile_geoq(struct sub *s, const cJSON *g, struct err *e)
+{
+    const cJSON *rel = get(g, "georel"), *geom = get(g, "geometry"), *coords = get(g, "coordinates");
+    const cJSON *prop = get(g, "geoproperty");
+    char *text = NULL;
+    int rc;
+
+    if (!cJSON_IsObject(g) || !cJSON_IsString(rel) || !cJSON_IsString(geom) || coords == NULL)
+        return err_set(e, ERR_BAD_DATA, "geoQ needs georel, geometry and coordinates");
+    if (prop && !cJSON_IsString(prop))
+        return err_set(e, ERR_BAD_DATA, "geoQ.geoproperty must be a string");
+    if (geo_rel_parse(rel->valuestring, &s->georel, e) != 0)
+        return e->code = ERR_BAD_DATA;
+    if (cJSON_IsString(coords))
+        text = strdup(coords->valuestring);
+    else if (cJSON_IsArray(coords))
+        text = cJSON_PrintUnformatted(coords);
+    else
+        return err_set(e, ERR_BAD_DATA, "geoQ.coordinates must be an array or a string");
+    if (text == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    rc = geo_parse_query(geom->valuestring, text, &s->geometry, e);
+    free(text);
+    if (rc != 0)
+        return e->code = ERR_BAD_DATA;
+    s->geoproperty = strdup(prop ? prop->valuestring : LD_LOCATION_IRI);
+    return s->geoproperty ? 0 : err_set(e, ERR_NOMEM, "out of memory");
+}
+
+static char *expand_cb(void *ud, const char *term)
+{
+    return ld_expand(ud, term);
+}
+
+static int compile_notification(struct sub *s, const cJSON *n, struct err *e)
+{
+    const cJSON *attrs = get(n, "attributes"), *fmt = get(n, "format"), *ep = get(n, "endpoint");
+    const cJSON *sys = get(n, "sysAttrs"), *changes = get(n, "showChanges");
+    const cJSON *uri, *accept, *info;
+
+    if (!cJSON_IsObject(n))
+        return err_set(e, ERR_BAD_DATA, "notification must be an object");
+    if (attrs) {
+        int rc = string_list(attrs, "notification.attributes", SUB_MAX_ATTRS, &s->pick,
+                             &s->n_pick, e);
+        if (rc)
+            return rc;
+        if ((s->pick[s->n_pick++] = strdup("id")) == NULL ||
+            (s->pick[s->n_pick++] = strdup("type")) == NULL)
+            return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    s->format = ENT_NORMALIZED;
+    if (fmt) {
+        if (!cJSON_IsString(fmt))
+            return err_set(e, ERR_BAD_DATA, "notification.format must be a string");
+        if (!strcmp(fmt->valuestring, "normalized"))
+            s->format = ENT_NORMALIZED;
+        else if (!strcmp(fmt->valuestring, "concise"))
+            s->format = ENT_CONCISE;
+        else if (!strcmp(fmt->valuestring, "keyValues") || !strcmp(fmt->valuestring, "simplified"))
+            s->format = ENT_KEYVALUES;
+        else
+            return err_set(e, ERR_BAD_DATA, "notification.format '%.64s' is not normalized, "
+                           "concise or keyValues", fmt->valuestring);
+    }
+    if (sys && !cJSON_IsBool(sys))
+        return err_set(e, ERR_BAD_DATA, "notification.sysAttrs must be true or false");
+    if (changes && !cJSON_IsBool(changes))
+        return err_set(e, ERR_BAD_DATA, "notification.showChanges must be true or false");
+    s->sys_attrs = cJSON_IsTrue(sys);
+    s->show_changes = cJSON_IsTrue(changes);
+
+    if (!cJSON_IsObject(ep))
+        return err_set(e, ERR_BAD_DATA, "notification.endpoint is required (an object)");
+    uri = get(ep, "uri");
+    if (!cJSON_IsString(uri) || strlen(uri->valuestring) > SUB_MAX_URI || !is_uri(uri->valuestring))
+        return err_set(e, ERR_BAD_DATA, "notification.endpoint.uri must be a URI");
+    if (!strncmp(uri->valuestring, "http://", 7) || !strncmp(uri->valuestring, "https://", 8))
+        s->transport = SUB_HTTP;
+    else if (!strncmp(uri->valuestring, "mqtt://", 7) || !strncmp(uri->valuestring, "mqtts://", 8))
+        s->transport = SUB_MQTT;
+    else
+        return err_set(e, ERR_BAD_DATA,
+                       "notification.endpoint.uri scheme must be http, https, mqtt or mqtts");
+    if ((s->uri = strdup(uri->valuestring)) == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    accept = get(ep, "accept");
+    if (accept) {
+        if (!cJSON_IsString(accept) || (strcmp(accept->valuestring, "application/json") &&
+                                        strcmp(accept->valuestring, "application/ld+json")))
+            return err_set(e, ERR_BAD_DATA, "notification.endpoint.accept must be "
+                           "application/json or application/ld+json");
+        s->accept_ld = !strcmp(accept->valuestring, "application/ld+json");
+    }
+    info = get(ep, "receiverInfo");
+    if (info) {
+        const cJSON *kv;
+        int count = cJSON_GetArraySize(info);
+        if (!cJSON_IsArray(info) || count > SUB_MAX_HEADERS)
+            return err_set(e, ERR_BAD_DATA, "notification.endpoint.receiverInfo must be an array "
+                           "of at most %d {key, value} objects", SUB_MAX_HEADERS);
+        if ((s->headers = calloc((size_t)count + 1, sizeof(*s->headers))) == NULL)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        cJSON_ArrayForEach(kv, info)
+        {
+            const cJSON *k = get(kv, "key"), *v = get(kv, "value");
+            char *h;
+            if (!cJSON_IsString(k) || !cJSON_IsString(v) || !header_name(k->valuestring) ||
+                !header_text(v->valuestring, 4096))
+                return err_set(e, ERR_BAD_DATA, "notification.endpoint.receiverInfo items must be "
+                               "{key, value} with a header name and printable text");
+            if (asprintf(&h, "%s: %s", k->valuestring, v->valuestring) < 0)
+                return err_set(e, ERR_NOMEM, "out of memory");
+            s->headers[s->n_headers++] = h;
+        }
+    }
+    return 0;
+}
+
+int sub_compile(const cJSON *doc, const struct ld_ctx *ctx, struct sub **out, struct err *e)
+{
+    struct sub *s = NULL;
+    const cJSON *id = get(doc, "id"), *type = get(doc, "type"), *v;
+    int rc;
+
+    *out = NULL;
+    if (!cJSON_IsObject(doc))
+        return err_set(e, ERR_BAD_DATA, "a subscription must be a JSON object");
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    s->ctx = ctx ? ctx : ld_core();
+    ld_ctx_retain(s->ctx);
+    s->active = 1;
+    s->triggers = SUB_TRIGGER_DEFAULT;
+    if (!cJSON_IsString(id) || !is_uri(id->valuestring) || strlen(id->valuestring) > ENT_MAX_IRI) {
+        rc = err_set(e, ERR_BAD_DATA, "subscription id must be a URI");
+        goto fail;
+    }
+    if ((s->id = strdup(id->valuestring)) == NULL)
+        goto oom;
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "Subscription") != 0) {
+        rc = err_set(e, ERR_BAD_DATA, "type must be \"Subscription\"");
+        goto fail;
+    }
+    if ((v = get(doc, "entities")) && (rc = compile_selectors(s, v, e)) != 0)
+        goto fail;
+    if ((v = get(doc, "watchedAttributes")) &&
+        (rc = string_list(v, "watchedAttributes", SUB_MAX_ATTRS, &s->watched, &s->n_watched,
+                          e)) != 0)
+        goto fail;
+    if ((v = get(doc, "timeInterval")) &&
+        (rc = seconds(v, "timeInterval", &s->interval_ms, e)) != 0)
+        goto fail;
+    if ((v = get(doc, "throttling")) && (rc = seconds(v, "throttling", &s->throttling_ms, e)) != 0)
+        goto fail;
+    if (s->n_sels == 0 && s->n_watched == 0) {
+        rc = err_set(e, ERR_BAD_DATA, "a subscription needs entities or watchedAttributes");
+        goto fail;
+    }
+    if (s->interval_ms && (s->n_watched || s->throttling_ms)) {
+        rc = err_set(e, ERR_BAD_DATA,
+                     "timeInterval cannot be combined with watchedAttributes or throttling");
+        goto fail;
+    }
+    if ((v = get(doc, "notificationTrigger"))) {
+        const cJSON *t;
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+            rc = err_set(e, ERR_BAD_DATA, "notificationTrigger must be a non-empty array");
+            goto fail;
+        }
+        s->triggers = 0;
+        cJSON_ArrayForEach(t, v)
+        {
+            unsigned bit = 0;
+            for (size_t i = 0; cJSON_IsString(t) && i < sizeof(triggers) / sizeof(triggers[0]); i++)
+                if (!strcmp(t->valuestring, triggers[i].name))
+                    bit = triggers[i].bit;
+            if (bit == 0) {
+                rc = err_set(e, ERR_BAD_DATA, "unknown notificationTrigger '%.64s'",
+                             cJSON_IsString(t) ? t->valuestring : "(not a string)");
+                goto fail;
+            }
+            s->triggers |= bit;
+        }
+    }
+    if ((v = get(doc, "q"))) {
+        if (!cJSON_IsString(v)) {
+            rc = err_set(e, ERR_BAD_DATA, "q must be a string");
+            goto fail;
+        }
+        if (q_parse(v->valuestring, &s->q, e) != 0) {
+            rc = e->code = ERR_BAD_DATA;
+            goto fail;
+        }
+        if ((rc = q_expand(s->q, expand_cb, (void *)s->ctx, e)) != 0)
+            goto fail;
+    }
+    if ((v = get(doc, "geoQ")) && (rc = compile_geoq(s, v, e)) != 0)
+        goto fail;
+    if ((rc = compile_notification(s, get(doc, NOTIF), e)) != 0)
+        goto fail;
+    if ((v = get(doc, "expiresAt"))) {
+        if (!cJSON_IsString(v) || tm_parse(v->valuestring, &s->expires_ms) != 0) {
+            rc = err_set(e, ERR_BAD_DATA, "expiresAt must be an ISO 8601 date-time");
+            goto fail;
+        }
+    }
+    if ((v = get(doc, "isActive"))) {
+        if (!cJSON_IsBool(v)) {
+            rc = err_set(e, ERR_BAD_DATA, "isActive must be true or false");
+            goto fail;
+        }
+        s->active = cJSON_IsTrue(v);
+    }
+    if ((v = get(doc, "subscriptionName")) && !cJSON_IsString(v)) {
+        rc = err_set(e, ERR_BAD_DATA, "subscriptionName must be a string");
+        goto fail;
+    }
+    if ((v = get(doc, "description")) && !cJSON_IsString(v)) {
+        rc = err_set(e, ERR_BAD_DATA, "description must be a string");
+        goto fail;
+    }
+    *out = s;
+    return 0;
+oom:
+    rc = err_set(e, ERR_NOMEM, "out of memory");
+fail:
+    sub_free(s);
+    return rc;
+}
+
+/* --- PATCH ------------------------------------------------------------------ */
+
+static int replace_member(cJSON *obj, const char *name, const cJSON *val)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
+    if (cJSON_IsNull(val))
+        return 0;
+    cJSON *copy = cJSON_Duplicate(val, 1);
+    if (copy == NULL)
+        return ERR_NOMEM;
+    cJSON_AddItemToObject(obj, name, copy);
+    return 0;
+}
+
+int sub_merge(cJSON *doc, const cJSON *frag, struct err *e)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, frag)
+    {
+        const char *name = m->string;
+        if (!strcmp(name, "id") || !strcmp(name, "type")) {
+            const cJSON *cur = get(doc, name);
+            if (!cJSON_IsString(m) || !cJSON_IsString(cur) || strcmp(m->valuestring, cur->valuestring))
+                return err_set(e, ERR_BAD_DATA, "a subscription's %s cannot be changed", name);
+            continue;
+        }
+        if (!strcmp(name, NOTIF) && cJSON_IsObject(m) && cJSON_IsObject(get(doc, NOTIF))) {
+            cJSON *n = get(doc, NOTIF);
+            const cJSON *nm;
+            cJSON_ArrayForEach(nm, m) if (replace_member(n, nm->string, nm) != 0) goto oom;
+            continue;
+        }
+        if (replace_member(doc, name, m) != 0)
+            goto oom;
+    }
+    return 0;
+oom:
+    return err_set(e, ERR_NOMEM, "out of memory");
+}
+
+/* --- matching ------------------------------------------------------------------ */
+
+static int watched(const struct sub *s, const char *iri)
+{
+    if (s->n_watched == 0)
+        return 1;
+    for (size_t i = 0; i < s->n_watched; i++)
+        if (!strcmp(s->watched[i], iri))
+            return 1;
+    return 0;
+}
+
+static unsigned event_triggers(const struct sub *s, const struct store_event *ev)
+{
+    unsigned t = 0;
+    const cJSON *a, *attrs_before, *attrs_after;
+    int watched_change = 0;
+
+    if (ev->kind == STORE_EV_DELETED)
+        return SUB_ENTITY_DELETED;
+    attrs_after = get(ev->after, "attrs");
+    if (ev->kind == STORE_EV_CREATED) {
+        t |= SUB_ENTITY_CREATED;
+        cJSON_ArrayForEach(a, attrs_after) if (watched(s, a->string)) t |= SUB_ATTR_CREATED;
+        return t;
+    }
+    attrs_before = get(ev->before, "attrs");
+    cJSON_ArrayForEach(a, attrs_after)
+    {
+        const cJSON *b = get(attrs_before, a->string);
+        unsigned bit = b == NULL ? SUB_ATTR_CREATED : !cJSON_Compare(a, b, 1) ? SUB_ATTR_UPDATED : 0;
+        if (bit && watched(s, a->string)) {
+            t |= bit;
+            watched_change = 1;
+        }
+    }
+    cJSON_ArrayForEach(a, attrs_before) if (get(attrs_after, a->string) == NULL &&
+                                            watched(s, a->string))
+    {
+        t |= SUB_ATTR_DELETED;
+        watched_change = 1;
+    }
+    if (watched_change || (s->n_watched == 0 &&
+                           (!cJSON_Compare(get(ev->before, "type"), get(ev->after, "type"), 1) ||
+                            !cJSON_Compare(get(ev->before, "scope"), get(ev->after, "scope"), 1))))
+        t |= SUB_ENTITY_UPDATED;
+    return t;
+}
+
+static int has_type(const cJSON *doc, const char *type)
+{
+    const cJSON *t, *types = ent_doc_types(doc);
+    cJSON_ArrayForEach(t, types) if (cJSON_IsString(t) && !strcmp(t->valuestring, type)) return 1;
+    return 0;
+}
+
+static int selected(const struct sub *s, const cJSON *doc)
+{
+    const char *id = ent_doc_id(doc);
+    if (s->n_sels == 0)
+        return 1;
+    if (id == NULL)
+        return 0;
+    for (size_t i = 0; i < s->n_sels; i++) {
+        const struct sub_selector *x = &s->sels[i];
+        if (x->id && strcmp(x->id, id) != 0)
+            continue;
+        if (x->has_re && regexec(&x->re, id, 0, NULL, 0) != 0)
+            continue;
+        if (x->type && !has_type(doc, x->type))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+static int geo_ok(const struct sub *s, const cJSON *doc)
+{
+    struct geo_shape *target = NULL;
+    const cJSON *g = ent_doc_geo(doc, s->geoproperty);
+    int ok;
+    if (g == NULL || geo_parse(g, &target, NULL) != 0)
+        return 0;
+    ok = geo_match(&s->georel, s->geometry, target);
+    geo_free(target);
+    return ok;
+}
+
+int sub_selects(const struct sub *s, const cJSON *doc)
+{
+    return selected(s, doc) && (s->q == NULL || q_match(s->q, doc)) &&
+           (s->geometry == NULL || geo_ok(s, doc));
+}
+
+unsigned sub_match(const struct sub *s, const struct store_event *ev)
+{
+    const cJSON *doc = ev->kind == STORE_EV_DELETED ? ev->before : ev->after;
+    unsigned t;
+    if (doc == NULL)
+        return 0;
+    t = event_triggers(s, ev) & s->triggers;
+    if (t == 0 || !selected(s, doc))
+        return 0;
+    if (s->q && !q_match(s->q, doc))
+        return 0;
+    if (s->geometry && !geo_ok(s, doc))
+        return 0;
+    return t;
+}
+
+/* --- rendering ---------------------------------------------------------------- */
+
+/* showChanges: previousValue / previousObject beside the new one for each
+ * updated default instance (normalized and concise forms). */
+static int add_previous(const struct sub *s, const struct store_event *ev, cJSON *out)
+{
+    const cJSON *a, *before = get(ev->before, "attrs");
+    cJSON_ArrayForEach(a, get(ev->after, "attrs"))
+    {
+        const cJSON *b = get(before, a->string), *bi, *ai;
+        cJSON *target;
+        char *name;
+        if (b == NULL || cJSON_Compare(a, b, 1))
+            continue;
+        bi = cJSON_GetArrayItem(b, 0);
+        ai = cJSON_GetArrayItem(a, 0);
+        if (get(bi, "datasetId") || get(ai, "datasetId"))
+            continue;
+        if ((name = ld_compact(s->ctx, a->string)) == NULL)
+            return ERR_NOMEM;
+        target = get(out, name);
+        free(name);
+        if (!cJSON_IsObject(target))
+            continue;
+        const char *member = get(bi, "object") ? "object" : "value";
+        const cJSON *old = get(bi, member);
+        if (old && cJSON_Compare(old, get(ai, member), 1) == 0) {
+            cJSON *copy = cJSON_Duplicate(old, 1);
+            if (copy == NULL)
+                return ERR_NOMEM;
+            cJSON_AddItemToObject(target, member[0] == 'o' ? "previousObject" : "previousValue",
+                                  copy);
+        }
+    }
+    return 0;
+}
+
+int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *now,
+                      cJSON **out, struct err *e)
+{
+    struct ent_render_opts ro = {
+        .ctx = s->ctx,
+        .format = s->format,
+        .sys_attrs = s->sys_attrs,
+        .pick = (const char *const *)s->pick,
+        .n_pick = s->n_pick,
+    };
+    *out = NULL;
+    if (ev->kind == STORE_EV_DELETED) {
+        /* only the identity survives a deletion */
+        cJSON *stub = cJSON_CreateObject();
+        const cJSON *types = ent_doc_types(ev->before);
+        if (stub == NULL || cJSON_AddStringToObject(stub, "id", ev->entity_id) == NULL ||
+            cJSON_AddItemToObject(stub, "type", types ? cJSON_Duplicate(types, 1)
+                                                      : cJSON_CreateArray()) == 0 ||
+            cJSON_AddObjectToObject(stub, "attrs") == NULL) {
+            cJSON_Delete(stub);
+            return err_set(e, ERR_NOMEM, "out of memory");
+        }
+        struct ent_render_opts bare = {.ctx = s->ctx, .format = ENT_NORMALIZED};
+        int rc = ent_render(stub, &bare, out, e);
+        cJSON_Delete(stub);
+        if (rc)
+            return rc;
+        if (cJSON_AddStringToObject(*out, "deletedAt", now) == NULL)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        return 0;
+    }
+    int rc = ent_render(ev->after, &ro, out, e);
+    if (rc)
+        return rc;
+    if (s->show_changes && ev->kind == STORE_EV_UPDATED && s->format != ENT_KEYVALUES &&
+        add_previous(s, ev, *out) != 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+void sub_random_id(const char *prefix, char *out, size_t cap)
+{
+    unsigned char bytes[16];
+    size_t len = strlen(prefix);
+    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
+        /* no entropy source: time and address, unique enough within a process */
+        static unsigned long counter;
+        unsigned long x = (unsigned long)tm_mono_us() ^ (unsigned long)(uintptr_t)out ^
+                          __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 2654435761UL;
+        for (size_t i = 0; i < sizeof(bytes); i++, x = x * 6364136223846793005UL + 1)
+            bytes[i] = (unsigned char)(x >> 33);
+    }
+    if (cap < len + 33) {
+        if (cap)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, prefix, len);
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        snprintf(out + len + 2 * i, 3, "%02x", bytes[i]);
+}
+
+cJSON *sub_notification(const struct sub *s, const cJSON *ctx_value, cJSON *data, const char *now)
+{
+    char id[64];
+    cJSON *n = cJSON_CreateObject();
+    if (n == NULL) {
+        cJSON_Delete(data);
+        return NULL;
+    }
+    sub_random_id("urn:ngsi-ld:Notification:", id, sizeof(id));
+    cJSON_AddStringToObject(n, "id", id);
+    cJSON_AddStringToObject(n, "type", "Notification");
+    cJSON_AddStringToObject(n, "subscriptionId", s->id);
+    cJSON_AddStringToObject(n, "notifiedAt", now);
+    cJSON_AddItemToObject(n, "data", data);
+    if (s->accept_ld)
+        cJSON_AddItemToObject(n, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1)
+                                                       : cJSON_CreateString(LD_CORE_URL));
+    return n;
+}
+
+static int compact_string(cJSON *item, const struct ld_ctx *ctx)
+{
+    if (!cJSON_IsString(item))
+        return 0;
+    char *term = ld_compact(ctx, item->valuestring);
+    if (term == NULL)
+        return ERR_NOMEM;
+    char *ok = cJSON_SetValuestring(item, term);
+    free(term);
+    return ok ? 0 : ERR_NOMEM;
+}
+
+static int compact_array(cJSON *arr, const struct ld_ctx *ctx)
+{
+    cJSON *it;
+    if (!cJSON_IsArray(arr))
+        return 0;
+    cJSON_ArrayForEach(it, arr) if (compact_string(it, ctx) != 0) return ERR_NOMEM;
+    return 0;
+}
+
+cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms)
+{
+    cJSON *d = cJSON_Duplicate(stored, 1), *it, *n, *st;
+    const cJSON *active, *expires;
+    int64_t exp_ms = 0;
+    const char *status = "active";
+    static const char *const counters[] = {"timesSent", "timesFailed", "timesDropped",
+                                           "lastNotification", "lastSuccess", "lastFailure"};
+
+    if (d == NULL)
+        return NULL;
+    if (ctx == NULL)
+        ctx = ld_core();
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
+    st = cJSON_DetachItemFromObjectCaseSensitive(d, "_status");
+    if (cJSON_IsArray(it = get(d, "entities"))) {
+        cJSON *sel;
+        cJSON_ArrayForEach(sel, it) if (compact_string(get(sel, "type"), ctx) != 0) goto oom;
+    }
+    if (compact_array(get(d, "watchedAttributes"), ctx) != 0)
+        goto oom;
+    if (cJSON_IsObject(it = get(d, "geoQ")) && compact_string(get(it, "geoproperty"), ctx) != 0)
+        goto oom;
+    active = get(d, "isActive");
+    expires = get(d, "expiresAt");
+    if (cJSON_IsString(expires) && tm_parse(expires->valuestring, &exp_ms) == 0 && exp_ms <= now_ms)
+        status = "expired";
+    else if (cJSON_IsFalse(active))
+        status = "paused";
+    if (!cJSON_HasObjectItem(d, "isActive"))
+        cJSON_AddBoolToObject(d, "isActive", 1);
+    cJSON_AddStringToObject(d, "status", status);
+    if (cJSON_IsObject(n = get(d, NOTIF))) {
+        if (compact_array(get(n, "attributes"), ctx) != 0)
+            goto oom;
+        if (!cJSON_HasObjectItem(n, "format"))
+            cJSON_AddStringToObject(n, "format", "normalized");
+        for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+            const cJSON *c = get(st, counters[i]);
+            if (c)
+                cJSON_AddItemToObject(n, counters[i], cJSON_Duplicate(c, 1));
+        }
+        const cJSON *ok = get(st, "ok");
+        if (cJSON_IsBool(ok))
+            cJSON_AddStringToObject(n, "status", cJSON_IsTrue(ok) ? "ok" : "failed");
+    }
+    cJSON_Delete(st);
+    return d;
+oom:
+    cJSON_Delete(st);
+    cJSON_Delete(d);
+    return NULL;
+}

@@ -1,0 +1,482 @@
+"""
+test_13_subscriptions.py - /subscriptions (GS CIM 009 5.8) and HTTP
+notifications: CRUD, validation errors, matching (type, id, idPattern,
+watchedAttributes, q, triggers), payload shape, receiverInfo headers, status
+counters, failing receivers, isActive, expiresAt, throttling, restart.
+
+A Receiver is a real HTTP server on a free loopback port (http.server in a
+thread) that records every request; tests wait for notifications by polling
+it (no fixed sleeps where an event is awaited).
+"""
+import http.server
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+from helpers import BASE, ENTITIES, SLOW, assert_problem, check_iso, link, prop
+
+SUBS = BASE + "/subscriptions"
+WAIT = 10 * SLOW
+
+
+class Receiver:
+    """Records POSTs: list of (path, headers dict lowercased, parsed body)."""
+
+    def __init__(self, status=200):
+        self.status = status
+        self.got = []
+        self.lock = threading.Lock()
+        self.port = free_port()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(n)
+                try:
+                    body = json.loads(data)
+                except ValueError:
+                    body = None
+                with outer.lock:
+                    outer.got.append((self.path, {k.lower(): v for k, v in self.headers.items()},
+                                      body))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/notify" % self.port
+
+    def bodies(self):
+        with self.lock:
+            return [b for _, _, b in self.got]
+
+    def wait(self, n, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.bodies()) >= n:
+                return self.bodies()
+            time.sleep(0.02)
+        raise AssertionError("expected %d notifications, got %d: %r"
+                             % (n, len(self.bodies()), self.bodies()))
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def sub(uri, sid=None, **kw):
+    s = {"type": "Subscription", "entities": [{"type": "Sensor"}],
+         "notification": {"endpoint": {"uri": uri}}}
+    if sid:
+        s["id"] = sid
+    for k, v in kw.items():
+        if k == "notification":
+            s["notification"].update(v)
+        else:
+            s[k] = v
+    return s
+
+
+def create_sub(hub, body, tenant=None):
+    st, h, b = hub.post(SUBS, body, tenant=tenant)
+    assert st == 201, (st, b)
+    loc = h["location"]
+    assert loc.startswith(SUBS + "/")
+    return loc[len(SUBS) + 1:]
+
+
+def sensor(i, temp=20, **extra):
+    e = {"id": "urn:ngsi-ld:Sensor:%s" % i, "type": "Sensor", "temperature": prop(temp)}
+    e.update(extra)
+    return e
+
+
+def wait_status(hub, sid, pred, tenant=None, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while True:
+        st, _, b = hub.get(SUBS + "/" + sid, tenant=tenant)
+        assert st == 200, b
+        if pred(b) or time.monotonic() > deadline:
+            return b
+        time.sleep(0.05)
+
+
+# ---- CRUD ----------------------------------------------------------------
+
+def test_create_get_list_patch_delete(hub, receiver):
+    sid = "urn:ngsi-ld:Subscription:crud-1"
+    body = sub(receiver.url, sid, watchedAttributes=["temperature"], q="temperature>30",
+               notification={"attributes": ["temperature"], "format": "keyValues"},
+               subscriptionName="hot sensors")
+    assert create_sub(hub, body, tenant="crud") == sid
+    st, h, b = hub.get(SUBS + "/" + sid, tenant="crud")
+    assert st == 200
+    assert b["id"] == sid and b["type"] == "Subscription"
+    assert b["entities"] == [{"type": "Sensor"}]
+    assert b["watchedAttributes"] == ["temperature"]
+    assert b["q"] == "temperature>30"
+    assert b["subscriptionName"] == "hot sensors"
+    assert b["notification"]["attributes"] == ["temperature"]
+    assert b["notification"]["format"] == "keyValues"
+    assert b["notification"]["endpoint"]["uri"] == receiver.url
+    assert b["status"] == "active" and b["isActive"] is True
+    assert b["notification"]["timesSent"] == 0
+    assert "_status" not in b and "@context" not in b
+
+    # duplicate id
+    st, _, b = hub.post(SUBS, body, tenant="crud")
+    assert_problem(st, b, 409, "AlreadyExists")
+
+    # generated id, list with count and paging
+    sid2 = create_sub(hub, sub(receiver.url), tenant="crud")
+    assert sid2.startswith("urn:ngsi-ld:Subscription:") and sid2 != sid
+    st, h, b = hub.get(SUBS + "?count=true", tenant="crud")
+    assert st == 200 and [s["id"] for s in b] == [sid, sid2]
+    assert h["ngsild-results-count"] == "2"
+    st, _, b = hub.get(SUBS + "?limit=1&offset=1", tenant="crud")
+    assert [s["id"] for s in b] == [sid2]
+    st, _, b = hub.get(SUBS, tenant="other-tenant-crud")
+    assert st == 200 and b == []
+
+    # patch
+    st, _, b = hub.patch(SUBS + "/" + sid, {"q": "temperature>40", "isActive": False,
+                                            "notification": {"format": "normalized"}},
+                         tenant="crud")
+    assert st == 204, b
+    st, _, b = hub.get(SUBS + "/" + sid, tenant="crud")
+    assert b["q"] == "temperature>40" and b["isActive"] is False and b["status"] == "paused"
+    assert b["notification"]["format"] == "normalized"
+    assert b["notification"]["attributes"] == ["temperature"]
+    st, _, b = hub.patch(SUBS + "/" + sid, {"q": "temperature>>"}, tenant="crud")
+    assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.patch(SUBS + "/urn:ngsi-ld:Subscription:nope", {"q": "a>1"}, tenant="crud")
+    assert_problem(st, b, 404, "ResourceNotFound")
+
+    # delete
+    st, _, _ = hub.delete(SUBS + "/" + sid, tenant="crud")
+    assert st == 204
+    st, _, b = hub.get(SUBS + "/" + sid, tenant="crud")
+    assert_problem(st, b, 404, "ResourceNotFound")
+    st, _, b = hub.delete(SUBS + "/" + sid, tenant="crud")
+    assert_problem(st, b, 404, "ResourceNotFound")
+
+
+def test_names_expanded_with_context(hub, context_server, receiver):
+    # city context maps terms to Smart Data Models IRIs; the core-context caller sees IRIs
+    sid = "urn:ngsi-ld:Subscription:ctx-1"
+    body = {"id": sid, "type": "Subscription", "entities": [{"type": "Streetlight"}],
+            "watchedAttributes": ["powerState"],
+            "notification": {"endpoint": {"uri": receiver.url}}}
+    st, _, b = hub.post(SUBS, body, headers=link(context_server.url()), tenant="ctx")
+    assert st == 201, b
+    st, _, b = hub.get(SUBS + "/" + sid, headers=link(context_server.url()), tenant="ctx")
+    assert b["entities"][0]["type"] == "Streetlight"
+    assert b["watchedAttributes"] == ["powerState"]
+    st, _, b = hub.get(SUBS + "/" + sid, tenant="ctx")
+    assert b["entities"][0]["type"].startswith("https://smartdatamodels.org/")
+    assert b["watchedAttributes"][0].startswith("https://smartdatamodels.org/")
+
+
+@pytest.mark.parametrize("body,ptype", [
+    ({"type": "Subscription", "notification": {"endpoint": {"uri": "http://x/"}}},
+     "BadRequestData"),  # neither entities nor watchedAttributes
+    ({"type": "Wrong", "entities": [{"type": "A"}],
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"id": "not a uri", "type": "Subscription", "entities": [{"type": "A"}],
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [], "notification": {"endpoint": {"uri": "http://x/"}}},
+     "BadRequestData"),
+    ({"type": "Subscription", "entities": [{}], "notification": {"endpoint": {"uri": "http://x/"}}},
+     "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"idPattern": "(["}],
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}]}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "notification": {"endpoint": {}}},
+     "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],
+      "notification": {"endpoint": {"uri": "ftp://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],
+      "notification": {"endpoint": {"uri": "http://x/", "accept": "text/plain"}}},
+     "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],
+      "notification": {"format": "pretty", "endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "q": "a>>1",
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "watchedAttributes": [],
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "notificationTrigger": ["sometimes"],
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "timeInterval": 10, "throttling": 5,
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "watchedAttributes": ["a"],
+      "timeInterval": 10, "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "throttling": -1,
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "expiresAt": "tomorrow",
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "isActive": "yes",
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],
+      "geoQ": {"georel": "near;maxDistance==10", "geometry": "Point"},
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],
+      "notification": {"endpoint": {"uri": "http://x/",
+                                    "receiverInfo": [{"key": "X-A", "value": "a\r\nB: c"}]}}},
+     "BadRequestData"),
+    ([1, 2], "InvalidRequest"),
+])
+def test_validation_errors(hub, body, ptype):
+    st, _, b = hub.post(SUBS, body)
+    assert_problem(st, b, 400, ptype)
+
+
+def test_invalid_json(hub):
+    st, _, b = hub.post(SUBS, "{nope")
+    assert_problem(st, b, 400, "InvalidRequest")
+
+
+def test_mqtt_endpoint_accepted_not_delivered(hub):
+    sid = create_sub(hub, sub("mqtt://127.0.0.1:1/topic"), tenant="mqtt")
+    hub.post(ENTITIES, sensor("mqtt-1"), tenant="mqtt")
+    b = wait_status(hub, sid, lambda b: b["notification"].get("timesFailed", 0) >= 1,
+                    tenant="mqtt")
+    assert b["notification"]["timesFailed"] == 1
+    assert b["notification"]["status"] == "failed"
+    assert b["notification"]["endpoint"]["uri"] == "mqtt://127.0.0.1:1/topic"
+
+
+# ---- notifications ---------------------------------------------------------
+
+def test_notification_on_create_update_delete(hub, receiver):
+    t = "n-cud"
+    sid = create_sub(hub, sub(receiver.url, notificationTrigger=[
+        "entityCreated", "attributeUpdated", "entityDeleted"]), tenant=t)
+    assert hub.post(ENTITIES, sensor("cud-1", 21), tenant=t)[0] == 201
+    n = receiver.wait(1)[0]
+    assert n["type"] == "Notification" and n["subscriptionId"] == sid
+    assert n["id"].startswith("urn:ngsi-ld:Notification:")
+    check_iso(n["notifiedAt"])
+    assert n["data"] == [{"id": "urn:ngsi-ld:Sensor:cud-1", "type": "Sensor",
+                          "temperature": {"type": "Property", "value": 21}}]
+    assert hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:cud-1/attrs",
+                     {"temperature": prop(22)}, tenant=t)[0] == 204
+    n = receiver.wait(2)[1]
+    assert n["data"][0]["temperature"]["value"] == 22
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:cud-1", tenant=t)[0] == 204
+    n = receiver.wait(3)[2]
+    assert n["data"][0]["id"] == "urn:ngsi-ld:Sensor:cud-1"
+    assert n["data"][0]["type"] == "Sensor"
+    check_iso(n["data"][0]["deletedAt"])
+    # headers: JSON with the context Link, tenant
+    _, headers, _ = receiver.got[0]
+    assert headers["content-type"] == "application/json"
+    assert "rel=\"http://www.w3.org/ns/json-ld#context\"" in headers["link"]
+    assert headers["ngsild-tenant"] == t
+    # status counters
+    b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 3, tenant=t)
+    assert b["notification"]["timesSent"] == 3
+    assert b["notification"].get("timesFailed", 0) == 0
+    assert b["notification"]["status"] == "ok"
+    check_iso(b["notification"]["lastSuccess"])
+    check_iso(b["notification"]["lastNotification"])
+    assert "lastFailure" not in b["notification"]
+
+
+def test_default_trigger_ignores_delete(hub, receiver):
+    t = "n-default"
+    create_sub(hub, sub(receiver.url), tenant=t)
+    hub.post(ENTITIES, sensor("def-1"), tenant=t)
+    receiver.wait(1)
+    hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:def-1", tenant=t)
+    hub.post(ENTITIES, sensor("def-2"), tenant=t)  # a later event proves ordering
+    bodies = receiver.wait(2)
+    time.sleep(0.2 * SLOW)
+    assert [b["data"][0]["id"] for b in receiver.bodies()] == [
+        "urn:ngsi-ld:Sensor:def-1", "urn:ngsi-ld:Sensor:def-2"]
+    assert len(bodies) == 2
+
+
+def test_selectors_type_id_pattern(hub, receiver):
+    t = "n-sel"
+    create_sub(hub, sub(receiver.url, entities=[{"id": "urn:ngsi-ld:Sensor:sel-a"}]), tenant=t)
+    create_sub(hub, sub(receiver.url, entities=[{"idPattern": "^urn:ngsi-ld:Sensor:sel-b.*",
+                                                 "type": "Sensor"}]), tenant=t)
+    create_sub(hub, sub(receiver.url, entities=[{"type": "Other"}]), tenant=t)
+    hub.post(ENTITIES, sensor("sel-a"), tenant=t)
+    hub.post(ENTITIES, sensor("sel-b1"), tenant=t)
+    hub.post(ENTITIES, sensor("sel-c"), tenant=t)
+    hub.post(ENTITIES, {"id": "urn:ngsi-ld:Other:1", "type": "Other", "x": prop(1)}, tenant=t)
+    receiver.wait(3)
+    time.sleep(0.3 * SLOW)
+    ids = sorted(b["data"][0]["id"] for b in receiver.bodies())
+    assert ids == ["urn:ngsi-ld:Other:1", "urn:ngsi-ld:Sensor:sel-a", "urn:ngsi-ld:Sensor:sel-b1"]
+
+
+def test_watched_attributes_and_q(hub, receiver):
+    t = "n-watch"
+    create_sub(hub, sub(receiver.url, watchedAttributes=["humidity"], q="temperature>30"),
+               tenant=t)
+    hub.post(ENTITIES, sensor("w-1", 35, humidity=prop(50)), tenant=t)   # match
+    hub.post(ENTITIES, sensor("w-2", 10, humidity=prop(50)), tenant=t)   # q fails
+    receiver.wait(1)
+    path = ENTITIES + "/urn:ngsi-ld:Sensor:w-1/attrs"
+    hub.patch(path, {"temperature": prop(36)}, tenant=t)                 # not watched
+    hub.patch(path, {"humidity": prop(60)}, tenant=t)                    # match
+    receiver.wait(2)
+    time.sleep(0.3 * SLOW)
+    bodies = receiver.bodies()
+    assert len(bodies) == 2
+    assert bodies[1]["data"][0]["humidity"]["value"] == 60
+    assert bodies[1]["data"][0]["temperature"]["value"] == 36
+
+
+def test_payload_keyvalues_attributes_receiverinfo_ld(hub, receiver):
+    t = "n-payload"
+    create_sub(hub, sub(receiver.url, notification={
+        "format": "keyValues", "attributes": ["temperature"],
+        "endpoint": {"uri": receiver.url, "accept": "application/ld+json",
+                     "receiverInfo": [{"key": "X-Auth-Token", "value": "s3cret"},
+                                      {"key": "X-Other", "value": "two words"}]}}), tenant=t)
+    hub.post(ENTITIES, sensor("p-1", 12, humidity=prop(40)), tenant=t)
+    n = receiver.wait(1)[0]
+    assert n["data"] == [{"id": "urn:ngsi-ld:Sensor:p-1", "type": "Sensor", "temperature": 12}]
+    assert "@context" in n
+    _, headers, _ = receiver.got[0]
+    assert headers["x-auth-token"] == "s3cret"
+    assert headers["x-other"] == "two words"
+    assert headers["content-type"] == "application/ld+json"
+
+
+def test_show_changes(hub, receiver):
+    t = "n-changes"
+    create_sub(hub, sub(receiver.url, notification={"showChanges": True}), tenant=t)
+    hub.post(ENTITIES, sensor("sc-1", 1), tenant=t)
+    receiver.wait(1)
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:sc-1/attrs", {"temperature": prop(2)}, tenant=t)
+    n = receiver.wait(2)[1]
+    assert n["data"][0]["temperature"]["value"] == 2
+    assert n["data"][0]["temperature"]["previousValue"] == 1
+
+
+def test_failing_receivers_do_not_block_others(hub, receiver):
+    t = "n-fail"
+    bad = Receiver(status=500)
+    down_port = free_port()
+    try:
+        s_bad = create_sub(hub, sub(bad.url), tenant=t)
+        s_down = create_sub(hub, sub("http://127.0.0.1:%d/x" % down_port), tenant=t)
+        s_ok = create_sub(hub, sub(receiver.url), tenant=t)
+        hub.post(ENTITIES, sensor("f-1"), tenant=t)
+        hub.post(ENTITIES, sensor("f-2"), tenant=t)
+        bodies = receiver.wait(2)
+        assert [b["data"][0]["id"] for b in bodies] == ["urn:ngsi-ld:Sensor:f-1",
+                                                        "urn:ngsi-ld:Sensor:f-2"]
+        for sid in (s_bad, s_down):
+            b = wait_status(hub, sid, lambda b: b["notification"].get("timesFailed", 0) >= 2,
+                            tenant=t, timeout=30 * SLOW)
+            assert b["notification"]["timesFailed"] == 2, b
+            assert b["notification"]["timesSent"] == 2
+            assert b["notification"]["status"] == "failed"
+            check_iso(b["notification"]["lastFailure"])
+            assert "lastSuccess" not in b["notification"]
+        assert len(bad.bodies()) >= 2  # retried
+        b = wait_status(hub, s_ok, lambda b: b["notification"]["timesSent"] >= 2, tenant=t)
+        assert b["notification"]["timesSent"] == 2 and b["notification"]["status"] == "ok"
+    finally:
+        bad.stop()
+
+
+def test_paused_and_expired_send_nothing(hub, receiver):
+    t = "n-paused"
+    s_paused = create_sub(hub, sub(receiver.url, isActive=False), tenant=t)
+    s_exp = create_sub(hub, sub(receiver.url, expiresAt="2020-01-01T00:00:00Z"), tenant=t)
+    st, _, b = hub.get(SUBS + "/" + s_exp, tenant=t)
+    assert b["status"] == "expired"
+    st, _, b = hub.get(SUBS + "/" + s_paused, tenant=t)
+    assert b["status"] == "paused"
+    hub.post(ENTITIES, sensor("pz-1"), tenant=t)
+    # a live subscription created afterwards proves the events were processed
+    other = Receiver()
+    try:
+        create_sub(hub, sub(other.url), tenant=t)
+        hub.post(ENTITIES, sensor("pz-2"), tenant=t)
+        other.wait(1)
+        time.sleep(0.2 * SLOW)
+        assert receiver.bodies() == []
+        # resume: notifications flow again
+        assert hub.patch(SUBS + "/" + s_paused, {"isActive": True}, tenant=t)[0] == 204
+        hub.post(ENTITIES, sensor("pz-3"), tenant=t)
+        n = receiver.wait(1)
+        assert n[0]["data"][0]["id"] == "urn:ngsi-ld:Sensor:pz-3"
+    finally:
+        other.stop()
+
+
+def test_throttling(hub, receiver):
+    t = "n-throttle"
+    sid = create_sub(hub, sub(receiver.url, throttling=3600), tenant=t)
+    hub.post(ENTITIES, sensor("th-1", 1), tenant=t)
+    receiver.wait(1)
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:th-1/attrs", {"temperature": prop(2)}, tenant=t)
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:th-1/attrs", {"temperature": prop(3)}, tenant=t)
+    other = Receiver()
+    try:
+        create_sub(hub, sub(other.url), tenant=t)
+        hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:th-1/attrs", {"temperature": prop(4)}, tenant=t)
+        other.wait(1)
+        time.sleep(0.2 * SLOW)
+        assert len(receiver.bodies()) == 1
+        b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+        assert b["notification"]["timesSent"] == 1
+    finally:
+        other.stop()
+
+
+def test_time_interval(hub, receiver):
+    t = "n-interval"
+    hub.post(ENTITIES, sensor("ti-1", 5), tenant=t)
+    create_sub(hub, sub(receiver.url, timeInterval=1), tenant=t)
+    bodies = receiver.wait(2, timeout=15 * SLOW)
+    assert bodies[0]["data"] == [{"id": "urn:ngsi-ld:Sensor:ti-1", "type": "Sensor",
+                                  "temperature": {"type": "Property", "value": 5}}]
+
+
+def test_survives_restart(hub, receiver):
+    t = "n-restart"
+    sid = create_sub(hub, sub(receiver.url, q="temperature>0",
+                              notification={"format": "keyValues"}), tenant=t)
+    hub.post(ENTITIES, sensor("r-1", 1), tenant=t)
+    receiver.wait(1)
+    wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+    hub.restart()
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert st == 200
+    assert b["q"] == "temperature>0" and b["notification"]["format"] == "keyValues"
+    assert b["notification"]["timesSent"] == 1
+    check_iso(b["notification"]["lastSuccess"])
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:r-1/attrs", {"temperature": prop(2)}, tenant=t)
+    n = receiver.wait(2)[1]
+    assert n["data"] == [{"id": "urn:ngsi-ld:Sensor:r-1", "type": "Sensor", "temperature": 2}]
+    b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 2, tenant=t)
+    assert b["notification"]["timesSent"] == 2
