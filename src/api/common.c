@@ -20,6 +20,21 @@ struct app *api_app(struct req *r)
     return r->app;
 }
 
+/* Deepest nesting accepted in a body: every accepted document can then be
+ * stored and printed again (the writer's printer stops at 512). */
+#define API_MAX_DEPTH 64
+
+static int too_deep(const cJSON *item, int depth)
+{
+    const cJSON *c;
+    if (depth > API_MAX_DEPTH)
+        return 1;
+    for (c = item->child; c; c = c->next)
+        if ((cJSON_IsArray(c) || cJSON_IsObject(c)) && too_deep(c, depth + 1))
+            return 1;
+    return 0;
+}
+
 int api_body_json(struct req *r, cJSON **out)
 {
     const char *end = NULL;
@@ -27,13 +42,48 @@ int api_body_json(struct req *r, cJSON **out)
     *out = NULL;
     if (r->body == NULL || r->body_len == 0)
         return err_set(&r->err, ERR_INVALID_REQUEST, "request body is empty");
+    /* cJSON turns \u0000 into a terminator: an id "urn:a\u0000b" would
+     * silently become "urn:a" */
+    if (memmem(r->body, r->body_len, "\\u0000", 6))
+        return err_set(&r->err, ERR_BAD_DATA, "the body contains a NUL character (\\u0000)");
     *out = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
     if (*out == NULL) {
         size_t pos = end ? (size_t)(end - r->body) : 0;
         return err_set(&r->err, ERR_INVALID_REQUEST, "request body is not valid JSON (near byte %zu)",
                        pos);
     }
+    for (; end && end < r->body + r->body_len; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            cJSON_Delete(*out);
+            *out = NULL;
+            return err_set(&r->err, ERR_INVALID_REQUEST,
+                           "request body has data after the JSON value (byte %zu)",
+                           (size_t)(end - r->body));
+        }
+    if (too_deep(*out, 1)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return err_set(&r->err, ERR_BAD_DATA, "request body nested deeper than %d levels",
+                       API_MAX_DEPTH);
+    }
     return 0;
+}
+
+void api_path_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s && n + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || strchr("-._~:@!$&'()*+,;=", c)) {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
 }
 
 static int content_is_ld(struct req *r)

@@ -41,7 +41,8 @@ int api_contexts_create(struct req *r)
         return req_fail(r, ERR_INVALID_REQUEST, "request body is empty");
     if (ld_cache_host(api_app(r)->contexts, r->body, &id, &url, &r->err) != 0)
         return req_reply_error(r);
-    snprintf(loc, sizeof(loc), API_BASE "/jsonldContexts/%s", id);
+    size_t n = (size_t)snprintf(loc, sizeof(loc), API_BASE "/jsonldContexts/");
+    api_path_escape(id, loc + n, sizeof(loc) - n);
     req_add_header(r, "Location", loc);
     free(id);
     free(url);

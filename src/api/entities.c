@@ -51,7 +51,8 @@ static int create_done(struct req *r)
 
     if (j->ops[0].err.code)
         return op_failed(r, &j->ops[0]);
-    snprintf(loc, sizeof(loc), API_BASE "/entities/%s", id);
+    size_t n = (size_t)snprintf(loc, sizeof(loc), API_BASE "/entities/");
+    api_path_escape(id, loc + n, sizeof(loc) - n);
     req_add_header(r, "Location", loc);
     return req_reply_json(r, 201, NULL);
 }
@@ -91,6 +92,7 @@ int api_entity_get(struct req *r)
     const char *id;
     cJSON *doc = NULL, *out;
 
+    memset(&v, 0, sizeof(v));
     if (check_path_id(r, &id) != 0)
         return HTTP_DONE;
     if (api_resolve_ctx(r, NULL) != 0 || api_view_parse(r, &v) != 0) {
@@ -179,6 +181,7 @@ static int fragment_write(struct req *r, enum store_op_kind kind, int flags,
     struct job *j;
     int rc;
 
+    memset(&v, 0, sizeof(v));
     if (check_path_id(r, &id) != 0)
         return HTTP_DONE;
     if (body_and_ctx(r, &body) != 0)

@@ -18,6 +18,9 @@
 #include "query/typeq.h"
 #include "util/cfg.h"
 
+/* Larger offsets would overflow offset + limit; nobody pages that far. */
+#define API_MAX_OFFSET 1000000000L
+
 struct qspec {
     struct store_query sq;
     struct typeq *types;
@@ -146,8 +149,9 @@ static int set_page(struct req *r, struct qspec *s)
     }
     if (offset) {
         long v = strtol(offset, &end, 10);
-        if (*offset == '\0' || *end || v < 0)
-            return err_set(&r->err, ERR_BAD_DATA, "offset must be a non-negative integer");
+        if (*offset == '\0' || *end || v < 0 || v > API_MAX_OFFSET)
+            return err_set(&r->err, ERR_BAD_DATA, "offset must be an integer in [0, %ld]",
+                           (long)API_MAX_OFFSET);
         s->sq.offset = v;
     }
     s->sq.want_count = s->view.want_count;
