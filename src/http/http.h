@@ -106,7 +106,12 @@ struct http_config {
 int http_start(const struct http_config *c, struct http_server **out, struct err *e);
 /* The port actually bound. */
 int http_port(const struct http_server *s);
-/* Stop accepting, finish in-flight requests, stop the threads. */
+/* Stop accepting new connections (existing ones go on). */
+void http_quiesce(struct http_server *s);
+/* Wait up to ms for the connections to finish (quiesced server). */
+void http_wait_idle(struct http_server *s, int ms);
+/* Close every connection and stop the threads. No connection may be
+ * suspended (drain the store first). */
 void http_stop(struct http_server *s);
 
 /* --- for handlers ------------------------------------------------------ */

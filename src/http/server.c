@@ -33,6 +33,8 @@ struct http_server {
     struct MHD_Daemon *d;
     struct http_config conf;
     int port;
+    int quiesced;
+    int listen_fd; /* returned by MHD_quiesce_daemon */
 };
 
 enum { RS_NEW = 0, RS_BODY, RS_SUSPENDED, RS_RESUMED, RS_DONE };
@@ -603,7 +605,7 @@ int http_start(const struct http_config *c, struct http_server **out, struct err
         return err_set(e, ERR_INVALID_REQUEST, "bind: '%s' is not an IPv4 address", c->bind);
     }
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                                MHD_ALLOW_SUSPEND_RESUME,
+                                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
                             (uint16_t)c->port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                             MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -626,10 +628,33 @@ int http_port(const struct http_server *s)
     return s->port;
 }
 
+void http_quiesce(struct http_server *s)
+{
+    if (s == NULL || s->quiesced)
+        return;
+    s->listen_fd = MHD_quiesce_daemon(s->d);
+    s->quiesced = 1;
+}
+
+void http_wait_idle(struct http_server *s, int ms)
+{
+    if (s == NULL)
+        return;
+    for (int waited = 0; waited < ms; waited += 10) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (info == NULL || info->num_connections == 0)
+            return;
+        usleep(10000);
+    }
+}
+
 void http_stop(struct http_server *s)
 {
     if (s == NULL)
         return;
     MHD_stop_daemon(s->d);
+    if (s->quiesced && s->listen_fd >= 0)
+        close(s->listen_fd); /* MHD gave it back at quiesce; ours to close after stop */
     free(s);
 }

@@ -596,17 +596,23 @@ fail:
     return rc;
 }
 
+void store_drain(struct store *s)
+{
+    if (s == NULL || !s->writer_started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    s->writer_started = 0;
+}
+
 void store_close(struct store *s)
 {
     if (s == NULL)
         return;
-    if (s->writer_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->writer, NULL);
-    }
+    store_drain(s);
     if (s->be)
         s->be_ops->close(s->be);
     for (size_t i = 0; i < s->n_tenants; i++)

@@ -45,7 +45,11 @@ struct store_config {
  * Returns 0 and *out (caller closes with store_close). */
 int store_open(const struct store_config *conf, struct store **out, struct err *e);
 
-/* Stop the writer after draining the queue, close every connection. */
+/* Refuse new writes (ERR_UNAVAILABLE), finish every queued one and stop
+ * the writer thread; reads keep working. Idempotent. */
+void store_drain(struct store *s);
+
+/* store_drain, then close every connection. */
 void store_close(struct store *s);
 
 /* --- writes --------------------------------------------------------- */
