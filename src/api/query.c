@@ -16,6 +16,7 @@
 #include "query/geo.h"
 #include "query/q.h"
 #include "query/typeq.h"
+#include "util/buf.h"
 #include "util/cfg.h"
 
 /* Larger offsets would overflow offset + limit; nobody pages that far. */
@@ -170,23 +171,45 @@ static int collect(void *ud, const cJSON *doc)
     return 0;
 }
 
+/* The request's query string without offset and limit (raw, as received). */
+static void keep_arg(void *ud, const char *key, const char *raw)
+{
+    struct buf *b = ud;
+    if (!strcmp(key, "offset") || !strcmp(key, "limit"))
+        return;
+    buf_printf(b, "%s%s", b->len ? "&" : "", key);
+    if (raw)
+        buf_printf(b, "=%s", raw);
+}
+
+/* Link rel=prev / rel=next (GS CIM 009 5.5.9): the same query, another page. */
 static void page_links(struct req *r, const struct qspec *s, long count)
 {
-    /* Link rel=next when more matches may follow, rel=prev when offset > 0 */
-    char link[256];
-    const char *path = r->path;
+    struct buf args, link;
     long n = cJSON_GetArraySize(s->results);
+
+    if (r->method != HTTP_GET) /* POST /entityOperations/query: the body is the query */
+        return;
+    buf_init(&args, 8192);
+    buf_init(&link, 9000);
+    req_query_each(r, keep_arg, &args);
     if (s->sq.offset > 0) {
         long prev = s->sq.offset - s->sq.limit;
-        snprintf(link, sizeof(link), "<%s?offset=%ld&limit=%ld>; rel=\"prev\"", path,
-                 prev < 0 ? 0 : prev, s->sq.limit);
-        req_add_header(r, "Link", link);
+        buf_reset(&link);
+        if (buf_printf(&link, "<%s?%s%soffset=%ld&limit=%ld>; rel=\"prev\"", r->path,
+                       args.len ? args.data : "", args.len ? "&" : "", prev < 0 ? 0 : prev,
+                       s->sq.limit) == 0)
+            req_add_header(r, "Link", link.data);
     }
-    if (s->sq.limit > 0 && n == s->sq.limit && (!s->sq.want_count || count > s->sq.offset + n)) {
-        snprintf(link, sizeof(link), "<%s?offset=%ld&limit=%ld>; rel=\"next\"", path,
-                 s->sq.offset + n, s->sq.limit);
-        req_add_header(r, "Link", link);
+    if (s->sq.limit > 0 && n == s->sq.limit && count > s->sq.offset + n) {
+        buf_reset(&link);
+        if (buf_printf(&link, "<%s?%s%soffset=%ld&limit=%ld>; rel=\"next\"", r->path,
+                       args.len ? args.data : "", args.len ? "&" : "", s->sq.offset + n,
+                       s->sq.limit) == 0)
+            req_add_header(r, "Link", link.data);
     }
+    buf_free(&args);
+    buf_free(&link);
 }
 
 static int run(struct req *r, struct qspec *s)

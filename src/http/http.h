@@ -44,7 +44,7 @@ enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
 enum http_mime { MIME_JSON = 1, MIME_LD_JSON = 2, MIME_GEO_JSON = 4 };
 
 #define REQ_MAX_PARAMS 4
-#define REQ_MAX_HEADERS 8
+#define REQ_MAX_HEADERS 12
 
 struct req;
 typedef int (*http_handler_fn)(struct req *r);
@@ -118,6 +118,10 @@ void http_stop(struct http_server *s);
 
 /* A query-string parameter (decoded), NULL if absent. */
 const char *req_query(struct req *r, const char *name);
+/* Call fn(ud, key, raw_value) for each query-string argument, value still
+ * percent-encoded as received (NULL for a bare key). */
+void req_query_each(struct req *r, void (*fn)(void *ud, const char *key, const char *raw),
+                    void *ud);
 /* A request header, NULL if absent. */
 const char *req_header(struct req *r, const char *name);
 /* Add a response header (copied). */

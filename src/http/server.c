@@ -120,6 +120,27 @@ const char *req_query(struct req *r, const char *name)
     return v;
 }
 
+struct query_iter {
+    void (*fn)(void *ud, const char *key, const char *raw);
+    void *ud;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct query_iter *it = cls;
+    (void)kind;
+    it->fn(it->ud, key, value);
+    return MHD_YES;
+}
+
+void req_query_each(struct req *r, void (*fn)(void *ud, const char *key, const char *raw),
+                    void *ud)
+{
+    struct query_iter it = {fn, ud};
+    MHD_get_connection_values(r->priv->conn, MHD_GET_ARGUMENT_KIND, query_iter, &it);
+}
+
 const char *req_header(struct req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->priv->conn, MHD_HEADER_KIND, name);

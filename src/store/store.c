@@ -724,7 +724,8 @@ static int on_candidate(void *ud, const char *text, size_t len)
                 r->stopped = 1;
         }
         /* without a count, stop as soon as the page is full */
-        if (!r->q->want_count && (r->stopped || r->matched >= r->q->offset + r->q->limit))
+        /* one match past the page tells the caller whether another page exists */
+        if (!r->q->want_count && (r->stopped || r->matched > r->q->offset + r->q->limit))
             stop = r->done = 1;
     }
     cJSON_Delete(doc);

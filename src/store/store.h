@@ -151,8 +151,10 @@ struct store_query {
 };
 
 /* Run a query: each(ud, doc) for every matching entity in the page, in a
- * stable order (creation order). *count (if want_count) is the number of
- * matches over all pages. each may return non-zero to stop. */
+ * stable order (creation order; nearest first for `near`). *count is the
+ * number of matches over all pages with want_count; without, it is only
+ * known to exceed offset + limit when another page exists. each may return
+ * non-zero to stop. */
 int store_query(struct store *s, const struct store_query *q,
                 int (*each)(void *ud, const cJSON *doc), void *ud, long *count, struct err *e);
 

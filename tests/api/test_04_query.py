@@ -394,3 +394,24 @@ def test_q_deep_parentheses_400(hub):
     expr = "(" * 100 + "temperature==1" + ")" * 100
     st, _, b = hub.get(ENTITIES + "?" + enc({"type": "Sensor", "q": expr}))
     assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_follow_next_links(hub):
+    """Link rel=next carries the whole query: following it pages through
+    every match, each once."""
+    ents = [{"id": "urn:ngsi-ld:Pager:%02d" % i, "type": "Pager", "n": {"type": "Property", "value": i}}
+            for i in range(23)]
+    st, _, _ = hub.post("/ngsi-ld/v1/entityOperations/upsert", ents)
+    assert st in (201, 204), hub.last_text
+    path = "/ngsi-ld/v1/entities?type=Pager&q=n%3E=3&limit=5"
+    seen, pages = [], 0
+    while path:
+        st, h, b = hub.get(path)
+        assert st == 200, hub.last_text
+        seen += [e["id"] for e in b]
+        pages += 1
+        nxt = [l for l in h.get("link", "").split(", ") if 'rel="next"' in l]
+        path = nxt[0][nxt[0].index("<") + 1:nxt[0].index(">")] if nxt else None
+        assert pages < 10
+    assert seen == ["urn:ngsi-ld:Pager:%02d" % i for i in range(3, 23)]
+    assert pages == 4
