@@ -192,13 +192,12 @@ static int serve(int argc, char **argv)
     log_msg(LOG_INFO, "received signal %d, shutting down", sig);
     rc = 0;
 out:
-    /* Stop taking connections, let the writer finish what it has queued
-     * (every suspended request is resumed with its result), give the last
-     * answers a moment to leave, then stop HTTP. MHD must not be stopped
-     * while a connection is suspended. */
-    http_quiesce(http);
+    /* Let the writer finish what it has queued (every suspended request is
+     * resumed with its result; later writes are refused), wait for those
+     * answers, then stop HTTP: MHD must not be stopped while a connection
+     * is suspended. */
     store_drain(store);
-    http_wait_idle(http, 1000);
+    http_close_suspensions(http, 2000);
     http_stop(http);
     notify_stop(notify);
     store_close(store);

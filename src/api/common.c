@@ -498,7 +498,10 @@ int api_submit(struct req *r, struct job *j, http_handler_fn cont)
     r->cont = cont;
     r->cont_ud = j;
     r->cont_free = (void (*)(void *))job_free;
-    req_suspend(r);
+    if (req_suspend(r) != 0) {
+        r->cont = NULL;
+        return req_fail(r, ERR_UNAVAILABLE, "the hub is shutting down");
+    }
     if (store_submit(app->store, j->ops, j->n_ops, job_done, r) != 0) {
         for (size_t i = 0; i < j->n_ops; i++)
             err_set(&j->ops[i].err, ERR_UNAVAILABLE, "the store is shutting down");

@@ -106,10 +106,10 @@ struct http_config {
 int http_start(const struct http_config *c, struct http_server **out, struct err *e);
 /* The port actually bound. */
 int http_port(const struct http_server *s);
-/* Stop accepting new connections (existing ones go on). */
-void http_quiesce(struct http_server *s);
-/* Wait up to ms for the connections to finish (quiesced server). */
-void http_wait_idle(struct http_server *s, int ms);
+/* Refuse new suspensions (req_suspend fails) and wait up to ms for the
+ * suspended requests to be resumed and answered. After the store has been
+ * drained, every suspended request is resumed, so this ends quickly. */
+void http_close_suspensions(struct http_server *s, int ms);
 /* Close every connection and stop the threads. No connection may be
  * suspended (drain the store first). */
 void http_stop(struct http_server *s);
@@ -137,8 +137,9 @@ int req_reply_error(struct req *r);
 int req_fail(struct req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Suspend the connection: the handler returns HTTP_ASYNC after setting
- * r->cont. Call before handing work to another thread. */
-void req_suspend(struct req *r);
+ * r->cont. Call before handing work to another thread. Fails with
+ * ERR_UNAVAILABLE once the server is closing (answer 503 then). */
+int req_suspend(struct req *r);
 /* Resume (any thread): r->cont runs on the connection's thread next. */
 void req_resume(struct req *r);
 

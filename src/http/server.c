@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,8 +34,9 @@ struct http_server {
     struct MHD_Daemon *d;
     struct http_config conf;
     int port;
-    int quiesced;
-    int listen_fd; /* returned by MHD_quiesce_daemon */
+    pthread_mutex_t susp_mu;
+    int n_suspended; /* requests suspended and not yet answered */
+    int closing;     /* no new suspensions */
 };
 
 enum { RS_NEW = 0, RS_BODY, RS_SUSPENDED, RS_RESUMED, RS_DONE };
@@ -52,6 +54,7 @@ struct req_priv {
     int too_large;
     char *path_copy;
     struct strnode *strings; /* decoded values owned by the request */
+    int counted; /* counted in n_suspended */
     int status;
     char *resp_body;
     size_t resp_len;
@@ -217,7 +220,7 @@ int req_reply_error(struct req *r)
     }
     r->priv->n_hdr = 0;
     set_body(r, problem_status(code), text, text ? strlen(text) : 0, "application/json");
-    if (problem_status(code) >= 500 && code != ERR_LD_CONTEXT)
+    if (problem_status(code) >= 500 && code != ERR_LD_CONTEXT && code != ERR_UNAVAILABLE)
         log_msg(LOG_ERROR, "http: %s %s: %s", err_name(code), r->path, r->err.detail);
     return HTTP_DONE;
 }
@@ -234,10 +237,32 @@ int req_fail(struct req *r, int code, const char *fmt, ...)
     return req_reply_error(r);
 }
 
-void req_suspend(struct req *r)
+int req_suspend(struct req *r)
 {
+    struct http_server *srv = r->priv->srv;
+    pthread_mutex_lock(&srv->susp_mu);
+    if (srv->closing) {
+        pthread_mutex_unlock(&srv->susp_mu);
+        return ERR_UNAVAILABLE;
+    }
+    srv->n_suspended++;
+    r->priv->counted = 1;
+    pthread_mutex_unlock(&srv->susp_mu);
     r->priv->state = RS_SUSPENDED;
     MHD_suspend_connection(r->priv->conn);
+    return 0;
+}
+
+/* The suspension of r is over (answered or abandoned). */
+static void suspension_done(struct req *r)
+{
+    struct http_server *srv = r->priv->srv;
+    if (!r->priv->counted)
+        return;
+    r->priv->counted = 0;
+    pthread_mutex_lock(&srv->susp_mu);
+    srv->n_suspended--;
+    pthread_mutex_unlock(&srv->susp_mu);
 }
 
 void req_resume(struct req *r)
@@ -492,6 +517,7 @@ static void req_free(struct req *r)
     if (r == NULL)
         return;
     p = r->priv;
+    suspension_done(r);
     if (r->cont_free)
         r->cont_free(r->cont_ud);
     ld_ctx_release(r->ctx);
@@ -595,6 +621,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case RS_RESUMED: {
         http_handler_fn cont = r->cont;
         r->cont = NULL;
+        suspension_done(r);
         if (cont == NULL)
             return req_reply_error(r), queue(r);
         if (run(r, cont) == HTTP_ASYNC)
@@ -618,6 +645,7 @@ int http_start(const struct http_config *c, struct http_server **out, struct err
     if (s == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
     s->conf = *c;
+    pthread_mutex_init(&s->susp_mu, NULL);
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)c->port);
@@ -626,7 +654,7 @@ int http_start(const struct http_config *c, struct http_server **out, struct err
         return err_set(e, ERR_INVALID_REQUEST, "bind: '%s' is not an IPv4 address", c->bind);
     }
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+                                MHD_ALLOW_SUSPEND_RESUME,
                             (uint16_t)c->port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                             MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -649,25 +677,22 @@ int http_port(const struct http_server *s)
     return s->port;
 }
 
-void http_quiesce(struct http_server *s)
-{
-    if (s == NULL || s->quiesced)
-        return;
-    s->listen_fd = MHD_quiesce_daemon(s->d);
-    s->quiesced = 1;
-}
-
-void http_wait_idle(struct http_server *s, int ms)
+void http_close_suspensions(struct http_server *s, int ms)
 {
     if (s == NULL)
         return;
-    for (int waited = 0; waited < ms; waited += 10) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        if (info == NULL || info->num_connections == 0)
+    pthread_mutex_lock(&s->susp_mu);
+    s->closing = 1;
+    pthread_mutex_unlock(&s->susp_mu);
+    for (int waited = 0; waited <= ms; waited += 5) {
+        pthread_mutex_lock(&s->susp_mu);
+        int n = s->n_suspended;
+        pthread_mutex_unlock(&s->susp_mu);
+        if (n == 0)
             return;
-        usleep(10000);
+        usleep(5000);
     }
+    log_msg(LOG_WARN, "http: %d requests still suspended at shutdown", s->n_suspended);
 }
 
 void http_stop(struct http_server *s)
@@ -675,7 +700,6 @@ void http_stop(struct http_server *s)
     if (s == NULL)
         return;
     MHD_stop_daemon(s->d);
-    if (s->quiesced && s->listen_fd >= 0)
-        close(s->listen_fd); /* MHD gave it back at quiesce; ours to close after stop */
+    pthread_mutex_destroy(&s->susp_mu);
     free(s);
 }

@@ -91,7 +91,7 @@ class Hub:
         err.write(("\n==== start %d port %d ====\n" % (self.n_starts, self.port)).encode())
         err.flush()
         args = [BINARY, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--data", self.data_dir, "--log-level", "warn"] + self.extra_args
+                "--data", self.data_dir, "--log-level", os.environ.get("PL_LOG_LEVEL", "warn")] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         err.close()
         self._close_conn()
