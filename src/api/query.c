@@ -35,6 +35,12 @@ struct qspec {
     size_t n_ids;
     struct api_view view;
     cJSON *results;
+    /* POST /entityOperations/query selectors */
+    struct store_selector *sel;
+    struct typeq **sel_types;
+    regex_t *sel_re;
+    int *sel_have_re;
+    size_t n_sel;
 };
 
 static void qspec_free(struct qspec *s)
@@ -50,6 +56,16 @@ static void qspec_free(struct qspec *s)
     free(s->ids);
     api_view_free(&s->view);
     cJSON_Delete(s->results);
+    for (size_t i = 0; i < s->n_sel; i++) {
+        typeq_free(s->sel_types[i]);
+        if (s->sel_have_re[i])
+            regfree(&s->sel_re[i]);
+        free((char *)s->sel[i].id);
+    }
+    free(s->sel);
+    free(s->sel_types);
+    free(s->sel_re);
+    free(s->sel_have_re);
 }
 
 static int set_types(struct req *r, struct qspec *s, const char *text)
@@ -286,19 +302,15 @@ fail:
 }
 
 /* POST /entityOperations/query: {"type":"Query", "entities":[{id|idPattern|type}],
- * "attrs":[...], "q":"...", "geoQ":{...}}. Several entity selectors are
- * combined as "any of": their types into one type expression, their ids into
- * one list; an idPattern applies to all. */
+ * "attrs":[...], "q":"...", "geoQ":{...}}. An entity matches if any selector
+ * does (all of a selector's members must hold), and the other restrictions. */
 int api_batch_query(struct req *r)
 {
     struct qspec s;
     cJSON *body = NULL;
     const cJSON *it;
-    char types[4096];
-    size_t tlen = 0;
 
     memset(&s, 0, sizeof(s));
-    types[0] = '\0';
     if (api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0 ||
         api_view_parse(r, &s.view) != 0)
         goto fail;
@@ -316,32 +328,65 @@ int api_batch_query(struct req *r)
         err_set(&r->err, ERR_BAD_DATA, "entities must be an array");
         goto fail;
     }
+    /* each selector on its own; an entity matches if any selector does */
+    size_t n_sel = (size_t)cJSON_GetArraySize(entities);
+    if (n_sel > 64) {
+        err_set(&r->err, ERR_BAD_DATA, "at most 64 entity selectors");
+        goto fail;
+    }
+    if (n_sel && ((s.sel = calloc(n_sel, sizeof(*s.sel))) == NULL ||
+                  (s.sel_types = calloc(n_sel, sizeof(*s.sel_types))) == NULL ||
+                  (s.sel_re = calloc(n_sel, sizeof(*s.sel_re))) == NULL ||
+                  (s.sel_have_re = calloc(n_sel, sizeof(*s.sel_have_re))) == NULL)) {
+        err_set(&r->err, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     cJSON_ArrayForEach(it, entities)
     {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "type");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(it, "idPattern");
+        size_t k = s.n_sel++;
         if (!cJSON_IsObject(it) || (t && !cJSON_IsString(t)) || (id && !cJSON_IsString(id)) ||
-            (pat && !cJSON_IsString(pat))) {
-            err_set(&r->err, ERR_BAD_DATA, "invalid entity selector in entities");
+            (pat && !cJSON_IsString(pat)) || (!t && !id && !pat)) {
+            err_set(&r->err, ERR_BAD_DATA,
+                    "an entity selector is an object with id, idPattern and/or type");
             goto fail;
         }
         if (t) {
-            size_t n = strlen(t->valuestring);
-            if (tlen + n + 4 >= sizeof(types)) {
-                err_set(&r->err, ERR_BAD_DATA, "too many entity selectors");
+            if (typeq_parse(t->valuestring, &s.sel_types[k], &r->err) != 0) {
+                r->err.code = ERR_BAD_DATA;
                 goto fail;
             }
-            tlen += (size_t)snprintf(types + tlen, sizeof(types) - tlen, "%s(%s)",
-                                     tlen ? "|" : "", t->valuestring);
+            if (typeq_expand(s.sel_types[k], api_expand_cb, r) != 0) {
+                err_set(&r->err, ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+            s.sel[k].types = s.sel_types[k];
         }
-        if (id && add_id(r, &s, id->valuestring, strlen(id->valuestring)) != 0)
-            goto fail;
-        if (pat && !s.have_re && set_id_pattern(r, &s, pat->valuestring) != 0)
-            goto fail;
+        if (id) {
+            if (!api_is_uri(id->valuestring)) {
+                err_set(&r->err, ERR_BAD_DATA, "id '%.200s' is not a URI", id->valuestring);
+                goto fail;
+            }
+            if ((s.sel[k].id = strdup(id->valuestring)) == NULL) {
+                err_set(&r->err, ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+        }
+        if (pat) {
+            if (strlen(pat->valuestring) > 1024 ||
+                regcomp(&s.sel_re[k], pat->valuestring, REG_EXTENDED | REG_NOSUB) != 0) {
+                err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' is not a valid regular expression",
+                        pat->valuestring);
+                goto fail;
+            }
+            s.sel_have_re[k] = 1;
+            s.sel[k].id_pattern = &s.sel_re[k];
+        }
     }
-    if (tlen && set_types(r, &s, types) != 0)
-        goto fail;
+    s.sq.sel = s.sel;
+    s.sq.n_sel = s.n_sel;
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attrs");
     if (attrs) {
         if (!cJSON_IsArray(attrs)) {
@@ -404,7 +449,7 @@ int api_batch_query(struct req *r)
             goto fail;
         }
     }
-    if (!s.sq.types && !s.n_ids && !s.view.n_attrs && !s.q && !s.sq.georel) {
+    if (!s.n_sel && !s.view.n_attrs && !s.q && !s.sq.georel) {
         err_set(&r->err, ERR_BAD_DATA,
                 "a query needs at least one of entities, attrs, q or geoQ");
         goto fail;

@@ -686,12 +686,28 @@ static int geo_ok(const struct store_query *q, const cJSON *doc)
     return ok;
 }
 
+static int selector_matches(const struct store_selector *sel, const char *id, const cJSON *doc)
+{
+    if (sel->id && strcmp(sel->id, id) != 0)
+        return 0;
+    if (sel->id_pattern && regexec((const regex_t *)sel->id_pattern, id, 0, NULL, 0) != 0)
+        return 0;
+    return sel->types == NULL || typeq_match(sel->types, doc);
+}
+
 /* Every restriction of the query, whatever the plan already guaranteed. */
 static int doc_matches(const struct store_query *q, const cJSON *doc)
 {
     const char *id = ent_doc_id(doc);
     if (id == NULL)
         return 0;
+    if (q->n_sel) {
+        size_t i;
+        for (i = 0; i < q->n_sel && !selector_matches(&q->sel[i], id, doc); i++)
+            ;
+        if (i == q->n_sel)
+            return 0;
+    }
     if (q->n_ids && !id_listed(id, q->ids, q->n_ids))
         return 0;
     if (q->id_pattern && regexec((const regex_t *)q->id_pattern, id, 0, NULL, 0) != 0)
@@ -750,6 +766,31 @@ static void plan_query(const struct store_query *q, struct store_plan *p, const 
     }
     if (q->types) {
         int n = typeq_index_types(q->types, names, cap);
+        if (n > 0) {
+            p->kind = PLAN_TYPES;
+            p->names = names;
+            p->n_names = n;
+            return;
+        }
+    }
+    /* selectors: every one names an id -> the ids; every one has a type ->
+     * the union of their index types */
+    if (q->n_sel && q->n_sel <= (size_t)cap) {
+        int all_ids = 1, n = 0;
+        for (size_t i = 0; i < q->n_sel; i++)
+            all_ids &= q->sel[i].id != NULL;
+        if (all_ids) {
+            for (size_t i = 0; i < q->n_sel; i++)
+                names[n++] = q->sel[i].id;
+            p->kind = PLAN_IDS;
+            p->names = names;
+            p->n_names = n;
+            return;
+        }
+        for (size_t i = 0; i < q->n_sel && n >= 0; i++) {
+            int k = q->sel[i].types ? typeq_index_types(q->sel[i].types, names + n, cap - n) : -1;
+            n = k < 0 ? -1 : n + k;
+        }
         if (n > 0) {
             p->kind = PLAN_TYPES;
             p->names = names;

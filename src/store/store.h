@@ -132,6 +132,14 @@ int store_listen(struct store *s, store_listener_fn fn, void *ud);
 int store_entity_get(struct store *s, const char *tenant, const char *entity_id,
                      cJSON **doc, struct err *e);
 
+/* An entity selector (POST /entityOperations/query, subscriptions): every
+ * member given must hold. */
+struct store_selector {
+    const char *id;
+    const void *id_pattern;    /* compiled regex_t */
+    const struct typeq *types; /* expanded */
+};
+
 /* A query. Every member is optional (NULL/0 = no restriction); all given
  * restrictions must hold. Borrowed pointers. */
 struct store_query {
@@ -146,6 +154,8 @@ struct store_query {
     const struct geo_rel *georel;   /* with geometry and geoproperty */
     const struct geo_shape *geometry;
     const char *geoproperty;        /* expanded IRI; NULL = location */
+    const struct store_selector *sel; /* the entity matches at least one of them */
+    size_t n_sel;
     long offset, limit;             /* limit 0 = count only */
     int want_count;
 };

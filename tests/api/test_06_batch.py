@@ -218,3 +218,25 @@ def test_large_batch_create_and_query(hub):
     assert st == 200
     assert h["ngsild-results-count"] == "10"
     assert sorted(ids_of(b)) == [B("big%04d" % i) for i in range(490, 500)]
+
+
+def test_query_selectors_are_alternatives(hub):
+    """Each entity selector stands on its own: an entity matches if any does."""
+    ents = [{"id": "urn:ngsi-ld:SelA:1", "type": "SelA"}, {"id": "urn:ngsi-ld:SelA:2", "type": "SelA"},
+            {"id": "urn:ngsi-ld:SelB:1", "type": "SelB"}, {"id": "urn:ngsi-ld:SelC:1", "type": "SelC"}]
+    st, _, _ = hub.post("/ngsi-ld/v1/entityOperations/upsert", ents)
+    assert st in (201, 204), hub.last_text
+    body = {"type": "Query", "entities": [{"id": "urn:ngsi-ld:SelA:2"}, {"type": "SelB"},
+                                          {"idPattern": "^urn:ngsi-ld:SelC:.*", "type": "SelC"}]}
+    st, _, b = hub.post("/ngsi-ld/v1/entityOperations/query?limit=100", body)
+    assert st == 200, hub.last_text
+    assert sorted(e["id"] for e in b) == ["urn:ngsi-ld:SelA:2", "urn:ngsi-ld:SelB:1",
+                                          "urn:ngsi-ld:SelC:1"]
+    # a type expression inside a selector is one selector, not spliced text
+    body = {"type": "Query", "entities": [{"type": "SelA)|(SelB"}]}
+    st, _, b = hub.post("/ngsi-ld/v1/entityOperations/query", body)
+    assert st == 400 and b["type"].endswith("BadRequestData")
+    body = {"type": "Query", "entities": [{"type": "SelA|SelC"}], "q": "!nothing"}
+    st, _, b = hub.post("/ngsi-ld/v1/entityOperations/query?limit=100", body)
+    assert st == 200 and sorted(e["id"] for e in b) == ["urn:ngsi-ld:SelA:1", "urn:ngsi-ld:SelA:2",
+                                                       "urn:ngsi-ld:SelC:1"]
