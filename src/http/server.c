@@ -601,8 +601,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = r;
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->conf.max_body)
+        if (cl && strtoull(cl, NULL, 10) > srv->conf.max_body) {
+            /* answer now, without reading (or asking for, with Expect:
+             * 100-continue) the body; MHD then closes the connection */
             r->priv->too_large = 1;
+            r->priv->state = RS_BODY;
+            req_fail(r, ERR_TOO_LARGE, "request body larger than %zu bytes", srv->conf.max_body);
+            return queue(r);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
