@@ -29,7 +29,8 @@ struct cfg_key {
 static const struct cfg_key keys[] = {
     {"bind", CFG_STR, F(bind), "0.0.0.0", 0, 0, NULL, "address the HTTP server listens on"},
     {"port", CFG_INT, F(port), "1026", 0, 65535, NULL,
-     "NGSI-LD HTTP port (0 picks a free port and logs it)"},
+     "NGSI-LD HTTP port (0 picks a free port and logs it; then set public_url, or hosted "
+     "@context URLs name port 0)"},
     {"data", CFG_STR, F(data_dir), "./data", 0, 0, NULL,
      "data directory: the embedded database and secrets live here"},
     {"store", CFG_ENUM, F(store), "sqlite", 0, 0, "sqlite", "store backend"},

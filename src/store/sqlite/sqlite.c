@@ -108,14 +108,17 @@ static const char *const rsql[N_RSTMT] = {
     [R_BBOX] = ("SELECT doc FROM entities WHERE tid = ?1 AND rid IN (SELECT rid FROM entity_geo"
                 " WHERE min_lon <= ?4 AND max_lon >= ?2 AND min_lat <= ?5 AND max_lat >= ?3)"
                 " ORDER BY rid"),
+    /* CROSS JOIN keeps the R*Tree as the outer loop (SQLite would otherwise
+     * walk the whole tenant and probe the R*Tree per entity) */
     [R_BOXES] = ("SELECT g.rid, g.min_lon, g.min_lat, g.max_lon, g.max_lat FROM entity_geo g"
-                 " JOIN entities e ON e.rid = g.rid WHERE g.min_lon <= ?4 AND g.max_lon >= ?2"
-                 " AND g.min_lat <= ?5 AND g.max_lat >= ?3 AND e.tid = ?1"),
+                 " CROSS JOIN entities e ON e.rid = g.rid WHERE g.min_lon <= ?4"
+                 " AND g.max_lon >= ?2 AND g.min_lat <= ?5 AND g.max_lat >= ?3 AND e.tid = ?1"),
     [R_RID] = "SELECT doc FROM entities WHERE rid = ?2 AND tid = ?1",
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
-#define CHECKPOINT_FRAMES 2000 /* ~16 MB of WAL with 8 KiB pages */
+#define CHECKPOINT_FRAMES 2000  /* ~16 MB of WAL with 8 KiB pages */
+#define CHECKPOINT_FORCE 16000  /* ~128 MB: make the WAL start over */
 
 struct reader {
     struct sqlite_be *be;
@@ -301,10 +304,16 @@ static void *ckpt_main(void *arg)
             pthread_cond_wait(&be->ckpt_cv, &be->ckpt_mu);
             continue;
         }
+        /* Under steady writes a PASSIVE checkpoint never lets the WAL restart
+         * (new frames keep coming); past CHECKPOINT_FORCE frames a RESTART
+         * checkpoint waits for the readers and the writer once, so the WAL
+         * starts over and journal_size_limit trims the file. */
+        int mode = be->wal_frames >= CHECKPOINT_FORCE ? SQLITE_CHECKPOINT_RESTART
+                                                      : SQLITE_CHECKPOINT_PASSIVE;
         pthread_mutex_unlock(&be->ckpt_mu);
         int log = 0, done = 0;
-        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
-            SQLITE_OK)
+        if (sqlite3_wal_checkpoint_v2(db, NULL, mode, &log, &done) != SQLITE_OK &&
+            sqlite3_errcode(db) != SQLITE_BUSY)
             log_msg(LOG_WARN, "store: checkpoint: %s", sqlite3_errmsg(db));
         pthread_mutex_lock(&be->ckpt_mu);
         /* wait for more frames either way: a complete checkpoint only pays off
