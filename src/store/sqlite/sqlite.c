@@ -118,7 +118,7 @@ static const char *const rsql[N_RSTMT] = {
 };
 
 #define CHECKPOINT_FRAMES 2000  /* ~16 MB of WAL with 8 KiB pages */
-#define CHECKPOINT_FORCE 16000  /* ~128 MB: make the WAL start over */
+#define CHECKPOINT_FORCE 8000   /* ~64 MB: make the WAL start over */
 
 struct reader {
     struct sqlite_be *be;
@@ -304,15 +304,10 @@ static void *ckpt_main(void *arg)
             pthread_cond_wait(&be->ckpt_cv, &be->ckpt_mu);
             continue;
         }
-        /* Under steady writes a PASSIVE checkpoint never lets the WAL restart
-         * (new frames keep coming); past CHECKPOINT_FORCE frames a RESTART
-         * checkpoint waits for the readers and the writer once, so the WAL
-         * starts over and journal_size_limit trims the file. */
-        int mode = be->wal_frames >= CHECKPOINT_FORCE ? SQLITE_CHECKPOINT_RESTART
-                                                      : SQLITE_CHECKPOINT_PASSIVE;
         pthread_mutex_unlock(&be->ckpt_mu);
         int log = 0, done = 0;
-        if (sqlite3_wal_checkpoint_v2(db, NULL, mode, &log, &done) != SQLITE_OK &&
+        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+                SQLITE_OK &&
             sqlite3_errcode(db) != SQLITE_BUSY)
             log_msg(LOG_WARN, "store: checkpoint: %s", sqlite3_errmsg(db));
         pthread_mutex_lock(&be->ckpt_mu);
@@ -441,9 +436,29 @@ static int w_begin(void *arg)
     return w_exec(arg, W_BEGIN);
 }
 
+/* Commit. Under steady writes the background PASSIVE checkpoints never
+ * let the WAL start over (the writer's next transaction always began before
+ * the checkpoint ended), so past CHECKPOINT_FORCE frames the writer itself
+ * runs a RESTART checkpoint: most frames are already copied, it waits for
+ * the readers of old frames, and the next transaction starts the WAL over
+ * (journal_size_limit then trims the file). */
 static int w_commit(void *arg)
 {
-    return w_exec(arg, W_COMMIT);
+    struct sqlite_be *be = arg;
+    int rc = w_exec(be, W_COMMIT), frames;
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&be->ckpt_mu);
+    frames = be->wal_frames;
+    pthread_mutex_unlock(&be->ckpt_mu);
+    if (frames >= CHECKPOINT_FORCE) {
+        int log = 0, done = 0;
+        if (sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done) !=
+            SQLITE_OK)
+            log_msg(LOG_DEBUG, "store: restart checkpoint: %s", sqlite3_errmsg(be->w));
+    }
+    return 0;
 }
 
 static void w_rollback(void *arg)
