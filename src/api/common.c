@@ -12,6 +12,7 @@
 
 #include "ld/cache.h"
 #include "ld/ld.h"
+#include "util/uri.h"
 
 #define LINK_REL_CONTEXT "http://www.w3.org/ns/json-ld#context"
 
@@ -171,17 +172,7 @@ char *api_expand_cb(void *ud, const char *term)
 
 int api_is_uri(const char *s)
 {
-    const char *p = s;
-    if (s == NULL || !isalpha((unsigned char)*p))
-        return 0;
-    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
-        p++;
-    if (*p != ':' || p[1] == '\0')
-        return 0;
-    for (; *p; p++)
-        if ((unsigned char)*p <= ' ' || strchr("<>\"{}|\\^`", *p))
-            return 0;
-    return 1;
+    return uri_is_absolute(s, ENT_MAX_IRI);
 }
 
 /* Split a comma list and expand each item ("id"/"type"/"scope" kept as is

@@ -40,6 +40,7 @@
 #include "model/ent_int.h"
 #include "query/geo.h"
 #include "util/time.h"
+#include "util/uri.h"
 
 /* ---- shared tables (declared in ent_int.h) ---------------------------- */
 
@@ -163,28 +164,9 @@ static int nomem(struct pstate *ps)
 
 /* ---- lexical checks --------------------------------------------------- */
 
-/* An absolute URI: scheme ":" something, no whitespace, control characters
- * or characters that URIs never contain unescaped. */
 static int is_abs_uri(const char *s)
 {
-    size_t i = 0, len;
-
-    if (s == NULL || !isalpha((unsigned char)s[0]))
-        return 0;
-    len = strlen(s);
-    if (len > ENT_MAX_IRI)
-        return 0;
-    while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
-        i++;
-    if (s[i] != ':' || s[i + 1] == '\0')
-        return 0;
-    for (; s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' ||
-            c == '{' || c == '}' || c == '|' || c == '^' || c == '`')
-            return 0;
-    }
-    return 1;
+    return uri_is_absolute(s, ENT_MAX_IRI);
 }
 
 /* Attribute / type names (4.6.2): non-empty, capped, no whitespace or

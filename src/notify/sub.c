@@ -27,6 +27,7 @@
 
 #include "query/q.h"
 #include "util/time.h"
+#include "util/uri.h"
 
 #define NOTIF "notification"
 
@@ -145,17 +146,7 @@ void sub_free(struct sub *s)
 
 static int is_uri(const char *s)
 {
-    const char *p = s;
-    if (s == NULL || !isalpha((unsigned char)*p))
-        return 0;
-    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
-        p++;
-    if (*p != ':' || p[1] == '\0')
-        return 0;
-    for (; *p; p++)
-        if ((unsigned char)*p <= ' ' || strchr("<>\"{}|\\^`", *p))
-            return 0;
-    return 1;
+    return uri_is_absolute(s, SUB_MAX_URI);
 }
 
 /* A non-empty array of non-empty strings (at most cap) copied into *out. */

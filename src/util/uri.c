@@ -1,0 +1,25 @@
+/*
+ * uri.c - see uri.h.
+ */
+#include "util/uri.h"
+
+#include <ctype.h>
+#include <string.h>
+
+int uri_is_absolute(const char *s, size_t max_len)
+{
+    size_t i = 0;
+
+    if (s == NULL || !isalpha((unsigned char)s[0]) || strlen(s) > max_len)
+        return 0;
+    while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
+        i++;
+    if (s[i] != ':' || s[i + 1] == '\0')
+        return 0;
+    for (; s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c == 0x7f || strchr("<>\"\\{}|^`", c))
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,14 @@
+/*
+ * uri.h - the absolute-URI check NGSI-LD ids, datasetIds and endpoints
+ * need: scheme ":" something, no whitespace, control characters or
+ * characters URIs never contain unescaped (RFC 3986). Pure; any thread.
+ */
+#ifndef PL_URI_H
+#define PL_URI_H
+
+#include <stddef.h>
+
+/* 1 if s is an absolute URI of at most max_len bytes, else 0. */
+int uri_is_absolute(const char *s, size_t max_len);
+
+#endif
