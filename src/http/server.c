@@ -358,7 +358,9 @@ static http_handler_fn route(struct req *r, const struct http_config *c)
         int n_params = 0;
         if (!pattern_match(c->routes[i].pattern, segs, n_segs, params, &n_params))
             continue;
-        if (!(c->routes[i].method & r->method)) {
+        /* HEAD is GET without a body (MHD leaves the body out) */
+        int method = r->method == HTTP_HEAD ? HTTP_GET : r->method;
+        if (!(c->routes[i].method & method)) {
             allowed |= c->routes[i].method;
             continue;
         }

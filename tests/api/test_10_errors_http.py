@@ -159,3 +159,15 @@ def test_head_or_options_not_crashing(hub):
     st, _, _ = hub.request("OPTIONS", ENTITIES)
     assert st in (200, 204, 405)
     assert hub.get("/health")[0] == 200
+
+
+def test_head_is_get_without_body(hub):
+    """HEAD answers like GET (status, headers), with no body."""
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Head:1", "type": "Head"})[0] == 201
+    st, h, b = hub.request("HEAD", ENTITIES + "/urn:ngsi-ld:Head:1")
+    assert st == 200 and b is None and hub.last_text == ""
+    assert h["content-type"].startswith("application/json")
+    st, _, _ = hub.request("HEAD", ENTITIES + "/urn:ngsi-ld:Head:missing")
+    assert st == 404
+    st, h, _ = hub.request("HEAD", "/ngsi-ld/v1/entityOperations/create")
+    assert st == 405 and "POST" in h["allow"]
