@@ -3,7 +3,7 @@
 # only those missing. Uses sudo when not root. Safe to run repeatedly.
 set -eu
 PKGS="build-essential cmake pkg-config clang libmicrohttpd-dev libcjson-dev libsqlite3-dev
-libcurl4-openssl-dev libcmocka-dev libjemalloc-dev python3 python3-pytest curl"
+libcurl4-openssl-dev libcmocka-dev libjemalloc-dev python3 python3-pytest curl libmosquitto-dev mosquitto mosquitto-clients"
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS wrk"
 missing=""
 for p in $PKGS; do

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "ld/cache.h"
+#include "notify/mqtt.h"
 #include "notify/sub.h"
 #include "util/hmap.h"
 #include "util/log.h"
@@ -62,6 +63,7 @@ struct delivery {
     size_t len;
     struct curl_slist *headers;
     int64_t notified_ms;
+    int qos; /* MQTT */
 };
 
 struct endpoint {
@@ -96,6 +98,7 @@ struct notify {
     struct hmap *subs;      /* key -> entry */
     struct hmap *index;     /* tenant SEP type | tenant SEP SEP -> bucket */
     struct hmap *endpoints; /* uri -> endpoint */
+    struct mqtt_pool *mqtt; /* MQTT broker connections */
     unsigned gen;
     int stopping;
     pthread_t matcher;
@@ -501,12 +504,12 @@ static void *sender_main(void *arg)
         for (int attempt = 0; attempt < n->c.max_attempts && !ok; attempt++) {
             if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
                 break;
-            if (ep->transport != SUB_HTTP) {
-                snprintf(reason, sizeof(reason), "MQTT notifications are not supported");
-                break;
-            }
             pthread_mutex_unlock(&n->mu);
-            ok = http_post(ep, d, reason, sizeof(reason)) == 0;
+            if (ep->transport == SUB_MQTT)
+                ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->qos, reason,
+                                       sizeof(reason)) == 0;
+            else
+                ok = http_post(ep, d, reason, sizeof(reason)) == 0;
             pthread_mutex_lock(&n->mu);
         }
         if (!STOPPING(n) || ok)
@@ -563,6 +566,42 @@ drop:
     delivery_free(d);
 }
 
+/* The MQTT message (GS CIM 009 clause 7.2): {"metadata": {header: value},
+ * "body": notification}, metadata from the HTTP header lines (takes
+ * body; NULL when out of memory). */
+static cJSON *mqtt_message(cJSON *body, const struct curl_slist *h)
+{
+    cJSON *msg = cJSON_CreateObject(), *md = cJSON_CreateObject();
+    if (msg == NULL || md == NULL)
+        goto fail;
+    for (; h; h = h->next) {
+        const char *colon = strchr(h->data, ':');
+        char *name;
+        if (colon == NULL || colon == h->data || colon[1] == '\0')
+            continue; /* "Expect:" */
+        if ((name = strndup(h->data, (size_t)(colon - h->data))) == NULL)
+            goto fail;
+        colon++;
+        while (*colon == ' ')
+            colon++;
+        cJSON_DeleteItemFromObjectCaseSensitive(md, name);
+        if (cJSON_AddStringToObject(md, name, colon) == NULL) {
+            free(name);
+            goto fail;
+        }
+        free(name);
+    }
+    cJSON_AddItemToObject(msg, "metadata", md);
+    md = NULL;
+    cJSON_AddItemToObject(msg, "body", body);
+    return msg;
+fail:
+    cJSON_Delete(msg);
+    cJSON_Delete(md);
+    cJSON_Delete(body);
+    return NULL;
+}
+
 /* Build and queue the notification for data (takes data). mu held. */
 static void notify_entry(struct notify *n, struct entry *e, cJSON *data, int64_t now)
 {
@@ -577,13 +616,9 @@ static void notify_entry(struct notify *n, struct entry *e, cJSON *data, int64_t
         goto fail;
     if ((d = calloc(1, sizeof(*d))) == NULL)
         goto fail;
-    d->body = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    body = NULL;
     d->key = strdup(e->key);
     d->notified_ms = now;
-    if (d->body == NULL || d->key == NULL || (d->len = strlen(d->body)) > BODY_MAX)
-        goto fail;
+    d->qos = s->mqtt_qos;
     {
         struct curl_slist *h = NULL, *t;
         char line[1400];
@@ -611,6 +646,17 @@ static void notify_entry(struct notify *n, struct entry *e, cJSON *data, int64_t
             goto fail;
         d->headers = h;
     }
+    if (s->transport == SUB_MQTT) {
+        cJSON *msg = mqtt_message(body, d->headers);
+        body = msg;
+        if (body == NULL)
+            goto fail;
+    }
+    d->body = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    body = NULL;
+    if (d->body == NULL || d->key == NULL || (d->len = strlen(d->body)) > BODY_MAX)
+        goto fail;
     enqueue(n, e, d);
     return;
 fail:
@@ -932,7 +978,9 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     n->subs = hmap_new(64);
     n->index = hmap_new(64);
     n->endpoints = hmap_new(16);
-    if (n->ring == NULL || n->subs == NULL || n->index == NULL || n->endpoints == NULL) {
+    n->mqtt = mqtt_pool_new(n->c.max_endpoints, n->c.timeout_ms);
+    if (n->ring == NULL || n->subs == NULL || n->index == NULL || n->endpoints == NULL ||
+        n->mqtt == NULL) {
         notify_free(n);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
@@ -980,6 +1028,7 @@ void notify_stop(struct notify *n)
     while (hmap_next(n->endpoints, &pos, NULL, &val))
         pthread_cond_broadcast(&((struct endpoint *)val)->cond);
     pthread_mutex_unlock(&n->mu);
+    mqtt_pool_stop(n->mqtt); /* wakes senders waiting on a broker */
     pos = 0;
     while (hmap_next(n->endpoints, &pos, NULL, &val)) {
         struct endpoint *ep = val;
@@ -1013,6 +1062,7 @@ void notify_free(struct notify *n)
         free(ep);
     }
     hmap_free(n->endpoints, NULL);
+    mqtt_pool_free(n->mqtt);
     hmap_free(n->index, free_bucket);
     hmap_free(n->subs, free_entry);
     for (size_t i = 0; n->ring && i < n->count; i++) {

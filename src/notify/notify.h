@@ -21,9 +21,13 @@
  * One mutex guards the table, the index and the endpoint queues; the
  * listener only touches the event queue's own mutex.
  *
- * mqtt:// and mqtts:// endpoints are accepted and stored, but this build
- * does not deliver to them: each notification counts as failed
- * ("MQTT notifications are not supported").
+ * mqtt:// and mqtts:// endpoints (GS CIM 009 clause 7) have the same
+ * per-endpoint sender thread, queue, retries and counters; the sender
+ * publishes {"metadata": {Content-Type, Link, NGSILD-Tenant, receiverInfo
+ * ...}, "body": Notification} to the URI's topic through mqtt.h's pool (one
+ * connection per broker, its own reconnecting thread; QoS from
+ * "MQTT-QoS"). A notification counts as sent once written (QoS 0) or
+ * acknowledged (QoS 1); a broker that is down fails at once.
  */
 #ifndef PL_NOTIFY_H
 #define PL_NOTIFY_H

@@ -9,9 +9,12 @@
  *   - entities (non-empty array of {id | idPattern | type}, at least one
  *     of them) or watchedAttributes (non-empty array of names) must be
  *     given; timeInterval excludes watchedAttributes and throttling;
- *   - notification.endpoint.uri is required: http, https (delivered) or
- *     mqtt, mqtts (accepted and stored; delivery is not supported by this
- *     build and counts as a failure with that reason);
+ *   - notification.endpoint.uri is required: http, https or
+ *     mqtt[s]://[user[:password]@]host[:port]/topic (GS CIM 009 clause 7;
+ *     the topic has no wildcards);
+ *   - notifierInfo (or receiverInfo) "MQTT-QoS" is "0" or "1" (default 0;
+ *     QoS 2 is not supported); "MQTT-Version" is accepted and ignored
+ *     (MQTT 3.1.1 is always used);
  *   - expiresAt in the past is accepted: the subscription is "expired";
  *   - receiverInfo keys and values must be printable header text.
  * Pure functions, any thread.
@@ -22,9 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "notify/mqtt.h"
 #include "query/q.h"
 #include "util/time.h"
 #include "util/uri.h"
@@ -281,6 +286,16 @@ static char *expand_cb(void *ud, const char *term)
     return ld_expand(ud, term);
 }
 
+
+/* MQTT-QoS value: "0" or "1" (QoS 2 is not supported). */
+static int mqtt_qos(struct sub *s, const char *v, struct err *e)
+{
+    if (strcmp(v, "0") && strcmp(v, "1"))
+        return err_set(e, ERR_BAD_DATA, "notification.endpoint MQTT-QoS must be \"0\" or \"1\"");
+    s->mqtt_qos = v[0] - '0';
+    return 0;
+}
+
 static int compile_notification(struct sub *s, const cJSON *n, struct err *e)
 {
     const cJSON *attrs = get(n, "attributes"), *fmt = get(n, "format"), *ep = get(n, "endpoint");
@@ -326,8 +341,14 @@ static int compile_notification(struct sub *s, const cJSON *n, struct err *e)
         return err_set(e, ERR_BAD_DATA, "notification.endpoint.uri must be a URI");
     if (!strncmp(uri->valuestring, "http://", 7) || !strncmp(uri->valuestring, "https://", 8))
         s->transport = SUB_HTTP;
-    else if (!strncmp(uri->valuestring, "mqtt://", 7) || !strncmp(uri->valuestring, "mqtts://", 8))
+    else if (!strncmp(uri->valuestring, "mqtt://", 7) || !strncmp(uri->valuestring, "mqtts://", 8)) {
+        struct mqtt_uri mu;
+        struct err me = {0};
+        if (mqtt_uri_parse(uri->valuestring, &mu, &me) != 0)
+            return err_set(e, ERR_BAD_DATA, "notification.endpoint.uri: %s", me.detail);
+        memset(mu.password, 0, sizeof(mu.password));
         s->transport = SUB_MQTT;
+    }
     else
         return err_set(e, ERR_BAD_DATA,
                        "notification.endpoint.uri scheme must be http, https, mqtt or mqtts");
@@ -361,6 +382,24 @@ static int compile_notification(struct sub *s, const cJSON *n, struct err *e)
             if (asprintf(&h, "%s: %s", k->valuestring, v->valuestring) < 0)
                 return err_set(e, ERR_NOMEM, "out of memory");
             s->headers[s->n_headers++] = h;
+            if (!strcasecmp(k->valuestring, "MQTT-QoS") && mqtt_qos(s, v->valuestring, e) != 0)
+                return ERR_BAD_DATA;
+        }
+    }
+    info = get(ep, "notifierInfo");
+    if (info) {
+        const cJSON *kv;
+        if (!cJSON_IsArray(info) || cJSON_GetArraySize(info) > SUB_MAX_HEADERS)
+            return err_set(e, ERR_BAD_DATA, "notification.endpoint.notifierInfo must be an array "
+                           "of at most %d {key, value} objects", SUB_MAX_HEADERS);
+        cJSON_ArrayForEach(kv, info)
+        {
+            const cJSON *k = get(kv, "key"), *v = get(kv, "value");
+            if (!cJSON_IsString(k) || !cJSON_IsString(v))
+                return err_set(e, ERR_BAD_DATA, "notification.endpoint.notifierInfo items must be "
+                               "{key, value} strings");
+            if (!strcasecmp(k->valuestring, "MQTT-QoS") && mqtt_qos(s, v->valuestring, e) != 0)
+                return ERR_BAD_DATA;
         }
     }
     return 0;

@@ -83,6 +83,7 @@ struct sub {
     int accept_ld;                /* endpoint.accept application/ld+json */
     char **headers;               /* receiverInfo as "key: value" */
     size_t n_headers;
+    int mqtt_qos;                 /* notifierInfo (or receiverInfo) MQTT-QoS: 0 or 1 */
     int64_t expires_ms;           /* 0 = never */
     int64_t throttling_ms;        /* 0 = none */
     int64_t interval_ms;          /* timeInterval, 0 = none */

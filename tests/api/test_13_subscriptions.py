@@ -256,7 +256,7 @@ def test_invalid_json(hub):
     assert_problem(st, b, 400, "InvalidRequest")
 
 
-def test_mqtt_endpoint_accepted_not_delivered(hub):
+def test_mqtt_broker_unreachable_counts_failure(hub):
     sid = create_sub(hub, sub("mqtt://127.0.0.1:1/topic"), tenant="mqtt")
     hub.post(ENTITIES, sensor("mqtt-1"), tenant="mqtt")
     b = wait_status(hub, sid, lambda b: b["notification"].get("timesFailed", 0) >= 1,
@@ -480,3 +480,250 @@ def test_survives_restart(hub, receiver):
     assert n["data"] == [{"id": "urn:ngsi-ld:Sensor:r-1", "type": "Sensor", "temperature": 2}]
     b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 2, tenant=t)
     assert b["notification"]["timesSent"] == 2
+
+
+# ---- MQTT notifications (GS CIM 009 clause 7) --------------------------------
+# A real mosquitto broker on a free loopback port; a mosquitto_sub process
+# records every message as one "topic payload" line in a file.
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
+needs_mosquitto = pytest.mark.skipif(
+    not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto"))
+    or not shutil.which("mosquitto_sub") or not shutil.which("mosquitto_pub"),
+    reason="mosquitto and mosquitto-clients are not installed (scripts/install-deps.sh)")
+
+
+class Broker:
+    def __init__(self, port=None):
+        self.dir = tempfile.mkdtemp(prefix="pl-mqtt-")
+        self.port = port or free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    % self.port)
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("mosquitto did not start on port %d" % self.port)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MqttSink:
+    """mosquitto_sub on topic (and a probe topic, to know it is subscribed)."""
+
+    def __init__(self, broker, topic):
+        self.path = os.path.join(broker.dir, "sub-%d.txt" % free_port())
+        self.out = open(self.path, "w")
+        self.broker = broker
+        self.proc = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-v",
+             "-t", topic, "-t", "pl-probe/#"], stdout=self.out, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port),
+                            "-t", "pl-probe/x", "-m", "probe"], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if any(t.startswith("pl-probe/") for t, _ in self.lines()):
+                return
+            time.sleep(0.1)
+        raise AssertionError("mosquitto_sub did not subscribe")
+
+    def lines(self):
+        out = []
+        with open(self.path) as f:
+            for line in f.read().splitlines():
+                topic, _, payload = line.partition(" ")
+                out.append((topic, payload))
+        return out
+
+    def messages(self):
+        return [(t, json.loads(p)) for t, p in self.lines() if not t.startswith("pl-probe/")]
+
+    def wait(self, n, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages()) >= n:
+                return self.messages()
+            time.sleep(0.02)
+        raise AssertionError("expected %d MQTT messages, got %r" % (n, self.messages()))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.out.close()
+
+
+@pytest.fixture
+def broker():
+    b = Broker()
+    yield b
+    b.close()
+
+
+@needs_mosquitto
+def test_mqtt_notification_delivered(hub, broker):
+    t = "mqtt-ok"
+    topic = "city/sensors/t1"
+    sink = MqttSink(broker, topic)
+    try:
+        uri = "mqtt://127.0.0.1:%d/%s" % (broker.port, topic)
+        sid = create_sub(hub, sub(uri, notification={"endpoint": {
+            "uri": uri, "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}],
+            "receiverInfo": [{"key": "X-Origin", "value": "pilotlight"}]}}), tenant=t)
+        assert hub.post(ENTITIES, sensor("mq-1", 17), tenant=t)[0] == 201
+        got_topic, msg = sink.wait(1)[0]
+        assert got_topic == topic
+        assert set(msg) == {"metadata", "body"}
+        n = msg["body"]
+        assert n["type"] == "Notification" and n["subscriptionId"] == sid
+        assert n["id"].startswith("urn:ngsi-ld:Notification:")
+        check_iso(n["notifiedAt"])
+        assert n["data"] == [{"id": "urn:ngsi-ld:Sensor:mq-1", "type": "Sensor",
+                              "temperature": {"type": "Property", "value": 17}}]
+        md = msg["metadata"]
+        assert md["Content-Type"] == "application/json"
+        assert "rel=\"http://www.w3.org/ns/json-ld#context\"" in md["Link"]
+        assert md["NGSILD-Tenant"] == t
+        assert md["X-Origin"] == "pilotlight"
+        assert "Expect" not in md
+        b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+        assert b["notification"]["timesSent"] == 1
+        assert b["notification"].get("timesFailed", 0) == 0
+        assert b["notification"]["status"] == "ok"
+        check_iso(b["notification"]["lastSuccess"])
+        assert "lastFailure" not in b["notification"]
+        assert b["notification"]["endpoint"]["uri"] == uri
+        # a second notification on the same connection
+        assert hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:mq-1/attrs",
+                         {"temperature": prop(18)}, tenant=t)[0] == 204
+        msgs = sink.wait(2)
+        assert len(msgs) == 2
+        assert msgs[1][1]["body"]["data"][0]["temperature"]["value"] == 18
+        b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 2, tenant=t)
+        assert b["notification"]["timesSent"] == 2
+        assert b["notification"].get("timesFailed", 0) == 0
+    finally:
+        sink.stop()
+
+
+@needs_mosquitto
+def test_mqtt_qos0_keyvalues_shared_broker(hub, broker):
+    t = "mqtt-qos0"
+    sink = MqttSink(broker, "kv/#")
+    try:
+        sids = []
+        for topic in ("kv/a", "kv/b"):
+            uri = "mqtt://127.0.0.1:%d/%s" % (broker.port, topic)
+            sids.append(create_sub(hub, sub(uri, notification={"format": "keyValues"}),
+                                   tenant=t))
+        hub.post(ENTITIES, sensor("mq0-1", 3), tenant=t)
+        msgs = sink.wait(2)
+        assert sorted(tp for tp, _ in msgs) == ["kv/a", "kv/b"]
+        for _, m in msgs:
+            assert m["body"]["data"] == [{"id": "urn:ngsi-ld:Sensor:mq0-1", "type": "Sensor",
+                                          "temperature": 3}]
+        for sid in sids:
+            b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+            assert b["notification"]["timesSent"] == 1
+            assert b["notification"]["status"] == "ok"
+    finally:
+        sink.stop()
+
+
+@needs_mosquitto
+def test_mqtt_broker_down_counts_failures_and_blocks_nothing(hub, receiver):
+    t = "mqtt-down"
+    down = "mqtt://127.0.0.1:%d/nobody/home" % free_port()
+    s_down = create_sub(hub, sub(down), tenant=t)
+    s_ok = create_sub(hub, sub(receiver.url), tenant=t)
+    hub.post(ENTITIES, sensor("md-1"), tenant=t)
+    hub.post(ENTITIES, sensor("md-2"), tenant=t)
+    bodies = receiver.wait(2)
+    assert [b["data"][0]["id"] for b in bodies] == ["urn:ngsi-ld:Sensor:md-1",
+                                                    "urn:ngsi-ld:Sensor:md-2"]
+    b = wait_status(hub, s_down, lambda b: b["notification"].get("timesFailed", 0) >= 2,
+                    tenant=t, timeout=30 * SLOW)
+    assert b["notification"]["timesFailed"] == 2, b
+    assert b["notification"]["timesSent"] == 2
+    assert b["notification"]["status"] == "failed"
+    check_iso(b["notification"]["lastFailure"])
+    assert "lastSuccess" not in b["notification"]
+    b = wait_status(hub, s_ok, lambda b: b["notification"]["timesSent"] >= 2, tenant=t)
+    assert b["notification"]["timesSent"] == 2 and b["notification"]["status"] == "ok"
+
+
+@needs_mosquitto
+def test_mqtt_reconnects_after_broker_restart(hub, broker):
+    t = "mqtt-restart"
+    topic = "re/connect"
+    uri = "mqtt://127.0.0.1:%d/%s" % (broker.port, topic)
+    sink = MqttSink(broker, topic)
+    sid = create_sub(hub, sub(uri), tenant=t)
+    hub.post(ENTITIES, sensor("mr-1"), tenant=t)
+    sink.wait(1)
+    wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+    sink.stop()
+    broker.stop()
+    hub.post(ENTITIES, sensor("mr-2"), tenant=t)
+    b = wait_status(hub, sid, lambda b: b["notification"].get("timesFailed", 0) >= 1,
+                    tenant=t, timeout=30 * SLOW)
+    assert b["notification"]["timesFailed"] == 1 and b["notification"]["status"] == "failed"
+    broker.start()
+    sink = MqttSink(broker, topic)
+    try:
+        # the hub reconnects within its backoff (at most 5 s); retry until through
+        deadline = time.monotonic() + 30 * SLOW
+        i = 3
+        while not sink.messages() and time.monotonic() < deadline:
+            hub.post(ENTITIES, sensor("mr-%d" % i), tenant=t)
+            i += 1
+            time.sleep(1)
+        msgs = sink.wait(1)
+        assert msgs[0][1]["body"]["subscriptionId"] == sid
+        b = wait_status(hub, sid, lambda b: b["notification"]["status"] == "ok", tenant=t)
+        assert b["notification"]["status"] == "ok"
+        check_iso(b["notification"]["lastSuccess"])
+    finally:
+        sink.stop()
+
+
+@pytest.mark.parametrize("uri,info", [
+    ("mqtt://127.0.0.1:1883/", None),
+    ("mqtt://127.0.0.1:1883/a/#", None),
+    ("mqtt://127.0.0.1:1883/a/+/b", None),
+    ("mqtt://127.0.0.1:0/a", None),
+    ("mqtt://:1883/a", None),
+    ("mqtt://127.0.0.1/a", [{"key": "MQTT-QoS", "value": "2"}]),
+    ("mqtt://127.0.0.1/a", [{"key": "MQTT-QoS", "value": 1}]),
+])
+def test_mqtt_endpoint_validation(hub, uri, info):
+    ep = {"uri": uri}
+    if info is not None:
+        ep["notifierInfo"] = info
+    st, _, b = hub.post(SUBS, sub(uri, notification={"endpoint": ep}))
+    assert_problem(st, b, 400, "BadRequestData")

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "notify/mqtt.h"
 #include "notify/sub.h"
 
 #define DV LD_DEFAULT_VOCAB
@@ -113,7 +114,94 @@ static void test_compile_ok(void **state)
     assert_int_equal(s->n_sels, 0);
     assert_int_equal(s->transport, SUB_MQTT);
     assert_int_equal(s->format, ENT_NORMALIZED);
+    assert_int_equal(s->mqtt_qos, 0);
     sub_free(s);
+
+    /* MQTT-QoS from notifierInfo */
+    assert_int_equal(compile_text("{\"id\":\"urn:s:3\",\"type\":\"Subscription\","
+                                  "\"watchedAttributes\":[\"a\"],"
+                                  "\"notification\":{\"endpoint\":{\"uri\":\"mqtts://b/t\","
+                                  "\"notifierInfo\":[{\"key\":\"MQTT-Version\",\"value\":"
+                                  "\"mqtt5.0\"},{\"key\":\"MQTT-QoS\",\"value\":\"1\"}]}}}",
+                                  &s, &e),
+                     0);
+    assert_int_equal(s->mqtt_qos, 1);
+    sub_free(s);
+}
+
+static void test_mqtt_uri(void **state)
+{
+    (void)state;
+    struct mqtt_uri u;
+    struct err e = {0};
+    assert_int_equal(mqtt_uri_parse("mqtt://broker.example/city/sensors", &u, &e), 0);
+    assert_false(u.tls);
+    assert_string_equal(u.host, "broker.example");
+    assert_int_equal(u.port, 1883);
+    assert_string_equal(u.user, "");
+    assert_false(u.has_password);
+    assert_string_equal(u.topic, "city/sensors");
+
+    assert_int_equal(mqtt_uri_parse("mqtts://al%40x:p%3Aw@[::1]:9999/t", &u, &e), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 9999);
+    assert_string_equal(u.user, "al@x");
+    assert_true(u.has_password);
+    assert_string_equal(u.password, "p:w");
+    assert_string_equal(u.topic, "t");
+
+    assert_int_equal(mqtt_uri_parse("mqtts://user@h/t", &u, &e), 0);
+    assert_int_equal(u.port, 8883);
+    assert_string_equal(u.user, "user");
+    assert_false(u.has_password);
+
+    static const char *bad[] = {
+        "http://h/t", "mqtt://h", "mqtt://h/", "mqtt://h/a/#", "mqtt://h/+/b",
+        "mqtt://h:0/t", "mqtt://h:65536/t", "mqtt://h:12x/t", "mqtt://h:/t", "mqtt://:1883/t",
+        "mqtt://[::1/t", "mqtt://u:%zz@h/t", "mqtt://u:%4@h/t", "mqtt://[::1]x/t", NULL,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct err be = {0};
+        assert_int_equal(mqtt_uri_parse(bad[i], &u, &be), ERR_BAD_DATA);
+        assert_true(be.detail[0] != '\0');
+    }
+    char longhost[400];
+    memset(longhost, 'h', sizeof(longhost));
+    memcpy(longhost, "mqtt://", 7);
+    strcpy(longhost + sizeof(longhost) - 3, "/t");
+    assert_int_equal(mqtt_uri_parse(longhost, &u, &e), ERR_BAD_DATA);
+}
+
+static void test_mqtt_pool_down(void **state)
+{
+    (void)state;
+    char reason[160] = "";
+    struct mqtt_pool *p = mqtt_pool_new(1, 2000);
+    assert_non_null(p);
+    /* port 1 on loopback: nothing listens; fails without waiting the timeout */
+    assert_int_equal(mqtt_pool_publish(p, "mqtt://127.0.0.1:1/t", "x", 1, 0, reason,
+                                       sizeof(reason)),
+                     -1);
+    assert_non_null(strstr(reason, "MQTT"));
+    /* a second broker is over the cap */
+    assert_int_equal(mqtt_pool_publish(p, "mqtt://127.0.0.1:2/t", "x", 1, 1, reason,
+                                       sizeof(reason)),
+                     -1);
+    assert_non_null(strstr(reason, "too many MQTT brokers"));
+    assert_int_equal(mqtt_pool_publish(p, "mqtt://127.0.0.1:1/t", "x", 1, 2, reason,
+                                       sizeof(reason)),
+                     -1);
+    assert_int_equal(mqtt_pool_publish(p, "mqtt://127.0.0.1:1/", "x", 1, 0, reason,
+                                       sizeof(reason)),
+                     -1);
+    mqtt_pool_stop(p);
+    assert_int_equal(mqtt_pool_publish(p, "mqtt://127.0.0.1:1/t", "x", 1, 0, reason,
+                                       sizeof(reason)),
+                     -1);
+    assert_string_equal(reason, "MQTT transport stopped");
+    mqtt_pool_free(p);
+    mqtt_pool_free(NULL);
 }
 
 static void test_compile_errors(void **state)
@@ -314,7 +402,8 @@ int main(void)
         cmocka_unit_test(test_expand),       cmocka_unit_test(test_compile_ok),
         cmocka_unit_test(test_compile_errors), cmocka_unit_test(test_merge),
         cmocka_unit_test(test_match),        cmocka_unit_test(test_render),
-        cmocka_unit_test(test_random_id),
+        cmocka_unit_test(test_random_id),    cmocka_unit_test(test_mqtt_uri),
+        cmocka_unit_test(test_mqtt_pool_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

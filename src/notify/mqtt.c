@@ -1,0 +1,499 @@
+/*
+ * mqtt.c - MQTT notification transport over libmosquitto (see mqtt.h).
+ *
+ * Pool: a list of brokers under pool->mu (looked up by "scheme host port
+ * user"). Broker: a mosquitto handle in threaded mode, driven by its own
+ * thread (connect / mosquitto_loop / reconnect); state, the last error and a
+ * ring of recently completed message ids live under broker->mu, and
+ * broker->cond wakes publishers on every change. A publisher calls
+ * mosquitto_publish without any of our locks held, then waits under
+ * broker->mu until its mid shows up in the ring (the ring makes the wait
+ * race-free: the completion may come before the publisher starts waiting),
+ * the broker goes down, the pool stops or the timeout passes.
+ * Lock order: pool->mu before broker->mu; libmosquitto calls are made with
+ * neither held, except the callbacks, which take broker->mu only.
+ */
+#include "notify/mqtt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto.h>
+
+#define DONE_RING 1024
+#define DELAY_MIN_MS 500
+#define DELAY_MAX_MS 5000
+#define KEEPALIVE_S 30
+#define CA_PATH "/etc/ssl/certs"
+
+enum bstate { B_CONNECTING, B_UP, B_DOWN };
+
+struct broker {
+    struct broker *next;
+    struct mqtt_pool *pool;
+    char *key;
+    struct mqtt_uri u;
+    struct mosquitto *m;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    enum bstate state;
+    unsigned downs; /* times the connection went down */
+    char error[160];
+    int done[DONE_RING];
+    size_t done_n, done_pos;
+};
+
+struct mqtt_pool {
+    pthread_mutex_t mu;
+    struct broker *brokers;
+    size_t n_brokers, max_brokers;
+    int timeout_ms;
+    int stopping; /* atomic */
+    int lib_ready;
+};
+
+#define POOL_STOPPING(p) __atomic_load_n(&(p)->stopping, __ATOMIC_SEQ_CST)
+
+/* --- URI ---------------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [s, s+n) into out[cap]; -1 when too long or malformed. */
+static int decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int h, l;
+            if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+                return -1;
+            c = h * 16 + l;
+            i += 2;
+            if (c == 0)
+                return -1;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int mqtt_uri_parse(const char *uri, struct mqtt_uri *out, struct err *e)
+{
+    const char *p, *slash, *at, *hp, *hend, *colon;
+    memset(out, 0, sizeof(*out));
+    if (uri == NULL)
+        return err_set(e, ERR_BAD_DATA, "MQTT endpoint URI missing");
+    if (!strncmp(uri, "mqtt://", 7))
+        p = uri + 7;
+    else if (!strncmp(uri, "mqtts://", 8)) {
+        p = uri + 8;
+        out->tls = 1;
+    } else
+        return err_set(e, ERR_BAD_DATA, "MQTT endpoint URI must start with mqtt:// or mqtts://");
+    out->port = out->tls ? 8883 : 1883;
+    if ((slash = strchr(p, '/')) == NULL || slash[1] == '\0')
+        return err_set(e, ERR_BAD_DATA, "MQTT endpoint URI must name a topic (mqtt://host/topic)");
+    if (strlen(slash + 1) >= MQTT_MAX_TOPIC || strpbrk(slash + 1, "+#?") != NULL)
+        return err_set(e, ERR_BAD_DATA, "MQTT topic must be at most %d bytes without '+', '#' "
+                       "or a query", MQTT_MAX_TOPIC - 1);
+    strcpy(out->topic, slash + 1);
+    /* userinfo: the last '@' before the path */
+    at = NULL;
+    for (const char *q = p; q < slash; q++)
+        if (*q == '@')
+            at = q;
+    hp = p;
+    if (at) {
+        const char *pc = memchr(p, ':', (size_t)(at - p));
+        size_t ulen = pc ? (size_t)(pc - p) : (size_t)(at - p);
+        if (decode(p, ulen, out->user, sizeof(out->user)) != 0)
+            return err_set(e, ERR_BAD_DATA, "MQTT user name too long or badly encoded");
+        if (pc) {
+            if (decode(pc + 1, (size_t)(at - pc - 1), out->password, sizeof(out->password)) != 0)
+                return err_set(e, ERR_BAD_DATA, "MQTT password too long or badly encoded");
+            out->has_password = 1;
+        }
+        hp = at + 1;
+    }
+    /* host[:port], host may be [IPv6] */
+    if (*hp == '[') {
+        const char *rb = memchr(hp, ']', (size_t)(slash - hp));
+        if (rb == NULL)
+            return err_set(e, ERR_BAD_DATA, "MQTT host: unclosed '['");
+        if (rb - hp - 1 <= 0 || (size_t)(rb - hp - 1) >= sizeof(out->host))
+            return err_set(e, ERR_BAD_DATA, "MQTT host empty or too long");
+        memcpy(out->host, hp + 1, (size_t)(rb - hp - 1));
+        hend = rb + 1;
+        colon = hend < slash && *hend == ':' ? hend : NULL;
+        if (hend < slash && colon == NULL)
+            return err_set(e, ERR_BAD_DATA, "MQTT host: text after ']'");
+    } else {
+        colon = memchr(hp, ':', (size_t)(slash - hp));
+        hend = colon ? colon : slash;
+        if (hend == hp || (size_t)(hend - hp) >= sizeof(out->host))
+            return err_set(e, ERR_BAD_DATA, "MQTT host empty or too long");
+        memcpy(out->host, hp, (size_t)(hend - hp));
+    }
+    if (colon) {
+        long port = 0;
+        const char *q = colon + 1;
+        if (q == slash)
+            return err_set(e, ERR_BAD_DATA, "MQTT port empty");
+        for (; q < slash; q++) {
+            if (*q < '0' || *q > '9' || port > 65535)
+                return err_set(e, ERR_BAD_DATA, "MQTT port must be 1..65535");
+            port = port * 10 + (*q - '0');
+        }
+        if (port < 1 || port > 65535)
+            return err_set(e, ERR_BAD_DATA, "MQTT port must be 1..65535");
+        out->port = (int)port;
+    }
+    return 0;
+}
+
+/* --- broker ---------------------------------------------------------------------- */
+
+static void deadline_after(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Set state (and error when not NULL); wakes publishers. */
+static void set_state(struct broker *b, enum bstate st, const char *error)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->state == B_UP && st != B_UP)
+        b->downs++;
+    b->state = st;
+    if (error)
+        snprintf(b->error, sizeof(b->error), "%s", error);
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_connect(struct mosquitto *m, void *ud, int rc)
+{
+    struct broker *b = ud;
+    char why[160];
+    (void)m;
+    if (rc == 0) {
+        set_state(b, B_UP, NULL);
+        return;
+    }
+    snprintf(why, sizeof(why), "MQTT broker refused the connection: %s",
+             mosquitto_connack_string(rc));
+    set_state(b, B_DOWN, why);
+}
+
+static void on_disconnect(struct mosquitto *m, void *ud, int rc)
+{
+    struct broker *b = ud;
+    (void)m;
+    (void)rc;
+    pthread_mutex_lock(&b->mu);
+    if (b->state == B_UP) {
+        b->downs++;
+        b->state = B_DOWN;
+        snprintf(b->error, sizeof(b->error), "MQTT connection lost");
+    }
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_publish(struct mosquitto *m, void *ud, int mid)
+{
+    struct broker *b = ud;
+    (void)m;
+    pthread_mutex_lock(&b->mu);
+    b->done[b->done_pos] = mid;
+    b->done_pos = (b->done_pos + 1) % DONE_RING;
+    if (b->done_n < DONE_RING)
+        b->done_n++;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int is_done(const struct broker *b, int mid)
+{
+    for (size_t i = 0; i < b->done_n; i++)
+        if (b->done[i] == mid)
+            return 1;
+    return 0;
+}
+
+/* Sleep ms unless the pool stops (interruptible through b->cond). */
+static void nap(struct broker *b, long ms)
+{
+    struct timespec ts;
+    deadline_after(&ts, ms);
+    pthread_mutex_lock(&b->mu);
+    while (!POOL_STOPPING(b->pool))
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void *broker_main(void *arg)
+{
+    struct broker *b = arg;
+    long delay = DELAY_MIN_MS;
+    int linked = 0, first = 1;
+    char why[160];
+
+    while (!POOL_STOPPING(b->pool)) {
+        int rc;
+        if (!linked) {
+            rc = first ? mosquitto_connect(b->m, b->u.host, b->u.port, KEEPALIVE_S)
+                       : mosquitto_reconnect(b->m);
+            if (rc != MOSQ_ERR_SUCCESS) {
+                snprintf(why, sizeof(why), "MQTT broker %.64s:%d unreachable: %.60s", b->u.host,
+                         b->u.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                set_state(b, B_DOWN, why);
+                nap(b, delay);
+                delay = delay * 2 > DELAY_MAX_MS ? DELAY_MAX_MS : delay * 2;
+                continue;
+            }
+            first = 0;
+            linked = 1;
+        }
+        rc = mosquitto_loop(b->m, 100, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            linked = 0;
+            snprintf(why, sizeof(why), "MQTT connection to %.64s:%d lost: %.60s", b->u.host, b->u.port,
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            set_state(b, B_DOWN, why);
+            nap(b, delay);
+            delay = delay * 2 > DELAY_MAX_MS ? DELAY_MAX_MS : delay * 2;
+            continue;
+        }
+        pthread_mutex_lock(&b->mu);
+        if (b->state == B_UP)
+            delay = DELAY_MIN_MS;
+        pthread_mutex_unlock(&b->mu);
+    }
+    if (linked) {
+        mosquitto_disconnect(b->m);
+        mosquitto_loop(b->m, 50, 1);
+    }
+    set_state(b, B_DOWN, "MQTT transport stopped");
+    return NULL;
+}
+
+static void broker_free(struct broker *b)
+{
+    if (b == NULL)
+        return;
+    if (b->m)
+        mosquitto_destroy(b->m);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cond);
+    memset(b->u.password, 0, sizeof(b->u.password));
+    free(b->key);
+    free(b);
+}
+
+/* Find or create (and start) the broker of u; pool->mu held. NULL with
+ * reason when it cannot. */
+static struct broker *broker_get(struct mqtt_pool *p, const struct mqtt_uri *u, char *reason,
+                                 size_t cap)
+{
+    struct broker *b;
+    char *key;
+    if (asprintf(&key, "%d %s %d %s", u->tls, u->host, u->port, u->user) < 0) {
+        snprintf(reason, cap, "out of memory");
+        return NULL;
+    }
+    for (b = p->brokers; b; b = b->next)
+        if (!strcmp(b->key, key)) {
+            free(key);
+            return b;
+        }
+    if (p->n_brokers >= p->max_brokers) {
+        free(key);
+        snprintf(reason, cap, "too many MQTT brokers (%zu)", p->max_brokers);
+        return NULL;
+    }
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+        free(key);
+        snprintf(reason, cap, "out of memory");
+        return NULL;
+    }
+    b->key = key;
+    b->pool = p;
+    b->u = *u;
+    b->state = B_CONNECTING;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    if ((b->m = mosquitto_new(NULL, true, b)) == NULL) {
+        snprintf(reason, cap, "cannot create an MQTT client");
+        goto fail;
+    }
+    mosquitto_threaded_set(b->m, true);
+    mosquitto_connect_callback_set(b->m, on_connect);
+    mosquitto_disconnect_callback_set(b->m, on_disconnect);
+    mosquitto_publish_callback_set(b->m, on_publish);
+    if (u->user[0] &&
+        mosquitto_username_pw_set(b->m, u->user, u->has_password ? u->password : NULL) != 0) {
+        snprintf(reason, cap, "cannot set the MQTT credentials");
+        goto fail;
+    }
+    if (u->tls && mosquitto_tls_set(b->m, NULL, CA_PATH, NULL, NULL, NULL) != 0) {
+        snprintf(reason, cap, "cannot set up TLS for MQTT");
+        goto fail;
+    }
+    if (pthread_create(&b->thread, NULL, broker_main, b) != 0) {
+        snprintf(reason, cap, "cannot start the MQTT connection thread");
+        goto fail;
+    }
+    b->started = 1;
+    b->next = p->brokers;
+    p->brokers = b;
+    p->n_brokers++;
+    return b;
+fail:
+    broker_free(b);
+    return NULL;
+}
+
+/* --- pool -------------------------------------------------------------------------- */
+
+struct mqtt_pool *mqtt_pool_new(int max_brokers, int timeout_ms)
+{
+    struct mqtt_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    p->max_brokers = max_brokers > 0 ? (size_t)max_brokers : 64;
+    p->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    return p;
+}
+
+int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload, size_t len,
+                      int qos, char *reason, size_t cap)
+{
+    struct mqtt_uri u;
+    struct err e = {0};
+    struct broker *b;
+    struct timespec ts;
+    int mid = 0, rc, ok = 0;
+    unsigned downs;
+
+    if (mqtt_uri_parse(uri, &u, &e) != 0) {
+        snprintf(reason, cap, "%s", e.detail);
+        return -1;
+    }
+    if (len > 256u * 1024 * 1024 || (qos != 0 && qos != 1)) {
+        snprintf(reason, cap, "MQTT message too large or bad QoS");
+        return -1;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (POOL_STOPPING(p)) {
+        pthread_mutex_unlock(&p->mu);
+        snprintf(reason, cap, "MQTT transport stopped");
+        return -1;
+    }
+    if (!p->lib_ready) {
+        mosquitto_lib_init();
+        p->lib_ready = 1;
+    }
+    b = broker_get(p, &u, reason, cap);
+    pthread_mutex_unlock(&p->mu);
+    memset(u.password, 0, sizeof(u.password));
+    if (b == NULL)
+        return -1;
+
+    deadline_after(&ts, p->timeout_ms);
+    pthread_mutex_lock(&b->mu);
+    /* a broker still connecting gets the timeout; one known down fails now */
+    while (b->state == B_CONNECTING && !POOL_STOPPING(p))
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
+            break;
+    if (b->state != B_UP || POOL_STOPPING(p)) {
+        snprintf(reason, cap, "%s", b->state == B_CONNECTING ? "MQTT connect timed out"
+                                    : b->error[0]                ? b->error
+                                                                 : "MQTT broker not connected");
+        pthread_mutex_unlock(&b->mu);
+        return -1;
+    }
+    downs = b->downs;
+    pthread_mutex_unlock(&b->mu);
+
+    rc = mosquitto_publish(b->m, &mid, u.topic, (int)len, payload, qos, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        snprintf(reason, cap, "MQTT publish failed: %s", mosquitto_strerror(rc));
+        return -1;
+    }
+    pthread_mutex_lock(&b->mu);
+    while (!(ok = is_done(b, mid)) && b->state == B_UP && b->downs == downs && !POOL_STOPPING(p))
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
+            break;
+    ok = ok || is_done(b, mid);
+    if (!ok)
+        snprintf(reason, cap, "%s", b->state != B_UP || b->downs != downs
+                                        ? "MQTT connection lost before the message was sent"
+                                        : POOL_STOPPING(p) ? "MQTT transport stopped"
+                                        : qos ? "MQTT PUBACK timed out"
+                                              : "MQTT send timed out");
+    pthread_mutex_unlock(&b->mu);
+    return ok ? 0 : -1;
+}
+
+void mqtt_pool_stop(struct mqtt_pool *p)
+{
+    if (p == NULL || POOL_STOPPING(p))
+        return;
+    pthread_mutex_lock(&p->mu);
+    __atomic_store_n(&p->stopping, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&p->mu);
+    for (struct broker *b = p->brokers; b; b = b->next) {
+        pthread_mutex_lock(&b->mu);
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->mu);
+    }
+    for (struct broker *b = p->brokers; b; b = b->next)
+        if (b->started) {
+            pthread_join(b->thread, NULL);
+            b->started = 0;
+        }
+}
+
+void mqtt_pool_free(struct mqtt_pool *p)
+{
+    if (p == NULL)
+        return;
+    mqtt_pool_stop(p);
+    while (p->brokers) {
+        struct broker *b = p->brokers;
+        p->brokers = b->next;
+        broker_free(b);
+    }
+    if (p->lib_ready)
+        mosquitto_lib_cleanup();
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
