@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "build_info.h"
 #include "demo/demo.h"
 #include "http/http.h"
 #include "ld/cache.h"

@@ -3,6 +3,7 @@
  * NGSI-LD base path).
  */
 #include "api/api.h"
+#include "build_info.h"
 
 #include "util/time.h"
 
