@@ -127,6 +127,9 @@ static int serve(int argc, char **argv)
         .backend = conf.store,
         .data_dir = conf.data_dir,
         .durability_full = strcmp(conf.durability, "full") == 0,
+        .history = !strcmp(conf.history, "all")   ? STORE_HISTORY_ALL
+                   : !strcmp(conf.history, "off") ? STORE_HISTORY_OFF
+                                                  : STORE_HISTORY_OBSERVED,
         .group_max = conf.group_max,
     };
     if (store_open(&sc, &store, &e) != 0) {

@@ -64,7 +64,7 @@ struct api_view {
     size_t n_pick, n_omit;
     char **attrs;              /* `attrs` expanded, owned (also in pick) */
     size_t n_attrs;
-    int no_overwrite, upsert_update, want_count;
+    int no_overwrite, upsert_update, want_count, temporal_values;
 };
 int api_view_parse(struct req *r, struct api_view *v);
 void api_view_free(struct api_view *v);
@@ -132,6 +132,7 @@ int api_subscriptions_list(struct req *r);
 int api_subscription_get(struct req *r);
 int api_subscription_patch(struct req *r);
 int api_subscription_delete(struct req *r);
+int api_temporal_entity_get(struct req *r);
 int api_version(struct req *r);
 int api_health(struct req *r);
 

@@ -15,6 +15,7 @@
  */
 #include "store/store_int.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ struct store {
     const struct store_backend_ops *be_ops;
     void *be;
     int group_max;
+    int history; /* STORE_HISTORY_* */
 
     pthread_t writer;
     pthread_mutex_t mu;
@@ -228,6 +230,56 @@ static int writer_tenant(struct store *s, struct group_state *g, const char *nam
     return 0;
 }
 
+/* Append to the history the instances this op wrote (their modifiedAt is
+ * this group's `now`) of the attributes it touched: all of them for a
+ * create or replace, those of the fragment otherwise. Timed by observedAt,
+ * or (history = all) by modifiedAt when there is none. */
+static int record_history(struct store *s, int64_t tid, const struct store_op *op,
+                          const cJSON *doc, const char *now)
+{
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(doc, "attrs"), *a, *inst;
+    const cJSON *touched = NULL;
+    const char *eid = ent_doc_id(doc);
+    int one = op->kind == STORE_ATTR_PATCH || op->kind == STORE_ATTR_REPLACE;
+    int rc;
+
+    if (s->history == STORE_HISTORY_OFF || eid == NULL)
+        return 0;
+    if (!one && !op->created && op->kind != STORE_CREATE && op->kind != STORE_REPLACE &&
+        op->kind != STORE_UPSERT_REPLACE)
+        touched = cJSON_GetObjectItemCaseSensitive(op->doc, "attrs");
+    cJSON_ArrayForEach(a, attrs)
+    {
+        if (one ? strcmp(a->string, op->attr_iri) != 0
+                : touched && !cJSON_GetObjectItemCaseSensitive(touched, a->string))
+            continue;
+        cJSON_ArrayForEach(inst, a)
+        {
+            const cJSON *mod = cJSON_GetObjectItemCaseSensitive(inst, "modifiedAt");
+            const cJSON *obs = cJSON_GetObjectItemCaseSensitive(inst, "observedAt");
+            const cJSON *val = cJSON_GetObjectItemCaseSensitive(inst, "value");
+            int64_t t;
+            char *text;
+            if (!cJSON_IsString(mod) || strcmp(mod->valuestring, now) != 0)
+                continue;
+            if (cJSON_IsString(obs)) {
+                if (tm_parse(obs->valuestring, &t) != 0)
+                    continue;
+            } else if (s->history != STORE_HISTORY_ALL || tm_parse(now, &t) != 0) {
+                continue;
+            }
+            if ((text = json_print(inst, NULL)) == NULL)
+                return ERR_NOMEM;
+            rc = s->be_ops->w_history(s->be, tid, eid, a->string, t,
+                                      cJSON_IsNumber(val) ? val->valuedouble : NAN, text);
+            free(text);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 /* Create the entity from op->doc, which the writer takes over in place. */
 static int create_entity(struct store *s, struct store_op *op, int64_t tid, const char *now,
                          struct event_list *ev)
@@ -244,6 +296,8 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
     if (rc)
         return rc;
     op->created = 1;
+    if ((rc = record_history(s, tid, op, doc, now)) != 0)
+        return rc;
     if (op->kind == STORE_UPSERT_UPDATE && ensure_lists(op) == 0) {
         const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(doc, "attrs"), *a;
         cJSON_ArrayForEach(a, attrs)
@@ -284,7 +338,7 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
         return ERR_NOMEM;
     rc = s->be_ops->w_update(s->be, tid, doc, text);
     free(text);
-    return rc;
+    return rc ? rc : record_history(s, tid, op, doc, now);
 }
 
 /* Apply one op to its entity's current document, in place. Returns 0 (the
@@ -399,7 +453,8 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         rc = ERR_NOMEM;
         goto fail;
     }
-    if ((rc = s->be_ops->w_update(s->be, tid, cur, text)) != 0)
+    if ((rc = s->be_ops->w_update(s->be, tid, cur, text)) != 0 ||
+        (rc = record_history(s, tid, op, cur, now)) != 0)
         goto fail;
     free(text);
     if (s->n_listeners)
@@ -579,6 +634,7 @@ int store_open(const struct store_config *conf, struct store **out, struct err *
     }
     s->be_ops = &store_sqlite_ops;
     s->group_max = conf->group_max > 0 ? conf->group_max : 2048;
+    s->history = conf->history;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_rwlock_init(&s->tlock, NULL);
@@ -976,6 +1032,21 @@ int store_scan(struct store *s, const char *tenant, int (*each)(void *ud, const 
 int store_context_put(struct store *s, const char *url, const char *kind, const char *text)
 {
     return s->be_ops->w_context_put(s->be, url, kind, text);
+}
+
+int store_history(struct store *s, const struct store_history_query *q,
+                  int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                              const char *inst),
+                  void *ud, struct err *e)
+{
+    int64_t tid;
+    int rc;
+
+    if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
+    if ((rc = s->be_ops->r_history(s->be, tid, q, each, ud)) != 0)
+        return err_set(e, rc, "history read failed");
+    return 0;
 }
 
 int store_doc_put(struct store *s, const char *tenant, const char *coll, const char *id,

@@ -34,10 +34,13 @@ struct geo_rel;
 struct geo_shape;
 struct typeq;
 
+enum { STORE_HISTORY_OBSERVED = 0, STORE_HISTORY_ALL, STORE_HISTORY_OFF };
+
 struct store_config {
     const char *backend;    /* "sqlite" */
     const char *data_dir;   /* created if missing */
     int durability_full;    /* fsync every group commit */
+    int history;            /* STORE_HISTORY_* */
     int group_max;          /* most ops per transaction */
 };
 
@@ -175,6 +178,27 @@ int store_tenant_exists(struct store *s, const char *tenant);
  * each may return non-zero to stop. */
 int store_scan(struct store *s, const char *tenant,
                int (*each)(void *ud, const cJSON *doc), void *ud, struct err *e);
+
+/* --- temporal history ----------------------------------------------------
+ * Every attribute instance a write sets (with an observedAt, or all of them
+ * with history = all) is appended, in the same transaction, to an
+ * append-only history keyed by (tenant, entity, attribute, time). */
+
+struct store_history_query {
+    const char *tenant;
+    const char *entity_id;
+    const char *const *attrs;  /* expanded; NULL = every attribute */
+    size_t n_attrs;
+    int64_t from_ms, to_ms;    /* time >= from and < to (INT64_MIN / INT64_MAX: open) */
+    long last_n;               /* > 0: only the last N instances of each attribute */
+};
+
+/* each(ud, attr_iri, instance_id, time_ms, instance JSON text) in time order
+ * per attribute (attributes in name order). ERR_NO_TENANT. */
+int store_history(struct store *s, const struct store_history_query *q,
+                  int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                              const char *inst),
+                  void *ud, struct err *e);
 
 /* --- tenant-scoped configuration documents ------------------------------
  * Small JSON documents the hub keeps per tenant beside the entities:

@@ -53,6 +53,9 @@ struct store_backend_ops {
      * (the backend knows what it indexed). */
     int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text);
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
+    /* Append one instance to the history. num: the numeric value or NAN. */
+    int (*w_history)(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
+                     double num, const char *inst);
     int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
     int (*w_context_delete)(void *be, const char *url);
 
@@ -75,6 +78,10 @@ struct store_backend_ops {
      * entities whose `location` box meets bbox. */
     int (*r_boxes)(void *be, int64_t tid, const double bbox[4],
                    void (*each)(void *ud, int64_t rid, const double box[4]), void *ud);
+    int (*r_history)(void *be, int64_t tid, const struct store_history_query *q,
+                     int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                                 const char *inst),
+                     void *ud);
     int (*r_contexts)(void *be,
                       void (*each)(void *ud, const char *url, const char *kind, const char *text),
                       void *ud);

@@ -37,6 +37,9 @@ static const struct cfg_key keys[] = {
     {"durability", CFG_ENUM, F(durability), "normal", 0, 0, "normal|full",
      "normal: an acknowledged write survives a crash of the process (kill -9); "
      "full: also a power cut (fsync on every group commit)"},
+    {"history", CFG_ENUM, F(history), "observed", 0, 0, "observed|all|off",
+     "temporal history: every written attribute instance with an observedAt (observed), every "
+     "written instance, timed by observedAt or else modifiedAt (all), or none (off)"},
     {"threads", CFG_INT, F(threads), "0", 0, 256, NULL,
      "HTTP worker threads (0 = one per core)"},
     {"max_body", CFG_LONG, F(max_body), "1048576", 1024, 1L << 30, NULL,

@@ -20,6 +20,7 @@ struct cfg {
     char data_dir[512];     /* data directory (SQLite database, admin secret) */
     char store[16];         /* store backend: sqlite */
     char durability[16];    /* normal | full */
+    char history[16];       /* observed | all | off: what the temporal history keeps */
     int threads;            /* HTTP worker threads (0 = number of cores) */
     long max_body;          /* request body limit, bytes */
     int max_connections;    /* concurrent HTTP connections */

@@ -25,10 +25,13 @@
  *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
  *   contexts(url, kind, body, created_at)   persisted @context documents
  *   docs(tenant, coll, id, body, updated_at) (v3) per-tenant configuration documents
+ *   history(iid, tid, eid, attr, t, num, inst) (v4) temporal history, index
+ *                                           (tid, eid, attr, t); num = numeric value
  */
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -67,12 +70,17 @@ static const char *const migrations[] = {
     "CREATE TABLE docs(tenant TEXT NOT NULL, coll TEXT NOT NULL, id TEXT NOT NULL,"
     "  body TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY(tenant, coll, id))"
     "  WITHOUT ROWID;",
+    /* 4: the temporal history (append-only; iid is the instanceId) */
+    "CREATE TABLE history(iid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, eid TEXT NOT NULL,"
+    "  attr TEXT NOT NULL, t INTEGER NOT NULL, num REAL, inst TEXT NOT NULL);"
+    "CREATE INDEX history_key ON history(tid, eid, attr, t);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum wstmt {
     W_BEGIN, W_COMMIT, W_ROLLBACK, W_TENANT_GET, W_TENANT_ADD, W_LOAD, W_PEEK, W_INSERT,
-    W_KEYS, W_UPDATE, W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_GET, W_GEO_ADD, W_GEO_DEL, N_WSTMT
+    W_KEYS, W_UPDATE, W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_GET, W_GEO_ADD, W_GEO_DEL,
+    W_HISTORY, N_WSTMT
 };
 
 static const char *const wsql[N_WSTMT] = {
@@ -93,6 +101,8 @@ static const char *const wsql[N_WSTMT] = {
     [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
+    [W_HISTORY] = ("INSERT INTO history(tid, eid, attr, t, num, inst)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
     [W_GEO_GET] = "SELECT min_lon, max_lon, min_lat, max_lat FROM entity_geo WHERE rid = ?1",
 };
 
@@ -758,6 +768,120 @@ out:
     return rc;
 }
 
+static int w_history(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
+                     double num, const char *inst)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_HISTORY];
+
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, attr, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, t_ms);
+    if (isnan(num))
+        sqlite3_bind_null(st, 5);
+    else
+        sqlite3_bind_double(st, 5, num);
+    sqlite3_bind_text(st, 6, inst, -1, SQLITE_STATIC);
+    return step_done(st) ? db_err(be->w, "history") : 0;
+}
+
+/* History of one entity: per attribute (name order), in time order; with
+ * last_n, the newest N of each attribute (read newest first, reversed). */
+static int r_history(void *arg, int64_t tid, const struct store_history_query *q,
+                     int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                                 const char *inst),
+                     void *ud)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *attrs = NULL, *st = NULL;
+    int rc = 0;
+
+    if (r == NULL)
+        return ERR_IO;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT DISTINCT attr FROM history WHERE tid = ?1 AND eid = ?2 ORDER BY attr",
+                           -1, &attrs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->db,
+                           q->last_n > 0
+                               ? "SELECT iid, t, inst FROM history WHERE tid = ?1 AND eid = ?2 AND"
+                                 " attr = ?3 AND t >= ?4 AND t < ?5 ORDER BY t DESC, iid DESC LIMIT ?6"
+                               : "SELECT iid, t, inst FROM history WHERE tid = ?1 AND eid = ?2 AND"
+                                 " attr = ?3 AND t >= ?4 AND t < ?5 ORDER BY t, iid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(r->db, "history query");
+        goto out;
+    }
+    sqlite3_bind_int64(attrs, 1, tid);
+    sqlite3_bind_text(attrs, 2, q->entity_id, -1, SQLITE_STATIC);
+    while (rc == 0 && sqlite3_step(attrs) == SQLITE_ROW) {
+        const char *attr = (const char *)sqlite3_column_text(attrs, 0);
+        int wanted = q->n_attrs == 0;
+        for (size_t i = 0; i < q->n_attrs && !wanted; i++)
+            wanted = strcmp(q->attrs[i], attr) == 0;
+        if (!wanted)
+            continue;
+        sqlite3_bind_int64(st, 1, tid);
+        sqlite3_bind_text(st, 2, q->entity_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, attr, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, q->from_ms);
+        sqlite3_bind_int64(st, 5, q->to_ms);
+        if (q->last_n > 0)
+            sqlite3_bind_int64(st, 6, q->last_n);
+        /* rows are few per attribute page: collect newest-first ones to reverse */
+        int64_t *iids = NULL, *ts = NULL;
+        char **insts = NULL;
+        size_t n = 0, cap = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (q->last_n <= 0) {
+                if (each(ud, attr, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                         (const char *)sqlite3_column_text(st, 2))) {
+                    rc = 1;
+                    break;
+                }
+                continue;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                void *a = realloc(iids, cap * sizeof(*iids)), *b2 = NULL, *c = NULL;
+                if (a)
+                    iids = a;
+                if (a && (b2 = realloc(ts, cap * sizeof(*ts))) != NULL)
+                    ts = b2;
+                if (b2 && (c = realloc(insts, cap * sizeof(*insts))) != NULL)
+                    insts = c;
+                if (!a || !b2 || !c) {
+                    rc = ERR_NOMEM;
+                    break;
+                }
+            }
+            iids[n] = sqlite3_column_int64(st, 0);
+            ts[n] = sqlite3_column_int64(st, 1);
+            insts[n] = strdup((const char *)sqlite3_column_text(st, 2));
+            if (insts[n] == NULL) {
+                rc = ERR_NOMEM;
+                break;
+            }
+            n++;
+        }
+        sqlite3_reset(st);
+        for (size_t i = n; rc == 0 && i-- > 0;)
+            if (each(ud, attr, iids[i], ts[i], insts[i]))
+                rc = 1;
+        for (size_t i = 0; i < n; i++)
+            free(insts[i]);
+        free(iids);
+        free(ts);
+        free(insts);
+    }
+    if (rc == 1)
+        rc = 0;
+out:
+    sqlite3_finalize(attrs);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int x_doc_put(void *arg, const char *tenant, const char *coll, const char *id,
                      const char *json, int create_only)
 {
@@ -1056,6 +1180,8 @@ const struct store_backend_ops store_sqlite_ops = {
     .w_update = w_update,
     .w_delete = w_delete,
     .w_context_put = w_context_put,
+    .w_history = w_history,
+    .r_history = r_history,
     .x_doc_put = x_doc_put,
     .x_doc_get = x_doc_get,
     .x_doc_delete = x_doc_delete,
