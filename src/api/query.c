@@ -17,6 +17,7 @@
 #include "query/q.h"
 #include "query/typeq.h"
 #include "util/buf.h"
+#include "util/re.h"
 #include "util/cfg.h"
 
 /* Larger offsets would overflow offset + limit; nobody pages that far. */
@@ -103,9 +104,9 @@ static int add_id(struct req *r, struct qspec *s, const char *id, size_t len)
 
 static int set_id_pattern(struct req *r, struct qspec *s, const char *pattern)
 {
-    if (strlen(pattern) > 1024 || regcomp(&s->id_re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
-        return err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' is not a valid regular expression",
-                       pattern);
+    char why[96];
+    if (re_compile(&s->id_re, pattern, 0, why, sizeof(why)) != 0)
+        return err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' %s", pattern, why);
     s->have_re = 1;
     s->sq.id_pattern = &s->id_re;
     return 0;
@@ -375,10 +376,9 @@ int api_batch_query(struct req *r)
             }
         }
         if (pat) {
-            if (strlen(pat->valuestring) > 1024 ||
-                regcomp(&s.sel_re[k], pat->valuestring, REG_EXTENDED | REG_NOSUB) != 0) {
-                err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' is not a valid regular expression",
-                        pat->valuestring);
+            char why[96];
+            if (re_compile(&s.sel_re[k], pat->valuestring, 0, why, sizeof(why)) != 0) {
+                err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' %s", pat->valuestring, why);
                 goto fail;
             }
             s.sel_have_re[k] = 1;

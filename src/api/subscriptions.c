@@ -49,7 +49,7 @@ static int unavailable(struct req *r)
 int api_subscription_create(struct req *r)
 {
     cJSON *body = NULL, *doc = NULL;
-    char *id = NULL, loc[2300];
+    char *id = NULL, loc[3 * 2048 + 64];
     int rc;
 
     if (runtime(r) == NULL)
@@ -60,7 +60,8 @@ int api_subscription_create(struct req *r)
         goto fail;
     if (notify_sub_create(runtime(r), r->tenant, doc, r->ctx, r->ctx_value, &id, &r->err) != 0)
         goto fail;
-    snprintf(loc, sizeof(loc), API_BASE "/subscriptions/%s", id);
+    size_t n = (size_t)snprintf(loc, sizeof(loc), API_BASE "/subscriptions/");
+    api_path_escape(id, loc + n, sizeof(loc) - n);
     req_add_header(r, "Location", loc);
     rc = req_reply_json(r, 201, NULL);
     free(id);

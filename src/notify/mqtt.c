@@ -324,7 +324,9 @@ static struct broker *broker_get(struct mqtt_pool *p, const struct mqtt_uri *u, 
 {
     struct broker *b;
     char *key;
-    if (asprintf(&key, "%d %s %d %s", u->tls, u->host, u->port, u->user) < 0) {
+    /* the password is part of the identity: a subscription must not ride
+     * on a connection another one opened with other credentials */
+    if (asprintf(&key, "%d %s %d %s %s", u->tls, u->host, u->port, u->user, u->password) < 0) {
         snprintf(reason, cap, "out of memory");
         return NULL;
     }

@@ -32,6 +32,7 @@
 #include "notify/mqtt.h"
 #include "query/q.h"
 #include "util/time.h"
+#include "util/re.h"
 #include "util/uri.h"
 
 #define NOTIF "notification"
@@ -235,10 +236,9 @@ static int compile_selectors(struct sub *s, const cJSON *ents, struct err *e)
                 return err_set(e, ERR_NOMEM, "out of memory");
         }
         if (pat && !id) {
-            if (!cJSON_IsString(pat) || strlen(pat->valuestring) > 1024 ||
-                regcomp(&x->re, pat->valuestring, REG_EXTENDED | REG_NOSUB) != 0)
-                return err_set(e, ERR_BAD_DATA,
-                               "entity selector idPattern is not a valid regular expression");
+            char why[96] = "is not a string";
+            if (!cJSON_IsString(pat) || re_compile(&x->re, pat->valuestring, 0, why, sizeof(why)))
+                return err_set(e, ERR_BAD_DATA, "entity selector idPattern %s", why);
             x->has_re = 1;
         }
         if (type) {

@@ -66,6 +66,7 @@
  */
 #include "query/q.h"
 #include "query/q_int.h"
+#include "util/re.h"
 #include "util/time.h"
 
 #include <ctype.h>
@@ -578,100 +579,14 @@ static int parse_values(struct parser *p, struct q__term *t, size_t op_pos)
     return 0;
 }
 
-/* Past the bracket expression whose '[' is at c (POSIX: a leading ']' is
- * literal, backslash is literal, [:class:] [.coll.] [=equiv=] nest). */
-static const char *skip_bracket(const char *c)
-{
-    c++;
-    if (*c == '^')
-        c++;
-    if (*c == ']')
-        c++;
-    while (*c && *c != ']') {
-        if (*c == '[' && c[1] && strchr(":.=", c[1])) {
-            char d = c[1];
-            c += 2;
-            while (*c && !(*c == d && c[1] == ']'))
-                c++;
-            if (*c)
-                c += 2;
-            continue;
-        }
-        c++;
-    }
-    return *c ? c + 1 : c;
-}
-
-/* Refuse regular expressions whose compilation or matching could blow up:
- * back-references, deep nesting, big or multiplying interval counts, and
- * stacked duplication symbols ("a**", "a+{2}": undefined in POSIX, and
- * exponential in glibc's regcomp). */
+/* Refuse regular expressions whose compilation or matching could blow up
+ * (util/re.h). */
 static int regex_check(struct parser *p, const char *src, size_t rpos)
 {
-    double product = 1;
-    int depth = 0, after_dup = 0;
-
-    if (strlen(src) > Q_REGEX_LEN_MAX)
+    char why[96];
+    if (re_check(src, why, sizeof(why)) != 0)
         return err_set(p->e, ERR_INVALID_REQUEST,
-                       "q: the regular expression at position %zu is longer than %d bytes", rpos,
-                       Q_REGEX_LEN_MAX);
-    for (const char *c = src; *c;) {
-        int dup = 0;
-        if (*c == '\\' && c[1]) {
-            if (c[1] >= '1' && c[1] <= '9')
-                return err_set(p->e, ERR_INVALID_REQUEST,
-                               "q: the regular expression at position %zu uses a back-reference "
-                               "(not supported)",
-                               rpos);
-            c += 2;
-        } else if (*c == '[') {
-            c = skip_bracket(c);
-        } else if (*c == '(') {
-            if (++depth > Q_DEPTH_MAX)
-                return err_set(p->e, ERR_INVALID_REQUEST,
-                               "q: the regular expression at position %zu nests parentheses "
-                               "deeper than %d",
-                               rpos, Q_DEPTH_MAX);
-            c++;
-        } else if (*c == ')') {
-            depth--;
-            c++;
-        } else if (*c == '*' || *c == '+' || *c == '?') {
-            dup = 1;
-            c++;
-        } else if (*c == '{' && is_digit((unsigned char)c[1])) {
-            long lo, hi;
-            char *end;
-            lo = strtol(c + 1, &end, 10);
-            hi = lo;
-            if (*end == ',') {
-                end++;
-                if (is_digit((unsigned char)*end))
-                    hi = strtol(end, &end, 10);
-            }
-            if (lo > 255 || hi > 255)
-                return err_set(p->e, ERR_INVALID_REQUEST,
-                               "q: the regular expression at position %zu has a repetition "
-                               "count above 255",
-                               rpos);
-            product *= (double)(hi > 0 ? hi : 1);
-            if (product > 1000)
-                return err_set(p->e, ERR_INVALID_REQUEST,
-                               "q: the regular expression at position %zu is too complex "
-                               "(repetition counts)",
-                               rpos);
-            dup = 1;
-            c = *end == '}' ? end + 1 : end;
-        } else {
-            c++;
-        }
-        if (dup && after_dup)
-            return err_set(p->e, ERR_INVALID_REQUEST,
-                           "q: the regular expression at position %zu stacks repetition "
-                           "operators",
-                           rpos);
-        after_dup = dup;
-    }
+                       "q: the regular expression at position %zu %s", rpos, why);
     return 0;
 }
 

@@ -415,3 +415,18 @@ def test_follow_next_links(hub):
         assert pages < 10
     assert seen == ["urn:ngsi-ld:Pager:%02d" % i for i in range(3, 23)]
     assert pages == 4
+
+
+def test_id_pattern_that_could_blow_up_is_refused(hub):
+    """A back-reference or stacked repetition could make the regex engine
+    run for minutes: refused with 400 before it runs."""
+    for pat in (r"(.*)(.*)\2\1c", "a**", "(a{200}){200}"):
+        st, _, b = hub.get(ENTITIES + "?" + enc({"type": "T", "idPattern": pat}))
+        assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.post("/ngsi-ld/v1/entityOperations/query",
+                        {"type": "Query", "entities": [{"idPattern": r"(.*)\1"}]})
+    assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.post("/ngsi-ld/v1/subscriptions",
+                        {"type": "Subscription", "entities": [{"type": "T", "idPattern": r"(.*)\1"}],
+                         "notification": {"endpoint": {"uri": "http://127.0.0.1:9/x"}}})
+    assert_problem(st, b, 400, "BadRequestData")
