@@ -76,6 +76,10 @@ struct endpoint {
     pthread_t thread;
     int started;
     CURL *curl;
+    int busy;          /* a delivery is being sent (mu released) */
+    int retire;        /* out of the table: exit once the queue is empty */
+    int exited;        /* the sender thread has returned (join is instant) */
+    struct endpoint *next_retired;
 };
 
 struct qev {
@@ -86,6 +90,7 @@ struct qev {
 
 struct notify {
     struct notify_config c;
+    struct endpoint *retired; /* senders leaving the table, joined when they have exited */
     /* event ring */
     pthread_mutex_t qmu;
     pthread_cond_t qcond;
@@ -495,12 +500,15 @@ static void *sender_main(void *arg)
         struct delivery *d = ep->head;
         int ok = 0;
         if (d == NULL) {
+            if (ep->retire)
+                break;
             pthread_cond_wait(&ep->cond, &n->mu);
             continue;
         }
         if ((ep->head = d->next) == NULL)
             ep->tail = NULL;
         ep->n--;
+        ep->busy = 1;
         for (int attempt = 0; attempt < n->c.max_attempts && !ok; attempt++) {
             if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
                 break;
@@ -515,9 +523,70 @@ static void *sender_main(void *arg)
         if (!STOPPING(n) || ok)
             record(n, d->key, ok, d->notified_ms, reason);
         delivery_free(d);
+        ep->busy = 0;
     }
+    ep->exited = 1;
     pthread_mutex_unlock(&n->mu);
     return NULL;
+}
+
+static void endpoint_free(struct endpoint *ep)
+{
+    while (ep->head) {
+        struct delivery *d = ep->head;
+        ep->head = d->next;
+        delivery_free(d);
+    }
+    if (ep->curl)
+        curl_easy_cleanup(ep->curl);
+    pthread_cond_destroy(&ep->cond);
+    free(ep->uri);
+    free(ep);
+}
+
+/* The table is full: free the slots of idle endpoints no subscription uses
+ * any more (subscriptions come and go; the table must not fill up for
+ * good). Their senders exit on their own; exited ones are joined here.
+ * mu held. */
+static void reclaim_endpoints(struct notify *n)
+{
+    struct endpoint **pp = &n->retired;
+    size_t pos = 0;
+    void *val;
+    const char *key;
+
+    while (*pp) { /* join and free the senders that have returned */
+        struct endpoint *ep = *pp;
+        if (!ep->exited) {
+            pp = &ep->next_retired;
+            continue;
+        }
+        *pp = ep->next_retired;
+        pthread_join(ep->thread, NULL);
+        endpoint_free(ep);
+    }
+    while (hmap_next(n->endpoints, &pos, &key, &val)) {
+        struct endpoint *ep = val;
+        size_t spos = 0;
+        void *sval;
+        int used = 0;
+        if (ep->head || ep->busy)
+            continue;
+        while (!used && hmap_next(n->subs, &spos, NULL, &sval))
+            used = strcmp(((struct entry *)sval)->sub->uri, ep->uri) == 0;
+        if (used)
+            continue;
+        hmap_del(n->endpoints, ep->uri, NULL);
+        pos = 0; /* the table changed: scan again from the start */
+        if (!ep->started) {
+            endpoint_free(ep);
+            continue;
+        }
+        ep->retire = 1;
+        pthread_cond_signal(&ep->cond);
+        ep->next_retired = n->retired;
+        n->retired = ep;
+    }
 }
 
 /* Queue a delivery on its endpoint (mu held; takes d). */
@@ -527,6 +596,8 @@ static void enqueue(struct notify *n, struct entry *e, struct delivery *d)
     int64_t now = tm_now_ms();
 
     if (ep == NULL) {
+        if (hmap_count(n->endpoints) >= (size_t)n->c.max_endpoints)
+            reclaim_endpoints(n);
         if (hmap_count(n->endpoints) >= (size_t)n->c.max_endpoints ||
             (ep = calloc(1, sizeof(*ep))) == NULL)
             goto drop;
@@ -1036,6 +1107,12 @@ void notify_stop(struct notify *n)
             pthread_join(ep->thread, NULL);
         ep->started = 0;
     }
+    for (struct endpoint *ep = n->retired; ep; ep = ep->next_retired) {
+        if (ep->started)
+            pthread_join(ep->thread, NULL);
+        ep->started = 0;
+        ep->exited = 0;
+    }
     if (n->c.store)
         flush(n);
 }
@@ -1048,18 +1125,12 @@ void notify_free(struct notify *n)
         return;
     if (n->subs && n->index && n->endpoints && n->ring)
         notify_stop(n);
-    while (n->endpoints && hmap_next(n->endpoints, &pos, NULL, &val)) {
-        struct endpoint *ep = val;
-        while (ep->head) {
-            struct delivery *d = ep->head;
-            ep->head = d->next;
-            delivery_free(d);
-        }
-        if (ep->curl)
-            curl_easy_cleanup(ep->curl);
-        pthread_cond_destroy(&ep->cond);
-        free(ep->uri);
-        free(ep);
+    while (n->endpoints && hmap_next(n->endpoints, &pos, NULL, &val))
+        endpoint_free(val);
+    while (n->retired) { /* joined by notify_stop */
+        struct endpoint *ep = n->retired;
+        n->retired = ep->next_retired;
+        endpoint_free(ep);
     }
     hmap_free(n->endpoints, NULL);
     mqtt_pool_free(n->mqtt);

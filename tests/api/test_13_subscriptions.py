@@ -727,3 +727,23 @@ def test_mqtt_endpoint_validation(hub, uri, info):
         ep["notifierInfo"] = info
     st, _, b = hub.post(SUBS, sub(uri, notification={"endpoint": ep}))
     assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_endpoint_slots_are_reclaimed(hub, receiver):
+    """Endpoints of deleted subscriptions give their slot back: after 256
+    distinct URIs have been used, a new subscription still gets its
+    notifications."""
+    t = "n-reclaim"
+    hub.post(ENTITIES, sensor("rc-1", 1), tenant=t)
+    sids = [create_sub(hub, sub("http://127.0.0.1:9/ep%d" % i), tenant=t) for i in range(256)]
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:rc-1/attrs", {"temperature": prop(2)}, tenant=t)
+    for sid in sids:
+        assert hub.delete(SUBS + "/" + sid, tenant=t)[0] == 204
+    create_sub(hub, sub(receiver.url), tenant=t)
+    deadline = time.monotonic() + 20 * SLOW
+    value = 3
+    while not receiver.bodies() and time.monotonic() < deadline:
+        hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:rc-1/attrs", {"temperature": prop(value)}, tenant=t)
+        value += 1
+        time.sleep(0.3)
+    assert receiver.bodies(), "no notification after the endpoint table was full"
