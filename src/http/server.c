@@ -29,6 +29,7 @@
 #include "ld/ld.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/uri.h"
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -75,24 +76,13 @@ static char *req_strdup(struct req *r, const char *s, size_t len)
     return n->s;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode in place; plus_space turns '+' into ' ' (query strings). */
 static void url_decode(char *s, int plus_space)
 {
     char *w = s;
     for (char *p = s; *p; p++) {
         int h, l;
-        if (*p == '%' && (h = hexval(p[1])) >= 0 && (l = hexval(p[2])) >= 0) {
+        if (*p == '%' && (h = uri_hexval(p[1])) >= 0 && (l = uri_hexval(p[2])) >= 0) {
             *w++ = (char)(h * 16 + l);
             p += 2;
         } else if (*p == '+' && plus_space) {

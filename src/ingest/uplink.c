@@ -18,6 +18,7 @@
 
 #include "util/base64.h"
 #include "util/time.h"
+#include "util/uri.h"
 
 /* Plausible radio ranges; anything outside is a broken sender. */
 #define RSSI_MIN -250.0
@@ -170,24 +171,13 @@ static void copy_text(char *dst, size_t cap, const char *s)
     dst[n] = '\0';
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* 16 hex digits of any case into lowercase; -1 if not exactly that. */
 static int eui_from_hex(const char *s, char out[17])
 {
     size_t i;
 
     for (i = 0; i < 16; i++) {
-        int v = hex_value((unsigned char)s[i]); /* stops at the NUL: -1 */
+        int v = uri_hexval((unsigned char)s[i]); /* stops at the NUL: -1 */
         if (v < 0)
             return -1;
         out[i] = "0123456789abcdef"[v];

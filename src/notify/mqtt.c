@@ -14,6 +14,7 @@
  * neither held, except the callbacks, which take broker->mu only.
  */
 #include "notify/mqtt.h"
+#include "util/uri.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -62,17 +63,6 @@ struct mqtt_pool {
 
 /* --- URI ---------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode [s, s+n) into out[cap]; -1 when too long or malformed. */
 static int decode(const char *s, size_t n, char *out, size_t cap)
 {
@@ -81,7 +71,7 @@ static int decode(const char *s, size_t n, char *out, size_t cap)
         int c = (unsigned char)s[i];
         if (c == '%') {
             int h, l;
-            if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+            if (i + 2 >= n || (h = uri_hexval(s[i + 1])) < 0 || (l = uri_hexval(s[i + 2])) < 0)
                 return -1;
             c = h * 16 + l;
             i += 2;

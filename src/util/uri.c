@@ -6,6 +6,17 @@
 #include <ctype.h>
 #include <string.h>
 
+int uri_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 int uri_is_absolute(const char *s, size_t max_len)
 {
     size_t i = 0;

@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+/* Value of a hex digit, -1 if c is not one. */
+int uri_hexval(int c);
+
 /* 1 if s is an absolute URI of at most max_len bytes, else 0. */
 int uri_is_absolute(const char *s, size_t max_len);
 
