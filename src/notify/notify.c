@@ -91,6 +91,7 @@ struct qev {
 struct notify {
     struct notify_config c;
     struct endpoint *retired; /* senders leaving the table, joined when they have exited */
+    int64_t last_created_ms;  /* newest createdAt handed out (mu) */
     /* event ring */
     pthread_mutex_t qmu;
     pthread_cond_t qcond;
@@ -1182,9 +1183,15 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     }
     d = NULL;
     s = NULL;
-    tm_format(tm_now_ms(), ent->created_at);
     pthread_mutex_lock(&n->pmu);
     pthread_mutex_lock(&n->mu);
+    /* createdAt orders the list: strictly increasing, so two subscriptions
+     * created in the same millisecond keep their creation order */
+    int64_t created = tm_now_ms();
+    if (created <= n->last_created_ms)
+        created = n->last_created_ms + 1;
+    n->last_created_ms = created;
+    tm_format(created, ent->created_at);
     if (hmap_get(n->subs, ent->key)) {
         pthread_mutex_unlock(&n->mu);
         pthread_mutex_unlock(&n->pmu);
