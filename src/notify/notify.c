@@ -49,7 +49,6 @@ struct entry {
     int64_t last_fire_ms, next_interval_ms;
     int dirty;
     unsigned seen;
-    unsigned gen; /* bumped by every PATCH: older queued deliveries are void */
 };
 
 struct bucket {
@@ -64,8 +63,7 @@ struct delivery {
     size_t len;
     struct curl_slist *headers;
     int64_t notified_ms;
-    int qos;      /* MQTT */
-    unsigned gen; /* the entry's gen when queued */
+    int qos; /* MQTT */
 };
 
 struct endpoint {
@@ -511,12 +509,6 @@ static void *sender_main(void *arg)
         if ((ep->head = d->next) == NULL)
             ep->tail = NULL;
         ep->n--;
-        /* queued before a DELETE, a PATCH or a pause: no longer wanted */
-        const struct entry *owner = hmap_get(n->subs, d->key);
-        if (owner == NULL || owner->gen != d->gen || !owner->sub->active) {
-            delivery_free(d);
-            continue;
-        }
         ep->busy = 1;
         for (int attempt = 0; attempt < n->c.max_attempts && !ok; attempt++) {
             if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
@@ -697,7 +689,6 @@ static void notify_entry(struct notify *n, struct entry *e, cJSON *data, int64_t
     if ((d = calloc(1, sizeof(*d))) == NULL)
         goto fail;
     d->key = strdup(e->key);
-    d->gen = e->gen;
     d->notified_ms = now;
     d->qos = s->mqtt_qos;
     {
@@ -1346,7 +1337,6 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     cJSON_Delete(ent->doc);
     ent->sub = s;
     ent->doc = d;
-    ent->gen++;
     s = NULL;
     d = NULL;
     ent->next_interval_ms = 0;
