@@ -121,7 +121,6 @@ int api_temporal_entity_get(struct req *r)
     struct hist h = {0};
     struct store_history_query hq = {0};
     const char *id = r->route_params[0], *last = req_query(r, "lastN");
-    const char *options = req_query(r, "options");
     cJSON *cur = NULL, *doc = NULL, *out = NULL;
     struct err ignore = {0};
     int values;
@@ -133,7 +132,6 @@ int api_temporal_entity_get(struct req *r)
         time_window(r, &hq.from_ms, &hq.to_ms) != 0)
         goto fail;
     values = v.temporal_values;
-    (void)options;
     if (last) {
         char *end;
         hq.last_n = strtol(last, &end, 10);
