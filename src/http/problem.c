@@ -28,6 +28,10 @@ static const struct {
     {ERR_TOO_LARGE, 413, NS "InvalidRequest", "Payload too large"},
     {ERR_MEDIA_TYPE, 415, NS "InvalidRequest", "Unsupported media type"},
     {ERR_UNAVAILABLE, 503, NS "InternalError", "Service unavailable"},
+    /* GS CIM 009 v1.8 defines no type for these; pilotlight names its own */
+    {ERR_UNAUTHORIZED, 401, "urn:pilotlight:errors:Unauthorized", "Unauthorized"},
+    {ERR_FORBIDDEN, 403, "urn:pilotlight:errors:Forbidden", "Forbidden"},
+    {ERR_RATE_LIMITED, 429, "urn:pilotlight:errors:TooManyRequests", "Too many requests"},
 };
 
 static int find(int code)

@@ -48,6 +48,9 @@ const char *err_name(int code)
     case ERR_TOO_MANY: return "TooManyResults";
     case ERR_IO: return "IOError";
     case ERR_UNAVAILABLE: return "ServiceUnavailable";
+    case ERR_UNAUTHORIZED: return "Unauthorized";
+    case ERR_FORBIDDEN: return "Forbidden";
+    case ERR_RATE_LIMITED: return "TooManyRequests";
     }
     return "UnknownError";
 }

@@ -28,6 +28,9 @@ enum {
     ERR_TOO_MANY = -14,       /* 403 TooManyResults */
     ERR_IO = -15,             /* 500 InternalError (storage, network) */
     ERR_UNAVAILABLE = -16,    /* 503 (shutting down, overloaded) */
+    ERR_UNAUTHORIZED = -17,   /* 401: no or wrong credentials (admin, ingest secrets) */
+    ERR_FORBIDDEN = -18,      /* 403: credentials valid, not allowed */
+    ERR_RATE_LIMITED = -19,   /* 429: a source over its rate (ingest flood control) */
 };
 
 #define ERR_DETAIL_MAX 256
