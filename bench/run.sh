@@ -292,4 +292,10 @@ for SIZE in $SIZES; do
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$hubdir"
 done
 
+# the temporal API (bench/temporal.py: 30 days of 1-minute data, aggregation, lastN)
+BENCH_HUB="$HUB" BENCH_WORK="$WORK" /usr/bin/python3 "$BENCH_DIR/temporal.py" | tee -a "$RESULTS"
+
+# LoRaWAN uplinks end to end through a real mosquitto (bench/ingest.sh)
+BENCH_HUB="$HUB" BENCH_WORK="$WORK" "$BENCH_DIR/ingest.sh" || echo "bench: ingest.sh failed" >&2
+
 echo "results: $RESULTS" >&2

@@ -1,11 +1,14 @@
 /*
- * main.c - the pilotlight command line: `serve` (the hub), `version`,
- * `config` (print the reference configuration) and `--help`.
+ * main.c - the pilotlight command line: `serve` (the hub), `simulate`
+ * (sim/sim.h), `version`, `config` (print the reference configuration) and
+ * `--help`.
  *
  * serve wires the subsystems together in dependency order: config -> log
  * -> store (writer thread) -> @context cache (persisted in the store) ->
- * HTTP server (worker threads) -> demo city; then waits for SIGINT or
- * SIGTERM and stops them in reverse order, draining in-flight writes.
+ * subscriptions -> ingest (device registry, MQTT connections) -> admin
+ * secret -> HTTP server (worker threads) -> demo city and its simulated
+ * sensors; then waits for SIGINT or SIGTERM and stops them in reverse
+ * order: sources first (simulator, MQTT), then the writer is drained.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -16,10 +19,14 @@
 #include "api/api.h"
 #include "build_info.h"
 #include "demo/demo.h"
+#include "demo/live.h"
 #include "http/http.h"
+#include "ingest/ingest.h"
+#include "ingest/mqttin.h"
 #include "ld/cache.h"
 #include "ld/ld.h"
 #include "notify/notify.h"
+#include "sim/sim.h"
 #include "store/store.h"
 #include "util/cfg.h"
 #include "util/log.h"
@@ -31,6 +38,8 @@ static void usage(FILE *out)
             "pilotlight - a real-time NGSI-LD data hub for smart cities\n\n"
             "usage:\n"
             "  pilotlight serve [--config FILE] [--KEY VALUE ...]   run the hub\n"
+            "  pilotlight simulate --mqtt URL | --webhook URL ... publish simulated LoRaWAN uplinks\n"
+            "                                                     (simulate --help)\n"
             "  pilotlight version                                 print the version\n"
             "  pilotlight config                                  print the reference config\n"
             "  pilotlight --help                                  this text\n\n"
@@ -104,6 +113,10 @@ static int serve(int argc, char **argv)
     struct ld_cache *contexts = NULL;
     struct http_server *http = NULL;
     struct notify *notify = NULL;
+    struct ingest *ingest = NULL;
+    struct mqin *mqin = NULL;
+    struct mqin_conf *mconfs = NULL;
+    struct demo_live *live = NULL;
     struct app app;
     sigset_t sigs;
     char public_url[300];
@@ -131,6 +144,7 @@ static int serve(int argc, char **argv)
                    : !strcmp(conf.history, "off") ? STORE_HISTORY_OFF
                                                   : STORE_HISTORY_OBSERVED,
         .group_max = conf.group_max,
+        .history_max_age = conf.history_max_age,
     };
     if (store_open(&sc, &store, &e) != 0) {
         log_msg(LOG_ERROR, "store: %s", e.detail);
@@ -166,8 +180,42 @@ static int serve(int argc, char **argv)
         goto out;
     }
 
+    /* LoRaWAN ingest: the device registry, then the broker connections */
+    struct ingest_config ic;
+    ingest_config_defaults(&ic);
+    ic.device_rate = conf.ingest_device_rate;
+    ic.device_burst = conf.ingest_device_burst;
+    ic.quarantine_max = conf.ingest_quarantine_max;
+    if (ingest_open(store, &ic, &ingest, &e) != 0) {
+        log_msg(LOG_ERROR, "ingest: %s", e.detail);
+        goto out;
+    }
+    if (conf.ingest_mqtt.n > 0) {
+        if ((mconfs = calloc((size_t)conf.ingest_mqtt.n, sizeof(*mconfs))) == NULL)
+            goto out;
+        for (int i = 0; i < conf.ingest_mqtt.n; i++)
+            if (mqin_parse(conf.ingest_mqtt.v[i], &mconfs[i], &e) != 0) {
+                log_msg(LOG_ERROR, "config: ingest_mqtt #%d: %s", i + 1, e.detail);
+                goto out;
+            }
+        int started = mqin_start(mconfs, (size_t)conf.ingest_mqtt.n, ingest_mqtt_message,
+                                 ingest, &mqin, &e);
+        memset(mconfs, 0, (size_t)conf.ingest_mqtt.n * sizeof(*mconfs)); /* passwords */
+        free(mconfs);
+        mconfs = NULL;
+        if (started != 0) {
+            log_msg(LOG_ERROR, "ingest: %s", e.detail);
+            goto out;
+        }
+    }
+
     app = (struct app){.store = store, .contexts = contexts, .cfg = &conf,
-                       .started_ms = tm_now_ms(), .notify = notify};
+                       .started_ms = tm_now_ms(), .notify = notify, .ingest = ingest,
+                       .mqin = mqin};
+    if (api_admin_secret_load(conf.data_dir, app.admin_secret, &e) != 0) {
+        log_msg(LOG_ERROR, "admin: %s", e.detail);
+        goto out;
+    }
     struct http_config hc = {
         .bind = conf.bind,
         .port = conf.port,
@@ -188,6 +236,10 @@ static int serve(int argc, char **argv)
             log_msg(LOG_ERROR, "demo: %s", e.detail);
         else if (n > 0)
             log_msg(LOG_INFO, "demo: loaded %d entities of the demo city", n);
+        if (conf.demo_sensors > 0 &&
+            demo_live_start(ingest, http_port(http), conf.demo_sensors, conf.demo_rate, &live,
+                            &e) != 0)
+            log_msg(LOG_ERROR, "demo: live sensors: %s", e.detail);
     }
     log_msg(LOG_INFO, "pilotlight %s (%s) serving NGSI-LD on http://%s:%d" API_BASE, PL_VERSION,
             PL_BUILD, conf.bind, http_port(http));
@@ -200,9 +252,13 @@ out:
      * resumed with its result; later writes are refused), wait for those
      * answers, then stop HTTP: MHD must not be stopped while a connection
      * is suspended. */
+    demo_live_stop(live);
+    mqin_stop(mqin); /* no new uplinks; those in the writer finish below */
     store_drain(store);
     http_close_suspensions(http, 2000);
     http_stop(http);
+    ingest_close(ingest);
+    free(mconfs);
     notify_stop(notify);
     store_close(store);
     notify_free(notify);
@@ -227,6 +283,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "serve"))
         return serve(argc, argv);
+    if (!strcmp(argv[1], "simulate"))
+        return sim_main(argc, argv);
     fprintf(stderr, "pilotlight: unknown command '%s' (try --help)\n", argv[1]);
     return 2;
 }

@@ -16,6 +16,8 @@
 struct ld_cache;
 struct cfg;
 struct notify;
+struct ingest;
+struct mqin;
 
 /* Application state shared by every handler (read-only after start). */
 struct app {
@@ -24,7 +26,20 @@ struct app {
     const struct cfg *cfg;
     long long started_ms;
     struct notify *notify;      /* subscriptions runtime (notify/notify.h) */
+    struct ingest *ingest;      /* LoRaWAN ingest runtime (ingest/ingest.h) */
+    struct mqin *mqin;          /* its MQTT broker connections, NULL if none */
+    char admin_secret[65];      /* the admin API's secret (auth.c) */
 };
+
+/* --- auth.c: who may call the pilotlight endpoints --------------------------- */
+enum { API_ROLE_NONE = 0, API_ROLE_ADMIN, API_ROLE_INGEST };
+/* 0 if the request carries the admin secret; else the 401 is in r->err. */
+int api_auth_admin(struct req *r);
+/* 0 if the request carries its tenant's ingest secret; else 401 in r->err. */
+int api_auth_ingest(struct req *r);
+/* Read <data_dir>/admin.secret, or create it (mode 0600) with a new random
+ * secret and log it once. 0, or ERR_IO / ERR_BAD_DATA with e set. */
+int api_admin_secret_load(const char *data_dir, char out[65], struct err *e);
 
 #define API_BASE "/ngsi-ld/v1"
 
@@ -65,6 +80,7 @@ struct api_view {
     char **attrs;              /* `attrs` expanded, owned (also in pick) */
     size_t n_attrs;
     int no_overwrite, upsert_update, want_count, temporal_values;
+    int aggregated_values;     /* options=aggregatedValues (temporal API) */
 };
 int api_view_parse(struct req *r, struct api_view *v);
 void api_view_free(struct api_view *v);
@@ -133,6 +149,47 @@ int api_subscription_get(struct req *r);
 int api_subscription_patch(struct req *r);
 int api_subscription_delete(struct req *r);
 int api_temporal_entity_get(struct req *r);
+int api_temporal_query(struct req *r);
+int api_temporal_batch_query(struct req *r);
+int api_temporal_create(struct req *r);
+int api_temporal_attrs_append(struct req *r);
+int api_temporal_entity_delete(struct req *r);
+int api_temporal_attr_delete(struct req *r);
+int api_temporal_instance_patch(struct req *r);
+int api_temporal_instance_delete(struct req *r);
+/* query.c: the entity selection of a query (type, id, idPattern, q, geo,
+ * attrs, view options, limit/offset/count) from the query string or a
+ * Query object body, shared with the temporal API. Errors in r->err. */
+struct api_query;
+int api_query_from_params(struct req *r, struct api_query **out);
+int api_query_from_body(struct req *r, const cJSON *body, struct api_query **out);
+struct api_view *api_query_view(struct api_query *q);
+int api_query_run(struct req *r, struct api_query *q, int (*each)(void *ud, const cJSON *doc),
+                  void *ud, long *count);
+/* NGSILD-Results-Count and Link rel=prev/next for a page of n_results. */
+void api_query_page_headers(struct req *r, struct api_query *q, long n_results, long count);
+void api_query_free(struct api_query *q);
+/* admin.c: /pilotlight/v1 */
+int api_admin_profile_create(struct req *r);
+int api_admin_profile_put(struct req *r);
+int api_admin_profiles_list(struct req *r);
+int api_admin_profile_get(struct req *r);
+int api_admin_profile_delete(struct req *r);
+int api_admin_device_create(struct req *r);
+int api_admin_device_put(struct req *r);
+int api_admin_devices_list(struct req *r);
+int api_admin_device_get(struct req *r);
+int api_admin_device_delete(struct req *r);
+int api_admin_quarantine_list(struct req *r);
+int api_admin_quarantine_delete(struct req *r);
+int api_admin_quarantine_provision(struct req *r);
+int api_admin_secret_set(struct req *r);
+int api_admin_autoprov_list(struct req *r);
+int api_admin_autoprov_put(struct req *r);
+int api_admin_autoprov_delete(struct req *r);
+int api_admin_ingest_stats(struct req *r);
+int api_ingest_chirpstack(struct req *r);
+int api_ingest_tts(struct req *r);
 int api_version(struct req *r);
 int api_health(struct req *r);
 

@@ -272,6 +272,8 @@ int api_view_parse(struct req *r, struct api_view *v)
                 v->upsert_update = 0;
             else if (!strcmp(opt, "temporalValues"))
                 v->temporal_values = 1; /* the temporal API's */
+            else if (!strcmp(opt, "aggregatedValues"))
+                v->aggregated_values = 1; /* the temporal API's */
             else if (set_format(r, v, opt) != 0)
                 return err_set(&r->err, ERR_BAD_DATA, "unknown option '%s'", opt);
             p += len;

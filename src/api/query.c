@@ -200,10 +200,9 @@ static void keep_arg(void *ud, const char *key, const char *raw)
 }
 
 /* Link rel=prev / rel=next (GS CIM 009 5.5.9): the same query, another page. */
-static void page_links(struct req *r, const struct qspec *s, long count)
+static void page_links(struct req *r, const struct qspec *s, long n, long count)
 {
     struct buf args, link;
-    long n = cJSON_GetArraySize(s->results);
 
     if (r->method != HTTP_GET) /* POST /entityOperations/query: the body is the query */
         return;
@@ -249,23 +248,23 @@ static int run(struct req *r, struct qspec *s)
         snprintf(n, sizeof(n), "%ld", count);
         req_add_header(r, "NGSILD-Results-Count", n);
     }
-    page_links(r, s, count);
+    page_links(r, s, cJSON_GetArraySize(s->results), count);
     cJSON *results = s->results;
     s->results = NULL;
     return api_reply_entities(r, 200, results);
 }
 
-int api_entities_query(struct req *r)
+/* The GET form: type, id, idPattern, q, geo-query, attrs, view, page. */
+static int parse_params(struct req *r, struct qspec *sp)
 {
-    struct qspec s;
     const char *type = req_query(r, "type"), *ids = req_query(r, "id");
     const char *pattern = req_query(r, "idPattern"), *q = req_query(r, "q");
     const char *georel = req_query(r, "georel"), *geometry = req_query(r, "geometry");
     const char *coords = req_query(r, "coordinates");
     const char *attrs = req_query(r, "attrs");
 
-    memset(&s, 0, sizeof(s));
-    if (api_resolve_ctx(r, NULL) != 0 || api_view_parse(r, &s.view) != 0)
+    memset(sp, 0, sizeof(*sp));
+    if (api_resolve_ctx(r, NULL) != 0 || api_view_parse(r, &sp->view) != 0)
         goto fail;
     if (!type && !ids && !attrs && !q && !georel)
         {
@@ -273,11 +272,11 @@ int api_entities_query(struct req *r)
                     "a query needs at least one of type, id, attrs, q or a geo-query");
             goto fail;
         }
-    if (type && set_types(r, &s, type) != 0)
+    if (type && set_types(r, sp, type) != 0)
         goto fail;
     for (const char *p = ids; p && *p;) {
         size_t len = strcspn(p, ",");
-        if (len == 0 || add_id(r, &s, p, len) != 0) {
+        if (len == 0 || add_id(r, sp, p, len) != 0) {
             err_set(&r->err, ERR_BAD_DATA, "invalid id list");
             goto fail;
         }
@@ -285,35 +284,45 @@ int api_entities_query(struct req *r)
         if (*p == ',')
             p++;
     }
-    if (pattern && set_id_pattern(r, &s, pattern) != 0)
+    if (pattern && set_id_pattern(r, sp, pattern) != 0)
         goto fail;
-    if (q && set_q(r, &s, q) != 0)
+    if (q && set_q(r, sp, q) != 0)
         goto fail;
-    if (set_geo(r, &s, georel, geometry, coords, req_query(r, "geoproperty")) != 0)
+    if (set_geo(r, sp, georel, geometry, coords, req_query(r, "geoproperty")) != 0)
         goto fail;
-    if (set_page(r, &s) != 0)
+    if (set_page(r, sp) != 0)
         goto fail;
-    if (run(r, &s) != 0)
-        goto fail;
-    qspec_free(&s);
-    return HTTP_DONE;
+    return 0;
 fail:
-    qspec_free(&s);
-    return req_reply_error(r);
+    qspec_free(sp);
+    return r->err.code ? r->err.code : ERR_BAD_DATA;
 }
 
-/* POST /entityOperations/query: {"type":"Query", "entities":[{id|idPattern|type}],
- * "attrs":[...], "q":"...", "geoQ":{...}}. An entity matches if any selector
- * does (all of a selector's members must hold), and the other restrictions. */
-int api_batch_query(struct req *r)
+int api_entities_query(struct req *r)
 {
     struct qspec s;
-    cJSON *body = NULL;
+
+    if (parse_params(r, &s) != 0)
+        return req_reply_error(r);
+    if (run(r, &s) != 0) {
+        qspec_free(&s);
+        return req_reply_error(r);
+    }
+    qspec_free(&s);
+    return HTTP_DONE;
+}
+
+/* The Query object (GS CIM 009 5.2.23): {"type":"Query", "entities":
+ * [{id|idPattern|type}], "attrs":[...], "q":"...", "geoQ":{...}}; other
+ * members (temporalQ) are the caller's. An entity matches if any selector
+ * does (all of a selector's members must hold), and the other
+ * restrictions. Resolves the context from body. */
+static int parse_body(struct req *r, const cJSON *body, struct qspec *sp)
+{
     const cJSON *it;
 
-    memset(&s, 0, sizeof(s));
-    if (api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0 ||
-        api_view_parse(r, &s.view) != 0)
+    memset(sp, 0, sizeof(*sp));
+    if (api_resolve_ctx(r, body) != 0 || api_view_parse(r, &sp->view) != 0)
         goto fail;
     if (!cJSON_IsObject(body)) {
         err_set(&r->err, ERR_BAD_DATA, "the body must be a Query object");
@@ -335,10 +344,10 @@ int api_batch_query(struct req *r)
         err_set(&r->err, ERR_BAD_DATA, "at most 64 entity selectors");
         goto fail;
     }
-    if (n_sel && ((s.sel = calloc(n_sel, sizeof(*s.sel))) == NULL ||
-                  (s.sel_types = calloc(n_sel, sizeof(*s.sel_types))) == NULL ||
-                  (s.sel_re = calloc(n_sel, sizeof(*s.sel_re))) == NULL ||
-                  (s.sel_have_re = calloc(n_sel, sizeof(*s.sel_have_re))) == NULL)) {
+    if (n_sel && ((sp->sel = calloc(n_sel, sizeof(*sp->sel))) == NULL ||
+                  (sp->sel_types = calloc(n_sel, sizeof(*sp->sel_types))) == NULL ||
+                  (sp->sel_re = calloc(n_sel, sizeof(*sp->sel_re))) == NULL ||
+                  (sp->sel_have_re = calloc(n_sel, sizeof(*sp->sel_have_re))) == NULL)) {
         err_set(&r->err, ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -347,7 +356,7 @@ int api_batch_query(struct req *r)
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "type");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(it, "idPattern");
-        size_t k = s.n_sel++;
+        size_t k = sp->n_sel++;
         if (!cJSON_IsObject(it) || (t && !cJSON_IsString(t)) || (id && !cJSON_IsString(id)) ||
             (pat && !cJSON_IsString(pat)) || (!t && !id && !pat)) {
             err_set(&r->err, ERR_BAD_DATA,
@@ -355,38 +364,38 @@ int api_batch_query(struct req *r)
             goto fail;
         }
         if (t) {
-            if (typeq_parse(t->valuestring, &s.sel_types[k], &r->err) != 0) {
+            if (typeq_parse(t->valuestring, &sp->sel_types[k], &r->err) != 0) {
                 r->err.code = ERR_BAD_DATA;
                 goto fail;
             }
-            if (typeq_expand(s.sel_types[k], api_expand_cb, r) != 0) {
+            if (typeq_expand(sp->sel_types[k], api_expand_cb, r) != 0) {
                 err_set(&r->err, ERR_NOMEM, "out of memory");
                 goto fail;
             }
-            s.sel[k].types = s.sel_types[k];
+            sp->sel[k].types = sp->sel_types[k];
         }
         if (id) {
             if (!api_is_uri(id->valuestring)) {
                 err_set(&r->err, ERR_BAD_DATA, "id '%.200s' is not a URI", id->valuestring);
                 goto fail;
             }
-            if ((s.sel[k].id = strdup(id->valuestring)) == NULL) {
+            if ((sp->sel[k].id = strdup(id->valuestring)) == NULL) {
                 err_set(&r->err, ERR_NOMEM, "out of memory");
                 goto fail;
             }
         }
         if (pat) {
             char why[96];
-            if (re_compile(&s.sel_re[k], pat->valuestring, 0, why, sizeof(why)) != 0) {
+            if (re_compile(&sp->sel_re[k], pat->valuestring, 0, why, sizeof(why)) != 0) {
                 err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' %s", pat->valuestring, why);
                 goto fail;
             }
-            s.sel_have_re[k] = 1;
-            s.sel[k].id_pattern = &s.sel_re[k];
+            sp->sel_have_re[k] = 1;
+            sp->sel[k].id_pattern = &sp->sel_re[k];
         }
     }
-    s.sq.sel = s.sel;
-    s.sq.n_sel = s.n_sel;
+    sp->sq.sel = sp->sel;
+    sp->sq.n_sel = sp->n_sel;
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attrs");
     if (attrs) {
         if (!cJSON_IsArray(attrs)) {
@@ -401,34 +410,34 @@ int api_batch_query(struct req *r)
                 goto fail;
             }
             if ((iri = api_expand(r, it->valuestring)) == NULL ||
-                (p = realloc(s.view.attrs, (s.view.n_attrs + 1) * sizeof(*p))) == NULL) {
+                (p = realloc(sp->view.attrs, (sp->view.n_attrs + 1) * sizeof(*p))) == NULL) {
                 free(iri);
                 err_set(&r->err, ERR_NOMEM, "out of memory");
                 goto fail;
             }
-            s.view.attrs = p;
-            s.view.attrs[s.view.n_attrs++] = iri;
+            sp->view.attrs = p;
+            sp->view.attrs[sp->view.n_attrs++] = iri;
         }
         /* project on them too, as the GET's attrs does */
-        char **pick = calloc(s.view.n_attrs + 2, sizeof(*pick));
+        char **pick = calloc(sp->view.n_attrs + 2, sizeof(*pick));
         if (pick == NULL) {
             err_set(&r->err, ERR_NOMEM, "out of memory");
             goto fail;
         }
-        for (size_t i = 0; i < s.view.n_attrs; i++)
-            pick[i] = strdup(s.view.attrs[i]);
-        pick[s.view.n_attrs] = strdup("id");
-        pick[s.view.n_attrs + 1] = strdup("type");
-        for (size_t i = 0; i < s.view.n_pick; i++)
-            free(s.view.pick[i]);
-        free(s.view.pick);
-        s.view.pick = pick;
-        s.view.n_pick = s.view.n_attrs + 2;
-        s.view.ro.pick = (const char *const *)pick;
-        s.view.ro.n_pick = s.view.n_pick;
+        for (size_t i = 0; i < sp->view.n_attrs; i++)
+            pick[i] = strdup(sp->view.attrs[i]);
+        pick[sp->view.n_attrs] = strdup("id");
+        pick[sp->view.n_attrs + 1] = strdup("type");
+        for (size_t i = 0; i < sp->view.n_pick; i++)
+            free(sp->view.pick[i]);
+        free(sp->view.pick);
+        sp->view.pick = pick;
+        sp->view.n_pick = sp->view.n_attrs + 2;
+        sp->view.ro.pick = (const char *const *)pick;
+        sp->view.ro.n_pick = sp->view.n_pick;
     }
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "q");
-    if (q && (!cJSON_IsString(q) || set_q(r, &s, q->valuestring) != 0)) {
+    if (q && (!cJSON_IsString(q) || set_q(r, sp, q->valuestring) != 0)) {
         err_set(&r->err, ERR_BAD_DATA, "q must be a valid query string");
         goto fail;
     }
@@ -440,27 +449,108 @@ int api_batch_query(struct req *r)
         const cJSON *gp = cJSON_GetObjectItemCaseSensitive(geoq, "geoproperty");
         char *ctext = c ? (cJSON_IsString(c) ? strdup(c->valuestring) : cJSON_PrintUnformatted(c))
                         : NULL;
-        int rc = set_geo(r, &s, cJSON_IsString(rel) ? rel->valuestring : NULL,
+        int rc = set_geo(r, sp, cJSON_IsString(rel) ? rel->valuestring : NULL,
                          cJSON_IsString(g) ? g->valuestring : NULL, ctext,
                          cJSON_IsString(gp) ? gp->valuestring : NULL);
         free(ctext);
-        if (rc || !s.sq.georel) {
+        if (rc || !sp->sq.georel) {
             err_set(&r->err, ERR_BAD_DATA, "geoQ needs geometry, coordinates and georel");
             goto fail;
         }
     }
-    if (!s.n_sel && !s.view.n_attrs && !s.q && !s.sq.georel) {
+    if (!sp->n_sel && !sp->view.n_attrs && !sp->q && !sp->sq.georel) {
         err_set(&r->err, ERR_BAD_DATA,
                 "a query needs at least one of entities, attrs, q or geoQ");
         goto fail;
     }
-    if (set_page(r, &s) != 0 || run(r, &s) != 0)
+    if (set_page(r, sp) != 0)
         goto fail;
+    return 0;
+fail:
+    qspec_free(sp);
+    return r->err.code ? r->err.code : ERR_BAD_DATA;
+}
+
+/* POST /entityOperations/query */
+int api_batch_query(struct req *r)
+{
+    struct qspec s;
+    cJSON *body = NULL;
+
+    if (api_body_json(r, &body) != 0 || parse_body(r, body, &s) != 0) {
+        cJSON_Delete(body);
+        return req_reply_error(r);
+    }
     cJSON_Delete(body);
+    if (run(r, &s) != 0) {
+        qspec_free(&s);
+        return req_reply_error(r);
+    }
     qspec_free(&s);
     return HTTP_DONE;
-fail:
-    cJSON_Delete(body);
-    qspec_free(&s);
-    return req_reply_error(r);
+}
+
+/* --- shared with the temporal API (api.h) ---------------------------------- */
+
+struct api_query {
+    struct qspec s;
+};
+
+static int query_new(struct req *r, const cJSON *body, struct api_query **out)
+{
+    struct api_query *q = calloc(1, sizeof(*q));
+    int rc;
+
+    *out = NULL;
+    if (q == NULL)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    if ((rc = body ? parse_body(r, body, &q->s) : parse_params(r, &q->s)) != 0) {
+        free(q);
+        return rc;
+    }
+    q->s.sq.tenant = r->tenant;
+    q->s.sq.attrs = (const char *const *)q->s.view.attrs;
+    q->s.sq.n_attrs = q->s.view.n_attrs;
+    *out = q;
+    return 0;
+}
+
+int api_query_from_params(struct req *r, struct api_query **out)
+{
+    return query_new(r, NULL, out);
+}
+
+int api_query_from_body(struct req *r, const cJSON *body, struct api_query **out)
+{
+    return query_new(r, body, out);
+}
+
+struct api_view *api_query_view(struct api_query *q)
+{
+    return &q->s.view;
+}
+
+int api_query_run(struct req *r, struct api_query *q, int (*each)(void *ud, const cJSON *doc),
+                  void *ud, long *count)
+{
+    struct app *app = api_app(r);
+    return store_query(app->store, &q->s.sq, each, ud, count, &r->err);
+}
+
+void api_query_page_headers(struct req *r, struct api_query *q, long n_results, long count)
+{
+    if (q->s.sq.want_count) {
+        char n[32];
+        snprintf(n, sizeof(n), "%ld", count);
+        req_add_header(r, "NGSILD-Results-Count", n);
+    }
+    page_links(r, &q->s, n_results, count);
+}
+
+void api_query_free(struct api_query *q)
+{
+    if (q == NULL)
+        return;
+    qspec_free(&q->s);
+    free(q);
 }

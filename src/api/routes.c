@@ -7,6 +7,9 @@
 
 #define B API_BASE
 
+/* most routes leave flags out (0) */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 const struct http_route api_routes[] = {
     {HTTP_POST, B "/entities", api_entity_create},
     {HTTP_GET, B "/entities", api_entities_query},
@@ -39,6 +42,38 @@ const struct http_route api_routes[] = {
     {HTTP_PATCH, B "/subscriptions/{id}", api_subscription_patch},
     {HTTP_DELETE, B "/subscriptions/{id}", api_subscription_delete},
     {HTTP_GET, B "/temporal/entities/{id}", api_temporal_entity_get},
+    {HTTP_GET, B "/temporal/entities", api_temporal_query},
+    {HTTP_POST, B "/temporal/entities", api_temporal_create},
+    {HTTP_DELETE, B "/temporal/entities/{id}", api_temporal_entity_delete},
+    {HTTP_POST, B "/temporal/entities/{id}/attrs", api_temporal_attrs_append},
+    {HTTP_DELETE, B "/temporal/entities/{id}/attrs/{attrId}", api_temporal_attr_delete},
+    {HTTP_PATCH, B "/temporal/entities/{id}/attrs/{attrId}/{instanceId}",
+     api_temporal_instance_patch},
+    {HTTP_DELETE, B "/temporal/entities/{id}/attrs/{attrId}/{instanceId}",
+     api_temporal_instance_delete},
+    {HTTP_POST, B "/temporal/entityOperations/query", api_temporal_batch_query},
+#define A "/pilotlight/v1"
+    {HTTP_GET, A "/device-profiles", api_admin_profiles_list},
+    {HTTP_POST, A "/device-profiles", api_admin_profile_create},
+    {HTTP_GET, A "/device-profiles/{id}", api_admin_profile_get},
+    {HTTP_PUT, A "/device-profiles/{id}", api_admin_profile_put},
+    {HTTP_DELETE, A "/device-profiles/{id}", api_admin_profile_delete},
+    {HTTP_GET, A "/devices", api_admin_devices_list},
+    {HTTP_POST, A "/devices", api_admin_device_create, HTTP_ROUTE_ANY_BODY},
+    {HTTP_GET, A "/devices/{devEui}", api_admin_device_get},
+    {HTTP_PUT, A "/devices/{devEui}", api_admin_device_put},
+    {HTTP_DELETE, A "/devices/{devEui}", api_admin_device_delete},
+    {HTTP_GET, A "/quarantine", api_admin_quarantine_list},
+    {HTTP_DELETE, A "/quarantine/{devEui}", api_admin_quarantine_delete},
+    {HTTP_POST, A "/quarantine/{devEui}/provision", api_admin_quarantine_provision},
+    {HTTP_POST | HTTP_PUT, A "/ingest/secret", api_admin_secret_set},
+    {HTTP_GET, A "/ingest/autoprovision", api_admin_autoprov_list},
+    {HTTP_PUT, A "/ingest/autoprovision/{application}", api_admin_autoprov_put},
+    {HTTP_DELETE, A "/ingest/autoprovision/{application}", api_admin_autoprov_delete},
+    {HTTP_GET, A "/ingest/stats", api_admin_ingest_stats},
+    {HTTP_POST, A "/ingest/chirpstack", api_ingest_chirpstack, HTTP_ROUTE_ANY_BODY},
+    {HTTP_POST, A "/ingest/tts", api_ingest_tts, HTTP_ROUTE_ANY_BODY},
+    {HTTP_POST, A "/ingest/tts/{event}", api_ingest_tts, HTTP_ROUTE_ANY_BODY},
     {HTTP_GET, "/version", api_version},
     {HTTP_GET, "/health", api_health},
 };

@@ -1,53 +1,85 @@
 /*
- * temporal.c - GET /ngsi-ld/v1/temporal/entities/{id} (GS CIM 009 5.7.3):
- * the history of one entity's attributes, from the store's append-only
- * history, in the temporal representation (every attribute an array of
- * instances with instanceId) or, with options=temporalValues, the
- * simplified one ("values": [[value, time], ...]). timerel before / after /
- * between with timeAt / endTimeAt, attrs, lastN. The query over several
- * entities, aggregation and the temporal writes are the next step (issue 3).
+ * temporal.c - the temporal API's reads (GS CIM 009 5.7.3, 5.7.4, 6.18-6.24):
+ *   GET  /temporal/entities/{id}           one entity's history
+ *   GET  /temporal/entities                the history of every entity a query
+ *                                          selects (type, id, idPattern, q, geo,
+ *                                          attrs: query.c's parsing, matched on
+ *                                          the entities' current state)
+ *   POST /temporal/entityOperations/query  the same with a Query object body and
+ *                                          its temporalQ
+ * from the store's append-only history, in the temporal representation
+ * (every attribute an array of instances, each with its instanceId), the
+ * simplified one (options=temporalValues: "values": [[value, time]...]) or
+ * the aggregated one (options=aggregatedValues with aggrMethods and
+ * aggrPeriodDuration: per method [[value, periodStart, periodEnd]...],
+ * computed by the store in SQL, see store_history_aggregate).
+ *
+ * Temporal query: timerel before / after / between with timeAt / endTimeAt
+ * (optional on every endpoint: without it, the whole history), timeproperty
+ * observedAt only (the history is kept by observedAt), lastN.
+ *
+ * Pagination of instances (GS CIM 009 6.3.10): at most temporal_max_instances
+ * (cfg) instances per attribute. When an attribute has more, the answer is
+ * 206 with "Content-Range: date-time <start>-<end>/<size>": forwards (no
+ * lastN) from the window's start up to the newest instance returned (size
+ * "*"); backwards (lastN) from the window's end down to the oldest returned
+ * (size = lastN). Every attribute of every entity in the answer is cut at
+ * the same <end>, so the next page is timerel=after (or before) that time.
+ * Entities themselves page by limit/offset as in GET /entities.
+ *
+ * Runs on the HTTP workers; reads only (the writes are in temporal_write.c).
  */
 #include "api/api.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ld/ld.h"
+#include "util/cfg.h"
 #include "util/time.h"
 
-struct hist {
-    cJSON *attrs; /* attr IRI -> [instances] (storage form) */
-    cJSON *ids;   /* attr IRI -> [instanceId], same order */
-    int oom;
+#define INSTANCE_PREFIX "urn:ngsi-ld:attribute:instance:"
+
+enum {
+    AGGR_TOTAL = 1, AGGR_DISTINCT = 2, AGGR_SUM = 4, AGGR_AVG = 8,
+    AGGR_MIN = 16, AGGR_MAX = 32, AGGR_STDDEV = 64, AGGR_SUMSQ = 128,
 };
 
-static int collect(void *ud, const char *attr, int64_t iid, int64_t t_ms, const char *text)
-{
-    struct hist *h = ud;
-    cJSON *inst = cJSON_Parse(text), *arr;
-    char id[64];
-    (void)t_ms;
-    if (inst == NULL)
-        return 0; /* a corrupt row is skipped */
-    snprintf(id, sizeof(id), "urn:ngsi-ld:attribute:instance:%lld", (long long)iid);
-    cJSON *ids = cJSON_GetObjectItemCaseSensitive(h->ids, attr);
-    if (((arr = cJSON_GetObjectItemCaseSensitive(h->attrs, attr)) == NULL &&
-         (arr = cJSON_AddArrayToObject(h->attrs, attr)) == NULL) ||
-        (ids == NULL && (ids = cJSON_AddArrayToObject(h->ids, attr)) == NULL)) {
-        cJSON_Delete(inst);
-        h->oom = 1;
-        return 1;
-    }
-    cJSON_AddItemToArray(arr, inst);
-    cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-    return 0;
-}
+static const struct {
+    const char *name;
+    unsigned bit;
+} aggr_names[] = {
+    {"totalCount", AGGR_TOTAL}, {"distinctCount", AGGR_DISTINCT}, {"sum", AGGR_SUM},
+    {"avg", AGGR_AVG},          {"min", AGGR_MIN},                {"max", AGGR_MAX},
+    {"stddev", AGGR_STDDEV},    {"sumsq", AGGR_SUMSQ},
+};
+#define N_AGGR (sizeof(aggr_names) / sizeof(aggr_names[0]))
 
-static int parse_time(struct req *r, const char *name, int64_t *ms)
+/* A parsed temporal query. */
+struct tq {
+    int64_t from_ms, to_ms;    /* the window [from, to) */
+    long last_n;               /* 0 = none */
+    long cap;                  /* instances per attribute per answer */
+    int values, aggregated, sys_attrs;
+    unsigned methods;          /* AGGR_* */
+    int64_t period_ms;         /* 0 = the whole window */
+};
+
+/* Instance pagination over the whole answer. */
+struct cut {
+    int truncated;
+    int64_t end;               /* forwards: keep t <= end; backwards: t >= end */
+    int64_t first, last;       /* oldest / newest instance time returned */
+    int any;
+};
+
+/* ---- the temporal query ---------------------------------------------------- */
+
+static int parse_time(struct req *r, const char *name, const char *v, int64_t *ms)
 {
-    const char *v = req_query(r, name);
     if (v == NULL)
         return err_set(&r->err, ERR_BAD_DATA, "%s is required with this timerel", name);
     if (tm_parse(v, ms) != 0)
@@ -55,38 +87,190 @@ static int parse_time(struct req *r, const char *name, int64_t *ms)
     return 0;
 }
 
-static int time_window(struct req *r, int64_t *from, int64_t *to)
+static int tq_window(struct req *r, struct tq *t, const char *rel, const char *at,
+                     const char *end_at, const char *tp)
 {
-    const char *rel = req_query(r, "timerel"), *tp = req_query(r, "timeproperty");
     int64_t a, b;
 
-    *from = INT64_MIN;
-    *to = INT64_MAX;
+    t->from_ms = INT64_MIN;
+    t->to_ms = INT64_MAX;
     if (tp && strcmp(tp, "observedAt") != 0)
         return err_set(&r->err, ERR_NOT_SUPPORTED,
                        "timeproperty %.32s: the history is kept by observedAt", tp);
     if (rel == NULL)
-        return req_query(r, "timeAt") ? err_set(&r->err, ERR_BAD_DATA, "timeAt needs timerel")
-                                      : 0;
+        return at ? err_set(&r->err, ERR_BAD_DATA, "timeAt needs timerel") : 0;
     if (!strcmp(rel, "before")) {
-        if (parse_time(r, "timeAt", &a))
+        if (parse_time(r, "timeAt", at, &a))
             return r->err.code;
-        *to = a;
+        t->to_ms = a;
     } else if (!strcmp(rel, "after")) {
-        if (parse_time(r, "timeAt", &a))
+        if (parse_time(r, "timeAt", at, &a))
             return r->err.code;
-        *from = a + 1;
+        t->from_ms = a + 1;
     } else if (!strcmp(rel, "between")) {
-        if (parse_time(r, "timeAt", &a) || parse_time(r, "endTimeAt", &b))
+        if (parse_time(r, "timeAt", at, &a) || parse_time(r, "endTimeAt", end_at, &b))
             return r->err.code;
         if (b <= a)
             return err_set(&r->err, ERR_BAD_DATA, "endTimeAt must be after timeAt");
-        *from = a;
-        *to = b;
+        t->from_ms = a;
+        t->to_ms = b;
     } else {
         return err_set(&r->err, ERR_BAD_DATA, "timerel must be before, after or between");
     }
     return 0;
+}
+
+static int tq_last_n(struct req *r, struct tq *t, const char *last)
+{
+    char *end;
+    if (last == NULL)
+        return 0;
+    t->last_n = strtol(last, &end, 10);
+    if (*last == '\0' || *end || t->last_n <= 0 || t->last_n > 1000000000L)
+        return err_set(&r->err, ERR_BAD_DATA, "lastN must be a positive integer");
+    return 0;
+}
+
+/* The rest of a temporal query: from the view (options) and the query
+ * string (aggrMethods, aggrPeriodDuration). */
+static int tq_finish(struct req *r, struct tq *t, const struct api_view *v)
+{
+    const char *methods = req_query(r, "aggrMethods");
+    const char *period = req_query(r, "aggrPeriodDuration");
+    struct app *app = api_app(r);
+
+    t->cap = app->cfg->temporal_max_instances;
+    t->values = v->temporal_values;
+    t->aggregated = v->aggregated_values;
+    t->sys_attrs = v->ro.sys_attrs;
+    if (t->values && t->aggregated)
+        return err_set(&r->err, ERR_BAD_DATA,
+                       "options temporalValues and aggregatedValues exclude each other");
+    if (!t->aggregated)
+        return (methods || period)
+                   ? err_set(&r->err, ERR_BAD_DATA,
+                             "aggrMethods and aggrPeriodDuration need options=aggregatedValues")
+                   : 0;
+    if (methods == NULL || *methods == '\0')
+        return err_set(&r->err, ERR_BAD_DATA, "options=aggregatedValues needs aggrMethods");
+    for (const char *p = methods; *p;) {
+        size_t len = strcspn(p, ","), i;
+        for (i = 0; i < N_AGGR; i++)
+            if (strlen(aggr_names[i].name) == len && !strncmp(aggr_names[i].name, p, len))
+                break;
+        if (i == N_AGGR)
+            return err_set(&r->err, ERR_BAD_DATA,
+                           "aggrMethods: '%.*s' is not one of totalCount, distinctCount, sum, "
+                           "avg, min, max, stddev, sumsq",
+                           (int)(len > 32 ? 32 : len), p);
+        t->methods |= aggr_names[i].bit;
+        p += len;
+        if (*p == ',' && *++p == '\0')
+            return err_set(&r->err, ERR_BAD_DATA, "aggrMethods ends with a comma");
+    }
+    if (period && store_duration_parse(period, 0, &t->period_ms) != 0)
+        return err_set(&r->err, ERR_BAD_DATA,
+                       "aggrPeriodDuration '%.64s' is not an ISO 8601 duration with fixed units "
+                       "(PnW or PnDTnHnMnS)",
+                       period);
+    return 0;
+}
+
+static int tq_from_params(struct req *r, struct tq *t, const struct api_view *v)
+{
+    memset(t, 0, sizeof(*t));
+    if (tq_window(r, t, req_query(r, "timerel"), req_query(r, "timeAt"),
+                  req_query(r, "endTimeAt"), req_query(r, "timeproperty")) != 0 ||
+        tq_last_n(r, t, req_query(r, "lastN")) != 0)
+        return r->err.code;
+    return tq_finish(r, t, v);
+}
+
+/* ---- collecting one entity's history -------------------------------------- */
+
+struct hist {
+    cJSON *attrs;   /* attr IRI -> [instances] (storage form) */
+    cJSON *meta;    /* attr IRI -> [[iid, t], ...], same order */
+    const char *cur_attr;
+    long n_attr;    /* instances of cur_attr so far */
+    int oom;
+};
+
+static int collect(void *ud, const char *attr, int64_t iid, int64_t t_ms, const char *text)
+{
+    struct hist *h = ud;
+    cJSON *inst = cJSON_Parse(text), *arr, *meta, *pair;
+
+    if (inst == NULL)
+        return 0; /* a corrupt row is skipped */
+    if ((arr = cJSON_GetObjectItemCaseSensitive(h->attrs, attr)) == NULL)
+        arr = cJSON_AddArrayToObject(h->attrs, attr);
+    if ((meta = cJSON_GetObjectItemCaseSensitive(h->meta, attr)) == NULL)
+        meta = cJSON_AddArrayToObject(h->meta, attr);
+    pair = cJSON_CreateArray();
+    if (arr == NULL || meta == NULL || pair == NULL) {
+        cJSON_Delete(inst);
+        cJSON_Delete(pair);
+        h->oom = 1;
+        return 1;
+    }
+    cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)iid));
+    cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)t_ms));
+    cJSON_AddItemToArray(arr, inst);
+    cJSON_AddItemToArray(meta, pair);
+    return 0;
+}
+
+static int64_t meta_time(const cJSON *pair)
+{
+    return (int64_t)cJSON_GetArrayItem(pair, 1)->valuedouble;
+}
+
+/* Over the cap: keep the first cap (forwards) or the last cap (backwards)
+ * of each attribute and note where the page ends. */
+static void trim(const struct tq *t, struct hist *h, struct cut *c)
+{
+    cJSON *a = h->attrs->child, *m = h->meta->child;
+
+    for (; a && m; a = a->next, m = m->next) {
+        int n = cJSON_GetArraySize(a);
+        if (n <= t->cap)
+            continue;
+        for (; n > t->cap; n--) { /* backwards: the oldest go; forwards: the newest */
+            cJSON_DeleteItemFromArray(a, t->last_n ? 0 : n - 1);
+            cJSON_DeleteItemFromArray(m, t->last_n ? 0 : n - 1);
+        }
+        int64_t edge = meta_time(cJSON_GetArrayItem(m, t->last_n ? 0 : n - 1));
+        if (!c->truncated || (t->last_n ? edge > c->end : edge < c->end))
+            c->end = edge;
+        c->truncated = 1;
+    }
+}
+
+/* Cut every attribute at c->end; note the oldest / newest time kept. */
+static void cut_at(const struct tq *t, struct hist *h, struct cut *c)
+{
+    cJSON *a = h->attrs->child, *m = h->meta->child;
+
+    for (; a && m; a = a->next, m = m->next) {
+        int i = 0;
+        for (cJSON *p = m->child; p;) {
+            cJSON *next = p->next;
+            int64_t tm = meta_time(p);
+            if (c->truncated && (t->last_n ? tm < c->end : tm > c->end)) {
+                cJSON_DeleteItemFromArray(a, i);
+                cJSON_Delete(cJSON_DetachItemViaPointer(m, p));
+            } else {
+                if (!c->any || tm < c->first)
+                    c->first = tm;
+                if (!c->any || tm > c->last)
+                    c->last = tm;
+                c->any = 1;
+                i++;
+            }
+            p = next;
+        }
+    }
 }
 
 /* The simplified temporal representation of one rendered attribute. */
@@ -102,6 +286,16 @@ static cJSON *temporal_values(const cJSON *instances)
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(inst, "observedAt");
         if (v == NULL)
             v = cJSON_GetObjectItemCaseSensitive(inst, "object");
+        if (v == NULL)
+            v = cJSON_GetObjectItemCaseSensitive(inst, "languageMap");
+        if (v == NULL)
+            v = cJSON_GetObjectItemCaseSensitive(inst, "valueList");
+        if (v == NULL)
+            v = cJSON_GetObjectItemCaseSensitive(inst, "objectList");
+        if (v == NULL)
+            v = cJSON_GetObjectItemCaseSensitive(inst, "json");
+        if (v == NULL)
+            v = cJSON_GetObjectItemCaseSensitive(inst, "vocab");
         if (cJSON_IsString(t))
             type = t->valuestring;
         cJSON *pair = cJSON_CreateArray();
@@ -114,99 +308,478 @@ static cJSON *temporal_values(const cJSON *instances)
     return o;
 }
 
+static void replace_member(cJSON *obj, cJSON *old, cJSON *with)
+{
+    with->string = strdup(old->string); /* replacing keeps no key */
+    cJSON_ReplaceItemViaPointer(obj, old, with);
+}
+
+/* One entity's temporal representation from its history h and its types
+ * (an array of IRIs). NULL with r->err on failure. */
+static cJSON *render_history(struct req *r, const struct tq *t, const char *id,
+                             const cJSON *types, struct hist *h)
+{
+    struct api_view v;
+    cJSON *doc = cJSON_CreateObject(), *out = NULL;
+
+    memset(&v, 0, sizeof(v));
+    v.ro.ctx = r->ctx;
+    v.ro.format = ENT_NORMALIZED;
+    v.ro.sys_attrs = t->sys_attrs;
+    if (doc == NULL || cJSON_AddStringToObject(doc, "id", id) == NULL) {
+        cJSON_Delete(doc);
+        err_set(&r->err, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    cJSON_AddItemToObject(doc, "type", types ? cJSON_Duplicate(types, 1) : cJSON_CreateArray());
+    cJSON_AddItemToObject(doc, "attrs", h->attrs);
+    h->attrs = NULL;
+    out = api_render(r, &v, doc);
+    cJSON_Delete(doc);
+    if (out == NULL)
+        return NULL;
+    /* every attribute is an array of instances with its instanceId (the
+     * renderer keeps the document's attribute and instance order); or the
+     * simplified [[value, time]...] */
+    const cJSON *meta = h->meta->child;
+    for (cJSON *a = out->child; a; a = a->next) {
+        if (!strcmp(a->string, "id") || !strcmp(a->string, "type") || a->string[0] == '@' ||
+            !strcmp(a->string, "createdAt") || !strcmp(a->string, "modifiedAt"))
+            continue;
+        if (cJSON_IsObject(a)) {
+            cJSON *arr = cJSON_CreateArray();
+            cJSON_AddItemToArray(arr, cJSON_Duplicate(a, 1));
+            replace_member(out, a, arr);
+            a = arr;
+        }
+        if (meta) {
+            cJSON *inst = a->child;
+            for (const cJSON *p = meta->child; p && inst; p = p->next, inst = inst->next) {
+                char iid[64];
+                snprintf(iid, sizeof(iid), INSTANCE_PREFIX "%lld",
+                         (long long)cJSON_GetArrayItem(p, 0)->valuedouble);
+                cJSON_AddStringToObject(inst, "instanceId", iid);
+            }
+            meta = meta->next;
+        }
+        if (t->values) {
+            cJSON *tv = temporal_values(a);
+            replace_member(out, a, tv);
+            a = tv;
+        }
+    }
+    return out;
+}
+
+/* ---- aggregation ------------------------------------------------------------ */
+
+struct aggr_run {
+    const struct tq *t;
+    cJSON *attrs;     /* attr IRI -> {method: [[v, start, end]...]} */
+    long n_periods;
+    int too_many, oom;
+};
+
+static cJSON *aggr_value(unsigned m, const struct store_aggr *a)
+{
+    double avg = a->n_num ? a->sum / (double)a->n_num : 0, var;
+    if (m == AGGR_TOTAL)
+        return cJSON_CreateNumber((double)a->count);
+    if (m == AGGR_DISTINCT)
+        return cJSON_CreateNumber((double)a->distinct);
+    if (a->n_num == 0)
+        return cJSON_CreateNull();
+    switch (m) {
+    case AGGR_SUM: return cJSON_CreateNumber(a->sum);
+    case AGGR_AVG: return cJSON_CreateNumber(avg);
+    case AGGR_MIN: return cJSON_CreateNumber(a->min);
+    case AGGR_MAX: return cJSON_CreateNumber(a->max);
+    case AGGR_SUMSQ: return cJSON_CreateNumber(a->sumsq);
+    case AGGR_STDDEV: /* population standard deviation */
+        var = a->sumsq / (double)a->n_num - avg * avg;
+        return cJSON_CreateNumber(var > 0 ? sqrt(var) : 0);
+    default: return cJSON_CreateNull();
+    }
+}
+
+static int on_aggr(void *ud, const char *attr, const struct store_aggr *a)
+{
+    struct aggr_run *run = ud;
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(run->attrs, attr);
+    char start[TM_ISO_LEN], end[TM_ISO_LEN];
+
+    if (++run->n_periods > run->t->cap) {
+        run->too_many = 1;
+        return 1;
+    }
+    if (o == NULL && (o = cJSON_AddObjectToObject(run->attrs, attr)) == NULL)
+        goto oom;
+    tm_format(a->start_ms, start);
+    tm_format(a->end_ms == INT64_MAX ? a->last_ms : a->end_ms, end);
+    for (size_t i = 0; i < N_AGGR; i++) {
+        unsigned m = aggr_names[i].bit;
+        cJSON *arr, *row;
+        if (!(run->t->methods & m))
+            continue;
+        if ((arr = cJSON_GetObjectItemCaseSensitive(o, aggr_names[i].name)) == NULL &&
+            (arr = cJSON_AddArrayToObject(o, aggr_names[i].name)) == NULL)
+            goto oom;
+        if ((row = cJSON_CreateArray()) == NULL)
+            goto oom;
+        cJSON_AddItemToArray(arr, row);
+        cJSON_AddItemToArray(row, aggr_value(m, a));
+        cJSON_AddItemToArray(row, cJSON_CreateString(start));
+        cJSON_AddItemToArray(row, cJSON_CreateString(end));
+    }
+    return 0;
+oom:
+    run->oom = 1;
+    return 1;
+}
+
+/* The type an attribute has in the current document (aggregates say
+ * "Property" when the entity is gone). */
+static const char *attr_type(const cJSON *cur, const char *iri)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"),
+                                                      iri);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(a, 0), "type");
+    return cJSON_IsString(t) ? t->valuestring : "Property";
+}
+
+static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *id,
+                                const cJSON *cur, struct store_history_query *hq)
+{
+    struct app *app = api_app(r);
+    struct aggr_run run = {.t = t};
+    struct api_view v;
+    cJSON *head = NULL, *out = NULL;
+
+    if ((run.attrs = cJSON_CreateObject()) == NULL) {
+        err_set(&r->err, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (store_history_aggregate(app->store, hq, t->period_ms, (t->methods & AGGR_DISTINCT) != 0,
+                                on_aggr, &run, &r->err) != 0)
+        goto out;
+    if (run.oom || run.too_many) {
+        if (run.oom)
+            err_set(&r->err, ERR_NOMEM, "out of memory");
+        else
+            err_set(&r->err, ERR_TOO_MANY,
+                    "more than %ld aggregation periods: choose a longer aggrPeriodDuration",
+                    t->cap);
+        goto out;
+    }
+    /* id and type rendered like an entity's, then one member per attribute */
+    memset(&v, 0, sizeof(v));
+    v.ro.ctx = r->ctx;
+    if ((head = cJSON_CreateObject()) == NULL)
+        goto oom;
+    cJSON_AddStringToObject(head, "id", id);
+    cJSON_AddItemToObject(head, "type",
+                          cur ? cJSON_Duplicate(ent_doc_types(cur), 1) : cJSON_CreateArray());
+    cJSON_AddItemToObject(head, "attrs", cJSON_CreateObject());
+    if ((out = api_render(r, &v, head)) == NULL)
+        goto out;
+    for (cJSON *a = run.attrs->child; a; a = a->next) {
+        char *name = ld_compact(r->ctx ? r->ctx : ld_core(), a->string);
+        cJSON *o = cJSON_CreateObject();
+        if (name == NULL || o == NULL ||
+            cJSON_AddStringToObject(o, "type", attr_type(cur, a->string)) == NULL) {
+            free(name);
+            cJSON_Delete(o);
+            goto oom;
+        }
+        while (a->child) { /* the methods, after "type" */
+            cJSON *method = cJSON_DetachItemViaPointer(a, a->child);
+            cJSON_AddItemToObject(o, method->string, method);
+        }
+        cJSON_AddItemToObject(out, name, o);
+        free(name);
+    }
+    goto out;
+oom:
+    err_set(&r->err, ERR_NOMEM, "out of memory");
+    cJSON_Delete(out);
+    out = NULL;
+out:
+    if (r->err.code) {
+        cJSON_Delete(out);
+        out = NULL;
+    }
+    cJSON_Delete(head);
+    cJSON_Delete(run.attrs);
+    return out;
+}
+
+/* ---- one entity ------------------------------------------------------------ */
+
+/* The temporal representation of entity id (its current document cur, or
+ * NULL when it is gone), appended to results; *has_history = 1 when it had
+ * any history in the window. */
+static int entity_temporal(struct req *r, const struct tq *t, const char *id, const cJSON *cur,
+                           const struct api_view *v, struct cut *c, struct hist *h,
+                           cJSON **out, int *has_history)
+{
+    struct app *app = api_app(r);
+    struct store_history_query hq = {0};
+
+    *out = NULL;
+    *has_history = 0;
+    hq.tenant = r->tenant;
+    hq.entity_id = id;
+    hq.attrs = (const char *const *)v->attrs;
+    hq.n_attrs = v->n_attrs;
+    hq.from_ms = t->from_ms;
+    hq.to_ms = t->to_ms;
+    if (t->aggregated) {
+        if ((*out = render_aggregated(r, t, id, cur, &hq)) == NULL)
+            return r->err.code ? r->err.code : ERR_INTERNAL;
+        *has_history = cJSON_GetArraySize(*out) > 2;
+        return 0;
+    }
+    /* one more than the cap tells whether there is more */
+    if (t->last_n)
+        hq.last_n = t->last_n < t->cap + 1 ? t->last_n : t->cap + 1;
+    else
+        hq.limit = t->cap + 1;
+    memset(h, 0, sizeof(*h));
+    if ((h->attrs = cJSON_CreateObject()) == NULL || (h->meta = cJSON_CreateObject()) == NULL)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    if (store_history(app->store, &hq, collect, h, &r->err) != 0)
+        return r->err.code;
+    if (h->oom)
+        return err_set(&r->err, ERR_NOMEM, "out of memory");
+    *has_history = h->attrs->child != NULL;
+    trim(t, h, c);
+    return 0;
+}
+
+static void hist_free(struct hist *h)
+{
+    cJSON_Delete(h->attrs);
+    cJSON_Delete(h->meta);
+    memset(h, 0, sizeof(*h));
+}
+
+/* 206 and Content-Range when the instances were cut. */
+static int reply_temporal(struct req *r, const struct tq *t, const struct cut *c, cJSON *body)
+{
+    if (c->truncated) {
+        char a[TM_ISO_LEN], b[TM_ISO_LEN], range[128], size[32];
+        if (t->last_n) {
+            tm_format(t->to_ms != INT64_MAX ? t->to_ms : c->last, a);
+            snprintf(size, sizeof(size), "%ld", t->last_n);
+        } else {
+            tm_format(t->from_ms != INT64_MIN ? t->from_ms : c->first, a);
+            snprintf(size, sizeof(size), "*");
+        }
+        tm_format(c->end, b);
+        snprintf(range, sizeof(range), "date-time %s-%s/%s", a, b, size);
+        req_add_header(r, "Content-Range", range);
+        return api_reply_entities(r, 206, body);
+    }
+    return api_reply_entities(r, 200, body);
+}
+
 int api_temporal_entity_get(struct req *r)
 {
     struct app *app = api_app(r);
     struct api_view v;
+    struct tq t;
+    struct cut c = {0};
     struct hist h = {0};
-    struct store_history_query hq = {0};
-    const char *id = r->route_params[0], *last = req_query(r, "lastN");
-    cJSON *cur = NULL, *doc = NULL, *out = NULL;
+    const char *id = r->route_params[0];
+    cJSON *cur = NULL, *out = NULL;
     struct err ignore = {0};
-    int values;
+    int has;
 
     memset(&v, 0, sizeof(v));
     if (!api_is_uri(id))
         return req_fail(r, ERR_BAD_DATA, "entity id '%.200s' is not a URI", id);
     if (api_resolve_ctx(r, NULL) != 0 || api_view_parse(r, &v) != 0 ||
-        time_window(r, &hq.from_ms, &hq.to_ms) != 0)
+        tq_from_params(r, &t, &v) != 0)
         goto fail;
-    values = v.temporal_values;
-    if (last) {
-        char *end;
-        hq.last_n = strtol(last, &end, 10);
-        if (*last == '\0' || *end || hq.last_n <= 0 || hq.last_n > 100000) {
-            err_set(&r->err, ERR_BAD_DATA, "lastN must be an integer in [1, 100000]");
-            goto fail;
-        }
-    }
-    hq.tenant = r->tenant;
-    hq.entity_id = id;
-    hq.attrs = (const char *const *)v.attrs;
-    hq.n_attrs = v.n_attrs;
-    if ((h.attrs = cJSON_CreateObject()) == NULL || (h.ids = cJSON_CreateObject()) == NULL) {
-        err_set(&r->err, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    if (store_history(app->store, &hq, collect, &h, &r->err) != 0)
-        goto fail;
-    if (h.oom) {
-        err_set(&r->err, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
     if (store_entity_get(app->store, r->tenant, id, &cur, &ignore) != 0 &&
-        h.attrs->child == NULL) {
+        ignore.code == ERR_NO_TENANT) {
         err_set(&r->err, ERR_NOT_FOUND, "no entity %s and no history of it", id);
         goto fail;
     }
-    /* a document of the history, rendered like an entity (names compacted) */
-    doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "id", id);
-    cJSON_AddItemToObject(doc, "type",
-                          cur ? cJSON_Duplicate(ent_doc_types(cur), 1) : cJSON_CreateArray());
-    cJSON_AddItemToObject(doc, "attrs", h.attrs);
-    h.attrs = NULL;
-    v.ro.format = ENT_NORMALIZED;
-    v.ro.n_pick = 0; /* attrs already selected the history */
-    if ((out = api_render(r, &v, doc)) == NULL)
+    if (entity_temporal(r, &t, id, cur, &v, &c, &h, &out, &has) != 0)
         goto fail;
-    /* every attribute is an array of instances with its instanceId (the
-     * renderer keeps the document's attribute and instance order); or the
-     * simplified [[value, time]...] */
-    const cJSON *ids = h.ids->child;
-    for (cJSON *a = out->child; a; a = a->next) {
-        if (!strcmp(a->string, "id") || !strcmp(a->string, "type") || a->string[0] == '@')
-            continue;
-        if (cJSON_IsObject(a)) {
-            cJSON *arr = cJSON_CreateArray();
-            cJSON_AddItemToArray(arr, cJSON_Duplicate(a, 1));
-            arr->string = strdup(a->string); /* replacing keeps no key */
-            cJSON_ReplaceItemViaPointer(out, a, arr);
-            a = arr;
-        }
-        if (ids) {
-            cJSON *inst = a->child;
-            for (const cJSON *iid = ids->child; iid && inst; iid = iid->next, inst = inst->next)
-                cJSON_AddStringToObject(inst, "instanceId", iid->valuestring);
-            ids = ids->next;
-        }
-        if (values) {
-            cJSON *tv = temporal_values(a);
-            tv->string = strdup(a->string);
-            cJSON_ReplaceItemViaPointer(out, a, tv);
-            a = tv;
+    if (cur == NULL && !has) {
+        /* no entity, and nothing in this window: does it have a history at all? */
+        struct store_history_query any = {.tenant = r->tenant, .entity_id = id,
+                                          .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 1};
+        struct hist probe = {0};
+        probe.attrs = cJSON_CreateObject();
+        probe.meta = cJSON_CreateObject();
+        int rc = store_history(app->store, &any, collect, &probe, &ignore);
+        has = rc == 0 && probe.attrs && probe.attrs->child;
+        hist_free(&probe);
+        if (!has) {
+            err_set(&r->err, ERR_NOT_FOUND, "no entity %s and no history of it", id);
+            goto fail;
         }
     }
+    if (!t.aggregated) {
+        cut_at(&t, &h, &c);
+        if ((out = render_history(r, &t, id, cur ? ent_doc_types(cur) : NULL, &h)) == NULL)
+            goto fail;
+    }
+    hist_free(&h);
     cJSON_Delete(cur);
-    cJSON_Delete(doc);
-    cJSON_Delete(h.ids);
     api_view_free(&v);
-    return api_reply_entities(r, 200, out);
+    return reply_temporal(r, &t, &c, out);
 fail:
-    cJSON_Delete(h.attrs);
-    cJSON_Delete(h.ids);
+    hist_free(&h);
     cJSON_Delete(cur);
-    cJSON_Delete(doc);
+    cJSON_Delete(out);
     api_view_free(&v);
+    return req_reply_error(r);
+}
+
+/* ---- many entities ---------------------------------------------------------- */
+
+struct picked {
+    cJSON *docs; /* the page's current documents, in query order */
+};
+
+static int pick(void *ud, const cJSON *doc)
+{
+    struct picked *p = ud;
+    cJSON *copy = cJSON_Duplicate(doc, 1);
+    if (copy == NULL)
+        return 1;
+    cJSON_AddItemToArray(p->docs, copy);
+    return 0;
+}
+
+/* Run the selection q and answer with the temporal representation of each
+ * entity of the page. */
+static int temporal_many(struct req *r, struct api_query *q, const struct tq *t)
+{
+    struct api_view *v = api_query_view(q);
+    struct picked p = {0};
+    struct cut c = {0};
+    struct hist *hs = NULL;
+    cJSON *results = NULL, *doc;
+    long count = 0;
+    int n = 0, i = 0, has;
+
+    if ((p.docs = cJSON_CreateArray()) == NULL || (results = cJSON_CreateArray()) == NULL) {
+        err_set(&r->err, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (api_query_run(r, q, pick, &p, &count) != 0)
+        goto fail;
+    n = cJSON_GetArraySize(p.docs);
+    if (n && (hs = calloc((size_t)n, sizeof(*hs))) == NULL) {
+        err_set(&r->err, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    /* first every entity's history (the instance cut is over all of them) */
+    cJSON_ArrayForEach(doc, p.docs)
+    {
+        cJSON *out = NULL;
+        if (entity_temporal(r, t, ent_doc_id(doc), doc, v, &c, &hs[i], &out, &has) != 0)
+            goto fail;
+        if (out)
+            cJSON_AddItemToArray(results, out);
+        i++;
+    }
+    if (!t->aggregated) {
+        for (i = 0; i < n; i++)
+            cut_at(t, &hs[i], &c);
+        i = 0;
+        cJSON_ArrayForEach(doc, p.docs)
+        {
+            cJSON *out = render_history(r, t, ent_doc_id(doc), ent_doc_types(doc), &hs[i]);
+            if (out == NULL)
+                goto fail;
+            cJSON_AddItemToArray(results, out);
+            i++;
+        }
+    }
+    api_query_page_headers(r, q, n, count);
+    for (i = 0; i < n; i++)
+        hist_free(&hs[i]);
+    free(hs);
+    cJSON_Delete(p.docs);
+    return reply_temporal(r, t, &c, results);
+fail:
+    for (i = 0; hs && i < n; i++)
+        hist_free(&hs[i]);
+    free(hs);
+    cJSON_Delete(p.docs);
+    cJSON_Delete(results);
+    return req_reply_error(r);
+}
+
+int api_temporal_query(struct req *r)
+{
+    struct api_query *q = NULL;
+    struct tq t;
+    int rc;
+
+    if (api_query_from_params(r, &q) != 0)
+        return req_reply_error(r);
+    if (tq_from_params(r, &t, api_query_view(q)) != 0) {
+        api_query_free(q);
+        return req_reply_error(r);
+    }
+    rc = temporal_many(r, q, &t);
+    api_query_free(q);
+    return rc;
+}
+
+/* POST /temporal/entityOperations/query: a Query object whose temporalQ
+ * holds timerel, timeAt, endTimeAt, timeproperty and lastN (lastN also from
+ * the query string); options, aggrMethods and aggrPeriodDuration come from
+ * the query string. */
+int api_temporal_batch_query(struct req *r)
+{
+    struct api_query *q = NULL;
+    cJSON *body = NULL;
+    struct tq t;
+    int rc;
+
+    if (api_body_json(r, &body) != 0 || api_query_from_body(r, body, &q) != 0)
+        goto fail;
+    const cJSON *tq = cJSON_GetObjectItemCaseSensitive(body, "temporalQ");
+    if (tq && !cJSON_IsObject(tq)) {
+        err_set(&r->err, ERR_BAD_DATA, "temporalQ must be an object");
+        goto fail;
+    }
+    const char *member[] = {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN"};
+    const char *val[5] = {0};
+    char last[32] = "";
+    for (int i = 0; i < 5; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(tq, member[i]);
+        if (m == NULL)
+            continue;
+        if (i == 4 && cJSON_IsNumber(m)) {
+            snprintf(last, sizeof(last), "%.0f", m->valuedouble);
+            val[i] = last;
+        } else if (cJSON_IsString(m)) {
+            val[i] = m->valuestring;
+        } else {
+            err_set(&r->err, ERR_BAD_DATA, "temporalQ.%s has the wrong type", member[i]);
+            goto fail;
+        }
+    }
+    memset(&t, 0, sizeof(t));
+    if (tq_window(r, &t, val[0], val[1], val[2], val[3]) != 0 ||
+        tq_last_n(r, &t, val[4] ? val[4] : req_query(r, "lastN")) != 0 ||
+        tq_finish(r, &t, api_query_view(q)) != 0)
+        goto fail;
+    rc = temporal_many(r, q, &t);
+    api_query_free(q);
+    cJSON_Delete(body);
+    return rc;
+fail:
+    api_query_free(q);
+    cJSON_Delete(body);
     return req_reply_error(r);
 }

@@ -62,6 +62,7 @@ struct req {
     const char *path;                  /* decoded, without query, trailing '/' removed */
     const char *route_params[REQ_MAX_PARAMS]; /* {captures} of the matched route, in order */
     int n_route_params;
+    int route_flags;                   /* flags of the matched route */
     const char *body;                  /* NUL-terminated, NULL if none */
     size_t body_len;
     int accept;                        /* MIME_* chosen for the response */
@@ -89,7 +90,12 @@ struct http_route {
     int method;
     const char *pattern;
     http_handler_fn fn;
+    int flags;          /* HTTP_ROUTE_* */
 };
+
+/* The handler checks the request's Content-Type itself (text/csv bodies,
+ * webhooks), instead of the server requiring JSON. */
+#define HTTP_ROUTE_ANY_BODY 1
 
 struct http_config {
     const char *bind;

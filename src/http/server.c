@@ -209,6 +209,8 @@ int req_reply_error(struct req *r)
         free(r->priv->hdr_value[i]);
     }
     r->priv->n_hdr = 0;
+    if (code == ERR_UNAUTHORIZED) /* RFC 9110 15.5.2: a 401 names its scheme */
+        req_add_header(r, "WWW-Authenticate", "Bearer realm=\"pilotlight\"");
     set_body(r, problem_status(code), text, text ? strlen(text) : 0, "application/json");
     if (problem_status(code) >= 500 && code != ERR_LD_CONTEXT && code != ERR_UNAVAILABLE)
         log_msg(LOG_ERROR, "http: %s %s: %s", err_name(code), r->path, r->err.detail);
@@ -356,6 +358,7 @@ static http_handler_fn route(struct req *r, const struct http_config *c)
         }
         memcpy(r->route_params, params, sizeof(params));
         r->n_route_params = n_params;
+        r->route_flags = c->routes[i].flags;
         return c->routes[i].fn;
     }
     if (allowed) {
@@ -567,6 +570,7 @@ static int dispatch(struct req *r)
         return req_fail(r, ERR_NOT_ACCEPTABLE,
                         "Accept allows none of application/json, application/ld+json");
     if ((r->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) && r->body_len > 0 &&
+        !(r->route_flags & HTTP_ROUTE_ANY_BODY) &&
         !content_type_ok(req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->method))
         return req_fail(r, ERR_MEDIA_TYPE,
                         "Content-Type must be application/json or application/ld+json");

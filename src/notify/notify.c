@@ -974,7 +974,7 @@ static void *matcher_main(void *arg)
 
 /* --- listener ------------------------------------------------------------------------ */
 
-void notify_store_listener(void *ud, const struct store_event *evs, size_t n_evs)
+void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
 {
     struct notify *n = ud;
     if (__atomic_load_n(&n->n_subs, __ATOMIC_RELAXED) == 0)
@@ -990,8 +990,18 @@ void notify_store_listener(void *ud, const struct store_event *evs, size_t n_evs
             continue;
         q.tenant = strdup(evs[i].tenant ? evs[i].tenant : "");
         q.entity_id = strdup(evs[i].entity_id ? evs[i].entity_id : "");
-        q.before = evs[i].before ? cJSON_Duplicate(evs[i].before, 1) : NULL;
-        q.after = evs[i].after ? cJSON_Duplicate(evs[i].after, 1) : NULL;
+        /* take the store's documents (notify is the last listener), copy
+         * the submitter's */
+        q.before = evs[i].before_owned ? (cJSON *)evs[i].before
+                   : evs[i].before     ? cJSON_Duplicate(evs[i].before, 1)
+                                       : NULL;
+        q.after = evs[i].after_owned ? (cJSON *)evs[i].after
+                  : evs[i].after     ? cJSON_Duplicate(evs[i].after, 1)
+                                     : NULL;
+        if (evs[i].before_owned)
+            evs[i].before = NULL;
+        if (evs[i].after_owned)
+            evs[i].after = NULL;
         pthread_mutex_lock(&n->qmu);
         if (!q.tenant || !q.entity_id || (evs[i].before && !q.before) ||
             (evs[i].after && !q.after) || n->count >= n->c.queue_cap) {

@@ -65,7 +65,7 @@ int notify_start(struct notify *n, struct err *e);
 
 /* The store listener (store_listen(store, notify_store_listener, n)):
  * copies the events into the bounded queue and returns. Writer thread. */
-void notify_store_listener(void *ud, const struct store_event *evs, size_t n_evs);
+void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs);
 
 /* Stop the threads (queued notifications not yet sent are dropped) and
  * persist the counters. The listener drops every event afterwards, so the

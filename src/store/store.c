@@ -15,11 +15,15 @@
  */
 #include "store/store_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <regex.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json/json.h"
 #include "ld/ld.h"
@@ -65,6 +69,16 @@ struct store {
     pthread_rwlock_t tlock;
     struct tenant_entry *tenants;
     size_t n_tenants, cap_tenants;
+
+    /* history retention (its own thread) */
+    int64_t max_age_ms;          /* default; 0 = forever */
+    pthread_t retainer;
+    int retainer_started;
+    pthread_mutex_t ret_mu;
+    pthread_cond_t ret_cv;
+    int ret_stop;
+    long ret_requested, ret_started, ret_done; /* pass generations */
+    long ret_deleted;            /* by the last pass */
 };
 
 /* ---- tenant cache ---------------------------------------------------- */
@@ -127,53 +141,44 @@ int store_tenant_exists(struct store *s, const char *tenant)
 
 struct event_list {
     struct store_event *evs;
-    cJSON **owned; /* documents to free after publishing */
-    size_t n, cap, n_owned, cap_owned;
+    size_t n, cap;
 };
 
-static void events_own(struct event_list *l, cJSON *doc)
-{
-    if (doc == NULL)
-        return;
-    if (l->n_owned == l->cap_owned) {
-        size_t cap = l->cap_owned ? l->cap_owned * 2 : 64;
-        cJSON **p = realloc(l->owned, cap * sizeof(*p));
-        if (p == NULL) {
-            cJSON_Delete(doc); /* cannot track: drop (events referencing it are dropped too) */
-            return;
-        }
-        l->owned = p;
-        l->cap_owned = cap;
-    }
-    l->owned[l->n_owned++] = doc;
-}
-
-/* Record an event; the documents flagged owned are freed after publishing
- * (the others belong to the submitter and live until its completion). */
+/* Record an event; the documents flagged owned are the store's: freed
+ * after publishing unless a listener took them (set them to NULL). The
+ * others belong to the submitter and live until its completion. */
 static void events_add(struct event_list *l, enum store_event_kind kind, const char *tenant,
                        const char *id, cJSON *before, int before_owned, cJSON *after,
                        int after_owned)
 {
-    if (before_owned)
-        events_own(l, before);
-    if (after_owned)
-        events_own(l, after);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         struct store_event *p = realloc(l->evs, cap * sizeof(*p));
-        if (p == NULL)
-            return; /* listeners count what they miss; the write itself is unaffected */
+        if (p == NULL) {
+            /* listeners count what they miss; the write itself is unaffected */
+            if (before_owned)
+                cJSON_Delete(before);
+            if (after_owned)
+                cJSON_Delete(after);
+            return;
+        }
         l->evs = p;
         l->cap = cap;
     }
-    l->evs[l->n++] = (struct store_event){kind, tenant, id, before, after};
+    l->evs[l->n++] = (struct store_event){kind, tenant, id, before, after,
+                                          (unsigned char)(before_owned && before),
+                                          (unsigned char)(after_owned && after)};
 }
 
 static void events_reset(struct event_list *l)
 {
-    for (size_t i = 0; i < l->n_owned; i++)
-        cJSON_Delete(l->owned[i]);
-    l->n = l->n_owned = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->evs[i].before_owned)
+            cJSON_Delete((cJSON *)l->evs[i].before);
+        if (l->evs[i].after_owned)
+            cJSON_Delete((cJSON *)l->evs[i].after);
+    }
+    l->n = 0;
 }
 
 static int creates(enum store_op_kind k)
@@ -243,8 +248,8 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
     int one = op->kind == STORE_ATTR_PATCH || op->kind == STORE_ATTR_REPLACE;
     int rc;
 
-    if (s->history == STORE_HISTORY_OFF || eid == NULL)
-        return 0;
+    if (s->history == STORE_HISTORY_OFF || eid == NULL || op->kind == STORE_TEMPORAL_UPSERT)
+        return 0; /* a temporal upsert appends its own instances (history_append) */
     if (!one && !op->created && op->kind != STORE_CREATE && op->kind != STORE_REPLACE &&
         op->kind != STORE_UPSERT_REPLACE)
         touched = cJSON_GetObjectItemCaseSensitive(op->doc, "attrs");
@@ -258,6 +263,7 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
             const cJSON *mod = cJSON_GetObjectItemCaseSensitive(inst, "modifiedAt");
             const cJSON *obs = cJSON_GetObjectItemCaseSensitive(inst, "observedAt");
             const cJSON *val = cJSON_GetObjectItemCaseSensitive(inst, "value");
+            const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
             int64_t t;
             char *text;
             if (!cJSON_IsString(mod) || strcmp(mod->valuestring, now) != 0)
@@ -271,13 +277,200 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
             if ((text = json_print(inst, NULL)) == NULL)
                 return ERR_NOMEM;
             rc = s->be_ops->w_history(s->be, tid, eid, a->string, t,
-                                      cJSON_IsNumber(val) ? val->valuedouble : NAN, text);
+                                      cJSON_IsNumber(val) ? val->valuedouble : NAN,
+                                      cJSON_IsString(ds) ? ds->valuestring : NULL, text);
             free(text);
             if (rc)
                 return rc;
         }
     }
     return 0;
+}
+
+/* ---- temporal writes ---------------------------------------------------- */
+
+static void set_member(cJSON *o, const char *name, const char *value)
+{
+    cJSON *v = cJSON_CreateString(value);
+    if (v == NULL)
+        return;
+    if (cJSON_GetObjectItemCaseSensitive(o, name))
+        cJSON_ReplaceItemInObjectCaseSensitive(o, name, v);
+    else
+        cJSON_AddItemToObject(o, name, v);
+}
+
+static int instance_time(const cJSON *inst, int64_t *t)
+{
+    const cJSON *obs = cJSON_GetObjectItemCaseSensitive(inst, "observedAt");
+    return cJSON_IsString(obs) && tm_parse(obs->valuestring, t) == 0 ? 0 : ERR_BAD_DATA;
+}
+
+/* Write one instance (its row iid when > 0 is rewritten, else appended). */
+static int history_put(struct store *s, int64_t tid, const char *eid, const char *attr,
+                       int64_t iid, int64_t t, const cJSON *inst)
+{
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(inst, "value");
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+    double num = cJSON_IsNumber(val) ? val->valuedouble : NAN;
+    const char *dsv = cJSON_IsString(ds) ? ds->valuestring : NULL;
+    char *text = json_print(inst, NULL);
+    int rc;
+
+    if (text == NULL)
+        return ERR_NOMEM;
+    rc = iid > 0 ? s->be_ops->w_history_set(s->be, iid, t, num, dsv, text)
+                 : s->be_ops->w_history(s->be, tid, eid, attr, t, num, dsv, text);
+    free(text);
+    return rc;
+}
+
+/* TEMPORAL_UPSERT: every instance of history appended (createdAt and
+ * modifiedAt = now), whatever the history mode: the caller asked for it. */
+static int history_append(struct store *s, int64_t tid, const char *eid, cJSON *history,
+                          const char *now)
+{
+    cJSON *a, *inst;
+    int rc;
+
+    cJSON_ArrayForEach(a, history)
+    {
+        cJSON_ArrayForEach(inst, a)
+        {
+            int64_t t;
+            if (instance_time(inst, &t) != 0)
+                continue; /* the API only sends timed instances */
+            set_member(inst, "createdAt", now);
+            set_member(inst, "modifiedAt", now);
+            if ((rc = history_put(s, tid, eid, a->string, 0, t, inst)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static const char *dataset_of(const cJSON *inst)
+{
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+    return cJSON_IsString(ds) ? ds->valuestring : NULL;
+}
+
+/* Drop from frag the instances the current state already has newer
+ * (observedAt) for the same attribute and datasetId: a late temporal
+ * write extends the history without turning back the current state. */
+static void keep_newer(const cJSON *cur, cJSON *frag)
+{
+    const cJSON *cur_attrs = cJSON_GetObjectItemCaseSensitive(cur, "attrs");
+    cJSON *attrs = cJSON_GetObjectItemCaseSensitive(frag, "attrs"), *a, *next;
+
+    for (a = attrs ? attrs->child : NULL; a; a = next) {
+        const cJSON *have = cJSON_GetObjectItemCaseSensitive(cur_attrs, a->string);
+        cJSON *inst, *inext;
+        next = a->next;
+        for (inst = a->child; inst; inst = inext) {
+            const cJSON *old;
+            const char *ds = dataset_of(inst);
+            int64_t t_new, t_old;
+            inext = inst->next;
+            cJSON_ArrayForEach(old, have)
+            {
+                const char *ods = dataset_of(old);
+                if ((ds == NULL) != (ods == NULL) || (ds && strcmp(ds, ods) != 0))
+                    continue;
+                if (instance_time(inst, &t_new) == 0 && instance_time(old, &t_old) == 0 &&
+                    t_old > t_new)
+                    cJSON_Delete(cJSON_DetachItemViaPointer(a, inst));
+                break;
+            }
+        }
+        if (a->child == NULL)
+            cJSON_Delete(cJSON_DetachItemViaPointer(attrs, a));
+    }
+}
+
+static int history_delete(struct store *s, struct store_op *op, int64_t tid, const char *id,
+                          struct event_list *ev)
+{
+    cJSON *cur = NULL;
+    long n = 0;
+    int rc;
+
+    if ((rc = s->be_ops->w_history_delete(s->be, tid, id, op->attr_iri, op->dataset_id,
+                                          op->delete_all, op->instance_id, &n)) != 0)
+        return rc;
+    if (op->attr_iri == NULL) { /* the temporal entity: its history and the entity */
+        rc = s->be_ops->w_load(s->be, tid, id, &cur);
+        if (rc && rc != ERR_NOT_FOUND)
+            return rc;
+        if (cur) {
+            if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0) {
+                cJSON_Delete(cur);
+                return rc;
+            }
+            if (s->n_listeners)
+                events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0);
+            else
+                cJSON_Delete(cur);
+            return 0;
+        }
+    }
+    if (n == 0)
+        err_set(&op->err, ERR_NOT_FOUND,
+                op->instance_id > 0 ? "no such instance of %s" : "no history of %s",
+                op->attr_iri ? op->attr_iri : id);
+    return 0;
+}
+
+/* HISTORY_PATCH: the members of op->inst replace the stored instance's
+ * (a JSON null removes one); modifiedAt = now. */
+static int history_patch(struct store *s, struct store_op *op, int64_t tid, const char *id,
+                         const char *now)
+{
+    char *text = NULL;
+    cJSON *inst = NULL;
+    const cJSON *m;
+    int64_t t;
+    int rc;
+
+    rc = s->be_ops->w_history_get(s->be, tid, id, op->attr_iri, op->instance_id, &text);
+    if (rc == ERR_NOT_FOUND) {
+        err_set(&op->err, ERR_NOT_FOUND, "no instance %lld of %s", (long long)op->instance_id,
+                op->attr_iri);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    inst = cJSON_Parse(text);
+    free(text);
+    if (inst == NULL)
+        return ERR_INTERNAL;
+    cJSON_ArrayForEach(m, op->inst)
+    {
+        if (!strcmp(m->string, "createdAt") || !strcmp(m->string, "modifiedAt"))
+            continue;
+        if (cJSON_IsNull(m)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(inst, m->string);
+            continue;
+        }
+        cJSON *copy = cJSON_Duplicate(m, 1);
+        if (copy == NULL) {
+            cJSON_Delete(inst);
+            return ERR_NOMEM;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(inst, m->string))
+            cJSON_ReplaceItemInObjectCaseSensitive(inst, m->string, copy);
+        else
+            cJSON_AddItemToObject(inst, m->string, copy);
+    }
+    set_member(inst, "modifiedAt", now);
+    if (instance_time(inst, &t) != 0) {
+        err_set(&op->err, ERR_BAD_DATA, "a temporal instance needs observedAt");
+        cJSON_Delete(inst);
+        return 0;
+    }
+    rc = history_put(s, tid, id, op->attr_iri, op->instance_id, t, inst);
+    cJSON_Delete(inst);
+    return rc;
 }
 
 /* Create the entity from op->doc, which the writer takes over in place. */
@@ -358,13 +551,23 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         err_set(&op->err, ERR_BAD_DATA, "entity id missing");
         return 0;
     }
-    rc = writer_tenant(s, g, op->tenant ? op->tenant : "", creates(op->kind), &tid);
+    rc = writer_tenant(s, g, op->tenant ? op->tenant : "",
+                       creates(op->kind) || (op->kind == STORE_TEMPORAL_UPSERT && !op->must_exist),
+                       &tid);
     if (rc == ERR_NO_TENANT) {
-        err_set(&op->err, ERR_NO_TENANT, "tenant '%s' does not exist", op->tenant);
+        if (op->kind == STORE_HISTORY_DELETE || op->kind == STORE_HISTORY_PATCH ||
+            op->kind == STORE_TEMPORAL_UPSERT)
+            err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
+        else
+            err_set(&op->err, ERR_NO_TENANT, "tenant '%s' does not exist", op->tenant);
         return 0;
     }
     if (rc)
         return rc;
+    if (op->kind == STORE_HISTORY_DELETE)
+        return history_delete(s, op, tid, id, ev);
+    if (op->kind == STORE_HISTORY_PATCH)
+        return history_patch(s, op, tid, id, now);
 
     if ((op->kind == STORE_UPSERT_REPLACE || op->kind == STORE_REPLACE) && !s->n_listeners &&
         cJSON_IsArray(ent_doc_types(op->doc))) {
@@ -381,6 +584,19 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if (rc && rc != ERR_NOT_FOUND)
         return rc;
 
+    if (op->kind == STORE_TEMPORAL_UPSERT) {
+        if (cur == NULL && op->must_exist) {
+            err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
+            return 0;
+        }
+        if ((rc = history_append(s, tid, id, op->history, now)) != 0) {
+            cJSON_Delete(cur);
+            return rc;
+        }
+        if (cur == NULL)
+            return create_entity(s, op, tid, now, ev);
+        keep_newer(cur, op->doc);
+    }
     if (cur == NULL) {
         if (!creates(op->kind)) {
             err_set(&op->err, ERR_NOT_FOUND, "entity %s not found", id);
@@ -414,6 +630,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         break;
     case STORE_UPSERT_UPDATE:
     case STORE_APPEND:
+    case STORE_TEMPORAL_UPSERT:
         if ((rc = ensure_lists(op)) == 0)
             rc = ent_append(cur, op->doc, op->kind == STORE_APPEND && op->no_overwrite, now,
                             op->updated, op->not_updated);
@@ -510,6 +727,8 @@ static void *writer_main(void *arg)
     struct store *s = arg;
     struct event_list ev = {0};
 
+    pthread_setname_np(pthread_self(), "pl-writer");
+
     for (;;) {
         struct submission *group, *last;
         size_t n_ops;
@@ -542,7 +761,6 @@ static void *writer_main(void *arg)
         }
     }
     free(ev.evs);
-    free(ev.owned);
     return NULL;
 }
 
@@ -618,6 +836,8 @@ int store_listen(struct store *s, store_listener_fn fn, void *ud)
     return 0;
 }
 
+static void *retainer_main(void *arg);
+
 /* ---- open / close ----------------------------------------------------- */
 
 int store_open(const struct store_config *conf, struct store **out, struct err *e)
@@ -638,6 +858,16 @@ int store_open(const struct store_config *conf, struct store **out, struct err *
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_rwlock_init(&s->tlock, NULL);
+    pthread_mutex_init(&s->ret_mu, NULL);
+    pthread_cond_init(&s->ret_cv, NULL);
+    if (conf->history_max_age && conf->history_max_age[0] &&
+        strcmp(conf->history_max_age, "0") != 0 &&
+        store_duration_parse(conf->history_max_age, 1, &s->max_age_ms) != 0) {
+        rc = err_set(e, ERR_BAD_DATA,
+                     "history_max_age '%.64s' is not an ISO 8601 duration (PnDTnHnMnS) or days",
+                     conf->history_max_age);
+        goto fail;
+    }
     if ((rc = s->be_ops->open(conf, &s->be, e)) != 0)
         goto fail;
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
@@ -645,6 +875,11 @@ int store_open(const struct store_config *conf, struct store **out, struct err *
         goto fail;
     }
     s->writer_started = 1;
+    if (pthread_create(&s->retainer, NULL, retainer_main, s) != 0) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start the retention thread");
+        goto fail;
+    }
+    s->retainer_started = 1;
     *out = s;
     return 0;
 fail:
@@ -668,6 +903,16 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
+    if (s->retainer_started) {
+        pthread_mutex_lock(&s->ret_mu);
+        s->ret_stop = 1;
+        pthread_cond_broadcast(&s->ret_cv);
+        pthread_mutex_unlock(&s->ret_mu);
+        pthread_join(s->retainer, NULL);
+        pthread_mutex_lock(&s->ret_mu);
+        s->retainer_started = 0;
+        pthread_mutex_unlock(&s->ret_mu);
+    }
     store_drain(s);
     if (s->be)
         s->be_ops->close(s->be);
@@ -675,6 +920,8 @@ void store_close(struct store *s)
         free(s->tenants[i].name);
     free(s->tenants);
     pthread_rwlock_destroy(&s->tlock);
+    pthread_mutex_destroy(&s->ret_mu);
+    pthread_cond_destroy(&s->ret_cv);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -1047,6 +1294,265 @@ int store_history(struct store *s, const struct store_history_query *q,
     if ((rc = s->be_ops->r_history(s->be, tid, q, each, ud)) != 0)
         return err_set(e, rc, "history read failed");
     return 0;
+}
+
+int store_history_aggregate(struct store *s, const struct store_history_query *q,
+                            int64_t period_ms, int want_distinct,
+                            int (*each)(void *ud, const char *attr, const struct store_aggr *a),
+                            void *ud, struct err *e)
+{
+    int64_t tid;
+    int rc;
+
+    if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
+    if ((rc = s->be_ops->r_history_aggr(s->be, tid, q, period_ms, want_distinct, each, ud)) != 0)
+        return err_set(e, rc, "history aggregation failed");
+    return 0;
+}
+
+/* ISO 8601 durations with fixed units: P[nW] or P[nD][T[nH][nM][n[.f]S]].
+ * Years and months have no fixed length and are refused. */
+int store_duration_parse(const char *text, int allow_days, int64_t *ms)
+{
+    const char *p = text;
+    double total = 0;
+    int in_time = 0, any = 0;
+
+    *ms = 0;
+    if (text == NULL || *text == '\0')
+        return ERR_BAD_DATA;
+    if (allow_days && *p != 'P') {
+        char *end;
+        double days;
+        if (*p < '0' || *p > '9')
+            return ERR_BAD_DATA;
+        days = strtod(p, &end);
+        if (*end || days < 0 || days > 1e6)
+            return ERR_BAD_DATA;
+        *ms = (int64_t)(days * 86400000.0);
+        return 0;
+    }
+    if (*p++ != 'P')
+        return ERR_BAD_DATA;
+    while (*p) {
+        char *end;
+        double n, unit;
+        if (*p == 'T') {
+            if (in_time || p[1] == '\0')
+                return ERR_BAD_DATA;
+            in_time = 1;
+            p++;
+            continue;
+        }
+        if (*p < '0' || *p > '9')
+            return ERR_BAD_DATA;
+        n = strtod(p, &end);
+        if (end == p || n < 0 || n > 1e9)
+            return ERR_BAD_DATA;
+        switch (*end) {
+        case 'W': unit = in_time ? -1 : 7 * 86400e3; break;
+        case 'D': unit = in_time ? -1 : 86400e3; break;
+        case 'H': unit = in_time ? 3600e3 : -1; break;
+        case 'M': unit = in_time ? 60e3 : -1; break; /* months (date part) refused */
+        case 'S': unit = in_time ? 1e3 : -1; break;
+        default: unit = -1;
+        }
+        if (unit < 0)
+            return ERR_BAD_DATA;
+        /* only seconds may have a fraction */
+        for (const char *c = p; c < end; c++)
+            if ((*c < '0' || *c > '9') && !(*end == 'S' && *c == '.'))
+                return ERR_BAD_DATA;
+        total += n * unit;
+        any = 1;
+        p = end + 1;
+    }
+    if (!any || total > 1e15)
+        return ERR_BAD_DATA;
+    *ms = (int64_t)(total + 0.5);
+    return 0;
+}
+
+/* ---- retention ----------------------------------------------------------- */
+
+#define SETTINGS_COLL "settings"
+#define SETTINGS_HISTORY "history"
+
+int store_history_retention_set(struct store *s, const char *tenant, int64_t max_age_ms)
+{
+    char json[64];
+    int rc;
+
+    if (max_age_ms < 0) {
+        rc = store_doc_delete(s, tenant, SETTINGS_COLL, SETTINGS_HISTORY);
+        if (rc == ERR_NOT_FOUND)
+            rc = 0;
+    } else {
+        snprintf(json, sizeof(json), "{\"maxAgeMs\":%lld}", (long long)max_age_ms);
+        rc = store_doc_put(s, tenant, SETTINGS_COLL, SETTINGS_HISTORY, json, 0);
+    }
+    if (rc == 0) { /* apply at once */
+        pthread_mutex_lock(&s->ret_mu);
+        s->ret_requested++;
+        pthread_cond_signal(&s->ret_cv);
+        pthread_mutex_unlock(&s->ret_mu);
+    }
+    return rc;
+}
+
+int store_history_retention_get(struct store *s, const char *tenant, int64_t *max_age_ms,
+                                int *own)
+{
+    char *json = NULL;
+    int rc = store_doc_get(s, tenant, SETTINGS_COLL, SETTINGS_HISTORY, &json);
+
+    *max_age_ms = s->max_age_ms;
+    *own = 0;
+    if (rc == ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    cJSON *doc = cJSON_Parse(json);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "maxAgeMs");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        *max_age_ms = (int64_t)v->valuedouble;
+        *own = 1;
+    }
+    cJSON_Delete(doc);
+    free(json);
+    return 0;
+}
+
+struct tenant_list {
+    int64_t *tids;
+    char **names;
+    size_t n, cap;
+};
+
+static int list_tenant(void *ud, int64_t tid, const char *name)
+{
+    struct tenant_list *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        int64_t *t = realloc(l->tids, cap * sizeof(*t));
+        if (t == NULL)
+            return 1;
+        l->tids = t;
+        char **n = realloc(l->names, cap * sizeof(*n));
+        if (n == NULL)
+            return 1;
+        l->names = n;
+        l->cap = cap;
+    }
+    if ((l->names[l->n] = strdup(name)) == NULL)
+        return 1;
+    l->tids[l->n++] = tid;
+    return 0;
+}
+
+static int retainer_stopping(struct store *s)
+{
+    pthread_mutex_lock(&s->ret_mu);
+    int stop = s->ret_stop;
+    pthread_mutex_unlock(&s->ret_mu);
+    return stop;
+}
+
+/* One pass over every tenant; returns the rows deleted and the shortest
+ * maximum age seen in *min_age (0 = none). */
+static long retention_pass(struct store *s, int64_t *min_age)
+{
+    struct tenant_list l = {0};
+    long total = 0;
+
+    *min_age = 0;
+    if (s->be_ops->x_tenants(s->be, list_tenant, &l) != 0)
+        log_msg(LOG_WARN, "store: retention: cannot list tenants");
+    for (size_t i = 0; i < l.n && !retainer_stopping(s); i++) {
+        int64_t age, cursor = 0;
+        int own;
+        if (store_history_retention_get(s, l.names[i], &age, &own) != 0 || age <= 0)
+            continue;
+        if (*min_age == 0 || age < *min_age)
+            *min_age = age;
+        int64_t before = tm_now_ms() - age;
+        do {
+            long n = 0;
+            if (s->be_ops->x_history_expire(s->be, l.tids[i], before, &cursor,
+                                            STORE_EXPIRE_BATCH, &n) != 0) {
+                log_msg(LOG_WARN, "store: retention of tenant '%s' failed", l.names[i]);
+                break;
+            }
+            total += n;
+            if (cursor)
+                sched_yield(); /* let the writer take the lock between batches */
+        } while (cursor && !retainer_stopping(s));
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
+    free(l.tids);
+    if (total)
+        log_msg(LOG_INFO, "store: retention deleted %ld history instances", total);
+    return total;
+}
+
+/* The retention thread: a pass at start, then every tenth of the shortest
+ * maximum age (between 250 ms and 10 minutes), and at once on request. */
+static void *retainer_main(void *arg)
+{
+    struct store *s = arg;
+    int64_t wait_ms = 0;
+
+    pthread_mutex_lock(&s->ret_mu);
+    while (!s->ret_stop) {
+        if (s->ret_started == s->ret_requested && wait_ms > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (wait_ms % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            if (pthread_cond_timedwait(&s->ret_cv, &s->ret_mu, &ts) != ETIMEDOUT &&
+                s->ret_started == s->ret_requested)
+                continue; /* spurious, or stopping */
+            if (s->ret_stop)
+                break;
+        }
+        long gen = s->ret_requested;
+        int64_t min_age;
+        s->ret_started = gen;
+        pthread_mutex_unlock(&s->ret_mu);
+        long n = retention_pass(s, &min_age);
+        pthread_mutex_lock(&s->ret_mu);
+        s->ret_deleted = n;
+        s->ret_done = gen;
+        pthread_cond_broadcast(&s->ret_cv);
+        wait_ms = min_age ? min_age / 10 : 600000;
+        wait_ms = wait_ms < 250 ? 250 : wait_ms > 600000 ? 600000 : wait_ms;
+    }
+    pthread_mutex_unlock(&s->ret_mu);
+    return NULL;
+}
+
+long store_history_expire_now(struct store *s)
+{
+    long n;
+    pthread_mutex_lock(&s->ret_mu);
+    if (!s->retainer_started) {
+        pthread_mutex_unlock(&s->ret_mu);
+        return ERR_UNAVAILABLE;
+    }
+    long gen = ++s->ret_requested;
+    pthread_cond_broadcast(&s->ret_cv);
+    while (s->ret_done < gen && !s->ret_stop)
+        pthread_cond_wait(&s->ret_cv, &s->ret_mu);
+    n = s->ret_done >= gen ? s->ret_deleted : ERR_UNAVAILABLE;
+    pthread_mutex_unlock(&s->ret_mu);
+    return n;
 }
 
 int store_doc_put(struct store *s, const char *tenant, const char *coll, const char *id,

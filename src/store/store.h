@@ -42,10 +42,13 @@ struct store_config {
     int durability_full;    /* fsync every group commit */
     int history;            /* STORE_HISTORY_* */
     int group_max;          /* most ops per transaction */
+    const char *history_max_age; /* default history retention: ISO 8601 duration
+                                    ("P30D") or days ("30"); NULL/""/"0" = forever */
 };
 
-/* Open the store (runs schema migrations) and start its writer thread.
- * Returns 0 and *out (caller closes with store_close). */
+/* Open the store (runs schema migrations) and start its writer and
+ * retention threads. Returns 0 and *out (caller closes with store_close).
+ * ERR_BAD_DATA for a bad history_max_age. */
 int store_open(const struct store_config *conf, struct store **out, struct err *e);
 
 /* Refuse new writes (ERR_UNAVAILABLE), finish every queued one and stop
@@ -69,6 +72,17 @@ enum store_op_kind {
     STORE_ATTR_REPLACE,   /* PUT /entities/{id}/attrs/{attr} */
     STORE_ATTR_DELETE,    /* DELETE /entities/{id}/attrs/{attr} */
     STORE_DELETE,         /* DELETE /entities/{id} */
+    /* temporal writes (GS CIM 009 5.6.11-5.6.16) */
+    STORE_TEMPORAL_UPSERT, /* POST /temporal/entities(/{id}/attrs): every instance of
+                              `history` appended; `doc` (the newest instance of each
+                              attribute and datasetId) merged into the current state where
+                              it is not older (observedAt) than what is there; the entity
+                              is created when missing unless must_exist */
+    STORE_HISTORY_DELETE,  /* DELETE /temporal/entities/{id} (attr_iri NULL: the history
+                              and the entity), .../attrs/{attr} (dataset_id, delete_all),
+                              .../attrs/{attr}/{instance_id}; ERR_NOT_FOUND if nothing */
+    STORE_HISTORY_PATCH,   /* PATCH .../attrs/{attr}/{instance_id}: members of inst
+                              replace the stored instance's */
 };
 
 /* One write. Inputs are borrowed: the submitter keeps them alive until the
@@ -85,6 +99,10 @@ struct store_op {
     const char *dataset_id; /* ATTR_DELETE */
     int delete_all;         /* ATTR_DELETE */
     int no_overwrite;       /* APPEND */
+    cJSON *history;         /* TEMPORAL_UPSERT: {attr IRI: [instances]} (storage form, each
+                               with observedAt); the writer stamps them in place */
+    int64_t instance_id;    /* HISTORY_DELETE / HISTORY_PATCH */
+    int must_exist;         /* TEMPORAL_UPSERT */
 
     /* results */
     struct err err;         /* err.code 0 = applied and durable */
@@ -118,12 +136,18 @@ struct store_event {
     const char *entity_id;
     const cJSON *before; /* NULL when created */
     const cJSON *after;  /* NULL when deleted */
+    /* The store owns the document (else the submitter does): the listener
+     * registered last may take it instead of copying it, by setting the
+     * member to NULL (and owns it from then on). Copying a document on the
+     * writer thread was a large part of its cost per write. */
+    unsigned char before_owned, after_owned;
 };
 
 /* Called on the writer thread after each commit with that group's events,
- * in commit order. A listener copies what it needs into its own bounded
- * queue and returns at once; it must never block the writer. */
-typedef void (*store_listener_fn)(void *ud, const struct store_event *evs, size_t n);
+ * in commit order. A listener copies (or, registered last, takes) what it
+ * needs into its own bounded queue and returns at once; it must never block
+ * the writer. */
+typedef void (*store_listener_fn)(void *ud, struct store_event *evs, size_t n);
 
 /* Register a listener (before traffic starts). Up to 16. */
 int store_listen(struct store *s, store_listener_fn fn, void *ud);
@@ -191,14 +215,60 @@ struct store_history_query {
     size_t n_attrs;
     int64_t from_ms, to_ms;    /* time >= from and < to (INT64_MIN / INT64_MAX: open) */
     long last_n;               /* > 0: only the last N instances of each attribute */
+    long limit;                /* > 0 (without last_n): only the first N of each attribute */
 };
 
 /* each(ud, attr_iri, instance_id, time_ms, instance JSON text) in time order
- * per attribute (attributes in name order). ERR_NO_TENANT. */
+ * per attribute (attributes in name order; instances with the same time in
+ * no particular order). each returns non-zero to stop. ERR_NO_TENANT. */
 int store_history(struct store *s, const struct store_history_query *q,
                   int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                               const char *inst),
                   void *ud, struct err *e);
+
+/* One period of an aggregation. The numeric members cover the instances
+ * with a numeric value (n_num of them); count covers every instance. */
+struct store_aggr {
+    int64_t start_ms, end_ms;  /* the period [start, end); end INT64_MAX when open */
+    int64_t last_ms;           /* time of its newest instance */
+    long count, n_num, distinct;
+    double sum, min, max, sumsq;
+};
+
+/* Aggregate an entity's history (q: entity, attrs, window; last_n and
+ * limit ignored) per period of period_ms (0 = the whole window), in SQL
+ * order: each(ud, attr, aggr) per attribute (name order) and non-empty
+ * period (time order). distinct is only computed with want_distinct (it
+ * reads every instance). Periods start at q->from_ms, or at the first
+ * instance when the window is open below. ERR_NO_TENANT. */
+int store_history_aggregate(struct store *s, const struct store_history_query *q,
+                            int64_t period_ms, int want_distinct,
+                            int (*each)(void *ud, const char *attr, const struct store_aggr *a),
+                            void *ud, struct err *e);
+
+/* Parse a retention or period length: an ISO 8601 duration with fixed
+ * units (PnW, PnDTnHnMnS, fractions of seconds; no years or months) or,
+ * with allow_days, a bare number of days. ERR_BAD_DATA otherwise. */
+int store_duration_parse(const char *text, int allow_days, int64_t *ms);
+
+/* History retention (GS CIM 009 leaves it to the implementation): a
+ * background thread deletes, per tenant, instances older than the
+ * tenant's maximum age (its own setting, else the store's default
+ * history_max_age), in batches of STORE_EXPIRE_BATCH rows per short
+ * transaction, so writes never wait for more than one batch.
+ * Set a tenant's maximum age in ms (0 = keep forever, < 0 = back to the
+ * default). Stored in the tenant's configuration documents (collection
+ * "settings", id "history"); durable when it returns; the thread applies it
+ * at once. Any thread. */
+#define STORE_EXPIRE_BATCH 1000
+int store_history_retention_set(struct store *s, const char *tenant, int64_t max_age_ms);
+/* The tenant's effective maximum age in ms (0 = forever) and whether it is
+ * the tenant's own setting (*own = 1) or the default. */
+int store_history_retention_get(struct store *s, const char *tenant, int64_t *max_age_ms,
+                                int *own);
+/* Run one retention pass now and wait for it (tests, tools). Returns the
+ * number of instances deleted, or a negative ERR_*. */
+long store_history_expire_now(struct store *s);
 
 /* --- tenant-scoped configuration documents ------------------------------
  * Small JSON documents the hub keeps per tenant beside the entities:

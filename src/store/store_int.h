@@ -53,9 +53,21 @@ struct store_backend_ops {
      * (the backend knows what it indexed). */
     int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text);
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
-    /* Append one instance to the history. num: the numeric value or NAN. */
+    /* Append one instance to the history. num: the numeric value or NAN;
+     * ds: its datasetId or NULL. */
     int (*w_history)(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                     double num, const char *inst);
+                     double num, const char *ds, const char *inst);
+    /* Delete history rows: the whole entity (attr NULL), one attribute's
+     * dataset ds (NULL = default; all_ds: every dataset), or instance iid
+     * (> 0). *n = rows deleted (0 is not an error). */
+    int (*w_history_delete)(void *be, int64_t tid, const char *eid, const char *attr,
+                            const char *ds, int all_ds, int64_t iid, long *n);
+    /* The JSON of instance iid of (eid, attr) (caller frees), ERR_NOT_FOUND. */
+    int (*w_history_get)(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                         char **inst);
+    /* Rewrite instance iid. */
+    int (*w_history_set)(void *be, int64_t iid, int64_t t_ms, double num, const char *ds,
+                         const char *inst);
     int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
     int (*w_context_delete)(void *be, const char *url);
 
@@ -82,6 +94,19 @@ struct store_backend_ops {
                      int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                                  const char *inst),
                      void *ud);
+    /* store_history_aggregate for one entity (see store.h). */
+    int (*r_history_aggr)(void *be, int64_t tid, const struct store_history_query *q,
+                          int64_t period_ms, int want_distinct,
+                          int (*each)(void *ud, const char *attr, const struct store_aggr *a),
+                          void *ud);
+    /* Every tenant; each returns non-zero to stop. */
+    int (*x_tenants)(void *be, int (*each)(void *ud, int64_t tid, const char *name), void *ud);
+    /* Retention: in one short transaction of its own, delete up to max_rows
+     * history instances of tenant tid timed before before_ms, resuming the
+     * walk over its attributes at *cursor (0 = from the start; set to 0
+     * when the walk is complete). */
+    int (*x_history_expire)(void *be, int64_t tid, int64_t before_ms, int64_t *cursor,
+                            long max_rows, long *n_deleted);
     int (*r_contexts)(void *be,
                       void (*each)(void *ud, const char *url, const char *kind, const char *text),
                       void *ud);

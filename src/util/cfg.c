@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum cfg_type { CFG_INT, CFG_LONG, CFG_STR, CFG_BOOL, CFG_ENUM };
+enum cfg_type { CFG_INT, CFG_LONG, CFG_STR, CFG_BOOL, CFG_ENUM, CFG_LIST };
 
 struct cfg_key {
     const char *name;
@@ -40,6 +40,11 @@ static const struct cfg_key keys[] = {
     {"history", CFG_ENUM, F(history), "observed", 0, 0, "observed|all|off",
      "temporal history: every written attribute instance with an observedAt (observed), every "
      "written instance, timed by observedAt or else modifiedAt (all), or none (off)"},
+    {"history_max_age", CFG_STR, F(history_max_age), "0", 0, 0, NULL,
+     "default maximum age of history instances (by observedAt), as an ISO 8601 duration "
+     "(P30D, PT12H) or a number of days; 0 keeps them forever; tenants may override it"},
+    {"temporal_max_instances", CFG_INT, F(temporal_max_instances), "10000", 1, 10000000, NULL,
+     "most instances per attribute in one temporal answer (more: 206 with Content-Range)"},
     {"threads", CFG_INT, F(threads), "0", 0, 256, NULL,
      "HTTP worker threads (0 = one per core)"},
     {"max_body", CFG_LONG, F(max_body), "1048576", 1024, 1L << 30, NULL,
@@ -63,6 +68,22 @@ static const struct cfg_key keys[] = {
      "least severe event logged"},
     {"demo", CFG_BOOL, F(demo), "false", 0, 0, NULL,
      "load the demo city into the default tenant when the store is empty"},
+    {"demo_sensors", CFG_INT, F(demo_sensors), "60", 0, 100000, NULL,
+     "with demo: simulated LoRaWAN devices reporting live to the webhooks (0 = none)"},
+    {"demo_rate", CFG_INT, F(demo_rate), "2", 1, 1000000, NULL,
+     "with demo: uplinks per second from the simulated devices, all together"},
+    {"ingest_device_rate", CFG_INT, F(ingest_device_rate), "10", 0, 1000000, NULL,
+     "uplinks per second one LoRaWAN device may send on average (0 = no limit)"},
+    {"ingest_device_burst", CFG_INT, F(ingest_device_burst), "60", 1, 1000000, NULL,
+     "uplinks one device may send at once above its rate"},
+    {"ingest_quarantine_max", CFG_INT, F(ingest_quarantine_max), "1000", 0, 1000000, NULL,
+     "unknown devices listed in quarantine per tenant"},
+    {"ingest_mqtt", CFG_LIST, F(ingest_mqtt), "", 0, 0, NULL,
+     "LoRaWAN uplinks from an MQTT broker: mqtt[s]://[user[:password]@]host[:port]"
+     "?tenant=NAME&topics=T1,T2&client_id=ID&qos=0|1&ca_file=PATH&keepalive=S"
+     "&password_file=PATH (default tenant: the default one; default topics: ChirpStack v4 "
+     "and The Things Stack v3 events; a client_id makes the session persistent). Repeat the "
+     "key or flag once per broker; an empty value clears the list"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -146,6 +167,20 @@ int cfg_set(struct cfg *c, const char *key, const char *value, struct err *e)
             return err_set(e, ERR_INVALID_REQUEST, "%s: value too long", key);
         strcpy(base + k->offset, value);
         break;
+    case CFG_LIST: {
+        struct cfg_list *l = (struct cfg_list *)(base + k->offset);
+        if (*value == '\0') {
+            memset(l, 0, sizeof(*l));
+            break;
+        }
+        if (l->n >= CFG_LIST_MAX)
+            return err_set(e, ERR_INVALID_REQUEST, "%s: at most %d values", key, CFG_LIST_MAX);
+        if (strlen(value) >= CFG_LIST_ITEM)
+            return err_set(e, ERR_INVALID_REQUEST, "%s: value longer than %d bytes", key,
+                           CFG_LIST_ITEM - 1);
+        strcpy(l->v[l->n++], value);
+        break;
+    }
     }
     return 0;
 }
@@ -172,13 +207,17 @@ static char *trim(char *s)
 int cfg_load_file(struct cfg *c, const char *path, struct err *e)
 {
     FILE *f = fopen(path, "r");
-    char line[1024];
+    char line[CFG_LIST_ITEM + 1024]; /* room for a list value and its key */
     int lineno = 0, rc = 0;
 
     if (f == NULL)
         return err_set(e, ERR_IO, "cannot open config file %s: %s", path, strerror(errno));
     while (fgets(line, sizeof(line), f)) {
         lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            rc = err_set(e, ERR_INVALID_REQUEST, "%s:%d: line too long", path, lineno);
+            break;
+        }
         char *s = trim(line);
         if (*s == '\0' || *s == '#' || *s == ';' || *s == '[')
             continue;
@@ -228,6 +267,8 @@ void cfg_print_reference(FILE *out)
             fprintf(out, " [%s]", keys[i].choices);
         else if (keys[i].type == CFG_INT || keys[i].type == CFG_LONG)
             fprintf(out, " [%ld..%ld]", keys[i].min, keys[i].max);
+        else if (keys[i].type == CFG_LIST)
+            fprintf(out, " [at most %d]", CFG_LIST_MAX);
         fprintf(out, "\n%s = %s\n", keys[i].name, keys[i].def);
     }
 }

@@ -14,6 +14,15 @@
 
 #include "util/err.h"
 
+/* A repeatable string key: every occurrence (file line or flag) appends a
+ * value; an empty value clears the list (so a flag can drop the file's). */
+#define CFG_LIST_MAX 16
+#define CFG_LIST_ITEM 2048
+struct cfg_list {
+    int n;
+    char v[CFG_LIST_MAX][CFG_LIST_ITEM];
+};
+
 struct cfg {
     char bind[64];          /* listen address */
     int port;               /* NGSI-LD HTTP port */
@@ -21,6 +30,8 @@ struct cfg {
     char store[16];         /* store backend: sqlite */
     char durability[16];    /* normal | full */
     char history[16];       /* observed | all | off: what the temporal history keeps */
+    char history_max_age[32]; /* default history retention (ISO 8601 duration or days; 0 = forever) */
+    int temporal_max_instances; /* instances per attribute in one temporal answer */
     int threads;            /* HTTP worker threads (0 = number of cores) */
     long max_body;          /* request body limit, bytes */
     int max_connections;    /* concurrent HTTP connections */
@@ -32,6 +43,12 @@ struct cfg {
     long context_max_bytes; /* remote @context size limit */
     char log_level[16];     /* debug | info | warn | error */
     int demo;               /* load the demo city into an empty store */
+    int demo_sensors;       /* with demo: simulated LoRaWAN devices (0 = none) */
+    int demo_rate;          /* with demo: their uplinks per second */
+    int ingest_device_rate; /* uplinks/s one device may send on average (0 = no limit) */
+    int ingest_device_burst;/* uplinks above the rate at once */
+    int ingest_quarantine_max; /* unknown devices listed per tenant */
+    struct cfg_list ingest_mqtt; /* LoRaWAN MQTT broker URLs (ingest/mqttin.h) */
 };
 
 /* Fill c with the defaults. */

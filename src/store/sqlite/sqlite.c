@@ -25,8 +25,19 @@
  *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
  *   contexts(url, kind, body, created_at)   persisted @context documents
  *   docs(tenant, coll, id, body, updated_at) (v3) per-tenant configuration documents
- *   history(iid, tid, eid, attr, t, num, inst) (v4) temporal history, index
- *                                           (tid, eid, attr, t); num = numeric value
+ *   hist_keys(kid, tid, eid, attr)          (v5) one row per entity attribute with
+ *                                           history; unique (tid, eid, attr)
+ *   hist(iid, kid, t, num, ds, inst)        (v5) temporal history: iid = instanceId
+ *                                           (never reused), t = observedAt in ms,
+ *                                           num = numeric value or NULL, ds =
+ *                                           datasetId or NULL, inst = instance JSON;
+ *                                           index (kid, t, num) covers range reads
+ *                                           and aggregation. (v4 had one wide row
+ *                                           per instance with the ids as text.)
+ *
+ * History retention (x_history_expire) deletes on the side connection in
+ * short transactions of at most a batch of rows, so the writer waits at
+ * most one such transaction for its lock.
  */
 #include "store/store_int.h"
 
@@ -43,6 +54,7 @@
 #include "json/json.h"
 #include "model/entity.h"
 #include "query/geo.h"
+#include "util/hmap.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -74,13 +86,28 @@ static const char *const migrations[] = {
     "CREATE TABLE history(iid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, eid TEXT NOT NULL,"
     "  attr TEXT NOT NULL, t INTEGER NOT NULL, num REAL, inst TEXT NOT NULL);"
     "CREATE INDEX history_key ON history(tid, eid, attr, t);",
+    /* 5: compact history. One key row per (tenant, entity, attribute); the
+     * instances refer to it by number, so the one index, (kid, t, num),
+     * covers time ranges and numeric aggregation without reading rows.
+     * AUTOINCREMENT: an instanceId is never reused after a delete. */
+    "CREATE TABLE hist_keys(kid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, eid TEXT NOT NULL,"
+    "  attr TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX hist_keys_key ON hist_keys(tid, eid, attr);"
+    "CREATE TABLE hist(iid INTEGER PRIMARY KEY AUTOINCREMENT, kid INTEGER NOT NULL,"
+    "  t INTEGER NOT NULL, num REAL, ds TEXT, inst TEXT NOT NULL);"
+    "CREATE INDEX hist_t ON hist(kid, t, num);"
+    "INSERT INTO hist_keys(tid, eid, attr) SELECT DISTINCT tid, eid, attr FROM history;"
+    "INSERT INTO hist(iid, kid, t, num, ds, inst) SELECT h.iid, k.kid, h.t, h.num,"
+    "  json_extract(h.inst, '$.datasetId'), h.inst FROM history h JOIN hist_keys k"
+    "  ON k.tid = h.tid AND k.eid = h.eid AND k.attr = h.attr ORDER BY h.iid;"
+    "DROP TABLE history;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum wstmt {
     W_BEGIN, W_COMMIT, W_ROLLBACK, W_TENANT_GET, W_TENANT_ADD, W_LOAD, W_PEEK, W_INSERT,
     W_KEYS, W_UPDATE, W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_GET, W_GEO_ADD, W_GEO_DEL,
-    W_HISTORY, N_WSTMT
+    W_HKEY_GET, W_HKEY_ADD, W_HISTORY, W_HIST_GET, W_HIST_SET, N_WSTMT
 };
 
 static const char *const wsql[N_WSTMT] = {
@@ -101,8 +128,12 @@ static const char *const wsql[N_WSTMT] = {
     [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
-    [W_HISTORY] = ("INSERT INTO history(tid, eid, attr, t, num, inst)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+    [W_HKEY_GET] = "SELECT kid FROM hist_keys WHERE tid = ?1 AND eid = ?2 AND attr = ?3",
+    [W_HKEY_ADD] = "INSERT INTO hist_keys(tid, eid, attr) VALUES (?1, ?2, ?3)",
+    [W_HISTORY] = "INSERT INTO hist(kid, t, num, ds, inst) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_HIST_GET] = ("SELECT h.inst FROM hist h JOIN hist_keys k ON k.kid = h.kid"
+                    " WHERE h.iid = ?1 AND k.tid = ?2 AND k.eid = ?3 AND k.attr = ?4"),
+    [W_HIST_SET] = "UPDATE hist SET t = ?2, num = ?3, ds = ?4, inst = ?5 WHERE iid = ?1",
     [W_GEO_GET] = "SELECT min_lon, max_lon, min_lat, max_lat FROM entity_geo WHERE rid = ?1",
 };
 
@@ -152,7 +183,15 @@ struct sqlite_be {
     pthread_key_t reader_key;
     pthread_mutex_t readers_mu; /* guards the list of reader connections */
     struct reader *readers;
+    /* writer only: (tid, eid, attr) -> kid of hist_keys, so appending history
+     * does not look the key up in SQL each time; cleared on rollback and
+     * when keys are deleted, and when it reaches HKEY_CACHE_MAX */
+    struct hmap *hkeys;
 };
+
+#define HKEY_CACHE_MAX 262144
+
+static void hkeys_clear(struct sqlite_be *be);
 
 static int db_err(sqlite3 *db, const char *what)
 {
@@ -355,6 +394,7 @@ static void be_close(void *arg)
     }
     pthread_setspecific(be->reader_key, NULL);
     pthread_key_delete(be->reader_key);
+    hkeys_clear(be);
     for (int i = 0; i < N_WSTMT; i++)
         sqlite3_finalize(be->ws[i]);
     if (be->w) /* leave a small WAL behind for the next start */
@@ -479,6 +519,7 @@ static int w_commit(void *arg)
 static void w_rollback(void *arg)
 {
     struct sqlite_be *be = arg;
+    hkeys_clear(be); /* keys inserted by the group are gone */
     if (!sqlite3_get_autocommit(be->w))
         w_exec(be, W_ROLLBACK);
 }
@@ -768,117 +809,574 @@ out:
     return rc;
 }
 
-static int w_history(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                     double num, const char *inst)
+/* The key row of (tid, eid, attr), created when create != 0; 0 in *kid
+ * when absent and not created. */
+static int hist_key_sql(struct sqlite_be *be, sqlite3_stmt *st, int64_t tid, const char *eid,
+                        const char *attr, int create, int64_t *kid);
+
+static void hkeys_clear(struct sqlite_be *be)
 {
-    struct sqlite_be *be = arg;
-    sqlite3_stmt *st = be->ws[W_HISTORY];
+    hmap_free(be->hkeys, NULL);
+    be->hkeys = NULL;
+}
+
+static int hist_key(struct sqlite_be *be, int64_t tid, const char *eid, const char *attr,
+                    int create, int64_t *kid)
+{
+    sqlite3_stmt *st = be->ws[W_HKEY_GET];
+    char key[1024];
+    int rc, cacheable;
+
+    *kid = 0;
+    cacheable = (size_t)snprintf(key, sizeof(key), "%lld\x1f%s\x1f%s", (long long)tid, eid, attr) <
+                sizeof(key);
+    if (cacheable && be->hkeys != NULL) {
+        void *v = hmap_get(be->hkeys, key);
+        if (v != NULL) {
+            *kid = (int64_t)(intptr_t)v;
+            return 0;
+        }
+    }
+    rc = hist_key_sql(be, st, tid, eid, attr, create, kid);
+    if (rc == 0 && *kid > 0 && cacheable) {
+        if (be->hkeys != NULL && hmap_count(be->hkeys) >= HKEY_CACHE_MAX)
+            hkeys_clear(be);
+        if (be->hkeys == NULL)
+            be->hkeys = hmap_new(1024);
+        if (be->hkeys != NULL)
+            (void)hmap_put(be->hkeys, key, (void *)(intptr_t)*kid, NULL);
+    }
+    return rc;
+}
+
+static int hist_key_sql(struct sqlite_be *be, sqlite3_stmt *st, int64_t tid, const char *eid,
+                        const char *attr, int create, int64_t *kid)
+{
+    int rc;
 
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, attr, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, t_ms);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *kid = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(be->w, "history key");
+    if (*kid || !create)
+        return 0;
+    st = be->ws[W_HKEY_ADD];
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, attr, -1, SQLITE_STATIC);
+    if (step_done(st))
+        return db_err(be->w, "history key insert");
+    *kid = sqlite3_last_insert_rowid(be->w);
+    return 0;
+}
+
+static void bind_num(sqlite3_stmt *st, int i, double num)
+{
     if (isnan(num))
-        sqlite3_bind_null(st, 5);
+        sqlite3_bind_null(st, i);
     else
-        sqlite3_bind_double(st, 5, num);
-    sqlite3_bind_text(st, 6, inst, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, i, num);
+}
+
+static int w_history(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
+                     double num, const char *ds, const char *inst)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_HISTORY];
+    int64_t kid;
+    int rc;
+
+    if ((rc = hist_key(be, tid, eid, attr, 1, &kid)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, kid);
+    sqlite3_bind_int64(st, 2, t_ms);
+    bind_num(st, 3, num);
+    sqlite3_bind_text(st, 4, ds, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, inst, -1, SQLITE_STATIC);
     return step_done(st) ? db_err(be->w, "history") : 0;
 }
 
+/* Run sql (writer connection, prepared once per call) with int64 / text
+ * arguments: args[i] is text when kinds[i] == 't', else ints[i]. */
+static int w_run(struct sqlite_be *be, const char *sql, const char *kinds, const int64_t *ints,
+                 const char *const *texts, long *changes)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(be->w, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_err(be->w, sql);
+    for (int i = 0; kinds[i]; i++) {
+        if (kinds[i] == 't')
+            sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, i + 1, ints[i]);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(be->w, sql);
+    if (changes)
+        *changes += sqlite3_changes(be->w);
+    return 0;
+}
+
+/* Delete history: every attribute of the entity (attr NULL, keys too), one
+ * attribute's instances of dataset ds (NULL = the default instance) or of
+ * every dataset (all_ds), or the one instance iid (> 0). *n = rows deleted. */
+static int w_history_delete(void *arg, int64_t tid, const char *eid, const char *attr,
+                            const char *ds, int all_ds, int64_t iid, long *n)
+{
+    struct sqlite_be *be = arg;
+    int64_t ints[4] = {tid, 0, 0, 0};
+    const char *texts[4] = {NULL, eid, NULL, NULL};
+    int64_t kid;
+    int rc;
+
+    *n = 0;
+    if (attr == NULL) {
+        hkeys_clear(be);
+        if ((rc = w_run(be,
+                        "DELETE FROM hist WHERE kid IN (SELECT kid FROM hist_keys WHERE tid = ?1"
+                        " AND eid = ?2)",
+                        "it", ints, texts, n)) != 0)
+            return rc;
+        return w_run(be, "DELETE FROM hist_keys WHERE tid = ?1 AND eid = ?2", "it", ints, texts,
+                     NULL);
+    }
+    if ((rc = hist_key(be, tid, eid, attr, 0, &kid)) != 0 || kid == 0)
+        return rc;
+    ints[0] = kid;
+    if (iid > 0) {
+        ints[1] = iid;
+        return w_run(be, "DELETE FROM hist WHERE kid = ?1 AND iid = ?2", "ii", ints, texts, n);
+    }
+    if (all_ds)
+        return w_run(be, "DELETE FROM hist WHERE kid = ?1", "i", ints, texts, n);
+    if (ds == NULL)
+        return w_run(be, "DELETE FROM hist WHERE kid = ?1 AND ds IS NULL", "i", ints, texts, n);
+    texts[1] = ds;
+    return w_run(be, "DELETE FROM hist WHERE kid = ?1 AND ds = ?2", "it", ints, texts, n);
+}
+
+static int w_history_get(void *arg, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                         char **inst)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_HIST_GET];
+    int rc;
+
+    *inst = NULL;
+    sqlite3_bind_int64(st, 1, iid);
+    sqlite3_bind_int64(st, 2, tid);
+    sqlite3_bind_text(st, 3, eid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, attr, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *inst = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        return *inst ? 0 : ERR_NOMEM;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "history get");
+}
+
+static int w_history_set(void *arg, int64_t iid, int64_t t_ms, double num, const char *ds,
+                         const char *inst)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = be->ws[W_HIST_SET];
+
+    sqlite3_bind_int64(st, 1, iid);
+    sqlite3_bind_int64(st, 2, t_ms);
+    bind_num(st, 3, num);
+    sqlite3_bind_text(st, 4, ds, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, inst, -1, SQLITE_STATIC);
+    return step_done(st) ? db_err(be->w, "history set") : 0;
+}
+
+/* The key rows of an entity's history (attributes in name order), those
+ * of q->attrs only when given. */
+struct hkey {
+    int64_t kid;
+    char *attr;
+};
+
+static void hkeys_free(struct hkey *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(k[i].attr);
+    free(k);
+}
+
+static int hkeys_load(struct reader *r, int64_t tid, const struct store_history_query *q,
+                      struct hkey **out, size_t *n_out)
+{
+    sqlite3_stmt *st = NULL;
+    struct hkey *k = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT kid, attr FROM hist_keys WHERE tid = ?1 AND eid = ?2"
+                           " ORDER BY attr",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(r->db, "history keys");
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, q->entity_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *attr = (const char *)sqlite3_column_text(st, 1);
+        int wanted = q->n_attrs == 0;
+        for (size_t i = 0; i < q->n_attrs && !wanted; i++)
+            wanted = strcmp(q->attrs[i], attr) == 0;
+        if (!wanted)
+            continue;
+        if (n == cap) {
+            struct hkey *p = realloc(k, (cap = cap ? cap * 2 : 8) * sizeof(*p));
+            if (p == NULL)
+                goto oom;
+            k = p;
+        }
+        if ((k[n].attr = strdup(attr)) == NULL)
+            goto oom;
+        k[n++].kid = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        hkeys_free(k, n);
+        return db_err(r->db, "history keys");
+    }
+    *out = k;
+    *n_out = n;
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    hkeys_free(k, n);
+    return ERR_NOMEM;
+}
+
 /* History of one entity: per attribute (name order), in time order; with
- * last_n, the newest N of each attribute (read newest first, reversed). */
+ * last_n, the newest N of each attribute (read newest first, reversed);
+ * else at most q->limit (> 0) oldest. */
 static int r_history(void *arg, int64_t tid, const struct store_history_query *q,
                      int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                                  const char *inst),
                      void *ud)
 {
     struct reader *r = reader_get(arg);
-    sqlite3_stmt *attrs = NULL, *st = NULL;
-    int rc = 0;
+    sqlite3_stmt *st = NULL;
+    struct hkey *keys = NULL;
+    size_t n_keys = 0;
+    int64_t *iids = NULL, *ts = NULL;
+    char **insts = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
 
     if (r == NULL)
         return ERR_IO;
+    if ((rc = hkeys_load(r, tid, q, &keys, &n_keys)) != 0)
+        return rc;
     if (sqlite3_prepare_v2(r->db,
-                           "SELECT DISTINCT attr FROM history WHERE tid = ?1 AND eid = ?2 ORDER BY attr",
-                           -1, &attrs, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->db,
                            q->last_n > 0
-                               ? "SELECT iid, t, inst FROM history WHERE tid = ?1 AND eid = ?2 AND"
-                                 " attr = ?3 AND t >= ?4 AND t < ?5 ORDER BY t DESC, iid DESC LIMIT ?6"
-                               : "SELECT iid, t, inst FROM history WHERE tid = ?1 AND eid = ?2 AND"
-                                 " attr = ?3 AND t >= ?4 AND t < ?5 ORDER BY t, iid",
+                               ? "SELECT iid, t, inst FROM hist WHERE kid = ?1 AND t >= ?2"
+                                 " AND t < ?3 ORDER BY t DESC LIMIT ?4"
+                               : "SELECT iid, t, inst FROM hist WHERE kid = ?1 AND t >= ?2"
+                                 " AND t < ?3 ORDER BY t LIMIT ?4",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_err(r->db, "history query");
         goto out;
     }
-    sqlite3_bind_int64(attrs, 1, tid);
-    sqlite3_bind_text(attrs, 2, q->entity_id, -1, SQLITE_STATIC);
-    while (rc == 0 && sqlite3_step(attrs) == SQLITE_ROW) {
-        const char *attr = (const char *)sqlite3_column_text(attrs, 0);
-        int wanted = q->n_attrs == 0;
-        for (size_t i = 0; i < q->n_attrs && !wanted; i++)
-            wanted = strcmp(q->attrs[i], attr) == 0;
-        if (!wanted)
-            continue;
-        sqlite3_bind_int64(st, 1, tid);
-        sqlite3_bind_text(st, 2, q->entity_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, attr, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 4, q->from_ms);
-        sqlite3_bind_int64(st, 5, q->to_ms);
-        if (q->last_n > 0)
-            sqlite3_bind_int64(st, 6, q->last_n);
-        /* rows are few per attribute page: collect newest-first ones to reverse */
-        int64_t *iids = NULL, *ts = NULL;
-        char **insts = NULL;
-        size_t n = 0, cap = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
+    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+        sqlite3_bind_int64(st, 1, keys[k].kid);
+        sqlite3_bind_int64(st, 2, q->from_ms);
+        sqlite3_bind_int64(st, 3, q->to_ms);
+        sqlite3_bind_int64(st, 4, q->last_n > 0 ? q->last_n : q->limit > 0 ? q->limit : -1);
+        n = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             if (q->last_n <= 0) {
-                if (each(ud, attr, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                         (const char *)sqlite3_column_text(st, 2))) {
-                    rc = 1;
+                if (each(ud, keys[k].attr, sqlite3_column_int64(st, 0),
+                         sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2)))
                     break;
-                }
                 continue;
             }
+            /* newest first: keep to hand them over oldest first */
             if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                void *a = realloc(iids, cap * sizeof(*iids)), *b2 = NULL, *c = NULL;
+                size_t c = cap ? cap * 2 : 16;
+                int64_t *a = realloc(iids, c * sizeof(*a));
                 if (a)
                     iids = a;
-                if (a && (b2 = realloc(ts, cap * sizeof(*ts))) != NULL)
-                    ts = b2;
-                if (b2 && (c = realloc(insts, cap * sizeof(*insts))) != NULL)
-                    insts = c;
-                if (!a || !b2 || !c) {
+                int64_t *b = a ? realloc(ts, c * sizeof(*b)) : NULL;
+                if (b)
+                    ts = b;
+                char **t = b ? realloc(insts, c * sizeof(*t)) : NULL;
+                if (t == NULL) {
                     rc = ERR_NOMEM;
                     break;
                 }
+                insts = t;
+                cap = c;
             }
             iids[n] = sqlite3_column_int64(st, 0);
             ts[n] = sqlite3_column_int64(st, 1);
-            insts[n] = strdup((const char *)sqlite3_column_text(st, 2));
-            if (insts[n] == NULL) {
+            if ((insts[n] = strdup((const char *)sqlite3_column_text(st, 2))) == NULL) {
                 rc = ERR_NOMEM;
                 break;
             }
             n++;
         }
         sqlite3_reset(st);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+            rc = rc == SQLITE_ROW ? 1 : 0; /* ROW: each() asked to stop */
+        } else if (rc != ERR_NOMEM) {
+            rc = db_err(r->db, "history query");
+        }
         for (size_t i = n; rc == 0 && i-- > 0;)
-            if (each(ud, attr, iids[i], ts[i], insts[i]))
+            if (each(ud, keys[k].attr, iids[i], ts[i], insts[i]))
                 rc = 1;
         for (size_t i = 0; i < n; i++)
             free(insts[i]);
-        free(iids);
-        free(ts);
-        free(insts);
     }
     if (rc == 1)
         rc = 0;
 out:
-    sqlite3_finalize(attrs);
     sqlite3_finalize(st);
+    hkeys_free(keys, n_keys);
+    free(iids);
+    free(ts);
+    free(insts);
+    return rc;
+}
+
+/* Aggregation of one entity's history per attribute and period: the
+ * numeric methods stream the covering index (kid, t, num) in time order
+ * and fold rows into buckets in C (no sort, no row reads); distinctCount
+ * needs the values of non-numeric instances, so it is a second, grouped
+ * query only when asked. Buckets start at q->from_ms, or at the first
+ * instance's time when the window is open; only non-empty buckets are
+ * reported, each ending at start + period, clipped to q->to_ms. */
+static int r_history_aggr(void *arg, int64_t tid, const struct store_history_query *q,
+                          int64_t period_ms, int want_distinct,
+                          int (*each)(void *ud, const char *attr, const struct store_aggr *a),
+                          void *ud)
+{
+    struct reader *r = reader_get(arg);
+    sqlite3_stmt *first = NULL, *st = NULL, *dist = NULL;
+    struct hkey *keys = NULL;
+    size_t n_keys = 0;
+    int rc;
+
+    if (r == NULL)
+        return ERR_IO;
+    if ((rc = hkeys_load(r, tid, q, &keys, &n_keys)) != 0)
+        return rc;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT t FROM hist WHERE kid = ?1 AND t >= ?2 AND t < ?3"
+                           " ORDER BY t LIMIT 1",
+                           -1, &first, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->db,
+                           "SELECT t, num FROM hist WHERE kid = ?1 AND t >= ?2 AND t < ?3"
+                           " ORDER BY t",
+                           -1, &st, NULL) != SQLITE_OK ||
+        (want_distinct &&
+         sqlite3_prepare_v2(r->db,
+                            "SELECT (t - ?4) / ?5 AS b, count(DISTINCT coalesce(num,"
+                            " json_extract(inst, '$.value'), json_extract(inst, '$.object'),"
+                            " json_extract(inst, '$.languageMap'), json_extract(inst,"
+                            " '$.valueList'), json_extract(inst, '$.json'),"
+                            " json_extract(inst, '$.vocab'))) FROM hist WHERE kid = ?1 AND"
+                            " t >= ?2 AND t < ?3 GROUP BY b ORDER BY b",
+                            -1, &dist, NULL) != SQLITE_OK)) {
+        rc = db_err(r->db, "history aggregation");
+        goto out;
+    }
+    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+        int64_t start = q->from_ms, period;
+        struct store_aggr a;
+        int have = 0, drc;
+
+        if (start == INT64_MIN) {
+            sqlite3_bind_int64(first, 1, keys[k].kid);
+            sqlite3_bind_int64(first, 2, q->from_ms);
+            sqlite3_bind_int64(first, 3, q->to_ms);
+            drc = sqlite3_step(first);
+            if (drc == SQLITE_ROW)
+                start = sqlite3_column_int64(first, 0);
+            sqlite3_reset(first);
+            if (drc != SQLITE_ROW) {
+                if (drc != SQLITE_DONE)
+                    rc = db_err(r->db, "history aggregation");
+                continue; /* no instance in the window */
+            }
+        }
+        period = period_ms > 0 ? period_ms : INT64_MAX;
+        if (dist) {
+            sqlite3_bind_int64(dist, 1, keys[k].kid);
+            sqlite3_bind_int64(dist, 2, q->from_ms);
+            sqlite3_bind_int64(dist, 3, q->to_ms);
+            sqlite3_bind_int64(dist, 4, start);
+            sqlite3_bind_int64(dist, 5, period);
+            drc = sqlite3_step(dist);
+        }
+        sqlite3_bind_int64(st, 1, keys[k].kid);
+        sqlite3_bind_int64(st, 2, q->from_ms);
+        sqlite3_bind_int64(st, 3, q->to_ms);
+        for (;;) {
+            int step = sqlite3_step(st);
+            int64_t t = 0, b = 0;
+            if (step == SQLITE_ROW) {
+                t = sqlite3_column_int64(st, 0);
+                b = (t - start) / period;
+            } else if (step != SQLITE_DONE) {
+                rc = db_err(r->db, "history aggregation");
+                break;
+            }
+            if (have && (step == SQLITE_DONE || b != (a.start_ms - start) / period)) {
+                /* bucket complete */
+                if (dist && drc == SQLITE_ROW &&
+                    sqlite3_column_int64(dist, 0) == (a.start_ms - start) / period) {
+                    a.distinct = sqlite3_column_int64(dist, 1);
+                    drc = sqlite3_step(dist);
+                }
+                if (each(ud, keys[k].attr, &a)) {
+                    rc = 1;
+                    break;
+                }
+                have = 0;
+            }
+            if (step == SQLITE_DONE)
+                break;
+            if (!have) {
+                memset(&a, 0, sizeof(a));
+                a.start_ms = start + b * period;
+                a.end_ms = period == INT64_MAX || a.start_ms > q->to_ms - period
+                               ? (q->to_ms == INT64_MAX ? INT64_MAX : q->to_ms)
+                               : a.start_ms + period;
+                have = 1;
+            }
+            a.count++;
+            if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+                double v = sqlite3_column_double(st, 1);
+                if (a.n_num == 0 || v < a.min)
+                    a.min = v;
+                if (a.n_num == 0 || v > a.max)
+                    a.max = v;
+                a.sum += v;
+                a.sumsq += v * v;
+                a.n_num++;
+            }
+            a.last_ms = t;
+        }
+        sqlite3_reset(st);
+        if (dist)
+            sqlite3_reset(dist);
+    }
+    if (rc == 1)
+        rc = 0;
+out:
+    sqlite3_finalize(first);
+    sqlite3_finalize(st);
+    sqlite3_finalize(dist);
+    hkeys_free(keys, n_keys);
+    return rc;
+}
+
+/* Every tenant (retention). */
+static int x_tenants(void *arg, int (*each)(void *ud, int64_t tid, const char *name), void *ud)
+{
+    struct sqlite_be *be = arg;
+    struct reader *r = reader_get(be);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (r == NULL)
+        return ERR_IO;
+    if (sqlite3_prepare_v2(r->db, "SELECT tid, name FROM tenants ORDER BY tid", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_err(r->db, "tenants");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (each(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(r->db, "tenants");
+}
+
+/* One retention step: in one short transaction on the side connection,
+ * delete up to max_rows instances of tenant tid older than before_ms,
+ * walking its attributes from *cursor (a kid) on. *cursor is where to go
+ * on next time; 0 when the walk is complete. */
+static int x_history_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor,
+                            long max_rows, long *n_deleted)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *keys = NULL, *del = NULL;
+    long left = max_rows;
+    int rc = 0, step;
+
+    *n_deleted = 0;
+    pthread_mutex_lock(&be->side_mu);
+    if (sqlite3_exec(be->side, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_err(be->side, "expire begin");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(be->side,
+                           "SELECT kid FROM hist_keys WHERE tid = ?1 AND kid > ?2 ORDER BY kid",
+                           -1, &keys, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(be->side,
+                           "DELETE FROM hist WHERE iid IN (SELECT iid FROM hist WHERE kid = ?1"
+                           " AND t < ?2 LIMIT ?3)",
+                           -1, &del, NULL) != SQLITE_OK) {
+        rc = db_err(be->side, "expire");
+        goto rollback;
+    }
+    sqlite3_bind_int64(keys, 1, tid);
+    sqlite3_bind_int64(keys, 2, *cursor);
+    while ((step = sqlite3_step(keys)) == SQLITE_ROW) {
+        int64_t kid = sqlite3_column_int64(keys, 0);
+        sqlite3_bind_int64(del, 1, kid);
+        sqlite3_bind_int64(del, 2, before_ms);
+        sqlite3_bind_int64(del, 3, left);
+        if (sqlite3_step(del) != SQLITE_DONE) {
+            rc = db_err(be->side, "expire delete");
+            goto rollback;
+        }
+        sqlite3_reset(del);
+        left -= sqlite3_changes(be->side);
+        *cursor = kid;
+        if (left <= 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = db_err(be->side, "expire keys");
+        goto rollback;
+    }
+    if (step == SQLITE_DONE)
+        *cursor = 0;
+    else if (left <= 0) /* this kid may hold more: start from it again */
+        (*cursor)--;
+    sqlite3_finalize(keys);
+    sqlite3_finalize(del);
+    keys = del = NULL;
+    if (sqlite3_exec(be->side, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_err(be->side, "expire commit");
+        goto rollback;
+    }
+    *n_deleted = max_rows - left;
+    goto out;
+rollback:
+    sqlite3_finalize(keys);
+    sqlite3_finalize(del);
+    sqlite3_exec(be->side, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&be->side_mu);
     return rc;
 }
 
@@ -1181,7 +1679,13 @@ const struct store_backend_ops store_sqlite_ops = {
     .w_delete = w_delete,
     .w_context_put = w_context_put,
     .w_history = w_history,
+    .w_history_delete = w_history_delete,
+    .w_history_get = w_history_get,
+    .w_history_set = w_history_set,
     .r_history = r_history,
+    .r_history_aggr = r_history_aggr,
+    .x_tenants = x_tenants,
+    .x_history_expire = x_history_expire,
     .x_doc_put = x_doc_put,
     .x_doc_get = x_doc_get,
     .x_doc_delete = x_doc_delete,

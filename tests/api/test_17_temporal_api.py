@@ -1,0 +1,397 @@
+"""17 - the rest of the temporal API (GS CIM 009 5.6.11-5.6.16, 5.7.3, 5.7.4,
+6.3.10): GET /temporal/entities (selection, lastN, pagination of entities
+and of instances with 206 + Content-Range), aggregation (every method,
+periods, checked against values computed here), temporal writes (create,
+append, deletes, instance PATCH/DELETE) and their effect on the current
+state, POST /temporal/entityOperations/query, and retention."""
+import math
+import time
+
+from helpers import BASE, ENTITIES, SLOW, assert_problem, prop
+
+TEMPORAL = BASE + "/temporal/entities"
+TQUERY = BASE + "/temporal/entityOperations/query"
+INSTANCE = "urn:ngsi-ld:attribute:instance:"
+
+
+def ts(minute, hour=0, day=1):
+    return "2026-04-%02dT%02d:%02d:00.000Z" % (day, hour, minute)
+
+
+def obs(value, minute, hour=0, **extra):
+    return prop(value, observedAt=ts(minute, hour), **extra)
+
+
+def temporal_entity(eid, etype, attrs):
+    body = {"id": eid, "type": etype}
+    body.update(attrs)
+    return body
+
+
+def create(hub, body, tenant=None, expect=(201, 204)):
+    st, h, b = hub.post(TEMPORAL, body, tenant=tenant)
+    assert st in expect, (st, hub.last_text)
+    return st, h
+
+
+# ---- writes -----------------------------------------------------------------
+
+def test_create_temporal_entity_and_current_state(hub):
+    eid = "urn:ngsi-ld:Sensor:w1"
+    temps = [obs(10 + i, i) for i in range(5)]
+    st, h = create(hub, temporal_entity(eid, "Sensor", {"temp": temps,
+                                                        "label": obs("x", 3)}))
+    assert st == 201
+    assert h["location"] == TEMPORAL + "/" + eid
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert st == 200
+    assert b["temp"]["values"] == [[10 + i, ts(i)] for i in range(5)]
+    assert b["label"]["values"] == [["x", ts(3)]]
+    # the current state holds the newest instance
+    st, _, cur = hub.get(ENTITIES + "/" + eid)
+    assert st == 200 and cur["type"] == "Sensor"
+    assert cur["temp"]["value"] == 14 and cur["temp"]["observedAt"] == ts(4)
+    # a second POST adds instances (204); an older one does not turn back the state
+    st, _ = create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(99, 59, 23), obs(1, 30)]}))
+    assert st == 204
+    st, _, cur = hub.get(ENTITIES + "/" + eid)
+    assert cur["temp"]["value"] == 99
+    create(hub, temporal_entity(eid, "Sensor", {"temp": obs(-5, 45)}))
+    st, _, cur = hub.get(ENTITIES + "/" + eid)
+    assert cur["temp"]["value"] == 99
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues&attrs=temp")
+    assert [v[0] for v in b["temp"]["values"]] == [10, 11, 12, 13, 14, 1, -5, 99]
+
+
+def test_append_attrs(hub):
+    eid = "urn:ngsi-ld:Sensor:w2"
+    create(hub, temporal_entity(eid, "Sensor", {"temp": obs(1, 0)}))
+    st, _, _ = hub.post(TEMPORAL + "/" + eid + "/attrs",
+                        {"temp": [obs(2, 1), obs(3, 2)], "hum": obs(50, 1)})
+    assert st == 204, hub.last_text
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert [v[0] for v in b["temp"]["values"]] == [1, 2, 3]
+    assert b["hum"]["values"] == [[50, ts(1)]]
+    st, _, b = hub.post(TEMPORAL + "/urn:ngsi-ld:Sensor:nope/attrs", {"temp": obs(1, 0)})
+    assert_problem(st, b, 404, "ResourceNotFound")
+
+
+def test_write_errors(hub):
+    for body in ({"id": "urn:ngsi-ld:Sensor:e", "type": "Sensor", "temp": prop(1)},  # no observedAt
+                 {"id": "urn:ngsi-ld:Sensor:e", "type": "Sensor", "temp": []},
+                 {"id": "urn:ngsi-ld:Sensor:e", "type": "Sensor", "temp": [5]},
+                 {"id": "not a uri", "type": "Sensor", "temp": obs(1, 0)},
+                 {"id": "urn:ngsi-ld:Sensor:e", "temp": obs(1, 0)},
+                 [1, 2]):
+        st, _, b = hub.post(TEMPORAL, body)
+        assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.get(ENTITIES + "/urn:ngsi-ld:Sensor:e")
+    assert st == 404
+    st, _, b = hub.post(TEMPORAL, "{broken")
+    assert st == 400
+
+
+def test_delete_attr_and_datasets(hub):
+    eid = "urn:ngsi-ld:Sensor:w3"
+    create(hub, temporal_entity(eid, "Sensor", {
+        "temp": [obs(1, 0), obs(2, 1), obs(3, 2, datasetId="urn:ds:b"), obs(4, 3, datasetId="urn:ds:b")],
+        "hum": [obs(5, 0)]}))
+    # default dataset only
+    assert hub.delete(TEMPORAL + "/" + eid + "/attrs/temp")[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert [v[0] for v in b["temp"]["values"]] == [3, 4]
+    assert hub.delete(TEMPORAL + "/" + eid + "/attrs/temp?datasetId=urn:ds:x")[0] == 404
+    assert hub.delete(TEMPORAL + "/" + eid + "/attrs/temp?datasetId=urn:ds:b")[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert "temp" not in b and b["hum"]["values"] == [[5, ts(0)]]
+    create(hub, temporal_entity(eid, "Sensor", {"hum": [obs(6, 1, datasetId="urn:ds:c")]}))
+    assert hub.delete(TEMPORAL + "/" + eid + "/attrs/hum?deleteAll=true")[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    assert st == 200 and "hum" not in b
+    st, _, b = hub.delete(TEMPORAL + "/" + eid + "/attrs/hum")
+    assert_problem(st, b, 404, "ResourceNotFound")
+    st, _, b = hub.delete(TEMPORAL + "/" + eid + "/attrs/hum?deleteAll=maybe")
+    assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_instance_patch_and_delete(hub):
+    eid = "urn:ngsi-ld:Sensor:w4"
+    create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(1, 0), obs(2, 1), obs(3, 2)]}))
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    ids = [i["instanceId"] for i in b["temp"]]
+    assert all(i.startswith(INSTANCE) for i in ids)
+    st, _, _ = hub.patch(TEMPORAL + "/" + eid + "/attrs/temp/" + ids[1],
+                         {"type": "Property", "value": 20, "unitCode": "CEL"})
+    assert st == 204, hub.last_text
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    assert [i["value"] for i in b["temp"]] == [1, 20, 3]
+    assert b["temp"][1]["unitCode"] == "CEL" and b["temp"][1]["observedAt"] == ts(1)
+    assert [i["instanceId"] for i in b["temp"]] == ids
+    # moving it in time moves it in the history
+    assert hub.patch(TEMPORAL + "/" + eid + "/attrs/temp/" + ids[1],
+                     {"value": 21, "observedAt": ts(30)})[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert b["temp"]["values"] == [[1, ts(0)], [3, ts(2)], [21, ts(30)]]
+    assert hub.delete(TEMPORAL + "/" + eid + "/attrs/temp/" + ids[0])[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert [v[0] for v in b["temp"]["values"]] == [3, 21]
+    for method, body in (("DELETE", None), ("PATCH", {"value": 1})):
+        st, _, b = hub.request(method, TEMPORAL + "/" + eid + "/attrs/temp/" + ids[0], body)
+        assert_problem(st, b, 404, "ResourceNotFound")
+        st, _, b = hub.request(method, TEMPORAL + "/" + eid + "/attrs/other/" + ids[1], body)
+        assert_problem(st, b, 404, "ResourceNotFound")
+        st, _, b = hub.request(method, TEMPORAL + "/" + eid + "/attrs/temp/urn:x:1", body)
+        assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.patch(TEMPORAL + "/" + eid + "/attrs/temp/" + ids[1], {"observedAt": "soon", "value": 1})
+    assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_delete_temporal_entity(hub):
+    eid = "urn:ngsi-ld:Sensor:w5"
+    create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(1, 0), obs(2, 1)]}))
+    assert hub.delete(TEMPORAL + "/" + eid)[0] == 204
+    assert hub.get(ENTITIES + "/" + eid)[0] == 404
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    assert_problem(st, b, 404, "ResourceNotFound")
+    st, _, b = hub.delete(TEMPORAL + "/" + eid)
+    assert_problem(st, b, 404, "ResourceNotFound")
+    st, _, b = hub.delete(TEMPORAL + "/" + eid, tenant="nobody-here")
+    assert_problem(st, b, 404, "ResourceNotFound")
+    # the history of an entity deleted through /entities can be deleted here
+    eid2 = "urn:ngsi-ld:Sensor:w6"
+    create(hub, temporal_entity(eid2, "Sensor", {"temp": [obs(1, 0)]}))
+    assert hub.delete(ENTITIES + "/" + eid2)[0] == 204
+    assert hub.get(TEMPORAL + "/" + eid2)[0] == 200
+    assert hub.delete(TEMPORAL + "/" + eid2)[0] == 204
+    assert hub.get(TEMPORAL + "/" + eid2)[0] == 404
+
+
+# ---- queries over many entities ----------------------------------------------
+
+def load_fleet(hub, tenant):
+    for i in range(4):
+        create(hub, temporal_entity("urn:ngsi-ld:Car:%d" % i, "Car" if i < 3 else "Bus", {
+            "speed": [obs(10 * i + m, m) for m in range(6)],
+            "fuel": [obs(100 - m, m) for m in range(6)],
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.0 + i, 52.0]},
+                         "observedAt": ts(0)}}), tenant=tenant)
+
+
+def test_query_many(hub):
+    t = "fleet"
+    load_fleet(hub, t)
+    st, _, b = hub.get(TEMPORAL + "?type=Car&options=temporalValues&attrs=speed", tenant=t)
+    assert st == 200, hub.last_text
+    assert [e["id"] for e in b] == ["urn:ngsi-ld:Car:%d" % i for i in range(3)]
+    assert b[1]["speed"]["values"] == [[10 + m, ts(m)] for m in range(6)]
+    assert all("fuel" not in e for e in b)
+    # q and geo select on the current state; timerel and lastN apply per attribute
+    st, _, b = hub.get(TEMPORAL + "?type=Car&q=speed>=20&options=temporalValues&attrs=speed"
+                       "&timerel=after&timeAt=" + ts(2) + "&lastN=2", tenant=t)
+    assert st == 200
+    assert [e["id"] for e in b] == ["urn:ngsi-ld:Car:2"]
+    assert b[0]["speed"]["values"] == [[24, ts(4)], [25, ts(5)]]
+    st, _, b = hub.get(TEMPORAL + "?georel=near;maxDistance==1000&geometry=Point&coordinates=[7.0,52.0]"
+                       "&attrs=fuel&lastN=1", tenant=t)
+    assert st == 200 and [e["id"] for e in b] == ["urn:ngsi-ld:Car:3"]
+    assert b[0]["type"] == "Bus" and [i["value"] for i in b[0]["fuel"]] == [95]
+    # entity pagination as GET /entities
+    st, h, b = hub.get(TEMPORAL + "?type=Car,Bus&limit=3&count=true&lastN=1", tenant=t)
+    assert st == 200 and len(b) == 3 and h["ngsild-results-count"] == "4"
+    assert "rel=\"next\"" in h["link"] and "offset=3" in h["link"]
+    st, h, b = hub.get(TEMPORAL + "?type=Car,Bus&limit=3&offset=3&lastN=1", tenant=t)
+    assert [e["id"] for e in b] == ["urn:ngsi-ld:Car:3"]
+    # errors
+    for qs in ("", "?type=Car&timerel=soon&timeAt=" + ts(1), "?type=Car&lastN=-1",
+               "?type=Car&options=aggregatedValues", "?type=Car&aggrMethods=avg",
+               "?type=Car&options=aggregatedValues&aggrMethods=median",
+               "?type=Car&options=aggregatedValues&aggrMethods=avg&aggrPeriodDuration=P1M",
+               "?type=Car&options=aggregatedValues&aggrMethods=avg&aggrPeriodDuration=1h",
+               "?type=Car&options=temporalValues,aggregatedValues&aggrMethods=avg"):
+        st, _, b = hub.get(TEMPORAL + qs, tenant=t)
+        assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.get(TEMPORAL + "?type=Car", tenant="no-such-tenant")
+    assert_problem(st, b, 404, "NonexistentTenant")
+
+
+def test_post_query(hub):
+    t = "fleet2"
+    load_fleet(hub, t)
+    body = {"type": "Query", "entities": [{"type": "Bus"}, {"id": "urn:ngsi-ld:Car:0"}],
+            "attrs": ["speed"],
+            "temporalQ": {"timerel": "between", "timeAt": ts(1), "endTimeAt": ts(3)}}
+    st, _, b = hub.post(TQUERY + "?options=temporalValues", body, tenant=t)
+    assert st == 200, hub.last_text
+    assert sorted(e["id"] for e in b) == ["urn:ngsi-ld:Car:0", "urn:ngsi-ld:Car:3"]
+    byid = {e["id"]: e for e in b}
+    assert byid["urn:ngsi-ld:Car:3"]["speed"]["values"] == [[31, ts(1)], [32, ts(2)]]
+    body["temporalQ"] = {"lastN": 1}
+    st, _, b = hub.post(TQUERY + "?options=temporalValues", body, tenant=t)
+    assert {e["id"]: e["speed"]["values"] for e in b} == {
+        "urn:ngsi-ld:Car:0": [[5, ts(5)]], "urn:ngsi-ld:Car:3": [[35, ts(5)]]}
+    for bad in ({"type": "Query", "entities": [{"type": "Bus"}], "temporalQ": {"timerel": "before"}},
+                {"type": "Query", "entities": [{"type": "Bus"}], "temporalQ": [1]},
+                {"type": "Query", "entities": [{"type": "Bus"}], "temporalQ": {"lastN": "x"}},
+                {"type": "Nope"}):
+        st, _, b = hub.post(TQUERY, bad, tenant=t)
+        assert_problem(st, b, 400, "BadRequestData")
+
+
+# ---- aggregation -----------------------------------------------------------------
+
+def aggregate(values, method):
+    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if method == "totalCount":
+        return len(values)
+    if method == "distinctCount":
+        return len(set(repr(v) for v in values))
+    if not nums:
+        return None
+    if method == "sum":
+        return sum(nums)
+    if method == "avg":
+        return sum(nums) / len(nums)
+    if method == "min":
+        return min(nums)
+    if method == "max":
+        return max(nums)
+    if method == "sumsq":
+        return sum(v * v for v in nums)
+    if method == "stddev":
+        m = sum(nums) / len(nums)
+        return math.sqrt(sum((v - m) ** 2 for v in nums) / len(nums))
+    raise ValueError(method)
+
+
+METHODS = ["totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq"]
+
+
+def close(a, b):
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def test_aggregation(hub):
+    eid = "urn:ngsi-ld:Meter:agg"
+    # 3 hours of 10-minute data, some repeated values, one text instance
+    data = [((h * 60 + m) // 60, (h * 60 + m) % 60, float((h * 7 + m * 3) % 11) + 0.5)
+            for h in range(3) for m in range(0, 60, 10)]
+    insts = [obs(v, m, hh) for hh, m, v in data]
+    insts.append(obs("broken", 35, 1))
+    create(hub, temporal_entity(eid, "Meter", {"power": insts}))
+    q = (TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=" + ",".join(METHODS) +
+         "&aggrPeriodDuration=PT1H&timerel=between&timeAt=2026-04-01T00:00:00Z"
+         "&endTimeAt=2026-04-01T03:00:00Z")
+    st, _, b = hub.get(q)
+    assert st == 200, hub.last_text
+    assert b["id"] == eid and b["type"] == "Meter"
+    assert b["power"]["type"] == "Property"
+    for method in METHODS:
+        rows = b["power"][method]
+        assert len(rows) == 3, (method, rows)
+        for hh in range(3):
+            vals = [v for h2, m, v in data if h2 == hh] + (["broken"] if hh == 1 else [])
+            want = aggregate(vals, method)
+            got, start, end = rows[hh]
+            assert start == "2026-04-01T%02d:00:00.000Z" % hh and end == "2026-04-01T%02d:00:00.000Z" % (hh + 1)
+            assert close(got, want), (method, hh, got, want)
+    # the whole window (no period); PT0S means the same
+    for extra in ("", "&aggrPeriodDuration=PT0S"):
+        st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=avg,max,totalCount"
+                           "&timerel=before&timeAt=2026-04-01T02:00:00Z" + extra)
+        assert st == 200, hub.last_text
+        vals = [v for h2, m, v in data if h2 < 2] + ["broken"]
+        assert close(b["power"]["avg"][0][0], aggregate(vals, "avg"))
+        # a window bounded above ends there; open below, it starts at the first instance
+        assert b["power"]["max"] == [[aggregate(vals, "max"), ts(0), ts(0, 2)]]
+        assert b["power"]["totalCount"][0][0] == len(vals)
+    # 20-minute periods anchored at timeAt (a period holds 2 instances)
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=sum"
+                       "&aggrPeriodDuration=PT20M&timerel=between&timeAt=2026-04-01T00:10:00Z"
+                       "&endTimeAt=2026-04-01T01:00:00Z")
+    assert b["power"]["sum"] == [[data[1][2] + data[2][2], ts(10), ts(30)],
+                                 [data[3][2] + data[4][2], ts(30), ts(50)],
+                                 [data[5][2], ts(50), ts(0, 1)]]
+
+
+def test_aggregation_many_and_distinct_text(hub):
+    t = "aggr-many"
+    for i in range(3):
+        create(hub, temporal_entity("urn:ngsi-ld:Lamp:%d" % i, "Lamp", {
+            "state": [obs(s, m) for m, s in enumerate(["on", "off", "on", "dim"][: i + 2])],
+            "watts": [obs(i * 10 + m, m) for m in range(4)]}), tenant=t)
+    st, _, b = hub.get(TEMPORAL + "?type=Lamp&options=aggregatedValues&aggrMethods=distinctCount,avg",
+                       tenant=t)
+    assert st == 200, hub.last_text
+    assert [e["id"] for e in b] == ["urn:ngsi-ld:Lamp:%d" % i for i in range(3)]
+    for i, e in enumerate(b):
+        states = ["on", "off", "on", "dim"][: i + 2]
+        assert e["state"]["distinctCount"][0][0] == len(set(states))
+        assert e["state"]["avg"][0][0] is None
+        assert close(e["watts"]["avg"][0][0], i * 10 + 1.5)
+
+
+# ---- pagination of instances ------------------------------------------------------
+
+def test_instance_pagination(hub_factory):
+    h = hub_factory("--temporal-max-instances", "4")
+    eid = "urn:ngsi-ld:Meter:pg"
+    create(h, temporal_entity(eid, "Meter", {"a": [obs(m, m) for m in range(10)],
+                                             "b": [obs(100 + m, m) for m in range(0, 10, 3)]}))
+    # forwards: the first 4 of a; b cut at the same time
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert st == 206, h.last_text
+    assert hd["content-range"] == "date-time %s-%s/*" % (ts(0), ts(3))
+    assert [v[0] for v in b["a"]["values"]] == [0, 1, 2, 3]
+    assert [v[0] for v in b["b"]["values"]] == [100, 103]
+    # the next page
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&timerel=after&timeAt=" + ts(3))
+    assert st == 206 and hd["content-range"] == "date-time %s-%s/*" % (ts(3, 0)[:17] + "00.001Z", ts(7))
+    assert [v[0] for v in b["a"]["values"]] == [4, 5, 6, 7]
+    assert [v[0] for v in b["b"]["values"]] == [106]
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&timerel=after&timeAt=" + ts(7))
+    assert st == 200 and "content-range" not in hd
+    assert [v[0] for v in b["a"]["values"]] == [8, 9] and [v[0] for v in b["b"]["values"]] == [109]
+    # backwards with lastN
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&lastN=6")
+    assert st == 206
+    assert hd["content-range"] == "date-time %s-%s/6" % (ts(9), ts(6))
+    assert [v[0] for v in b["a"]["values"]] == [6, 7, 8, 9]
+    assert [v[0] for v in b["b"]["values"]] == [106, 109]
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&lastN=3")
+    assert st == 200 and [v[0] for v in b["a"]["values"]] == [7, 8, 9]
+    # too many aggregation periods
+    st, _, b = h.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=max&aggrPeriodDuration=PT1M")
+    assert_problem(st, b, 403, "TooManyResults")
+
+
+# ---- retention -----------------------------------------------------------------
+
+def test_retention(hub_factory):
+    # passes run every tenth of the shortest maximum age (at least 250 ms)
+    h = hub_factory("--history-max-age", "PT3S")
+    now = time.time()
+    recent = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600))  # stays an hour
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3 * 86400))
+    eid = "urn:ngsi-ld:Meter:ret"
+    create(h, temporal_entity(eid, "Meter", {"kwh": [prop(1, observedAt=old), prop(2, observedAt=recent)]}))
+    deadline = time.monotonic() + 30 * SLOW
+    while True:
+        st, _, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+        assert st == 200
+        if [v[0] for v in b["kwh"]["values"]] == [2]:
+            break
+        assert time.monotonic() < deadline, b
+        time.sleep(0.1)
+    # the current state is not history: untouched
+    assert h.get(ENTITIES + "/" + eid)[2]["kwh"]["value"] == 2
+    st, _, _ = h.get("/health")
+    assert st == 200
+
+
+def test_bad_retention_flag(hub_factory):
+    import pytest
+    from conftest import HubError
+    with pytest.raises(HubError):
+        hub_factory("--history-max-age", "P1M")
