@@ -24,6 +24,8 @@
 #   BENCH_PORT      [18926]     BENCH_HUB  hub binary [build/release/pilotlight]
 #   BENCH_WORK      scratch dir for data and logs [bench/out/work]
 #   BENCH_KEEP=1    keep each size's hub data dir
+#   BENCH_HUB_ARGS  extra flags for the hub (e.g. "--history off")
+#   BENCH_EXTRAS=0  skip the temporal and ingest benchmarks
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -92,7 +94,8 @@ start_hub() {
     local t0
     t0=$(now_ms)
     "$HUB" serve --port "$PORT" --bind 127.0.0.1 --data "$1" --log-level warn \
-        --durability "$DURABILITY" --max-body "$MAX_BODY" >>"$WORK/hub.log" 2>&1 &
+        --durability "$DURABILITY" --max-body "$MAX_BODY" ${BENCH_HUB_ARGS:-} \
+        >>"$WORK/hub.log" 2>&1 &
     HUB_PID=$!
     local i=0
     until curl -sf -o /dev/null --max-time 2 "$URL/health"; do
@@ -291,6 +294,11 @@ for SIZE in $SIZES; do
     stop_hub
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$hubdir"
 done
+
+if [ "${BENCH_EXTRAS:-1}" = 0 ]; then
+    echo "results: $RESULTS" >&2
+    exit 0
+fi
 
 # the temporal API (bench/temporal.py: 30 days of 1-minute data, aggregation, lastN)
 BENCH_HUB="$HUB" BENCH_WORK="$WORK" /usr/bin/python3 "$BENCH_DIR/temporal.py" | tee -a "$RESULTS"

@@ -32,6 +32,7 @@
 #include "api/api.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,30 +448,34 @@ static const char *attr_type(const cJSON *cur, const char *iri)
     return cJSON_IsString(t) ? t->valuestring : "Property";
 }
 
-static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *id,
-                                const cJSON *cur, struct store_history_query *hq)
+/* The aggregates of one entity's history into run->attrs (any thread: it
+ * only reads the store); the error in e. */
+static int aggr_compute(struct store *st, const struct tq *t,
+                        const struct store_history_query *hq, struct aggr_run *run,
+                        struct err *e)
 {
-    struct app *app = api_app(r);
-    struct aggr_run run = {.t = t};
+    run->t = t;
+    if ((run->attrs = cJSON_CreateObject()) == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if (store_history_aggregate(st, hq, t->period_ms, (t->methods & AGGR_DISTINCT) != 0, on_aggr,
+                                run, e) != 0)
+        return e->code;
+    if (run->oom)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if (run->too_many)
+        return err_set(e, ERR_TOO_MANY,
+                       "more than %ld aggregation periods: choose a longer aggrPeriodDuration",
+                       t->cap);
+    return 0;
+}
+
+/* The aggregated representation of entity id from a computed run (the
+ * request's thread: it compacts with the request's context). */
+static cJSON *aggr_render(struct req *r, const char *id, const cJSON *cur, struct aggr_run *run)
+{
     struct api_view v;
     cJSON *head = NULL, *out = NULL;
 
-    if ((run.attrs = cJSON_CreateObject()) == NULL) {
-        err_set(&r->err, ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    if (store_history_aggregate(app->store, hq, t->period_ms, (t->methods & AGGR_DISTINCT) != 0,
-                                on_aggr, &run, &r->err) != 0)
-        goto out;
-    if (run.oom || run.too_many) {
-        if (run.oom)
-            err_set(&r->err, ERR_NOMEM, "out of memory");
-        else
-            err_set(&r->err, ERR_TOO_MANY,
-                    "more than %ld aggregation periods: choose a longer aggrPeriodDuration",
-                    t->cap);
-        goto out;
-    }
     /* id and type rendered like an entity's, then one member per attribute */
     memset(&v, 0, sizeof(v));
     v.ro.ctx = r->ctx;
@@ -482,7 +487,7 @@ static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *i
     cJSON_AddItemToObject(head, "attrs", cJSON_CreateObject());
     if ((out = api_render(r, &v, head)) == NULL)
         goto out;
-    for (cJSON *a = run.attrs->child; a; a = a->next) {
+    for (cJSON *a = run->attrs->child; a; a = a->next) {
         char *name = ld_compact(r->ctx ? r->ctx : ld_core(), a->string);
         cJSON *o = cJSON_CreateObject();
         if (name == NULL || o == NULL ||
@@ -501,16 +506,113 @@ static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *i
     goto out;
 oom:
     err_set(&r->err, ERR_NOMEM, "out of memory");
-    cJSON_Delete(out);
-    out = NULL;
 out:
     if (r->err.code) {
         cJSON_Delete(out);
         out = NULL;
     }
     cJSON_Delete(head);
+    return out;
+}
+
+static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *id,
+                                const cJSON *cur, struct store_history_query *hq)
+{
+    struct aggr_run run = {0};
+    cJSON *out = NULL;
+    if (aggr_compute(api_app(r)->store, t, hq, &run, &r->err) == 0)
+        out = aggr_render(r, id, cur, &run);
     cJSON_Delete(run.attrs);
     return out;
+}
+
+/* ---- many entities, aggregated: the histories are read in parallel --------
+ * Aggregating is reading the history index (4.3 million instances for 100
+ * entities over 30 days of minutes): a second thread, with its own store
+ * connection, takes every other entity; the rendering stays on the
+ * request's thread. */
+
+struct aggr_job {
+    struct store *store;
+    const struct tq *t;
+    struct store_history_query *hqs;
+    struct aggr_run *runs;
+    struct err *errs;
+    int n, first, step;
+};
+
+static void *aggr_worker(void *arg)
+{
+    struct aggr_job *j = arg;
+    for (int i = j->first; i < j->n; i += j->step)
+        if (aggr_compute(j->store, j->t, &j->hqs[i], &j->runs[i], &j->errs[i]) != 0)
+            break;
+    return NULL;
+}
+
+/* Aggregate the entities of docs (n) and append their representations to
+ * results. */
+static int aggregate_many(struct req *r, const struct tq *t, const struct api_view *v,
+                          cJSON *docs, int n, cJSON *results)
+{
+    struct store_history_query *hqs = calloc((size_t)n, sizeof(*hqs));
+    struct aggr_run *runs = calloc((size_t)n, sizeof(*runs));
+    struct err *errs = calloc((size_t)n, sizeof(*errs));
+    struct aggr_job main_job, side_job;
+    pthread_t th;
+    int threaded = 0, i = 0, rc = 0;
+    cJSON *doc;
+
+    if (hqs == NULL || runs == NULL || errs == NULL) {
+        rc = err_set(&r->err, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(doc, docs)
+    {
+        hqs[i].tenant = r->tenant;
+        hqs[i].entity_id = ent_doc_id(doc);
+        hqs[i].attrs = (const char *const *)v->attrs;
+        hqs[i].n_attrs = v->n_attrs;
+        hqs[i].from_ms = t->from_ms;
+        hqs[i].to_ms = t->to_ms;
+        i++;
+    }
+    main_job = (struct aggr_job){api_app(r)->store, t, hqs, runs, errs, n, 0, 1};
+    if (n >= 4) {
+        side_job = main_job;
+        side_job.first = 1;
+        side_job.step = 2;
+        main_job.step = 2;
+        threaded = pthread_create(&th, NULL, aggr_worker, &side_job) == 0;
+        if (!threaded)
+            main_job.step = 1;
+    }
+    aggr_worker(&main_job);
+    if (threaded)
+        pthread_join(th, NULL);
+    i = 0;
+    cJSON_ArrayForEach(doc, docs)
+    {
+        cJSON *out;
+        if (errs[i].code) {
+            r->err = errs[i];
+            rc = errs[i].code;
+            goto out;
+        }
+        if ((out = aggr_render(r, ent_doc_id(doc), doc, &runs[i])) == NULL) {
+            rc = r->err.code ? r->err.code : ERR_INTERNAL;
+            goto out;
+        }
+        cJSON_AddItemToArray(results, out);
+        i++;
+    }
+out:
+    for (i = 0; runs && i < n; i++)
+        cJSON_Delete(runs[i].attrs);
+    free(hqs);
+    free(runs);
+    free(errs);
+    return rc;
 }
 
 /* ---- one entity ------------------------------------------------------------ */
@@ -679,6 +781,11 @@ static int temporal_many(struct req *r, struct api_query *q, const struct tq *t)
         err_set(&r->err, ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (t->aggregated) {
+        if (n > 0 && aggregate_many(r, t, v, p.docs, n, results) != 0)
+            goto fail;
+        goto done;
+    }
     /* first every entity's history (the instance cut is over all of them) */
     cJSON_ArrayForEach(doc, p.docs)
     {
@@ -702,8 +809,9 @@ static int temporal_many(struct req *r, struct api_query *q, const struct tq *t)
             i++;
         }
     }
+done:
     api_query_page_headers(r, q, n, count);
-    for (i = 0; i < n; i++)
+    for (i = 0; hs && i < n; i++)
         hist_free(&hs[i]);
     free(hs);
     cJSON_Delete(p.docs);
