@@ -25,7 +25,7 @@
 #   BENCH_WORK      scratch dir for data and logs [bench/out/work]
 #   BENCH_KEEP=1    keep each size's hub data dir
 #   BENCH_HUB_ARGS  extra flags for the hub (e.g. "--history off")
-#   BENCH_EXTRAS=0  skip the temporal and ingest benchmarks
+#   BENCH_EXTRAS=0  skip the temporal, notification and ingest benchmarks
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -302,6 +302,10 @@ fi
 
 # the temporal API (bench/temporal.py: 30 days of 1-minute data, aggregation, lastN)
 BENCH_HUB="$HUB" BENCH_WORK="$WORK" /usr/bin/python3 "$BENCH_DIR/temporal.py" | tee -a "$RESULTS"
+
+# notification latency at 10,000 updates/s with 100 subscriptions (bench/notify.sh)
+BENCH_HUB="$HUB" BENCH_WORK="$WORK" BENCH_RESULTS="$RESULTS" "$BENCH_DIR/notify.sh" ||
+    echo "bench: notify.sh failed" >&2
 
 # LoRaWAN uplinks end to end through a real mosquitto (bench/ingest.sh)
 BENCH_HUB="$HUB" BENCH_WORK="$WORK" "$BENCH_DIR/ingest.sh" || echo "bench: ingest.sh failed" >&2

@@ -148,6 +148,7 @@ int api_subscriptions_list(struct req *r);
 int api_subscription_get(struct req *r);
 int api_subscription_patch(struct req *r);
 int api_subscription_delete(struct req *r);
+int api_subscription_stream(struct req *r);
 int api_temporal_entity_get(struct req *r);
 int api_temporal_query(struct req *r);
 int api_temporal_batch_query(struct req *r);

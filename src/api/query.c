@@ -15,6 +15,7 @@
 #include "ld/ld.h"
 #include "query/geo.h"
 #include "query/q.h"
+#include "query/scopeq.h"
 #include "query/typeq.h"
 #include "util/buf.h"
 #include "util/re.h"
@@ -27,6 +28,7 @@ struct qspec {
     struct store_query sq;
     struct typeq *types;
     struct q_expr *q;
+    struct scopeq *scopeq;
     struct geo_rel rel;
     struct geo_shape *geometry;
     char *geoproperty;
@@ -48,6 +50,7 @@ static void qspec_free(struct qspec *s)
 {
     typeq_free(s->types);
     q_free(s->q);
+    scopeq_free(s->scopeq);
     geo_free(s->geometry);
     free(s->geoproperty);
     if (s->have_re)
@@ -109,6 +112,16 @@ static int set_id_pattern(struct req *r, struct qspec *s, const char *pattern)
         return err_set(&r->err, ERR_BAD_DATA, "idPattern '%.100s' %s", pattern, why);
     s->have_re = 1;
     s->sq.id_pattern = &s->id_re;
+    return 0;
+}
+
+static int set_scopeq(struct req *r, struct qspec *s, const char *text)
+{
+    if (scopeq_parse(text, &s->scopeq, &r->err) != 0) {
+        r->err.code = ERR_BAD_DATA;
+        return ERR_BAD_DATA;
+    }
+    s->sq.scopeq = s->scopeq;
     return 0;
 }
 
@@ -261,17 +274,19 @@ static int parse_params(struct req *r, struct qspec *sp)
     const char *pattern = req_query(r, "idPattern"), *q = req_query(r, "q");
     const char *georel = req_query(r, "georel"), *geometry = req_query(r, "geometry");
     const char *coords = req_query(r, "coordinates");
-    const char *attrs = req_query(r, "attrs");
+    const char *attrs = req_query(r, "attrs"), *scope = req_query(r, "scopeQ");
 
     memset(sp, 0, sizeof(*sp));
     if (api_resolve_ctx(r, NULL) != 0 || api_view_parse(r, &sp->view) != 0)
         goto fail;
-    if (!type && !ids && !attrs && !q && !georel)
+    if (!type && !ids && !attrs && !q && !georel && !scope)
         {
             err_set(&r->err, ERR_BAD_DATA,
-                    "a query needs at least one of type, id, attrs, q or a geo-query");
+                    "a query needs at least one of type, id, attrs, q, scopeQ or a geo-query");
             goto fail;
         }
+    if (scope && set_scopeq(r, sp, scope) != 0)
+        goto fail;
     if (type && set_types(r, sp, type) != 0)
         goto fail;
     for (const char *p = ids; p && *p;) {
@@ -441,6 +456,12 @@ static int parse_body(struct req *r, const cJSON *body, struct qspec *sp)
         err_set(&r->err, ERR_BAD_DATA, "q must be a valid query string");
         goto fail;
     }
+    const cJSON *sq = cJSON_GetObjectItemCaseSensitive(body, "scopeQ");
+    if (sq && (!cJSON_IsString(sq) || set_scopeq(r, sp, sq->valuestring) != 0)) {
+        if (!cJSON_IsString(sq))
+            err_set(&r->err, ERR_BAD_DATA, "scopeQ must be a string");
+        goto fail;
+    }
     const cJSON *geoq = cJSON_GetObjectItemCaseSensitive(body, "geoQ");
     if (geoq) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(geoq, "geometry");
@@ -458,9 +479,9 @@ static int parse_body(struct req *r, const cJSON *body, struct qspec *sp)
             goto fail;
         }
     }
-    if (!sp->n_sel && !sp->view.n_attrs && !sp->q && !sp->sq.georel) {
+    if (!sp->n_sel && !sp->view.n_attrs && !sp->q && !sp->sq.georel && !sp->scopeq) {
         err_set(&r->err, ERR_BAD_DATA,
-                "a query needs at least one of entities, attrs, q or geoQ");
+                "a query needs at least one of entities, attrs, q, scopeQ or geoQ");
         goto fail;
     }
     if (set_page(r, sp) != 0)

@@ -41,6 +41,7 @@ const struct http_route api_routes[] = {
     {HTTP_GET, B "/subscriptions/{id}", api_subscription_get},
     {HTTP_PATCH, B "/subscriptions/{id}", api_subscription_patch},
     {HTTP_DELETE, B "/subscriptions/{id}", api_subscription_delete},
+    {HTTP_GET, B "/subscriptions/{id}/stream", api_subscription_stream, HTTP_ROUTE_STREAM},
     {HTTP_GET, B "/temporal/entities/{id}", api_temporal_entity_get},
     {HTTP_GET, B "/temporal/entities", api_temporal_query},
     {HTTP_POST, B "/temporal/entities", api_temporal_create},

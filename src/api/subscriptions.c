@@ -6,6 +6,12 @@
  * matches; responses are compacted with the caller's @context
  * (sub_render). Persistence is synchronous (store_doc_*, rare writes), so
  * these handlers answer on their first call.
+ *
+ * GET /subscriptions/{id}/stream answers text/event-stream: an http_stream
+ * (http.h) attached to the subscription as a notify_sink; every
+ * notification of the subscription becomes one server-sent event (see
+ * notify.h). The handler only attaches and returns: no worker waits on a
+ * stream.
  */
 #include "api/api.h"
 
@@ -174,6 +180,58 @@ int api_subscription_patch(struct req *r)
     cJSON_Delete(body);
     cJSON_Delete(frag);
     return req_reply_json(r, 204, NULL);
+}
+
+/* notify_sink over an http_stream */
+static int sink_write(void *ud, const char *data, size_t len)
+{
+    return http_stream_write(ud, data, len);
+}
+
+static void sink_close(void *ud, const char *final, size_t len)
+{
+    http_stream_close(ud, final, len);
+}
+
+static void sink_release(void *ud)
+{
+    http_stream_release(ud);
+}
+
+#define STREAM_BUFFER ((size_t)1 << 20) /* bytes waiting for a slow client */
+
+int api_subscription_stream(struct req *r)
+{
+    static const char hello[] = ": pilotlight subscription stream\nretry: 5000\n\n";
+    struct http_stream *st;
+    struct notify_sink sink = {.write = sink_write, .close = sink_close, .release = sink_release};
+    cJSON *doc = NULL;
+
+    if (runtime(r) == NULL)
+        return unavailable(r);
+    if (r->method == HTTP_HEAD) { /* no stream to attach: only say whether it exists */
+        if (notify_sub_get(runtime(r), r->tenant, r->route_params[0], &doc, &r->err) != 0)
+            return req_reply_error(r);
+        cJSON_Delete(doc);
+        return req_reply_text(r, 200, "text/event-stream", "", 0);
+    }
+    if ((st = http_stream_new(STREAM_BUFFER)) == NULL)
+        return req_fail(r, ERR_NOMEM, "out of memory");
+    if (http_stream_write(st, hello, sizeof(hello) - 1) != 0) {
+        http_stream_release(st);
+        return req_fail(r, ERR_NOMEM, "out of memory");
+    }
+    /* the response takes its own reference first: once attached, the
+     * runtime may end the stream (and drop the creator's) at any time */
+    req_add_header(r, "Cache-Control", "no-cache");
+    req_add_header(r, "X-Accel-Buffering", "no");
+    req_reply_stream(r, "text/event-stream", st);
+    sink.ud = st;
+    if (notify_stream_attach(runtime(r), r->tenant, r->route_params[0], &sink, &r->err) != 0) {
+        http_stream_release(st);
+        return req_reply_error(r); /* not a 200: the stream is not sent */
+    }
+    return HTTP_DONE;
 }
 
 int api_subscription_delete(struct req *r)

@@ -41,7 +41,7 @@ enum http_method {
 enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
 
 /* Response media types, from the Accept header. */
-enum http_mime { MIME_JSON = 1, MIME_LD_JSON = 2, MIME_GEO_JSON = 4 };
+enum http_mime { MIME_JSON = 1, MIME_LD_JSON = 2, MIME_GEO_JSON = 4, MIME_EVENT_STREAM = 8 };
 
 #define REQ_MAX_PARAMS 4
 #define REQ_MAX_HEADERS 12
@@ -96,6 +96,10 @@ struct http_route {
 /* The handler checks the request's Content-Type itself (text/csv bodies,
  * webhooks), instead of the server requiring JSON. */
 #define HTTP_ROUTE_ANY_BODY 1
+/* The handler answers with a stream (req_reply_stream): the route serves
+ * text/event-stream (also for a missing Accept, text/ * and * / *) and
+ * nothing else. */
+#define HTTP_ROUTE_STREAM 2
 
 struct http_config {
     const char *bind;
@@ -148,6 +152,37 @@ int req_fail(struct req *r, int code, const char *fmt, ...) __attribute__((forma
 int req_suspend(struct req *r);
 /* Resume (any thread): r->cont runs on the connection's thread next. */
 void req_resume(struct req *r);
+
+/* --- streamed responses (server-sent events) --------------------------------
+ * A stream is a response body of unknown length (chunked) fed from any
+ * thread. Its bytes wait in a buffer capped at cap bytes; MHD's content
+ * reader takes them on the connection's own thread and, when the buffer is
+ * empty, suspends the connection from inside the reader (so no worker ever
+ * blocks on a stream); a write resumes it. A suspended stream is counted
+ * like a suspended request, and http_close_suspensions ends every stream
+ * (what is buffered is still sent), so MHD is never stopped with a
+ * suspended connection. Reference counted: the creator holds one reference,
+ * the response (once req_reply_stream queued it) another. Thread-safe. */
+struct http_stream;
+
+/* A new stream whose buffer holds at most cap bytes (0: 1 MiB). NULL when
+ * out of memory. The caller owns one reference. */
+struct http_stream *http_stream_new(size_t cap);
+/* Answer r with status 200, content_type and the stream as the body (takes
+ * its own reference). Bytes written before this are sent first. Returns
+ * HTTP_DONE. */
+int req_reply_stream(struct req *r, const char *content_type, struct http_stream *s);
+/* Append len bytes (copied). 0; ERR_TOO_LARGE when they do not fit in the
+ * buffer (nothing appended: a slow reader); ERR_UNAVAILABLE when the
+ * stream is over (client gone, closed, server stopping). */
+int http_stream_write(struct http_stream *s, const char *data, size_t len);
+/* End the stream after what is buffered and final (len bytes, may be NULL;
+ * appended even past the cap). Idempotent. */
+void http_stream_close(struct http_stream *s, const char *final, size_t len);
+/* 1 while writes may succeed (not closed, client not known to be gone). */
+int http_stream_alive(struct http_stream *s);
+/* Drop the caller's reference. Accepts NULL. */
+void http_stream_release(struct http_stream *s);
 
 /* --- ProblemDetails (problem.c) ------------------------------------------ */
 

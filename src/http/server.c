@@ -11,6 +11,16 @@
  * on_completed frees the request. URL unescaping is done here, per path
  * segment and per query value, so an encoded '/' in an entity id stays
  * inside its segment.
+ *
+ * Streams (http.h): the response is MHD_create_response_from_callback with
+ * stream_read as the reader. Locks: stream_mu (the server's list of open
+ * streams) before a stream's mu before susp_mu. A stream whose buffer is
+ * empty suspends its connection inside the reader (the only place MHD
+ * allows it besides the access handler) and counts in n_suspended; the
+ * writer that refills it resumes it and uncounts it, under the stream's
+ * mu, so a resume never precedes its suspend. Once the server is closing,
+ * the reader ends the stream instead of suspending, and
+ * http_close_suspensions resumes every suspended stream.
  */
 #include "http/http.h"
 
@@ -19,6 +29,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <microhttpd.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +49,23 @@ struct http_server {
     pthread_mutex_t susp_mu;
     int n_suspended; /* requests suspended and not yet answered */
     int closing;     /* no new suspensions */
+    pthread_mutex_t stream_mu;
+    struct http_stream *streams; /* open streams (responses queued) */
+};
+
+#define STREAM_CAP_DEFAULT ((size_t)1 << 20)
+
+struct http_stream {
+    pthread_mutex_t mu;
+    int refs;                   /* atomic */
+    struct http_server *srv;    /* set while the response is queued */
+    struct MHD_Connection *conn;
+    char *buf;                  /* pending bytes: buf[off, len) */
+    size_t off, len, alloc, cap;
+    int suspended;              /* suspended by stream_read, counted */
+    int closed;                 /* no more writes; end after the buffer */
+    int gone;                   /* MHD has finished with the response */
+    struct http_stream *prev, *next; /* srv->streams */
 };
 
 enum { RS_NEW = 0, RS_BODY, RS_SUSPENDED, RS_RESUMED, RS_DONE };
@@ -62,6 +90,7 @@ struct req_priv {
     const char *resp_type;
     char *hdr_name[REQ_MAX_HEADERS], *hdr_value[REQ_MAX_HEADERS];
     int n_hdr;
+    struct http_stream *stream; /* the body, when streamed (a reference) */
 };
 
 static char *req_strdup(struct req *r, const char *s, size_t len)
@@ -386,15 +415,17 @@ static int media_is(const char *s, size_t len, const char *type)
     return strlen(type) == len && strncasecmp(s, type, len) == 0;
 }
 
-/* Pick the response type from Accept (highest q wins, ties: first listed). */
-static int negotiate(const char *accept)
+/* Pick the response type from Accept (highest q wins, ties: first listed).
+ * A streaming route serves only text/event-stream (also for a missing
+ * Accept, text/ * and * / *). */
+static int negotiate(const char *accept, int stream)
 {
     int best = 0;
     double best_q = -1;
     const char *p = accept;
 
     if (accept == NULL || *accept == '\0')
-        return MIME_JSON;
+        return stream ? MIME_EVENT_STREAM : MIME_JSON;
     while (*p) {
         const char *end = strchr(p, ','), *semi;
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -407,7 +438,11 @@ static int negotiate(const char *accept)
                 q = strtod(qp + 2, NULL);
         }
         int m = 0;
-        if (media_is(p, tlen, "application/ld+json"))
+        if (stream) {
+            if (media_is(p, tlen, "text/event-stream") || media_is(p, tlen, "text/*") ||
+                media_is(p, tlen, "*/*"))
+                m = MIME_EVENT_STREAM;
+        } else if (media_is(p, tlen, "application/ld+json"))
             m = MIME_LD_JSON;
         else if (media_is(p, tlen, "application/json") || media_is(p, tlen, "application/*") ||
                  media_is(p, tlen, "*/*"))
@@ -448,12 +483,205 @@ static int tenant_ok(const char *t)
 
 /* ---- MHD callbacks ---------------------------------------------------------- */
 
+/* ---- streams ------------------------------------------------------------------ */
+
+struct http_stream *http_stream_new(size_t cap)
+{
+    struct http_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    s->refs = 1;
+    s->cap = cap ? cap : STREAM_CAP_DEFAULT;
+    return s;
+}
+
+void http_stream_release(struct http_stream *s)
+{
+    if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->buf);
+    free(s);
+}
+
+/* Resume a stream suspended by stream_read (s->mu held). */
+static void stream_wake(struct http_stream *s)
+{
+    if (!s->suspended)
+        return;
+    s->suspended = 0;
+    pthread_mutex_lock(&s->srv->susp_mu);
+    s->srv->n_suspended--;
+    pthread_mutex_unlock(&s->srv->susp_mu);
+    MHD_resume_connection(s->conn);
+}
+
+/* Append to the buffer (s->mu held); cap 0 = no cap. */
+static int stream_append(struct http_stream *s, const char *data, size_t len, size_t cap)
+{
+    if (s->off > 0 && (s->off == s->len || s->off > s->alloc / 2)) {
+        memmove(s->buf, s->buf + s->off, s->len - s->off);
+        s->len -= s->off;
+        s->off = 0;
+    }
+    if (cap && s->len + len > cap)
+        return ERR_TOO_LARGE;
+    if (s->len + len > s->alloc) {
+        size_t alloc = s->alloc ? s->alloc : 4096;
+        char *b;
+        while (alloc < s->len + len)
+            alloc *= 2;
+        if ((b = realloc(s->buf, alloc)) == NULL)
+            return ERR_NOMEM;
+        s->buf = b;
+        s->alloc = alloc;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    return 0;
+}
+
+int http_stream_write(struct http_stream *s, const char *data, size_t len)
+{
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    if (s->closed || s->gone)
+        rc = ERR_UNAVAILABLE;
+    else if ((rc = stream_append(s, data, len, s->cap)) == 0)
+        stream_wake(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void http_stream_close(struct http_stream *s, const char *final, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->closed && !s->gone) {
+        if (final && len)
+            stream_append(s, final, len, 0);
+        s->closed = 1;
+        stream_wake(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int http_stream_alive(struct http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int alive = !s->closed && !s->gone;
+    pthread_mutex_unlock(&s->mu);
+    return alive;
+}
+
+/* MHD's content reader (the connection's thread). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct http_stream *s = cls;
+    ssize_t n;
+    (void)pos;
+    pthread_mutex_lock(&s->mu);
+    if (s->len > s->off) {
+        size_t k = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(out, s->buf + s->off, k);
+        s->off += k;
+        n = (ssize_t)k;
+    } else if (s->closed) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        pthread_mutex_lock(&s->srv->susp_mu);
+        if (s->srv->closing) {
+            pthread_mutex_unlock(&s->srv->susp_mu);
+            s->closed = 1;
+            n = MHD_CONTENT_READER_END_OF_STREAM;
+        } else {
+            s->srv->n_suspended++;
+            pthread_mutex_unlock(&s->srv->susp_mu);
+            s->suspended = 1;
+            MHD_suspend_connection(s->conn);
+            n = 0; /* called again once resumed */
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* MHD is done with the response: the client left or the stream ended. */
+static void stream_done(void *cls)
+{
+    struct http_stream *s = cls;
+    struct http_server *srv = s->srv;
+    pthread_mutex_lock(&srv->stream_mu);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->gone = 1;
+    s->conn = NULL;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&srv->stream_mu);
+    http_stream_release(s);
+}
+
+int req_reply_stream(struct req *r, const char *content_type, struct http_stream *s)
+{
+    struct req_priv *p = r->priv;
+    __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    http_stream_release(p->stream);
+    p->stream = s;
+    set_body(r, 200, NULL, 0, content_type);
+    return HTTP_DONE;
+}
+
+static enum MHD_Result queue_stream(struct req *r)
+{
+    struct req_priv *p = r->priv;
+    struct http_stream *s = p->stream;
+    struct http_server *srv = p->srv;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    pthread_mutex_lock(&srv->stream_mu);
+    pthread_mutex_lock(&s->mu);
+    s->srv = srv;
+    s->conn = p->conn;
+    pthread_mutex_unlock(&s->mu);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_done);
+    if (resp == NULL) {
+        pthread_mutex_lock(&s->mu);
+        s->gone = 1;
+        s->conn = NULL;
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&srv->stream_mu);
+        return MHD_NO;
+    }
+    p->stream = NULL; /* the response's reference now, dropped by stream_done */
+    s->next = srv->streams;
+    if (s->next)
+        s->next->prev = s;
+    srv->streams = s;
+    pthread_mutex_unlock(&srv->stream_mu);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, p->resp_type);
+    for (int i = 0; i < p->n_hdr; i++)
+        MHD_add_response_header(resp, p->hdr_name[i], p->hdr_value[i]);
+    ret = MHD_queue_response(p->conn, (unsigned)p->status, resp);
+    MHD_destroy_response(resp);
+    p->state = RS_DONE;
+    return ret;
+}
+
 static enum MHD_Result queue(struct req *r)
 {
     struct req_priv *p = r->priv;
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
+    if (p->stream && p->status == 200 && r->method != HTTP_HEAD)
+        return queue_stream(r);
     resp = MHD_create_response_from_buffer(p->resp_len, p->resp_body ? p->resp_body : "",
                                            p->resp_body ? MHD_RESPMEM_MUST_FREE
                                                         : MHD_RESPMEM_PERSISTENT);
@@ -518,6 +746,7 @@ static void req_free(struct req *r)
     ld_ctx_release(r->ctx);
     cJSON_Delete(r->ctx_value);
     buf_free(&p->body);
+    http_stream_release(p->stream);
     free(p->path_copy);
     free(p->resp_body);
     for (int i = 0; i < p->n_hdr; i++) {
@@ -566,9 +795,12 @@ static int dispatch(struct req *r)
         return HTTP_DONE;
     r->body = r->priv->body.data;
     r->body_len = r->priv->body.len;
-    if ((r->accept = negotiate(req_header(r, MHD_HTTP_HEADER_ACCEPT))) == 0)
-        return req_fail(r, ERR_NOT_ACCEPTABLE,
-                        "Accept allows none of application/json, application/ld+json");
+    if ((r->accept = negotiate(req_header(r, MHD_HTTP_HEADER_ACCEPT),
+                               r->route_flags & HTTP_ROUTE_STREAM)) == 0)
+        return req_fail(r, ERR_NOT_ACCEPTABLE, "Accept allows none of %s",
+                        (r->route_flags & HTTP_ROUTE_STREAM)
+                            ? "text/event-stream"
+                            : "application/json, application/ld+json");
     if ((r->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) && r->body_len > 0 &&
         !(r->route_flags & HTTP_ROUTE_ANY_BODY) &&
         !content_type_ok(req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->method))
@@ -648,6 +880,7 @@ int http_start(const struct http_config *c, struct http_server **out, struct err
         return err_set(e, ERR_NOMEM, "out of memory");
     s->conf = *c;
     pthread_mutex_init(&s->susp_mu, NULL);
+    pthread_mutex_init(&s->stream_mu, NULL);
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)c->port);
@@ -686,11 +919,24 @@ void http_close_suspensions(struct http_server *s, int ms)
     pthread_mutex_lock(&s->susp_mu);
     s->closing = 1;
     pthread_mutex_unlock(&s->susp_mu);
+    /* end every stream: what is buffered is still sent, then the chunked
+     * body ends; a suspended one is resumed (and uncounted) here */
+    pthread_mutex_lock(&s->stream_mu);
+    for (struct http_stream *st = s->streams; st; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        st->closed = 1;
+        stream_wake(st);
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&s->stream_mu);
     for (int waited = 0; waited <= ms; waited += 5) {
+        pthread_mutex_lock(&s->stream_mu);
+        int streaming = s->streams != NULL; /* ended streams still sending their tail */
+        pthread_mutex_unlock(&s->stream_mu);
         pthread_mutex_lock(&s->susp_mu);
         int n = s->n_suspended;
         pthread_mutex_unlock(&s->susp_mu);
-        if (n == 0)
+        if (n == 0 && !streaming)
             return;
         usleep(5000);
     }
@@ -703,5 +949,6 @@ void http_stop(struct http_server *s)
         return;
     MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->susp_mu);
+    pthread_mutex_destroy(&s->stream_mu);
     free(s);
 }

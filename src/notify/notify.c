@@ -2,12 +2,40 @@
  * notify.c - the subscription runtime (see notify.h for the threads and the
  * flow). Locking:
  *   qmu  the change-event ring (listener <-> matcher);
- *   mu   the table, the index, entry status and the endpoint queues;
+ *   mu   the table, the index, entry status, streams and the endpoint
+ *        queues; held only for bookkeeping: matching, rendering, printing
+ *        and I/O run outside it;
  *   pmu  serializes persistence (snapshot under mu, then store_doc_*), so
  *        a counter flush can never overwrite a newer PATCH with an older
  *        document. Order: pmu before mu; never hold mu across I/O.
- * A struct sub is only used under mu (matcher) or as a private copy
- * (timeInterval scans); PATCH swaps in a new one under mu.
+ *
+ * Lifetimes. A subscription's compiled form lives in a struct ver
+ * (version): immutable, reference counted (atomic), replaced as a whole by
+ * PATCH, so the matcher and the interval thread can use it without mu. An
+ * entry (one per subscription) is reference counted under mu: the table
+ * holds one reference, and so does every matching candidate and every
+ * queued delivery; DELETE marks it deleted and drops the table's. A
+ * delivery is sent only if, when its turn comes, its entry is not deleted,
+ * still usable (active, not expired) and still points at the same
+ * endpoint: a DELETE, a pause or a re-pointing PATCH voids what is queued
+ * (the attempt already in flight finishes).
+ *
+ * Matching one change event: under mu, collect the candidates (index by
+ * tenant + type and the tenant's "any type" bucket; active, not throttled)
+ * with a reference each; without mu, sub_match and render; under mu again,
+ * re-check (deleted, paused, throttled meanwhile), then write the
+ * notification to the subscription's open streams and queue it on its
+ * endpoint.
+ *
+ * Counters (the status members, GS CIM 009 5.2.14): timesSent counts
+ * notifications attempted (once each, whatever the retries), timesFailed
+ * those whose every attempt failed, lastNotification is when the last
+ * attempt started, lastSuccess / lastFailure when its outcome was known,
+ * status ("ok"/"failed") the outcome of the last attempt. timesDropped
+ * (pilotlight's) counts notifications never attempted: endpoint queue full,
+ * endpoint table full, rendering failed. A subscription whose endpoint is
+ * only its stream (SUB_SSE) counts a notification as sent when it was
+ * written to at least one open stream.
  *
  * Persisted document ("subscriptions" collection, key = subscription id):
  * the stored form + "@context" (creation context value) + "_status"
@@ -24,6 +52,7 @@
 
 #include <curl/curl.h>
 
+#include "json/json.h"
 #include "ld/cache.h"
 #include "notify/mqtt.h"
 #include "notify/sub.h"
@@ -33,15 +62,32 @@
 
 #define COLL "subscriptions"
 #define KEY_SEP '\x1f'
-#define BODY_MAX (16u << 20) /* a notification larger than this is dropped */
+#define BODY_MAX (16u << 20)      /* a notification larger than this is dropped */
+#define RESPONSE_MAX (64u << 10)  /* bytes of a receiver's answer read, at most */
 #define INTERVAL_MAX_ENTITIES 1000
 #define STOPPING(n) __atomic_load_n(&(n)->stopping, __ATOMIC_SEQ_CST)
+
+struct ver {
+    int refs;                   /* atomic */
+    struct sub *sub;
+    cJSON *ctx_value;           /* the creation "@context" value */
+    struct curl_slist *headers; /* of every notification (HTTP; MQTT metadata) */
+    char *mqtt_meta;            /* MQTT: the printed "metadata" object */
+};
+
+struct stream {
+    struct stream *next;
+    struct notify_sink sink;
+    int64_t last_write_ms;
+};
 
 struct entry {
     char *key; /* tenant KEY_SEP id */
     char *tenant;
-    struct sub *sub;
-    cJSON *doc; /* stored form with "@context", without "_status" */
+    struct ver *ver; /* current version */
+    cJSON *doc;      /* stored form with "@context", without "_status" */
+    int refs;        /* under mu: the table's, candidates', deliveries' */
+    int deleted;     /* out of the table */
     char created_at[TM_ISO_LEN];
     long sent, failed, dropped;
     int64_t last_notification, last_success, last_failure;
@@ -49,6 +95,8 @@ struct entry {
     int64_t last_fire_ms, next_interval_ms;
     int dirty;
     unsigned seen;
+    struct stream *streams;
+    int n_streams;
 };
 
 struct bucket {
@@ -58,12 +106,16 @@ struct bucket {
 
 struct delivery {
     struct delivery *next;
-    char *key;
+    struct entry *e; /* a reference */
+    struct ver *v;   /* a reference: the headers, the QoS */
     char *body;
     size_t len;
-    struct curl_slist *headers;
-    int64_t notified_ms;
-    int qos; /* MQTT */
+};
+
+struct response {
+    struct notify *n;
+    size_t got;
+    int capped;
 };
 
 struct endpoint {
@@ -73,19 +125,38 @@ struct endpoint {
     struct delivery *head, *tail;
     size_t n;
     pthread_cond_t cond;
-    pthread_t thread;
+    pthread_t thread;  /* MQTT only: HTTP endpoints are driven by the dispatcher */
     int started;
     CURL *curl;
     int busy;          /* a delivery is being sent (mu released) */
     int retire;        /* out of the table: exit once the queue is empty */
     int exited;        /* the sender thread has returned (join is instant) */
     struct endpoint *next_retired;
+    /* HTTP, owned by the dispatcher (under mu, except the easy handle
+     * while it is in the multi handle) */
+    struct delivery *cur; /* being sent, or waiting for its retry */
+    int attempt;          /* attempts of cur so far */
+    int64_t retry_at, started_ms;
+    int in_multi;
+    struct response resp;
+    char reason[160];
 };
 
 struct qev {
     int kind;
     char *tenant, *entity_id;
     cJSON *before, *after;
+    size_t bytes;
+};
+
+/* one matching candidate of an event (matcher thread) */
+struct cand {
+    struct entry *e;
+    struct ver *v;
+    int state; /* 0 no match, 1 rendered, -1 rendering failed */
+    char nid[64];
+    char *text;
+    size_t len;
 };
 
 struct notify {
@@ -96,7 +167,7 @@ struct notify {
     pthread_mutex_t qmu;
     pthread_cond_t qcond;
     struct qev *ring;
-    size_t head, count;
+    size_t head, count, bytes;
     long ev_dropped;
     int n_subs; /* atomic: the listener skips everything when 0 */
     /* table */
@@ -106,18 +177,133 @@ struct notify {
     struct hmap *endpoints; /* uri -> endpoint */
     struct mqtt_pool *mqtt; /* MQTT broker connections */
     unsigned gen;
+    int n_streams;
     int stopping;
-    pthread_t matcher;
-    int matcher_started;
-    int64_t next_flush_ms, next_tick_ms;
+    pthread_t matcher, interval, dispatcher;
+    int matcher_started, interval_started, dispatcher_started;
+    CURLM *multi;     /* every HTTP transfer, driven by the dispatcher thread */
+    int wake_pending; /* a curl_multi_wakeup is on its way (mu) */
+    pthread_cond_t icond; /* wakes the interval thread at stop */
+    int64_t next_flush_ms, next_keepalive_ms;
+    struct cand *cands; /* matcher's scratch */
+    size_t cands_cap;
 };
 
 static char *make_key(const char *a, const char *b)
 {
-    char *k;
-    if (asprintf(&k, "%s%c%s", a, KEY_SEP, b) < 0)
+    size_t la = strlen(a), lb = strlen(b);
+    char *k = malloc(la + lb + 2);
+    if (k == NULL)
         return NULL;
+    memcpy(k, a, la);
+    k[la] = KEY_SEP;
+    memcpy(k + la + 1, b, lb + 1);
     return k;
+}
+
+/* --- versions ----------------------------------------------------------------- */
+
+static struct ver *ver_retain(struct ver *v)
+{
+    __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
+    return v;
+}
+
+static void ver_release(struct ver *v)
+{
+    if (v == NULL || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    sub_free(v->sub);
+    cJSON_Delete(v->ctx_value);
+    curl_slist_free_all(v->headers);
+    free(v->mqtt_meta);
+    free(v);
+}
+
+static struct curl_slist *add_header(struct curl_slist *h, const char *line)
+{
+    struct curl_slist *t = curl_slist_append(h, line);
+    if (t == NULL)
+        curl_slist_free_all(h);
+    return t;
+}
+
+/* The MQTT "metadata" object (GS CIM 009 clause 7.2) from the HTTP header
+ * lines, printed; NULL when out of memory. */
+static char *mqtt_metadata(const struct curl_slist *h)
+{
+    cJSON *md = cJSON_CreateObject();
+    char *text = NULL;
+    if (md == NULL)
+        return NULL;
+    for (; h; h = h->next) {
+        const char *colon = strchr(h->data, ':');
+        char *name;
+        if (colon == NULL || colon == h->data || colon[1] == '\0')
+            continue; /* "Expect:" */
+        if ((name = strndup(h->data, (size_t)(colon - h->data))) == NULL)
+            goto out;
+        colon++;
+        while (*colon == ' ')
+            colon++;
+        cJSON_DeleteItemFromObjectCaseSensitive(md, name);
+        if (cJSON_AddStringToObject(md, name, colon) == NULL) {
+            free(name);
+            goto out;
+        }
+        free(name);
+    }
+    text = json_print(md, NULL);
+out:
+    cJSON_Delete(md);
+    return text;
+}
+
+/* A version of a subscription (takes s; doc is borrowed). NULL when out of
+ * memory (s freed). */
+static struct ver *ver_new(const char *tenant, const cJSON *doc, struct sub *s)
+{
+    struct ver *v = calloc(1, sizeof(*v));
+    const cJSON *cv = cJSON_GetObjectItemCaseSensitive(doc, "@context");
+    struct curl_slist *h = NULL;
+    char line[1400];
+
+    if (v == NULL) {
+        sub_free(s);
+        return NULL;
+    }
+    v->refs = 1;
+    v->sub = s;
+    if (cv && (v->ctx_value = cJSON_Duplicate(cv, 1)) == NULL)
+        goto fail;
+    h = add_header(NULL, s->accept_ld ? "Content-Type: application/ld+json"
+                                      : "Content-Type: application/json");
+    if (h && !s->accept_ld) {
+        const char *url = LD_CORE_URL;
+        if (cJSON_IsString(cv) && strlen(cv->valuestring) < 1024)
+            url = cv->valuestring;
+        snprintf(line, sizeof(line),
+                 "Link: <%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
+                 "type=\"application/ld+json\"",
+                 url);
+        h = add_header(h, line);
+    }
+    if (h && tenant[0] && strlen(tenant) < 256) {
+        snprintf(line, sizeof(line), "NGSILD-Tenant: %s", tenant);
+        h = add_header(h, line);
+    }
+    for (size_t i = 0; h && i < s->n_headers; i++)
+        h = add_header(h, s->headers[i]);
+    if (h)
+        h = add_header(h, "Expect:");
+    if ((v->headers = h) == NULL)
+        goto fail;
+    if (s->transport == SUB_MQTT && (v->mqtt_meta = mqtt_metadata(h)) == NULL)
+        goto fail;
+    return v;
+fail:
+    ver_release(v);
+    return NULL;
 }
 
 /* --- index -------------------------------------------------------------------- */
@@ -169,7 +355,7 @@ static void bucket_remove(struct notify *n, const char *key, struct entry *e)
  * type" bucket when a selector has no type or there are no selectors. */
 static int index_keys(const struct entry *e, char ***keys, size_t *n_keys)
 {
-    const struct sub *s = e->sub;
+    const struct sub *s = e->ver->sub;
     size_t n = 0;
     char **k = calloc(s->n_sels + 1, sizeof(*k));
     int any = s->n_sels == 0;
@@ -222,17 +408,83 @@ static int index_entry(struct notify *n, struct entry *e, int add)
     return rc;
 }
 
+/* --- streams ------------------------------------------------------------------ */
+
+static const char SSE_END[] = "event: end\ndata: {\"reason\":\"subscription deleted\"}\n\n";
+static const char SSE_DROPPED[] =
+    "event: dropped\ndata: {\"reason\":\"the client did not read fast enough\"}\n\n";
+static const char SSE_KEEPALIVE[] = ": keep-alive\n\n";
+
+static void stream_free(struct stream *st)
+{
+    if (st->sink.release)
+        st->sink.release(st->sink.ud);
+    free(st);
+}
+
+/* Write text to every stream of e (mu held); streams that are gone or full
+ * are dropped (a full one gets a final "dropped" event). Returns how many
+ * took it. */
+static int streams_write(struct notify *n, struct entry *e, const char *text, size_t len,
+                         int64_t now)
+{
+    struct stream **pp = &e->streams;
+    int n_ok = 0;
+    while (*pp) {
+        struct stream *st = *pp;
+        int rc = st->sink.write(st->sink.ud, text, len);
+        if (rc == 0) {
+            st->last_write_ms = now;
+            n_ok++;
+            pp = &st->next;
+            continue;
+        }
+        if (rc == ERR_TOO_LARGE) {
+            log_msg(LOG_WARN, "subscriptions: %s: a stream client fell behind, dropped",
+                    e->ver->sub->id);
+            st->sink.close(st->sink.ud, SSE_DROPPED, sizeof(SSE_DROPPED) - 1);
+        }
+        *pp = st->next;
+        stream_free(st);
+        e->n_streams--;
+        n->n_streams--;
+    }
+    return n_ok;
+}
+
+/* End every stream of e with final (mu held). */
+static void streams_close(struct notify *n, struct entry *e, const char *final, size_t len)
+{
+    while (e->streams) {
+        struct stream *st = e->streams;
+        e->streams = st->next;
+        st->sink.close(st->sink.ud, final, len);
+        stream_free(st);
+        e->n_streams--;
+        n->n_streams--;
+    }
+}
+
 /* --- entries -------------------------------------------------------------------- */
 
-static void entry_free(struct entry *e)
+/* Free an entry (no references left, or at teardown). */
+static void entry_free(struct notify *n, struct entry *e)
 {
     if (e == NULL)
         return;
+    streams_close(n, e, NULL, 0);
     free(e->key);
     free(e->tenant);
-    sub_free(e->sub);
+    ver_release(e->ver);
     cJSON_Delete(e->doc);
     free(e);
+}
+
+/* Drop a reference (mu held). */
+static void entry_unref(struct notify *n, struct entry *e)
+{
+    if (--e->refs == 0)
+        entry_free(n, e);
 }
 
 static void add_time(cJSON *o, const char *name, int64_t ms)
@@ -311,7 +563,7 @@ static void load_status(struct entry *e, const cJSON *st)
         strcpy(e->created_at, v->valuestring);
 }
 
-/* Insert a compiled entry (takes ownership). Under mu. */
+/* Insert an entry (the table takes the caller's reference). Under mu. */
 static int insert(struct notify *n, struct entry *e)
 {
     if (hmap_put(n->subs, e->key, e, NULL) != 0)
@@ -325,22 +577,40 @@ static int insert(struct notify *n, struct entry *e)
     return 0;
 }
 
-static struct entry *entry_new(const char *tenant, const char *id, cJSON *doc, struct sub *s)
+/* A new entry with one reference (takes doc and v; frees them on failure). */
+static struct entry *entry_new(const char *tenant, const char *id, cJSON *doc, struct ver *v)
 {
     struct entry *e = calloc(1, sizeof(*e));
     if (e == NULL)
-        return NULL;
+        goto fail;
     e->tenant = strdup(tenant);
     e->key = make_key(tenant, id);
     if (e->tenant == NULL || e->key == NULL) {
         free(e->tenant);
         free(e->key);
         free(e);
-        return NULL;
+        goto fail;
     }
     e->doc = doc;
-    e->sub = s;
+    e->ver = v;
+    e->refs = 1;
     return e;
+fail:
+    cJSON_Delete(doc);
+    ver_release(v);
+    return NULL;
+}
+
+static int usable(const struct entry *e, int64_t now)
+{
+    const struct sub *s = e->ver->sub;
+    return !e->deleted && s->active && !(s->expires_ms && now >= s->expires_ms);
+}
+
+static int throttled(const struct entry *e, int64_t now)
+{
+    const struct sub *s = e->ver->sub;
+    return s->throttling_ms && e->last_fire_ms && now - e->last_fire_ms < s->throttling_ms;
 }
 
 /* --- loading ---------------------------------------------------------------------- */
@@ -352,7 +622,8 @@ static int load_one(void *ud, const char *tenant, const char *id, const char *js
     cJSON *doc = cJSON_Parse(json), *st;
     struct ld_ctx *ctx = NULL;
     struct sub *s = NULL;
-    struct entry *ent;
+    struct ver *v = NULL;
+    struct entry *ent = NULL;
 
     if (doc == NULL) {
         log_msg(LOG_WARN, "subscriptions: %s is not valid JSON, skipped", id);
@@ -368,84 +639,90 @@ static int load_one(void *ud, const char *tenant, const char *id, const char *js
     }
     if (sub_compile(doc, ctx, &s, &e) != 0) {
         log_msg(LOG_WARN, "subscriptions: %s no longer valid (%s), skipped", id, e.detail);
+        cJSON_Delete(doc);
         goto out;
     }
-    if ((ent = entry_new(tenant, id, doc, s)) == NULL)
+    if ((v = ver_new(tenant, doc, s)) == NULL || (ent = entry_new(tenant, id, doc, v)) == NULL) {
+        if (v == NULL)
+            cJSON_Delete(doc);
+        log_msg(LOG_WARN, "subscriptions: out of memory loading %s", id);
         goto out;
-    doc = NULL;
-    s = NULL;
+    }
     load_status(ent, st);
     if (insert(n, ent) != 0)
-        entry_free(ent);
+        entry_free(n, ent);
 out:
     ld_ctx_release(ctx);
-    sub_free(s);
-    cJSON_Delete(doc);
     cJSON_Delete(st);
     return 0;
 }
 
 /* --- delivery ------------------------------------------------------------------ */
 
-static void delivery_free(struct delivery *d)
+/* Free a delivery (mu held: it drops an entry reference). */
+static void delivery_free(struct notify *n, struct delivery *d)
 {
     if (d == NULL)
         return;
-    free(d->key);
+    if (d->e)
+        entry_unref(n, d->e);
+    ver_release(d->v);
     free(d->body);
-    curl_slist_free_all(d->headers);
     free(d);
 }
 
+/* A receiver's answer is read (for keep-alive) but never kept; past
+ * RESPONSE_MAX bytes the transfer is cut. */
 static size_t discard(char *p, size_t size, size_t nmemb, void *ud)
 {
+    struct response *r = ud;
     (void)p;
-    (void)ud;
+    r->got += size * nmemb;
+    if (r->got > RESPONSE_MAX) {
+        r->capped = 1;
+        return 0;
+    }
     return size * nmemb;
 }
 
-static int progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+/* Prepare ep's easy handle to POST d (one attempt). 0, or -1 with reason. */
+static int http_setup(struct endpoint *ep, const struct delivery *d)
 {
-    struct notify *n = ud;
-    (void)a;
-    (void)b;
-    (void)c;
-    (void)d;
-    return STOPPING(n) ? 1 : 0;
-}
-
-/* One attempt. 0 on a 2xx answer; else fills reason. */
-static int http_post(struct endpoint *ep, const struct delivery *d, char *reason, size_t cap)
-{
-    long status = 0;
-    CURLcode rc;
     if (ep->curl == NULL && (ep->curl = curl_easy_init()) == NULL) {
-        snprintf(reason, cap, "libcurl init failed");
+        snprintf(ep->reason, sizeof(ep->reason), "libcurl init failed");
         return -1;
     }
     CURL *c = ep->curl;
+    ep->resp = (struct response){.n = ep->nt};
     curl_easy_setopt(c, CURLOPT_URL, ep->uri);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)d->len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, d->headers);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, d->v->headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ep->nt->c.timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ep->nt->c.timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, ep->nt);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &ep->resp);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        snprintf(reason, cap, "%s", curl_easy_strerror(rc));
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, ep);
+    return 0;
+}
+
+/* The outcome of a finished attempt: 0 on a 2xx answer (also when the
+ * answer was cut at RESPONSE_MAX), else -1 with ep->reason. */
+static int http_outcome(struct endpoint *ep, CURLcode rc)
+{
+    long status = 0;
+    curl_easy_getinfo(ep->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && ep->resp.capped)) {
+        snprintf(ep->reason, sizeof(ep->reason), "%s", curl_easy_strerror(rc));
         return -1;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299) {
-        snprintf(reason, cap, "HTTP status %ld", status);
+        snprintf(ep->reason, sizeof(ep->reason), "HTTP status %ld", status);
         return -1;
     }
     return 0;
@@ -469,15 +746,14 @@ static int backoff_wait(struct endpoint *ep, int64_t ms)
     return STOPPING(n);
 }
 
-static void record(struct notify *n, const char *key, int ok, int64_t notified_ms,
-                   const char *reason)
+/* The outcome of one notification (mu held). */
+static void record(struct entry *e, int ok, int64_t started_ms, const char *reason)
 {
-    struct entry *e = hmap_get(n->subs, key);
     int64_t now = tm_now_ms();
-    if (e == NULL)
+    if (e->deleted)
         return;
     e->sent++;
-    e->last_notification = notified_ms;
+    e->last_notification = started_ms;
     e->has_ok = 1;
     e->ok = ok;
     if (ok)
@@ -485,9 +761,16 @@ static void record(struct notify *n, const char *key, int ok, int64_t notified_m
     else {
         e->failed++;
         e->last_failure = now;
-        log_msg(LOG_DEBUG, "notify: %s: %s", strchr(key, KEY_SEP) + 1, reason);
+        log_msg(LOG_DEBUG, "notify: %s: %s", e->ver->sub->id, reason);
     }
     e->dirty = 1;
+}
+
+/* Is a queued delivery still wanted? Not once its subscription was deleted,
+ * paused, expired or pointed at another endpoint (mu held). */
+static int wanted(const struct endpoint *ep, const struct delivery *d, int64_t now)
+{
+    return usable(d->e, now) && strcmp(d->e->ver->sub->uri, ep->uri) == 0;
 }
 
 static void *sender_main(void *arg)
@@ -499,6 +782,7 @@ static void *sender_main(void *arg)
     pthread_mutex_lock(&n->mu);
     while (!STOPPING(n)) {
         struct delivery *d = ep->head;
+        int64_t started = 0;
         int ok = 0;
         if (d == NULL) {
             if (ep->retire)
@@ -509,21 +793,23 @@ static void *sender_main(void *arg)
         if ((ep->head = d->next) == NULL)
             ep->tail = NULL;
         ep->n--;
+        if (!wanted(ep, d, tm_now_ms())) {
+            delivery_free(n, d);
+            continue;
+        }
         ep->busy = 1;
         for (int attempt = 0; attempt < n->c.max_attempts && !ok; attempt++) {
             if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
                 break;
+            started = tm_now_ms();
             pthread_mutex_unlock(&n->mu);
-            if (ep->transport == SUB_MQTT)
-                ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->qos, reason,
-                                       sizeof(reason)) == 0;
-            else
-                ok = http_post(ep, d, reason, sizeof(reason)) == 0;
+            ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->v->sub->mqtt_qos,
+                                   reason, sizeof(reason)) == 0;
             pthread_mutex_lock(&n->mu);
         }
-        if (!STOPPING(n) || ok)
-            record(n, d->key, ok, d->notified_ms, reason);
-        delivery_free(d);
+        if (started && (!STOPPING(n) || ok))
+            record(d->e, ok, started, reason);
+        delivery_free(n, d);
         ep->busy = 0;
     }
     ep->exited = 1;
@@ -531,12 +817,13 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
-static void endpoint_free(struct endpoint *ep)
+static void endpoint_free(struct notify *n, struct endpoint *ep)
 {
+    delivery_free(n, ep->cur);
     while (ep->head) {
         struct delivery *d = ep->head;
         ep->head = d->next;
-        delivery_free(d);
+        delivery_free(n, d);
     }
     if (ep->curl)
         curl_easy_cleanup(ep->curl);
@@ -564,23 +851,29 @@ static void reclaim_endpoints(struct notify *n)
         }
         *pp = ep->next_retired;
         pthread_join(ep->thread, NULL);
-        endpoint_free(ep);
+        endpoint_free(n, ep);
     }
+    int n_busy = 0, n_used = 0;
     while (hmap_next(n->endpoints, &pos, &key, &val)) {
         struct endpoint *ep = val;
         size_t spos = 0;
         void *sval;
         int used = 0;
-        if (ep->head || ep->busy)
+        if (ep->head || ep->busy || ep->cur) {
+            n_busy++;
             continue;
+        }
         while (!used && hmap_next(n->subs, &spos, NULL, &sval))
-            used = strcmp(((struct entry *)sval)->sub->uri, ep->uri) == 0;
-        if (used)
+            used = strcmp(((struct entry *)sval)->ver->sub->uri, ep->uri) == 0;
+        if (used) {
+            n_used++;
             continue;
+        }
         hmap_del(n->endpoints, ep->uri, NULL);
         pos = 0; /* the table changed: scan again from the start */
+        n_busy = n_used = 0;
         if (!ep->started) {
-            endpoint_free(ep);
+            endpoint_free(n, ep);
             continue;
         }
         ep->retire = 1;
@@ -588,13 +881,21 @@ static void reclaim_endpoints(struct notify *n)
         ep->next_retired = n->retired;
         n->retired = ep;
     }
+    log_msg(LOG_DEBUG, "notify: endpoint table: %zu endpoints, %d busy, %d in use",
+            hmap_count(n->endpoints), n_busy, n_used);
 }
 
-/* Queue a delivery on its endpoint (mu held; takes d). */
-static void enqueue(struct notify *n, struct entry *e, struct delivery *d)
+static void count_drop(struct entry *e)
 {
-    struct endpoint *ep = hmap_get(n->endpoints, e->sub->uri);
-    int64_t now = tm_now_ms();
+    e->dropped++;
+    e->dirty = 1;
+}
+
+/* Queue a delivery on its endpoint (mu held; takes body). */
+static void enqueue(struct notify *n, struct entry *e, struct ver *v, char *body, size_t len)
+{
+    struct endpoint *ep = hmap_get(n->endpoints, v->sub->uri);
+    struct delivery *d = NULL;
 
     if (ep == NULL) {
         if (hmap_count(n->endpoints) >= (size_t)n->c.max_endpoints)
@@ -603,9 +904,9 @@ static void enqueue(struct notify *n, struct entry *e, struct delivery *d)
             (ep = calloc(1, sizeof(*ep))) == NULL)
             goto drop;
         ep->nt = n;
-        ep->transport = e->sub->transport;
+        ep->transport = v->sub->transport;
         pthread_cond_init(&ep->cond, NULL);
-        if ((ep->uri = strdup(e->sub->uri)) == NULL ||
+        if ((ep->uri = strdup(v->sub->uri)) == NULL ||
             hmap_put(n->endpoints, ep->uri, ep, NULL) != 0) {
             pthread_cond_destroy(&ep->cond);
             free(ep->uri);
@@ -613,175 +914,247 @@ static void enqueue(struct notify *n, struct entry *e, struct delivery *d)
             goto drop;
         }
     }
-    if (!ep->started) {
+    if (ep->transport == SUB_MQTT && !ep->started) {
         if (pthread_create(&ep->thread, NULL, sender_main, ep) != 0)
             goto drop;
         ep->started = 1;
     }
-    if (ep->n >= n->c.endpoint_queue_cap)
+    if (ep->n >= n->c.endpoint_queue_cap || (d = calloc(1, sizeof(*d))) == NULL)
         goto drop;
+    d->e = e;
+    e->refs++;
+    d->v = ver_retain(v);
+    d->body = body;
+    d->len = len;
     if (ep->tail)
         ep->tail->next = d;
     else
         ep->head = d;
     ep->tail = d;
     ep->n++;
-    pthread_cond_signal(&ep->cond);
+    if (ep->transport == SUB_MQTT)
+        pthread_cond_signal(&ep->cond);
+    else if (!n->wake_pending && !ep->cur) {
+        n->wake_pending = 1;
+        curl_multi_wakeup(n->multi);
+    }
     return;
 drop:
-    e->dropped++;
-    e->failed++;
-    e->last_failure = now;
-    e->has_ok = 1;
-    e->ok = 0;
-    e->dirty = 1;
-    delivery_free(d);
+    count_drop(e);
+    free(body);
 }
 
-/* The MQTT message (GS CIM 009 clause 7.2): {"metadata": {header: value},
- * "body": notification}, metadata from the HTTP header lines (takes
- * body; NULL when out of memory). */
-static cJSON *mqtt_message(cJSON *body, const struct curl_slist *h)
-{
-    cJSON *msg = cJSON_CreateObject(), *md = cJSON_CreateObject();
-    if (msg == NULL || md == NULL)
-        goto fail;
-    for (; h; h = h->next) {
-        const char *colon = strchr(h->data, ':');
-        char *name;
-        if (colon == NULL || colon == h->data || colon[1] == '\0')
-            continue; /* "Expect:" */
-        if ((name = strndup(h->data, (size_t)(colon - h->data))) == NULL)
-            goto fail;
-        colon++;
-        while (*colon == ' ')
-            colon++;
-        cJSON_DeleteItemFromObjectCaseSensitive(md, name);
-        if (cJSON_AddStringToObject(md, name, colon) == NULL) {
-            free(name);
-            goto fail;
-        }
-        free(name);
-    }
-    cJSON_AddItemToObject(msg, "metadata", md);
-    md = NULL;
-    cJSON_AddItemToObject(msg, "body", body);
-    return msg;
-fail:
-    cJSON_Delete(msg);
-    cJSON_Delete(md);
-    cJSON_Delete(body);
-    return NULL;
-}
-
-/* Build and queue the notification for data (takes data). mu held. */
-static void notify_entry(struct notify *n, struct entry *e, cJSON *data, int64_t now)
+/* Render the Notification for data (takes data) into c->nid / c->text.
+ * Any thread, no lock. */
+static int render(const struct ver *v, cJSON *data, int64_t now, struct cand *c)
 {
     char ts[TM_ISO_LEN];
-    const cJSON *ctx_value = cJSON_GetObjectItemCaseSensitive(e->doc, "@context");
-    struct sub *s = e->sub;
-    struct delivery *d = NULL;
     cJSON *body;
+    const cJSON *id;
 
     tm_format(now, ts);
-    if ((body = sub_notification(s, ctx_value, data, ts)) == NULL)
-        goto fail;
-    if ((d = calloc(1, sizeof(*d))) == NULL)
-        goto fail;
-    d->key = strdup(e->key);
-    d->notified_ms = now;
-    d->qos = s->mqtt_qos;
-    {
-        struct curl_slist *h = NULL, *t;
-        char line[1400];
-        h = curl_slist_append(h, s->accept_ld ? "Content-Type: application/ld+json"
-                                              : "Content-Type: application/json");
-        if (h && !s->accept_ld) {
-            const char *url = LD_CORE_URL;
-            if (cJSON_IsString(ctx_value) && strlen(ctx_value->valuestring) < 1024)
-                url = ctx_value->valuestring;
-            snprintf(line, sizeof(line),
-                     "Link: <%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
-                     "type=\"application/ld+json\"",
-                     url);
-            h = (t = curl_slist_append(h, line)) ? t : (curl_slist_free_all(h), NULL);
-        }
-        if (h && e->tenant[0] && strlen(e->tenant) < 256) {
-            snprintf(line, sizeof(line), "NGSILD-Tenant: %s", e->tenant);
-            h = (t = curl_slist_append(h, line)) ? t : (curl_slist_free_all(h), NULL);
-        }
-        for (size_t i = 0; h && i < s->n_headers; i++)
-            h = (t = curl_slist_append(h, s->headers[i])) ? t : (curl_slist_free_all(h), NULL);
-        if (h && (t = curl_slist_append(h, "Expect:")))
-            h = t;
-        if (h == NULL)
-            goto fail;
-        d->headers = h;
-    }
-    if (s->transport == SUB_MQTT) {
-        cJSON *msg = mqtt_message(body, d->headers);
-        body = msg;
-        if (body == NULL)
-            goto fail;
-    }
-    d->body = cJSON_PrintUnformatted(body);
+    if ((body = sub_notification(v->sub, v->ctx_value, data, ts)) == NULL)
+        return ERR_NOMEM;
+    if (cJSON_IsString(id = cJSON_GetObjectItemCaseSensitive(body, "id")))
+        snprintf(c->nid, sizeof(c->nid), "%s", id->valuestring);
+    c->text = json_print(body, &c->len);
     cJSON_Delete(body);
-    body = NULL;
-    if (d->body == NULL || d->key == NULL || (d->len = strlen(d->body)) > BODY_MAX)
-        goto fail;
-    enqueue(n, e, d);
-    return;
-fail:
-    cJSON_Delete(body);
-    delivery_free(d);
-    e->dropped++;
-    e->failed++;
-    e->last_failure = now;
-    e->has_ok = 1;
-    e->ok = 0;
-    e->dirty = 1;
+    if (c->text == NULL || c->len > BODY_MAX) {
+        free(c->text);
+        c->text = NULL;
+        return ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* Hand a rendered notification (c->text, taken) to e's streams and
+ * endpoint (mu held). */
+static void deliver(struct notify *n, struct entry *e, struct ver *v, struct cand *c,
+                    int64_t now)
+{
+    char *text = c->text, *wire = NULL;
+    size_t len = c->len, wire_len = 0;
+
+    c->text = NULL;
+    if (e->streams) {
+        char *ev = NULL;
+        int k = asprintf(&ev, "id: %s\nevent: notification\ndata: %s\n\n", c->nid, text);
+        if (k > 0 && streams_write(n, e, ev, (size_t)k, now) > 0 && v->sub->transport == SUB_SSE) {
+            e->sent++;
+            e->last_notification = e->last_success = now;
+            e->has_ok = e->ok = 1;
+            e->dirty = 1;
+        }
+        free(ev);
+    }
+    if (v->sub->transport == SUB_SSE) {
+        free(text);
+        return;
+    }
+    if (v->sub->transport == SUB_MQTT) {
+        int k = asprintf(&wire, "{\"metadata\":%s,\"body\":%s}", v->mqtt_meta, text);
+        free(text);
+        if (k < 0) {
+            count_drop(e);
+            return;
+        }
+        wire_len = (size_t)k;
+    } else {
+        wire = text;
+        wire_len = len;
+    }
+    enqueue(n, e, v, wire, wire_len);
+}
+
+/* --- the HTTP dispatcher ------------------------------------------------------------
+ * One thread drives every HTTP notification through one curl multi handle
+ * (its connection cache keeps a keep-alive connection per receiver): per
+ * endpoint at most one transfer at a time, so each receiver gets its
+ * notifications in order; a failed attempt waits its backoff (200 ms,
+ * doubled) without holding anything up; the attempt's start is
+ * lastNotification. No thread per endpoint, no lock held across I/O. */
+
+/* Start what can start (mu held); returns the next retry time. */
+static int64_t dispatch_start(struct notify *n, int64_t now)
+{
+    size_t pos = 0;
+    void *val;
+    int64_t next = now + 1000;
+    n->wake_pending = 0;
+    while (hmap_next(n->endpoints, &pos, NULL, &val)) {
+        struct endpoint *ep = val;
+        if (ep->transport == SUB_MQTT || ep->in_multi)
+            continue;
+        if (ep->cur && ep->attempt > 0 && !wanted(ep, ep->cur, now)) {
+            delivery_free(n, ep->cur); /* paused, deleted or re-pointed while waiting */
+            ep->cur = NULL;
+            ep->busy = 0; /* else the endpoint could never be reclaimed */
+        }
+        while (ep->cur == NULL && ep->head) {
+            struct delivery *d = ep->head;
+            if ((ep->head = d->next) == NULL)
+                ep->tail = NULL;
+            ep->n--;
+            if (!wanted(ep, d, now)) {
+                delivery_free(n, d);
+                continue;
+            }
+            ep->cur = d;
+            ep->attempt = 0;
+            ep->retry_at = 0;
+        }
+        if (ep->cur == NULL)
+            continue;
+        if (ep->retry_at > now) {
+            if (ep->retry_at < next)
+                next = ep->retry_at;
+            continue;
+        }
+        ep->busy = 1;
+        ep->started_ms = now;
+        if (http_setup(ep, ep->cur) != 0 || curl_multi_add_handle(n->multi, ep->curl) != CURLM_OK) {
+            record(ep->cur->e, 0, now, ep->reason);
+            delivery_free(n, ep->cur);
+            ep->cur = NULL;
+            ep->busy = 0;
+            continue;
+        }
+        ep->in_multi = 1;
+    }
+    return next;
+}
+
+/* A transfer ended (mu held). */
+static void dispatch_done(struct notify *n, struct endpoint *ep, CURLcode rc)
+{
+    int ok = http_outcome(ep, rc) == 0;
+    ep->in_multi = 0;
+    ep->attempt++;
+    if (ok || ep->attempt >= n->c.max_attempts) {
+        record(ep->cur->e, ok, ep->started_ms, ep->reason);
+        delivery_free(n, ep->cur);
+        ep->cur = NULL;
+        ep->busy = 0;
+    } else {
+        ep->retry_at = tm_now_ms() + ((int64_t)n->c.backoff_ms << (ep->attempt - 1));
+    }
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct notify *n = arg;
+    int running = 0;
+    for (;;) {
+        CURLMsg *msg;
+        int left;
+        pthread_mutex_lock(&n->mu);
+        if (STOPPING(n)) {
+            size_t pos = 0;
+            void *val;
+            while (hmap_next(n->endpoints, &pos, NULL, &val)) {
+                struct endpoint *ep = val;
+                if (ep->in_multi)
+                    curl_multi_remove_handle(n->multi, ep->curl);
+                ep->in_multi = 0;
+            }
+            pthread_mutex_unlock(&n->mu);
+            break;
+        }
+        int64_t now = tm_now_ms(), next = dispatch_start(n, now);
+        pthread_mutex_unlock(&n->mu);
+        curl_multi_perform(n->multi, &running);
+        int finished = 0;
+        while ((msg = curl_multi_info_read(n->multi, &left)) != NULL) {
+            struct endpoint *ep = NULL;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ep);
+            CURLcode rc = msg->data.result;
+            curl_multi_remove_handle(n->multi, msg->easy_handle);
+            pthread_mutex_lock(&n->mu);
+            dispatch_done(n, ep, rc);
+            pthread_mutex_unlock(&n->mu);
+            finished = 1;
+        }
+        if (finished)
+            continue; /* their endpoints may have more to send */
+        int64_t wait = next - tm_now_ms();
+        curl_multi_poll(n->multi, NULL, 0, wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait, NULL);
+    }
+    return NULL;
 }
 
 /* --- matching ------------------------------------------------------------------- */
 
-static int usable(const struct entry *e, int64_t now)
-{
-    const struct sub *s = e->sub;
-    return s->active && !(s->expires_ms && now >= s->expires_ms);
-}
-
-static void match_bucket(struct notify *n, const char *key, const struct store_event *ev,
-                         int64_t now)
+/* Add the bucket's live candidates (mu held). */
+static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now)
 {
     struct bucket *b = hmap_get(n->index, key);
     if (b == NULL)
-        return;
+        return 0;
     for (size_t i = 0; i < b->n; i++) {
         struct entry *e = b->v[i];
-        struct sub *s = e->sub;
-        struct err err = {0};
-        cJSON *item = NULL, *data;
-        char ts[TM_ISO_LEN];
         if (e->seen == n->gen)
             continue;
         e->seen = n->gen;
-        if (s->interval_ms || !usable(e, now) || sub_match(s, ev) == 0)
+        if (e->ver->sub->interval_ms || !usable(e, now) || throttled(e, now) ||
+            (e->ver->sub->transport == SUB_SSE && e->streams == NULL))
             continue;
-        if (s->throttling_ms && e->last_fire_ms && now - e->last_fire_ms < s->throttling_ms)
-            continue;
-        e->last_fire_ms = now;
-        tm_format(now, ts);
-        if (sub_render_entity(s, ev, ts, &item, &err) != 0 || (data = cJSON_CreateArray()) == NULL) {
-            cJSON_Delete(item);
-            e->failed++;
-            e->dropped++;
-            e->last_failure = now;
-            e->dirty = 1;
-            continue;
+        if (*n_cands == n->cands_cap) {
+            size_t cap = n->cands_cap ? n->cands_cap * 2 : 64;
+            struct cand *c = realloc(n->cands, cap * sizeof(*c));
+            if (c == NULL)
+                return ERR_NOMEM;
+            n->cands = c;
+            n->cands_cap = cap;
         }
-        cJSON_AddItemToArray(data, item);
-        notify_entry(n, e, data, now);
+        struct cand *c = &n->cands[(*n_cands)++];
+        memset(c, 0, sizeof(*c));
+        c->e = e;
+        e->refs++;
+        c->v = ver_retain(e->ver);
     }
+    return 0;
 }
 
 static void process(struct notify *n, const struct qev *q)
@@ -791,6 +1164,7 @@ static void process(struct notify *n, const struct qev *q)
     const cJSON *doc = q->kind == STORE_EV_DELETED ? q->before : q->after, *t;
     char sep[2] = {KEY_SEP, '\0'};
     int64_t now = tm_now_ms();
+    size_t n_cands = 0;
     char *key;
 
     if (doc == NULL)
@@ -801,22 +1175,60 @@ static void process(struct notify *n, const struct qev *q)
     {
         if (!cJSON_IsString(t) || (key = make_key(q->tenant, t->valuestring)) == NULL)
             continue;
-        match_bucket(n, key, &ev, now);
+        collect(n, key, &n_cands, now);
         free(key);
     }
     if ((key = make_key(q->tenant, sep)) != NULL) {
-        match_bucket(n, key, &ev, now);
+        collect(n, key, &n_cands, now);
         free(key);
     }
     pthread_mutex_unlock(&n->mu);
+
+    /* match and render without the lock */
+    for (size_t i = 0; i < n_cands; i++) {
+        struct cand *c = &n->cands[i];
+        struct err err = {0};
+        cJSON *item = NULL, *data;
+        char ts[TM_ISO_LEN];
+        if (sub_match(c->v->sub, &ev) == 0)
+            continue;
+        tm_format(now, ts);
+        c->state = -1;
+        if (sub_render_entity(c->v->sub, &ev, ts, &item, &err) != 0 ||
+            (data = cJSON_CreateArray()) == NULL) {
+            cJSON_Delete(item);
+            continue;
+        }
+        cJSON_AddItemToArray(data, item);
+        if (render(c->v, data, now, c) == 0)
+            c->state = 1;
+    }
+
+    pthread_mutex_lock(&n->mu);
+    for (size_t i = 0; i < n_cands; i++) {
+        struct cand *c = &n->cands[i];
+        struct entry *e = c->e;
+        if (c->state == 1 && usable(e, now) && !throttled(e, now)) {
+            e->last_fire_ms = now;
+            deliver(n, e, c->v, c, now);
+        } else if (c->state == -1 && !e->deleted) {
+            count_drop(e);
+        }
+        free(c->text);
+        entry_unref(n, e);
+    }
+    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < n_cands; i++)
+        ver_release(n->cands[i].v);
 }
 
 /* --- periodic work ----------------------------------------------------------------- */
 
 struct scan {
+    struct notify *n;
     struct sub *sub;
     cJSON *data;
-    int n;
+    int count;
 };
 
 static int scan_each(void *ud, const cJSON *doc)
@@ -825,62 +1237,130 @@ static int scan_each(void *ud, const cJSON *doc)
     struct store_event ev = {.kind = STORE_EV_CREATED, .after = doc};
     struct err e = {0};
     cJSON *item;
+    if (STOPPING(sc->n))
+        return 1;
     if (!sub_selects(sc->sub, doc))
         return 0;
     if (sub_render_entity(sc->sub, &ev, "", &item, &e) == 0) {
         cJSON_AddItemToArray(sc->data, item);
-        sc->n++;
+        sc->count++;
     }
-    return sc->n >= INTERVAL_MAX_ENTITIES;
+    return sc->count >= INTERVAL_MAX_ENTITIES;
 }
 
 /* timeInterval subscriptions: every interval, the current matching
- * entities (up to INTERVAL_MAX_ENTITIES) in one notification. */
-static void run_intervals(struct notify *n, int64_t now)
+ * entities (up to INTERVAL_MAX_ENTITIES) in one notification. A scan that
+ * takes longer than the interval makes the next one start an interval
+ * after it ended (overlapping ticks are skipped, never queued up). */
+static void run_intervals(struct notify *n)
 {
     size_t pos = 0;
     void *val;
-    for (;;) {
-        struct sub *copy = NULL;
-        char *tenant = NULL, *key = NULL;
-        struct err e = {0};
+    while (!STOPPING(n)) {
         struct entry *found = NULL;
+        struct ver *v = NULL;
+        char *tenant = NULL;
+        struct err e = {0};
+        int64_t now = tm_now_ms();
 
         pthread_mutex_lock(&n->mu);
         while (hmap_next(n->subs, &pos, NULL, &val)) {
             struct entry *x = val;
-            if (x->sub->interval_ms && usable(x, now) && now >= x->next_interval_ms) {
+            if (x->ver->sub->interval_ms && usable(x, now) && now >= x->next_interval_ms) {
+                x->next_interval_ms = now + x->ver->sub->interval_ms;
+                if (x->ver->sub->transport == SUB_SSE && x->streams == NULL)
+                    continue; /* nobody listens */
                 found = x;
                 break;
             }
         }
         if (found) {
-            found->next_interval_ms = now + found->sub->interval_ms;
+            found->refs++;
+            v = ver_retain(found->ver);
             tenant = strdup(found->tenant);
-            key = strdup(found->key);
-            if (sub_compile(found->doc, found->sub->ctx, &copy, &e) != 0)
-                copy = NULL;
         }
         pthread_mutex_unlock(&n->mu);
         if (found == NULL)
             return;
-        if (copy && tenant && key) {
-            struct scan sc = {.sub = copy, .data = cJSON_CreateArray()};
-            if (sc.data && store_scan(n->c.store, tenant, scan_each, &sc, &e) == 0 && sc.n > 0) {
-                pthread_mutex_lock(&n->mu);
-                struct entry *cur = hmap_get(n->subs, key);
-                if (cur) {
-                    notify_entry(n, cur, sc.data, tm_now_ms());
-                    sc.data = NULL;
-                }
-                pthread_mutex_unlock(&n->mu);
-            }
-            cJSON_Delete(sc.data);
+        struct scan sc = {.n = n, .sub = v->sub, .data = cJSON_CreateArray()};
+        struct cand c = {0};
+        int rendered = 0;
+        if (tenant && sc.data && store_scan(n->c.store, tenant, scan_each, &sc, &e) == 0 &&
+            sc.count > 0 && !STOPPING(n)) {
+            rendered = render(v, sc.data, tm_now_ms(), &c) == 0;
+            sc.data = NULL;
         }
-        sub_free(copy);
+        cJSON_Delete(sc.data);
+        pthread_mutex_lock(&n->mu);
+        int64_t end = tm_now_ms();
+        if (rendered && usable(found, end))
+            deliver(n, found, v, &c, end);
+        if (!found->deleted && end > found->next_interval_ms)
+            found->next_interval_ms = end + v->sub->interval_ms;
+        entry_unref(n, found);
+        pthread_mutex_unlock(&n->mu);
+        free(c.text);
+        ver_release(v);
         free(tenant);
-        free(key);
     }
+}
+
+static void flush(struct notify *n);
+
+/* The periodic work that touches the store: timeInterval scans and the
+ * persistence of counters, so the matcher never waits on I/O. */
+static void *interval_main(void *arg)
+{
+    struct notify *n = arg;
+    pthread_mutex_lock(&n->mu);
+    while (!STOPPING(n)) {
+        struct timespec ts;
+        pthread_mutex_unlock(&n->mu);
+        run_intervals(n);
+        if (tm_now_ms() >= n->next_flush_ms) {
+            flush(n);
+            n->next_flush_ms = tm_now_ms() + n->c.flush_ms;
+        }
+        pthread_mutex_lock(&n->mu);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (!STOPPING(n))
+            pthread_cond_timedwait(&n->icond, &n->mu, &ts);
+    }
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+/* Comments on idle streams, so proxies keep them open and a client that
+ * left is noticed (its write fails). */
+static void keepalive(struct notify *n, int64_t now)
+{
+    size_t pos = 0;
+    void *val;
+    int64_t every = n->c.sse_keepalive_ms;
+    pthread_mutex_lock(&n->mu);
+    if (n->n_streams > 0)
+        while (hmap_next(n->subs, &pos, NULL, &val)) {
+            struct entry *e = val;
+            struct stream **pp = &e->streams;
+            while (*pp) {
+                struct stream *st = *pp;
+                if (now - st->last_write_ms < every) {
+                    pp = &st->next;
+                    continue;
+                }
+                if (st->sink.write(st->sink.ud, SSE_KEEPALIVE, sizeof(SSE_KEEPALIVE) - 1) == 0) {
+                    st->last_write_ms = now;
+                    pp = &st->next;
+                    continue;
+                }
+                *pp = st->next;
+                stream_free(st);
+                e->n_streams--;
+                n->n_streams--;
+            }
+        }
+    pthread_mutex_unlock(&n->mu);
 }
 
 /* Persist dirty entries' counters: snapshot them under mu, write without. */
@@ -902,7 +1382,7 @@ static void flush(struct notify *n)
             x->dirty = 0;
             p[n_p].text = entry_text(x);
             p[n_p].tenant = strdup(x->tenant);
-            p[n_p].id = strdup(x->sub->id);
+            p[n_p].id = strdup(x->ver->sub->id);
             n_p++;
         }
     pthread_mutex_unlock(&n->mu);
@@ -917,6 +1397,14 @@ static void flush(struct notify *n)
     }
     free(p);
     pthread_mutex_unlock(&n->pmu);
+}
+
+static void qev_free(struct qev *q)
+{
+    free(q->tenant);
+    free(q->entity_id);
+    cJSON_Delete(q->before);
+    cJSON_Delete(q->after);
 }
 
 static void *matcher_main(void *arg)
@@ -937,7 +1425,9 @@ static void *matcher_main(void *arg)
             pthread_cond_timedwait(&n->qcond, &n->qmu, &ts);
         }
         while (n->count > 0 && got < BATCH) {
-            batch[got++] = n->ring[n->head];
+            batch[got] = n->ring[n->head];
+            n->bytes -= batch[got].bytes;
+            got++;
             n->head = (n->head + 1) % n->c.queue_cap;
             n->count--;
         }
@@ -947,10 +1437,7 @@ static void *matcher_main(void *arg)
 
         for (size_t i = 0; i < got; i++) {
             process(n, &batch[i]);
-            free(batch[i].tenant);
-            free(batch[i].entity_id);
-            cJSON_Delete(batch[i].before);
-            cJSON_Delete(batch[i].after);
+            qev_free(&batch[i]);
         }
         if (dropped != reported) {
             log_msg(LOG_WARN, "subscriptions: %ld change events dropped (queue full)",
@@ -960,19 +1447,38 @@ static void *matcher_main(void *arg)
         if (stop)
             break;
         int64_t now = tm_now_ms();
-        if (now >= n->next_tick_ms) {
-            run_intervals(n, now);
-            n->next_tick_ms = now + 1000;
-        }
-        if (now >= n->next_flush_ms) {
-            flush(n);
-            n->next_flush_ms = now + n->c.flush_ms;
+        if (now >= n->next_keepalive_ms) {
+            keepalive(n, now);
+            n->next_keepalive_ms = now + 1000;
         }
     }
     return NULL;
 }
 
 /* --- listener ------------------------------------------------------------------------ */
+
+/* Approximate heap size of a cJSON tree (nodes and strings). */
+static size_t json_weight(const cJSON *j)
+{
+    size_t w = 0;
+    for (; j; j = j->next) {
+        w += sizeof(*j) + 16;
+        if (j->string)
+            w += strlen(j->string) + 1;
+        if (j->valuestring)
+            w += strlen(j->valuestring) + 1;
+        if (j->child)
+            w += json_weight(j->child);
+    }
+    return w;
+}
+
+static size_t doc_weight(const cJSON *doc)
+{
+    if (doc == NULL)
+        return 0;
+    return sizeof(*doc) + json_weight(doc->child);
+}
 
 void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
 {
@@ -981,13 +1487,16 @@ void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
         return;
     for (size_t i = 0; i < n_evs; i++) {
         struct qev q = {.kind = evs[i].kind};
+        size_t bytes = doc_weight(evs[i].before) + doc_weight(evs[i].after) + 256;
         pthread_mutex_lock(&n->qmu);
-        int full = n->count >= n->c.queue_cap || STOPPING(n);
+        int full = n->count >= n->c.queue_cap || n->bytes + bytes > n->c.queue_bytes ||
+                   STOPPING(n);
         if (full)
             n->ev_dropped++;
         pthread_mutex_unlock(&n->qmu);
         if (full)
             continue;
+        q.bytes = bytes;
         q.tenant = strdup(evs[i].tenant ? evs[i].tenant : "");
         q.entity_id = strdup(evs[i].entity_id ? evs[i].entity_id : "");
         /* take the store's documents (notify is the last listener), copy
@@ -1004,17 +1513,16 @@ void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
             evs[i].after = NULL;
         pthread_mutex_lock(&n->qmu);
         if (!q.tenant || !q.entity_id || (evs[i].before && !q.before) ||
-            (evs[i].after && !q.after) || n->count >= n->c.queue_cap) {
+            (evs[i].after && !q.after) || n->count >= n->c.queue_cap ||
+            n->bytes + bytes > n->c.queue_bytes) {
             n->ev_dropped++;
             pthread_mutex_unlock(&n->qmu);
-            free(q.tenant);
-            free(q.entity_id);
-            cJSON_Delete(q.before);
-            cJSON_Delete(q.after);
+            qev_free(&q);
             continue;
         }
         n->ring[(n->head + n->count) % n->c.queue_cap] = q;
         n->count++;
+        n->bytes += bytes;
         pthread_cond_signal(&n->qcond);
         pthread_mutex_unlock(&n->qmu);
     }
@@ -1040,6 +1548,8 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     n->c = *c;
     if (!n->c.queue_cap)
         n->c.queue_cap = 65536;
+    if (!n->c.queue_bytes)
+        n->c.queue_bytes = (size_t)256 << 20;
     if (!n->c.endpoint_queue_cap)
         n->c.endpoint_queue_cap = 1000;
     if (n->c.timeout_ms <= 0)
@@ -1052,17 +1562,22 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
         n->c.flush_ms = 2000;
     if (n->c.max_endpoints <= 0)
         n->c.max_endpoints = 256;
+    if (n->c.sse_keepalive_ms <= 0)
+        n->c.sse_keepalive_ms = NOTIFY_SSE_KEEPALIVE_MS;
     pthread_mutex_init(&n->qmu, NULL);
     pthread_cond_init(&n->qcond, NULL);
     pthread_mutex_init(&n->mu, NULL);
     pthread_mutex_init(&n->pmu, NULL);
+    pthread_cond_init(&n->icond, NULL);
     n->ring = calloc(n->c.queue_cap, sizeof(*n->ring));
     n->subs = hmap_new(64);
     n->index = hmap_new(64);
     n->endpoints = hmap_new(16);
     n->mqtt = mqtt_pool_new(n->c.max_endpoints, n->c.timeout_ms);
+    if ((n->multi = curl_multi_init()) != NULL)
+        curl_multi_setopt(n->multi, CURLMOPT_MAXCONNECTS, (long)n->c.max_endpoints);
     if (n->ring == NULL || n->subs == NULL || n->index == NULL || n->endpoints == NULL ||
-        n->mqtt == NULL) {
+        n->mqtt == NULL || n->multi == NULL) {
         notify_free(n);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
@@ -1078,6 +1593,12 @@ int notify_start(struct notify *n, struct err *e)
     if (pthread_create(&n->matcher, NULL, matcher_main, n) != 0)
         return err_set(e, ERR_INTERNAL, "cannot start the subscription matcher");
     n->matcher_started = 1;
+    if (pthread_create(&n->interval, NULL, interval_main, n) != 0)
+        return err_set(e, ERR_INTERNAL, "cannot start the subscription interval thread");
+    n->interval_started = 1;
+    if (pthread_create(&n->dispatcher, NULL, dispatcher_main, n) != 0)
+        return err_set(e, ERR_INTERNAL, "cannot start the notification dispatcher");
+    n->dispatcher_started = 1;
     return 0;
 }
 
@@ -1086,11 +1607,6 @@ static void free_bucket(void *v)
     struct bucket *b = v;
     free(b->v);
     free(b);
-}
-
-static void free_entry(void *v)
-{
-    entry_free(v);
 }
 
 void notify_stop(struct notify *n)
@@ -1103,12 +1619,26 @@ void notify_stop(struct notify *n)
     __atomic_store_n(&n->stopping, 1, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&n->qcond);
     pthread_mutex_unlock(&n->qmu);
+    pthread_mutex_lock(&n->mu);
+    pthread_cond_broadcast(&n->icond);
+    pthread_mutex_unlock(&n->mu);
     if (n->matcher_started)
         pthread_join(n->matcher, NULL);
     n->matcher_started = 0;
+    if (n->interval_started)
+        pthread_join(n->interval, NULL);
+    n->interval_started = 0;
+    if (n->multi)
+        curl_multi_wakeup(n->multi);
+    if (n->dispatcher_started)
+        pthread_join(n->dispatcher, NULL);
+    n->dispatcher_started = 0;
     pthread_mutex_lock(&n->mu);
     while (hmap_next(n->endpoints, &pos, NULL, &val))
         pthread_cond_broadcast(&((struct endpoint *)val)->cond);
+    pos = 0;
+    while (hmap_next(n->subs, &pos, NULL, &val))
+        streams_close(n, val, NULL, 0);
     pthread_mutex_unlock(&n->mu);
     mqtt_pool_stop(n->mqtt); /* wakes senders waiting on a broker */
     pos = 0;
@@ -1136,29 +1666,33 @@ void notify_free(struct notify *n)
         return;
     if (n->subs && n->index && n->endpoints && n->ring)
         notify_stop(n);
+    /* every thread has stopped: deliveries first (they hold entry
+     * references), then the table's own entries */
     while (n->endpoints && hmap_next(n->endpoints, &pos, NULL, &val))
-        endpoint_free(val);
-    while (n->retired) { /* joined by notify_stop */
+        endpoint_free(n, val);
+    while (n->retired) {
         struct endpoint *ep = n->retired;
         n->retired = ep->next_retired;
-        endpoint_free(ep);
+        endpoint_free(n, ep);
     }
     hmap_free(n->endpoints, NULL);
+    if (n->multi)
+        curl_multi_cleanup(n->multi);
     mqtt_pool_free(n->mqtt);
     hmap_free(n->index, free_bucket);
-    hmap_free(n->subs, free_entry);
-    for (size_t i = 0; n->ring && i < n->count; i++) {
-        struct qev *q = &n->ring[(n->head + i) % n->c.queue_cap];
-        free(q->tenant);
-        free(q->entity_id);
-        cJSON_Delete(q->before);
-        cJSON_Delete(q->after);
-    }
+    pos = 0;
+    while (n->subs && hmap_next(n->subs, &pos, NULL, &val))
+        entry_free(n, val);
+    hmap_free(n->subs, NULL);
+    for (size_t i = 0; n->ring && i < n->count; i++)
+        qev_free(&n->ring[(n->head + i) % n->c.queue_cap]);
     free(n->ring);
+    free(n->cands);
     pthread_mutex_destroy(&n->qmu);
     pthread_cond_destroy(&n->qcond);
     pthread_mutex_destroy(&n->mu);
     pthread_mutex_destroy(&n->pmu);
+    pthread_cond_destroy(&n->icond);
     free(n);
 }
 
@@ -1170,6 +1704,7 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
 {
     cJSON *d = cJSON_Duplicate(doc, 1);
     struct sub *s = NULL;
+    struct ver *v = NULL;
     struct entry *ent = NULL;
     char *text = NULL;
     int rc;
@@ -1182,17 +1717,19 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
         sub_random_id("urn:ngsi-ld:Subscription:", id, sizeof(id));
         cJSON_AddStringToObject(d, "id", id);
     }
-    if ((rc = sub_compile(d, ctx, &s, e)) != 0)
-        goto out;
+    if ((rc = sub_compile(d, ctx, &s, e)) != 0) {
+        cJSON_Delete(d);
+        return rc;
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
     cJSON_AddItemToObject(d, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1)
                                                    : cJSON_CreateString(LD_CORE_URL));
-    if ((ent = entry_new(tenant, s->id, d, s)) == NULL) {
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-        goto out;
+    if ((v = ver_new(tenant, d, s)) == NULL) {
+        cJSON_Delete(d);
+        return err_set(e, ERR_NOMEM, "out of memory");
     }
-    d = NULL;
-    s = NULL;
+    if ((ent = entry_new(tenant, v->sub->id, d, v)) == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
     pthread_mutex_lock(&n->pmu);
     pthread_mutex_lock(&n->mu);
     /* createdAt orders the list: strictly increasing, so two subscriptions
@@ -1205,22 +1742,22 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     if (hmap_get(n->subs, ent->key)) {
         pthread_mutex_unlock(&n->mu);
         pthread_mutex_unlock(&n->pmu);
-        rc = err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->sub->id);
+        rc = err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->ver->sub->id);
         goto out;
     }
     text = entry_text(ent);
     pthread_mutex_unlock(&n->mu);
     if (text == NULL)
         rc = err_set(e, ERR_NOMEM, "out of memory");
-    else if ((rc = store_doc_put(n->c.store, tenant, COLL, ent->sub->id, text, 1)) != 0)
+    else if ((rc = store_doc_put(n->c.store, tenant, COLL, ent->ver->sub->id, text, 1)) != 0)
         rc = rc == ERR_EXISTS
-                 ? err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->sub->id)
+                 ? err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->ver->sub->id)
                  : err_set(e, ERR_IO, "could not store the subscription");
     if (rc == 0) {
         pthread_mutex_lock(&n->mu);
-        if ((*id_out = strdup(ent->sub->id)) == NULL || insert(n, ent) != 0) {
+        if ((*id_out = strdup(ent->ver->sub->id)) == NULL || insert(n, ent) != 0) {
             pthread_mutex_unlock(&n->mu);
-            store_doc_delete(n->c.store, tenant, COLL, ent->sub->id);
+            store_doc_delete(n->c.store, tenant, COLL, ent->ver->sub->id);
             free(*id_out);
             *id_out = NULL;
             rc = err_set(e, ERR_NOMEM, "out of memory");
@@ -1232,9 +1769,7 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     pthread_mutex_unlock(&n->pmu);
 out:
     free(text);
-    entry_free(ent);
-    sub_free(s);
-    cJSON_Delete(d);
+    entry_free(n, ent);
     return rc;
 }
 
@@ -1312,6 +1847,7 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     char *key = make_key(tenant, id), *text = NULL;
     struct entry *ent;
     struct sub *s = NULL;
+    struct ver *v = NULL, *old = NULL;
     const struct ld_ctx *ctx = NULL;
     cJSON *d = NULL;
     int rc = 0;
@@ -1322,7 +1858,7 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     pthread_mutex_lock(&n->mu);
     if ((ent = hmap_get(n->subs, key)) != NULL) {
         d = cJSON_Duplicate(ent->doc, 1);
-        ctx = ent->sub->ctx;
+        ctx = ent->ver->sub->ctx;
         ld_ctx_retain(ctx);
     }
     pthread_mutex_unlock(&n->mu);
@@ -1336,6 +1872,10 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     }
     if ((rc = sub_merge(d, frag, e)) != 0 || (rc = sub_compile(d, ctx, &s, e)) != 0)
         goto out;
+    if ((v = ver_new(tenant, d, s)) == NULL) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto out;
+    }
     pthread_mutex_lock(&n->mu);
     if ((ent = hmap_get(n->subs, key)) == NULL) {
         pthread_mutex_unlock(&n->mu);
@@ -1343,11 +1883,11 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
         goto out;
     }
     index_entry(n, ent, 0);
-    sub_free(ent->sub);
+    old = ent->ver;
+    ent->ver = v;
     cJSON_Delete(ent->doc);
-    ent->sub = s;
     ent->doc = d;
-    s = NULL;
+    v = NULL;
     d = NULL;
     ent->next_interval_ms = 0;
     if (index_entry(n, ent, 1) != 0)
@@ -1359,7 +1899,8 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
 out:
     pthread_mutex_unlock(&n->pmu);
     ld_ctx_release(ctx);
-    sub_free(s);
+    ver_release(old);
+    ver_release(v);
     cJSON_Delete(d);
     free(text);
     free(key);
@@ -1376,8 +1917,11 @@ int notify_sub_delete(struct notify *n, const char *tenant, const char *id, stru
     pthread_mutex_lock(&n->pmu);
     pthread_mutex_lock(&n->mu);
     if (hmap_del(n->subs, key, &old)) {
-        index_entry(n, old, 0);
-        entry_free(old);
+        struct entry *ent = old;
+        index_entry(n, ent, 0);
+        ent->deleted = 1;
+        streams_close(n, ent, SSE_END, sizeof(SSE_END) - 1);
+        entry_unref(n, ent);
         __atomic_sub_fetch(&n->n_subs, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&n->mu);
@@ -1388,4 +1932,49 @@ int notify_sub_delete(struct notify *n, const char *tenant, const char *id, stru
     pthread_mutex_unlock(&n->pmu);
     free(key);
     return rc;
+}
+
+/* --- streams ---------------------------------------------------------------------------- */
+
+int notify_stream_attach(struct notify *n, const char *tenant, const char *id,
+                         const struct notify_sink *sink, struct err *e)
+{
+    char *key = make_key(tenant, id);
+    struct stream *st = calloc(1, sizeof(*st));
+    struct entry *ent;
+    int rc = 0;
+
+    if (key == NULL || st == NULL) {
+        free(key);
+        free(st);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&n->mu);
+    if (STOPPING(n))
+        rc = err_set(e, ERR_UNAVAILABLE, "shutting down");
+    else if ((ent = hmap_get(n->subs, key)) == NULL)
+        rc = err_set(e, ERR_NOT_FOUND, "no subscription %.200s", id);
+    else if (n->n_streams >= NOTIFY_MAX_STREAMS)
+        rc = err_set(e, ERR_UNAVAILABLE, "too many open streams (at most %d)", NOTIFY_MAX_STREAMS);
+    else {
+        st->sink = *sink;
+        st->last_write_ms = tm_now_ms();
+        st->next = ent->streams;
+        ent->streams = st;
+        ent->n_streams++;
+        n->n_streams++;
+        st = NULL;
+    }
+    pthread_mutex_unlock(&n->mu);
+    free(st);
+    free(key);
+    return rc;
+}
+
+int notify_streams_open(struct notify *n)
+{
+    pthread_mutex_lock(&n->mu);
+    int k = n->n_streams;
+    pthread_mutex_unlock(&n->mu);
+    return k;
 }

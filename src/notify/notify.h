@@ -4,22 +4,44 @@
  * the store's change events, and delivery of notifications.
  *
  * Threads and flow:
- *   store writer --notify_store_listener--> event queue (bounded, copies of
- *     tenant, id, before/after; overflow counted and logged)
+ *   store writer --notify_store_listener--> event queue (bounded in events
+ *     and in bytes; copies of tenant, id, before/after; overflow counted
+ *     and logged)
  *   matcher thread: takes events, finds candidate subscriptions through an
  *     index (tenant + entity type, and a per-tenant bucket for selectors
- *     without a type), matches (sub_match), honours isActive, expiresAt and
- *     throttling, renders the Notification and queues it on its endpoint;
- *     every second it also runs due timeInterval subscriptions and persists
- *     changed status counters (every flush_ms).
- *   one sender thread per endpoint URI (created on first use): own libcurl
- *     handle (keep-alive reuse), timeout, bounded retries with backoff, a
- *     bounded queue whose overflow counts as a failure of the subscription
- *     (timesFailed, timesDropped, lastFailure). A slow or dead endpoint
- *     only delays its own queue.
- *   HTTP workers call notify_sub_* (create, get, list, patch, delete).
- * One mutex guards the table, the index and the endpoint queues; the
- * listener only touches the event queue's own mutex.
+ *     without a type) under the table lock, then matches (sub_match) and
+ *     renders without it, honours isActive, expiresAt and throttling, writes
+ *     the notification to the subscription's open event streams and queues
+ *     it on its endpoint; it also writes keep-alive comments on idle
+ *     streams. It never does I/O.
+ *   interval thread: the work that touches the store: due timeInterval
+ *     subscriptions (a store scan each; overlapping ticks are skipped) and
+ *     the persistence of changed status counters (every flush_ms).
+ *   dispatcher thread: every HTTP notification, through one libcurl multi
+ *     handle (keep-alive connection per receiver, timeout, bounded retries
+ *     with backoff, one transfer at a time per endpoint so each receiver
+ *     gets its notifications in order). Each endpoint URI has a bounded
+ *     queue whose overflow is counted in timesDropped; a slow or dead
+ *     endpoint only delays its own queue.
+ *   one sender thread per MQTT endpoint URI (created on first use),
+ *     publishing through mqtt.h's pool, with the same queue and retries.
+ *   Deliveries whose subscription was deleted, paused, expired or
+ *     re-pointed while they waited are not sent.
+ *   HTTP workers call notify_sub_* (create, get, list, patch, delete) and
+ *     notify_stream_attach.
+ * One mutex guards the table, the index, streams and the endpoint queues
+ * (bookkeeping only: no matching, rendering or I/O under it); the listener
+ * only touches the event queue's own mutex.
+ *
+ * Streams (server-sent events): a client of GET /subscriptions/{id}/stream
+ * is a struct notify_sink attached to the subscription; each notification
+ * is written to it as "id: <notification id>\nevent: notification\ndata:
+ * <Notification JSON>\n\n". At most NOTIFY_MAX_STREAMS streams are open at
+ * once (all tenants). A sink whose buffer is full (a slow client) gets a
+ * final "event: dropped" and is detached; so does every stream of a
+ * deleted subscription ("event: end"). Idle streams get a ": keep-alive"
+ * comment every sse_keepalive_ms. A subscription whose endpoint.uri is
+ * SUB_SSE_URI (sub.h) is delivered to its streams only.
  *
  * mqtt:// and mqtts:// endpoints (GS CIM 009 clause 7) have the same
  * per-endpoint sender thread, queue, retries and counters; the sender
@@ -53,6 +75,24 @@ struct notify_config {
     int backoff_ms;             /* first retry delay, doubled each time; 0: 200 */
     int flush_ms;               /* status counters persisted this often; 0: 2000 */
     int max_endpoints;          /* distinct endpoint URIs (threads); 0: 256 */
+    size_t queue_bytes;         /* approximate bytes of queued events; 0: 256 MiB */
+    int sse_keepalive_ms;       /* comment on an idle stream; 0: NOTIFY_SSE_KEEPALIVE_MS */
+};
+
+/* Open event streams, all tenants together (a constant: each holds an
+ * HTTP connection and up to 1 MiB of buffer). */
+#define NOTIFY_MAX_STREAMS 64
+#define NOTIFY_SSE_KEEPALIVE_MS 15000
+
+/* Where a stream's events go (the API layer wraps an http_stream). Called
+ * under the runtime's table lock, so they must not block: write returns 0,
+ * ERR_TOO_LARGE when the client's buffer is full, another code when the
+ * client is gone; close appends final and ends; release drops the sink. */
+struct notify_sink {
+    void *ud;
+    int (*write)(void *ud, const char *data, size_t len);
+    void (*close)(void *ud, const char *final, size_t len);
+    void (*release)(void *ud);
 };
 
 /* Create the runtime and load every tenant's subscriptions from the store
@@ -67,8 +107,8 @@ int notify_start(struct notify *n, struct err *e);
  * copies the events into the bounded queue and returns. Writer thread. */
 void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs);
 
-/* Stop the threads (queued notifications not yet sent are dropped) and
- * persist the counters. The listener drops every event afterwards, so the
+/* Stop the threads (queued notifications not yet sent are dropped), end
+ * the streams and persist the counters. The listener drops every event afterwards, so the
  * store may still be closed after this. Accepts NULL. */
 void notify_stop(struct notify *n);
 
@@ -106,5 +146,16 @@ int notify_sub_delete(struct notify *n, const char *tenant, const char *id, stru
 
 /* Events dropped because the event queue was full (since start). */
 long notify_events_dropped(struct notify *n);
+
+/* Attach an event stream to subscription id of tenant: every later
+ * notification of it is written to sink. On success the runtime owns the
+ * sink (it calls release when the stream ends); on error the caller keeps
+ * it. Errors: ERR_NOT_FOUND, ERR_UNAVAILABLE (NOTIFY_MAX_STREAMS open, or
+ * stopping), ERR_NOMEM. Any thread. */
+int notify_stream_attach(struct notify *n, const char *tenant, const char *id,
+                         const struct notify_sink *sink, struct err *e);
+
+/* Streams attached now (tests, stats). */
+int notify_streams_open(struct notify *n);
 
 #endif

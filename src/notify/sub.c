@@ -11,7 +11,12 @@
  *     given; timeInterval excludes watchedAttributes and throttling;
  *   - notification.endpoint.uri is required: http, https or
  *     mqtt[s]://[user[:password]@]host[:port]/topic (GS CIM 009 clause 7;
- *     the topic has no wildcards);
+ *     the topic has no wildcards), or SUB_SSE_URI for a subscription
+ *     read only through its event stream;
+ *   - top-level members outside the Subscription data type are rejected
+ *     (a typo such as "watchedAttribute" must not silently widen a
+ *     subscription), as are csf, temporalQ, lang and jsonldContext, which
+ *     pilotlight does not implement; scopeQ follows query/scopeq.h;
  *   - notifierInfo (or receiverInfo) "MQTT-QoS" is "0" or "1" (default 0;
  *     QoS 2 is not supported); "MQTT-Version" is accepted and ignored
  *     (MQTT 3.1.1 is always used);
@@ -31,6 +36,7 @@
 
 #include "notify/mqtt.h"
 #include "query/q.h"
+#include "query/scopeq.h"
 #include "util/time.h"
 #include "util/re.h"
 #include "util/uri.h"
@@ -51,9 +57,29 @@ static const char *const status_members[] = {"timesSent", "timesFailed", "timesD
                                              "lastNotification", "lastSuccess",
                                              "lastFailure", "status"};
 
+/* top-level members of a Subscription (5.2.12) that pilotlight implements,
+ * besides the read-only ones above and "@context" */
+static const char *const known_members[] = {
+    "id",         "type",         "subscriptionName", "description", "entities",
+    "watchedAttributes", "notificationTrigger", "timeInterval", "q", "geoQ",
+    "scopeQ",     "isActive",     "notification",     "expiresAt",   "throttling",
+};
+
 static cJSON *get(const cJSON *o, const char *name)
 {
     return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+static int known_member(const char *name)
+{
+    for (size_t i = 0; i < sizeof(known_members) / sizeof(known_members[0]); i++)
+        if (!strcmp(name, known_members[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof(status_members) / sizeof(status_members[0]); i++)
+        if (!strcmp(name, status_members[i]))
+            return 1;
+    return !strcmp(name, "@context") || !strcmp(name, "createdAt") ||
+           !strcmp(name, "modifiedAt");
 }
 
 /* --- expansion ----------------------------------------------------------- */
@@ -86,11 +112,24 @@ int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON 
                struct err *e)
 {
     cJSON *d = NULL, *it, *n;
-    (void)fragment;
+    int n_members = 0;
 
     *out = NULL;
     if (!cJSON_IsObject(body))
         return err_set(e, ERR_INVALID_REQUEST, "a subscription must be a JSON object");
+    cJSON_ArrayForEach(it, body)
+    {
+        if (!known_member(it->string))
+            return err_set(e, ERR_BAD_DATA, "'%.64s' is not a member of a Subscription%s",
+                           it->string,
+                           (!strcmp(it->string, "csf") || !strcmp(it->string, "temporalQ") ||
+                            !strcmp(it->string, "lang") || !strcmp(it->string, "jsonldContext"))
+                               ? " that pilotlight supports"
+                               : "");
+        n_members += strcmp(it->string, "@context") != 0;
+    }
+    if (fragment && n_members == 0)
+        return err_set(e, ERR_BAD_DATA, "the update names no member of the subscription");
     if ((d = cJSON_Duplicate(body, 1)) == NULL)
         goto oom;
     cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
@@ -138,6 +177,7 @@ void sub_free(struct sub *s)
         free(s->watched[i]);
     free(s->watched);
     q_free(s->q);
+    scopeq_free(s->scopeq);
     geo_free(s->geometry);
     free(s->geoproperty);
     for (size_t i = 0; i < s->n_pick; i++)
@@ -341,6 +381,8 @@ static int compile_notification(struct sub *s, const cJSON *n, struct err *e)
         return err_set(e, ERR_BAD_DATA, "notification.endpoint.uri must be a URI");
     if (!strncmp(uri->valuestring, "http://", 7) || !strncmp(uri->valuestring, "https://", 8))
         s->transport = SUB_HTTP;
+    else if (!strcmp(uri->valuestring, SUB_SSE_URI))
+        s->transport = SUB_SSE;
     else if (!strncmp(uri->valuestring, "mqtt://", 7) || !strncmp(uri->valuestring, "mqtts://", 8)) {
         struct mqtt_uri mu;
         struct err me = {0};
@@ -350,8 +392,8 @@ static int compile_notification(struct sub *s, const cJSON *n, struct err *e)
         s->transport = SUB_MQTT;
     }
     else
-        return err_set(e, ERR_BAD_DATA,
-                       "notification.endpoint.uri scheme must be http, https, mqtt or mqtts");
+        return err_set(e, ERR_BAD_DATA, "notification.endpoint.uri scheme must be http, https, "
+                       "mqtt or mqtts (or the URI " SUB_SSE_URI ")");
     if ((s->uri = strdup(uri->valuestring)) == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
     accept = get(ep, "accept");
@@ -482,6 +524,16 @@ int sub_compile(const cJSON *doc, const struct ld_ctx *ctx, struct sub **out, st
         }
         if ((rc = q_expand(s->q, expand_cb, (void *)s->ctx, e)) != 0)
             goto fail;
+    }
+    if ((v = get(doc, "scopeQ"))) {
+        if (!cJSON_IsString(v)) {
+            rc = err_set(e, ERR_BAD_DATA, "scopeQ must be a string");
+            goto fail;
+        }
+        if (scopeq_parse(v->valuestring, &s->scopeq, e) != 0) {
+            rc = e->code = ERR_BAD_DATA;
+            goto fail;
+        }
     }
     if ((v = get(doc, "geoQ")) && (rc = compile_geoq(s, v, e)) != 0)
         goto fail;
@@ -648,6 +700,7 @@ static int geo_ok(const struct sub *s, const cJSON *doc)
 int sub_selects(const struct sub *s, const cJSON *doc)
 {
     return selected(s, doc) && (s->q == NULL || q_match(s->q, doc)) &&
+           (s->scopeq == NULL || scopeq_match(s->scopeq, get(doc, "scope"))) &&
            (s->geometry == NULL || geo_ok(s, doc));
 }
 
@@ -661,6 +714,8 @@ unsigned sub_match(const struct sub *s, const struct store_event *ev)
     if (t == 0 || !selected(s, doc))
         return 0;
     if (s->q && !q_match(s->q, doc))
+        return 0;
+    if (s->scopeq && !scopeq_match(s->scopeq, get(doc, "scope")))
         return 0;
     if (s->geometry && !geo_ok(s, doc))
         return 0;
@@ -747,26 +802,45 @@ int sub_render_entity(const struct sub *s, const struct store_event *ev, const c
     return 0;
 }
 
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* 128 bits per id from a per-thread generator seeded once from getrandom
+ * (one syscall per thread, not per notification): ids only need to be
+ * unique and unguessable enough, not secret. */
 void sub_random_id(const char *prefix, char *out, size_t cap)
 {
-    unsigned char bytes[16];
+    static _Thread_local uint64_t state[2];
+    static _Thread_local int seeded;
+    static const char hex[] = "0123456789abcdef";
     size_t len = strlen(prefix);
-    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
-        /* no entropy source: time and address, unique enough within a process */
-        static unsigned long counter;
-        unsigned long x = (unsigned long)tm_mono_us() ^ (unsigned long)(uintptr_t)out ^
-                          __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 2654435761UL;
-        for (size_t i = 0; i < sizeof(bytes); i++, x = x * 6364136223846793005UL + 1)
-            bytes[i] = (unsigned char)(x >> 33);
+    uint64_t w[2];
+
+    if (!seeded) {
+        if (getrandom(state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
+            /* no entropy source: time and address, unique enough within a process */
+            static unsigned long counter;
+            state[0] = (uint64_t)tm_mono_us() ^ (uint64_t)(uintptr_t)out;
+            state[1] = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 2654435761UL;
+        }
+        seeded = 1;
     }
+    w[0] = splitmix64(&state[0]);
+    w[1] = splitmix64(&state[1]);
     if (cap < len + 33) {
         if (cap)
             out[0] = '\0';
         return;
     }
     memcpy(out, prefix, len);
-    for (size_t i = 0; i < sizeof(bytes); i++)
-        snprintf(out + len + 2 * i, 3, "%02x", bytes[i]);
+    for (int i = 0; i < 32; i++)
+        out[len + (size_t)i] = hex[(w[i / 16] >> (4 * (i % 16))) & 15];
+    out[len + 32] = '\0';
 }
 
 cJSON *sub_notification(const struct sub *s, const cJSON *ctx_value, cJSON *data, const char *now)

@@ -46,8 +46,12 @@ enum sub_trigger {
  * attributeUpdated (an entity's creation creates its attributes). */
 #define SUB_TRIGGER_DEFAULT (SUB_ATTR_CREATED | SUB_ATTR_UPDATED)
 
-/* Transports of notification.endpoint.uri. */
-enum sub_transport { SUB_HTTP = 1, SUB_MQTT };
+/* Transports of notification.endpoint.uri. SUB_SSE: the endpoint is only
+ * the subscription's server-sent-events stream (GET
+ * /subscriptions/{id}/stream); NGSI-LD requires endpoint.uri, so such a
+ * subscription names the URN SUB_SSE_URI. */
+enum sub_transport { SUB_HTTP = 1, SUB_MQTT, SUB_SSE };
+#define SUB_SSE_URI "urn:pilotlight:sse"
 
 /* Caps on untrusted input (BadRequestData beyond). */
 #define SUB_MAX_SELECTORS 100
@@ -71,6 +75,7 @@ struct sub {
     size_t n_watched;
     unsigned triggers;            /* enum sub_trigger bits */
     struct q_expr *q;
+    struct scopeq *scopeq;        /* scopeQ, NULL if none */
     struct geo_rel georel;
     struct geo_shape *geometry;   /* geoQ, NULL if none */
     char *geoproperty;            /* IRI */
@@ -94,7 +99,10 @@ struct sub {
  * stored form, expanding names with ctx (NULL = core). Read-only status
  * members and "@context" are dropped. Members of the wrong JSON type are
  * copied unchanged for sub_compile to reject. Errors: ERR_INVALID_REQUEST
- * (not a JSON object), ERR_NOMEM. Caller frees *out. */
+ * (not a JSON object), ERR_BAD_DATA (a top-level member the Subscription
+ * data type (GS CIM 009 5.2.12) does not have, or one pilotlight does not
+ * support: csf, temporalQ, lang, jsonldContext; an empty fragment),
+ * ERR_NOMEM. Caller frees *out. */
 int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON **out,
                struct err *e);
 
@@ -113,12 +121,12 @@ int sub_merge(cJSON *doc, const cJSON *frag, struct err *e);
 
 /* Which of the subscription's triggers an event fires (0: none), from the
  * before/after documents and watchedAttributes; then the entity selectors,
- * q and geoQ must hold (on the after document; on the before document for a
+ * q, scopeQ and geoQ must hold (on the after document; on the before document for a
  * deletion). isActive, expiresAt and throttling are the caller's. */
 unsigned sub_match(const struct sub *s, const struct store_event *ev);
 
-/* 1 if an entity document satisfies the entity selectors, q and geoQ
- * (timeInterval subscriptions, which ignore triggers). */
+/* 1 if an entity document satisfies the entity selectors, q, scopeQ and
+ * geoQ (timeInterval subscriptions, which ignore triggers). */
 int sub_selects(const struct sub *s, const cJSON *doc);
 
 /* One notification data item for an event: the after document rendered as

@@ -30,6 +30,7 @@
 #include "model/entity.h"
 #include "query/geo.h"
 #include "query/q.h"
+#include "query/scopeq.h"
 #include "query/typeq.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -1020,6 +1021,8 @@ static int doc_matches(const struct store_query *q, const cJSON *doc)
     if (q->n_attrs && !has_any_attr(doc, q->attrs, q->n_attrs))
         return 0;
     if (q->q && !q_match(q->q, doc))
+        return 0;
+    if (q->scopeq && !scopeq_match(q->scopeq, cJSON_GetObjectItemCaseSensitive(doc, "scope")))
         return 0;
     if (q->georel && q->geometry && !geo_ok(q, doc))
         return 0;

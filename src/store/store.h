@@ -30,6 +30,7 @@
 
 struct store;
 struct q_expr;
+struct scopeq;
 struct geo_rel;
 struct geo_shape;
 struct typeq;
@@ -178,6 +179,7 @@ struct store_query {
     const char *const *attrs;       /* entity has at least one of these attributes */
     size_t n_attrs;
     const struct q_expr *q;         /* expanded q */
+    const struct scopeq *scopeq;    /* scopeQ (query/scopeq.h) */
     const struct geo_rel *georel;   /* with geometry and geoproperty */
     const struct geo_shape *geometry;
     const char *geoproperty;        /* expanded IRI; NULL = location */

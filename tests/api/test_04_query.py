@@ -430,3 +430,35 @@ def test_id_pattern_that_could_blow_up_is_refused(hub):
                         {"type": "Subscription", "entities": [{"type": "T", "idPattern": r"(.*)\1"}],
                          "notification": {"endpoint": {"uri": "http://127.0.0.1:9/x"}}})
     assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_scopeq(hub):
+    """scopeQ (GS CIM 009 4.19): /a exactly, /a/# a and below, + one level,
+    ',' OR, ';' AND; on GET /entities and POST /entityOperations/query."""
+    t = "scopes"
+    ents = [{"id": "urn:ngsi-ld:Lamp:s%d" % i, "type": "Lamp", "scope": sc}
+            for i, sc in enumerate(["/Amsterdam", "/Amsterdam/Centrum", "/Amsterdam/Noord/Buiksloot",
+                                    ["/Delft", "/Pilots/Light"], "/Utrecht"])]
+    st, _, _ = hub.post("/ngsi-ld/v1/entityOperations/create", ents, tenant=t)
+    assert st == 201, hub.last_text
+    hub.post(ENTITIES, {"id": "urn:ngsi-ld:Lamp:noscope", "type": "Lamp"}, tenant=t)
+
+    def q(scope, **extra):
+        st, _, b = hub.get(ENTITIES + "?" + enc(dict({"scopeQ": scope}, **extra)), tenant=t)
+        assert st == 200, hub.last_text
+        return sorted(e["id"].rsplit(":", 1)[1] for e in b)
+    assert q("/Amsterdam") == ["s0"]
+    assert q("/Amsterdam/#") == ["s0", "s1", "s2"]
+    assert q("/Amsterdam/+") == ["s1"]
+    assert q("/Amsterdam/+/+") == ["s2"]
+    assert q("/Delft,/Utrecht") == ["s3", "s4"]
+    assert q("/Delft;/Pilots/Light") == ["s3"]
+    assert q("/Delft;/Utrecht") == []
+    assert q("/Amsterdam/#", type="Lamp") == ["s0", "s1", "s2"]
+    st, _, b = hub.post("/ngsi-ld/v1/entityOperations/query",
+                        {"type": "Query", "entities": [{"type": "Lamp"}], "scopeQ": "/Pilots/#"},
+                        tenant=t)
+    assert st == 200 and [e["id"] for e in b] == ["urn:ngsi-ld:Lamp:s3"], hub.last_text
+    for bad in ("Amsterdam", "/a//b", "/a;", "(/a"):
+        st, _, b = hub.get(ENTITIES + "?" + enc({"scopeQ": bad}), tenant=t)
+        assert_problem(st, b, 400, "BadRequestData")

@@ -25,8 +25,9 @@ WAIT = 10 * SLOW
 class Receiver:
     """Records POSTs: list of (path, headers dict lowercased, parsed body)."""
 
-    def __init__(self, status=200):
+    def __init__(self, status=200, delay=0.0):
         self.status = status
+        self.delay = delay
         self.got = []
         self.lock = threading.Lock()
         self.port = free_port()
@@ -45,6 +46,8 @@ class Receiver:
                 with outer.lock:
                     outer.got.append((self.path, {k.lower(): v for k, v in self.headers.items()},
                                       body))
+                if outer.delay:
+                    time.sleep(outer.delay)
                 self.send_response(outer.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -244,6 +247,16 @@ def test_names_expanded_with_context(hub, context_server, receiver):
       "notification": {"endpoint": {"uri": "http://x/",
                                     "receiverInfo": [{"key": "X-A", "value": "a\r\nB: c"}]}}},
      "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "watchedAttribute": ["a"],
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "csf": "a==1",
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "scopeQ": "Madrid",
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "scopeQ": "/a/#/b",
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}], "scopeQ": 5,
+      "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
     ([1, 2], "InvalidRequest"),
 ])
 def test_validation_errors(hub, body, ptype):
@@ -486,94 +499,7 @@ def test_survives_restart(hub, receiver):
 # A real mosquitto broker on a free loopback port; a mosquitto_sub process
 # records every message as one "topic payload" line in a file.
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-
-# The MQTT tests need the real broker and clients (mosquitto, mosquitto-clients),
-# which scripts/install-deps.sh installs: missing ones fail, they are not skipped.
-
-
-class Broker:
-    def __init__(self, port=None):
-        self.dir = tempfile.mkdtemp(prefix="pl-mqtt-")
-        self.port = port or free_port()
-        self.proc = None
-        self.start()
-
-    def start(self):
-        conf = os.path.join(self.dir, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    % self.port)
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("mosquitto did not start on port %d" % self.port)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class MqttSink:
-    """mosquitto_sub on topic (and a probe topic, to know it is subscribed)."""
-
-    def __init__(self, broker, topic):
-        self.path = os.path.join(broker.dir, "sub-%d.txt" % free_port())
-        self.out = open(self.path, "w")
-        self.broker = broker
-        self.proc = subprocess.Popen(
-            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-v",
-             "-t", topic, "-t", "pl-probe/#"], stdout=self.out, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline:
-            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port),
-                            "-t", "pl-probe/x", "-m", "probe"], check=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if any(t.startswith("pl-probe/") for t, _ in self.lines()):
-                return
-            time.sleep(0.1)
-        raise AssertionError("mosquitto_sub did not subscribe")
-
-    def lines(self):
-        out = []
-        with open(self.path) as f:
-            for line in f.read().splitlines():
-                topic, _, payload = line.partition(" ")
-                out.append((topic, payload))
-        return out
-
-    def messages(self):
-        return [(t, json.loads(p)) for t, p in self.lines() if not t.startswith("pl-probe/")]
-
-    def wait(self, n, timeout=WAIT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.messages()) >= n:
-                return self.messages()
-            time.sleep(0.02)
-        raise AssertionError("expected %d MQTT messages, got %r" % (n, self.messages()))
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.out.close()
+from broker import Broker, MqttSink  # noqa: E402
 
 
 @pytest.fixture
@@ -733,11 +659,101 @@ def test_endpoint_slots_are_reclaimed(hub, receiver):
     hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:rc-1/attrs", {"temperature": prop(2)}, tenant=t)
     for sid in sids:
         assert hub.delete(SUBS + "/" + sid, tenant=t)[0] == 204
-    create_sub(hub, sub(receiver.url), tenant=t)
+    sid = create_sub(hub, sub(receiver.url), tenant=t)
     deadline = time.monotonic() + 20 * SLOW
     value = 3
     while not receiver.bodies() and time.monotonic() < deadline:
         hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:rc-1/attrs", {"temperature": prop(value)}, tenant=t)
         value += 1
         time.sleep(0.3)
-    assert receiver.bodies(), "no notification after the endpoint table was full"
+    assert receiver.bodies(), ("no notification after the endpoint table was full",
+                               hub.get(SUBS + "/" + sid, tenant=t)[2])
+
+
+def test_unknown_member_named_in_the_error(hub):
+    body = sub("http://127.0.0.1:9/x", watchedAttribute=["temperature"])
+    st, _, b = hub.post(SUBS, body)
+    assert_problem(st, b, 400, "BadRequestData")
+    assert "watchedAttribute" in b["detail"]
+
+
+def test_patch_empty_or_unknown_is_400(hub, receiver):
+    t = "n-patch400"
+    sid = create_sub(hub, sub(receiver.url), tenant=t)
+    for frag in ({}, {"@context": "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"},
+                 {"throttlin": 5}):
+        ctype = "application/ld+json" if "@context" in frag else "application/json"
+        st, _, b = hub.patch(SUBS + "/" + sid, frag, tenant=t, ctype=ctype)
+        assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert st == 200 and "throttling" not in b and "throttlin" not in b
+
+
+def test_scope_q(hub, receiver):
+    """scopeQ (GS CIM 009 4.19): '/a/#' is a and below, '+' one level,
+    ',' OR, ';' AND."""
+    t = "n-scope"
+    sid = create_sub(hub, sub(receiver.url, scopeQ="/Delft/#;/Delft/+,/Leiden"), tenant=t)
+    for i, scope in enumerate([["/Delft"], ["/Delft/Centrum"], ["/Delft/Centrum/Markt"],
+                               ["/Leiden"], ["/Leiden/Noord"], None, ["/Rotterdam", "/Delft/Zuid"]]):
+        e = sensor("sc-%d" % i, i)
+        if scope:
+            e["scope"] = scope
+        assert hub.post(ENTITIES, e, tenant=t)[0] == 201
+    # /Delft/# ; /Delft/+ -> exactly one level below Delft; or /Leiden exactly
+    deadline = time.monotonic() + WAIT
+    want = {"urn:ngsi-ld:Sensor:sc-1", "urn:ngsi-ld:Sensor:sc-3", "urn:ngsi-ld:Sensor:sc-6"}
+    while time.monotonic() < deadline and len(receiver.bodies()) < len(want):
+        time.sleep(0.05)
+    hub.post(ENTITIES, dict(sensor("sc-end", 0), scope=["/Leiden"]), tenant=t)
+    got = receiver.wait(len(want) + 1)
+    ids = [b["data"][0]["id"] for b in got]
+    assert set(ids[:-1]) == want and len(ids) == len(want) + 1, ids
+    assert ids[-1] == "urn:ngsi-ld:Sensor:sc-end"
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert b["scopeQ"] == "/Delft/#;/Delft/+,/Leiden"
+
+
+def test_queued_notifications_dropped_after_delete(hub):
+    """Deliveries still queued when their subscription is deleted are not
+    sent (the one in flight may finish). Runs after the endpoint reclaim
+    test on purpose: the earlier attempt at this was flaky there."""
+    t = "n-gone"
+    slow = Receiver(delay=1.0 * SLOW)
+    try:
+        hub.post(ENTITIES, sensor("gone-1", 1), tenant=t)
+        sid = create_sub(hub, sub(slow.url), tenant=t)
+        for v in range(2, 7):
+            hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:gone-1/attrs", {"temperature": prop(v)},
+                      tenant=t)
+        slow.wait(1)
+        assert hub.delete(SUBS + "/" + sid, tenant=t)[0] == 204
+        time.sleep(3 * SLOW)
+        assert 1 <= len(slow.bodies()) <= 2, [b["data"] for b in slow.bodies()]
+    finally:
+        slow.stop()
+
+
+def test_queued_notifications_dropped_after_pause_and_repoint(hub):
+    t = "n-pause"
+    slow = Receiver(delay=1.0 * SLOW)
+    other = Receiver()
+    try:
+        hub.post(ENTITIES, sensor("pz-1", 1), tenant=t)
+        sid = create_sub(hub, sub(slow.url), tenant=t)
+        for v in range(2, 7):
+            hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:pz-1/attrs", {"temperature": prop(v)},
+                      tenant=t)
+        slow.wait(1)
+        # re-pointed: what was queued for the old endpoint is not sent there
+        assert hub.patch(SUBS + "/" + sid, {"notification": {"endpoint": {"uri": other.url}}},
+                         tenant=t)[0] == 204
+        hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:pz-1/attrs", {"temperature": prop(7)},
+                  tenant=t)
+        got = other.wait(1)
+        assert [b["data"][0]["temperature"]["value"] for b in got] == [7]
+        time.sleep(3 * SLOW)
+        assert 1 <= len(slow.bodies()) <= 2, [b["data"] for b in slow.bodies()]
+    finally:
+        slow.stop()
+        other.stop()

@@ -1,6 +1,7 @@
 /*
  * test_sub.c - notify/sub.c: expansion, validation, PATCH merge, matching
- * (triggers, watchedAttributes, selectors, q) and rendering.
+ * (triggers, watchedAttributes, selectors, q) and rendering; query/scopeq.c
+ * (scopeQ parsing and matching).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "notify/mqtt.h"
 #include "notify/sub.h"
+#include "query/scopeq.h"
 
 #define DV LD_DEFAULT_VOCAB
 
@@ -384,6 +386,113 @@ static void test_render(void **state)
     cJSON_Delete(stored);
 }
 
+/* scopeQ against one entity scope list (JSON text; "null" = no scope) */
+static int scope_match(const char *query, const char *scopes)
+{
+    struct scopeq *q = NULL;
+    struct err e = {0};
+    cJSON *s = J(scopes);
+    assert_int_equal(scopeq_parse(query, &q, &e), 0);
+    int m = scopeq_match(q, cJSON_IsNull(s) ? NULL : s);
+    scopeq_free(q);
+    cJSON_Delete(s);
+    return m;
+}
+
+static void test_scopeq(void **state)
+{
+    (void)state;
+    /* exact */
+    assert_int_equal(scope_match("/Madrid", "[\"/Madrid\"]"), 1);
+    assert_int_equal(scope_match("/Madrid", "[\"/Madrid/Gardens\"]"), 0);
+    assert_int_equal(scope_match("/Madrid", "[\"/Madri\"]"), 0);
+    assert_int_equal(scope_match("/Madrid", "[\"/Madrid2\"]"), 0);
+    assert_int_equal(scope_match("/Madrid", "\"/Madrid\""), 1);
+    /* '#': this level and below */
+    assert_int_equal(scope_match("/Madrid/#", "[\"/Madrid\"]"), 1);
+    assert_int_equal(scope_match("/Madrid/#", "[\"/Madrid/Gardens/Parque\"]"), 1);
+    assert_int_equal(scope_match("/Madrid/#", "[\"/Madridx/Gardens\"]"), 0);
+    assert_int_equal(scope_match("/#", "[\"/Anything/at/all\"]"), 1);
+    assert_int_equal(scope_match("/#", "null"), 0);
+    assert_int_equal(scope_match("/#", "[]"), 0);
+    /* '+': exactly one level */
+    assert_int_equal(scope_match("/Madrid/+", "[\"/Madrid/Gardens\"]"), 1);
+    assert_int_equal(scope_match("/Madrid/+", "[\"/Madrid\"]"), 0);
+    assert_int_equal(scope_match("/Madrid/+", "[\"/Madrid/Gardens/Parque\"]"), 0);
+    assert_int_equal(scope_match("/+/Gardens", "[\"/Madrid/Gardens\"]"), 1);
+    assert_int_equal(scope_match("/+/+/#", "[\"/Madrid\"]"), 0);
+    /* any of several scopes; ',' OR, ';' AND (binds tighter), () */
+    assert_int_equal(scope_match("/Paris", "[\"/Madrid\", \"/Paris\"]"), 1);
+    assert_int_equal(scope_match("/Paris,/Rome", "[\"/Rome\"]"), 1);
+    assert_int_equal(scope_match("/Paris;/Rome", "[\"/Rome\"]"), 0);
+    assert_int_equal(scope_match("/Paris;/Rome", "[\"/Rome\", \"/Paris\"]"), 1);
+    assert_int_equal(scope_match("/A,/B;/C", "[\"/A\"]"), 1);
+    assert_int_equal(scope_match("(/A,/B);/C", "[\"/A\"]"), 0);
+    assert_int_equal(scope_match("(/A,/B);/C", "[\"/B\", \"/C\"]"), 1);
+    /* syntax errors */
+    const char *bad[] = {"", "Madrid", "/", "/Madrid/", "//a", "/a/#/b", "/a#", "/a b", "(/a",
+                         "/a)", "/a;", ",/a", "/a,,/b", "/a/++", "()"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct scopeq *q = NULL;
+        struct err e = {0};
+        assert_int_equal(scopeq_parse(bad[i], &q, &e), ERR_INVALID_REQUEST);
+        assert_null(q);
+        assert_non_null(strstr(e.detail, "scopeQ"));
+    }
+    /* caps */
+    char deep[200] = "", many[4200] = "";
+    for (int i = 0; i < 20; i++)
+        strcat(deep, "(");
+    strcat(deep, "/a");
+    for (int i = 0; i < 20; i++)
+        strcat(deep, ")");
+    struct scopeq *q = NULL;
+    struct err e = {0};
+    assert_int_equal(scopeq_parse(deep, &q, &e), ERR_INVALID_REQUEST);
+    for (int i = 0; i < 200; i++)
+        strcat(many, i ? ",/a" : "/a");
+    assert_int_equal(scopeq_parse(many, &q, &e), ERR_INVALID_REQUEST);
+    scopeq_free(NULL);
+}
+
+static void test_sub_scopeq_and_sse(void **state)
+{
+    struct sub *s = NULL;
+    struct err e = {0};
+    (void)state;
+    assert_int_equal(compile_text("{\"id\":\"urn:s:1\",\"type\":\"Subscription\","
+                                  "\"entities\":[{\"type\":\"T\"}],\"scopeQ\":\"/Delft/#\","
+                                  "\"notification\":{\"endpoint\":{\"uri\":\"urn:pilotlight:sse\"}}}",
+                                  &s, &e), 0);
+    assert_int_equal(s->transport, SUB_SSE);
+    cJSON *in = J("{\"id\":\"urn:e:1\",\"type\":[\"" DV "T\"],\"scope\":[\"/Delft/Zuid\"],"
+                   "\"attrs\":{\"" DV "a\":[{\"type\":\"Property\",\"value\":1}]}}");
+    cJSON *out = J("{\"id\":\"urn:e:1\",\"type\":[\"" DV "T\"],\"scope\":[\"/Leiden\"],"
+                    "\"attrs\":{\"" DV "a\":[{\"type\":\"Property\",\"value\":1}]}}");
+    assert_int_equal(sub_selects(s, in), 1);
+    assert_int_equal(sub_selects(s, out), 0);
+    struct store_event ev = {.kind = STORE_EV_CREATED, .tenant = "", .entity_id = "urn:e:1",
+                             .after = in};
+    assert_int_not_equal(sub_match(s, &ev), 0);
+    ev.after = out;
+    assert_int_equal(sub_match(s, &ev), 0);
+    cJSON_Delete(in);
+    cJSON_Delete(out);
+    sub_free(s);
+    /* unknown members and empty fragments */
+    cJSON *doc = NULL, *body = J("{\"type\":\"Subscription\",\"entitie\":[]}");
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(sub_expand(body, NULL, 0, &doc, &e), ERR_BAD_DATA);
+    assert_non_null(strstr(e.detail, "entitie"));
+    cJSON_Delete(body);
+    body = J("{\"@context\":\"http://x/c.jsonld\"}");
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(sub_expand(body, NULL, 1, &doc, &e), ERR_BAD_DATA);
+    assert_int_equal(sub_expand(body, NULL, 0, &doc, &e), 0); /* not a fragment: compile decides */
+    cJSON_Delete(doc);
+    cJSON_Delete(body);
+}
+
 static void test_random_id(void **state)
 {
     (void)state;
@@ -403,7 +512,8 @@ int main(void)
         cmocka_unit_test(test_compile_errors), cmocka_unit_test(test_merge),
         cmocka_unit_test(test_match),        cmocka_unit_test(test_render),
         cmocka_unit_test(test_random_id),    cmocka_unit_test(test_mqtt_uri),
-        cmocka_unit_test(test_mqtt_pool_down),
+        cmocka_unit_test(test_mqtt_pool_down), cmocka_unit_test(test_scopeq),
+        cmocka_unit_test(test_sub_scopeq_and_sse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
