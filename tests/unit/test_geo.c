@@ -864,8 +864,8 @@ static void test_properties(void **state)
         POLY("[[[0,0],[3,0],[3,3],[2,3],[2,1],[1,1],[1,3],[0,3],[0,0]]]"),
         POLY("[[[1,1],[1,1],[1,1],[1,1]]]"),          /* degenerate: a point */
         POLY("[[[0,0],[2,0],[4,0],[0,0]]]"),          /* degenerate: flat */
-        "{\"type\":\"MultiPolygon\",\"coordinates\":[[[[0,0],[1,0],[1,1],[0,0]]],"
-        "[[[5,5],[7,5],[7,7],[5,7],[5,5]]]]}",
+        ("{\"type\":\"MultiPolygon\",\"coordinates\":[[[[0,0],[1,0],[1,1],[0,0]]],"
+         "[[[5,5],[7,5],[7,7],[5,7],[5,5]]]]}"),
     };
     size_t n = sizeof(zoo) / sizeof(zoo[0]), i, j;
     struct geo_shape *s[32];
