@@ -209,11 +209,13 @@ static int devices_bulk(struct req *r, cJSON *arr)
             n_err++;
             if (x == NULL)
                 continue;
-            cJSON_AddStringToObject(x, "devEui", eui[0] ? eui
-                                                 : cJSON_IsString(given) ? given->valuestring
-                                                                         : "");
+            cJSON_AddStringToObject(x, "devEui",
+                                    eui[0]                  ? eui
+                                    : cJSON_IsString(given) ? given->valuestring
+                                                            : "");
             cJSON_AddNumberToObject(x, "index", i);
-            cJSON_AddItemToObject(x, "error", problem_json(e.code ? e.code : ERR_INTERNAL, e.detail));
+            cJSON_AddItemToObject(x, "error",
+                                  problem_json(e.code ? e.code : ERR_INTERNAL, e.detail));
             cJSON_AddItemToArray(errs, x);
         }
         i++;
@@ -296,7 +298,8 @@ int api_admin_devices_list(struct req *r)
     cJSON *out = NULL;
     const char *count = req_query(r, "count");
     if (admin_begin(r) != 0 ||
-        parse_long(r, "limit", app->cfg->page_limit_default, app->cfg->page_limit_max, &limit) != 0 ||
+        parse_long(r, "limit", app->cfg->page_limit_default, app->cfg->page_limit_max, &limit) !=
+            0 ||
         parse_long(r, "offset", 0, 1L << 40, &offset) != 0 ||
         ingest_device_list(ing(r), r->tenant, req_query(r, "profile"), req_query(r, "owner"),
                            offset, limit, &out, &total, &r->err) != 0)
@@ -379,7 +382,8 @@ int api_admin_quarantine_provision(struct req *r)
     cJSON_Delete(list);
     if (!queued) {
         cJSON_Delete(body);
-        return req_fail(r, ERR_NOT_FOUND, "device '%.32s' is not in quarantine", r->route_params[0]);
+        return req_fail(r, ERR_NOT_FOUND, "device '%.32s' is not in quarantine",
+                        r->route_params[0]);
     }
     cJSON_DeleteItemFromObjectCaseSensitive(body, "devEui");
     cJSON_AddStringToObject(body, "devEui", r->route_params[0]);
@@ -394,12 +398,17 @@ int api_admin_quarantine_provision(struct req *r)
     }
     cJSON_Delete(body);
     if (msg != NULL) {
-        struct ingest_msg m = {.tenant = r->tenant, .source = "replay", .format = f, .event = ev,
-                               .data = msg, .len = len, .replay = 1};
+        struct ingest_msg m = {.tenant = r->tenant,
+                               .source = "replay",
+                               .format = f,
+                               .event = ev,
+                               .data = msg,
+                               .len = len,
+                               .replay = 1};
         enum ingest_result ir;
         struct err ie = {0};
-        replayed = ingest_submit(ing(r), &m, NULL, NULL, &ir, NULL, &ie) == 0 &&
-                   ir == INGEST_STORED;
+        replayed =
+            ingest_submit(ing(r), &m, NULL, NULL, &ir, NULL, &ie) == 0 && ir == INGEST_STORED;
         free(msg);
     }
     location(r, "devices", eui);
@@ -427,7 +436,8 @@ int api_admin_secret_set(struct req *r)
         s = cJSON_GetObjectItemCaseSensitive(body, "secret");
         if (!cJSON_IsString(s)) {
             cJSON_Delete(body);
-            return req_fail(r, ERR_BAD_DATA, "the body is {\"secret\": \"<16 to 256 characters>\"}");
+            return req_fail(r, ERR_BAD_DATA,
+                            "the body is {\"secret\": \"<16 to 256 characters>\"}");
         }
     }
     rc = ingest_secret_set(ing(r), r->tenant, s ? s->valuestring : NULL, out, &r->err);
@@ -498,9 +508,9 @@ int api_admin_ingest_stats(struct req *r)
 /* --- webhooks ----------------------------------------------------------------------- */
 
 struct hook {
-    int rc;                  /* ingest_submit's result */
+    int rc; /* ingest_submit's result */
     enum ingest_result res;
-    int status;              /* store status when stored */
+    int status; /* store status when stored */
     char entity[256];
 };
 
@@ -532,13 +542,18 @@ static int hook_cont(struct req *r)
 static int webhook(struct req *r, enum uplink_format f, enum uplink_event ev)
 {
     struct hook *h;
-    struct ingest_msg m = {.tenant = r->tenant, .source = "webhook", .format = f, .event = ev,
-                           .data = r->body, .len = r->body_len};
+    struct ingest_msg m = {.tenant = r->tenant,
+                           .source = "webhook",
+                           .format = f,
+                           .event = ev,
+                           .data = r->body,
+                           .len = r->body_len};
     if (api_auth_ingest(r) != 0)
         return req_reply_error(r);
     if (!media_is(r, "application/json"))
-        return req_fail(r, ERR_MEDIA_TYPE, "webhooks take application/json (for ChirpStack, "
-                                           "set the HTTP integration's encoding to JSON)");
+        return req_fail(r, ERR_MEDIA_TYPE,
+                        "webhooks take application/json (for ChirpStack, "
+                        "set the HTTP integration's encoding to JSON)");
     if (r->body == NULL || r->body_len == 0)
         return req_fail(r, ERR_INVALID_REQUEST, "request body is empty");
     if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -576,7 +591,8 @@ int api_ingest_tts(struct req *r)
      * the webhook's base URL: .../tts/up, .../tts/join (or ?event=) */
     const char *e = r->n_route_params > 0 ? r->route_params[0] : req_query(r, "event");
     enum uplink_event ev = UPLINK_EV_UP;
-    if (e != NULL && (uplink_event_parse(e, &ev) != 0 || (ev != UPLINK_EV_UP && ev != UPLINK_EV_JOIN)))
+    if (e != NULL &&
+        (uplink_event_parse(e, &ev) != 0 || (ev != UPLINK_EV_UP && ev != UPLINK_EV_JOIN)))
         return req_fail(r, ERR_BAD_DATA, "unknown event '%.32s' (up, join)", e);
     return webhook(r, UPLINK_TTS_V3, ev);
 }

@@ -53,7 +53,8 @@ static int provision(struct ingest *g, const struct sim_conf *c, struct err *e)
     cJSON_ArrayForEach(it, devices)
     {
         struct prof_device *d = NULL;
-        if ((rc = prof_device_parse(it, &d, e)) != 0 || (rc = ingest_device_put(g, "", d, 0, e)) != 0)
+        if ((rc = prof_device_parse(it, &d, e)) != 0 ||
+            (rc = ingest_device_put(g, "", d, 0, e)) != 0)
             goto out;
     }
 out:
@@ -74,8 +75,8 @@ static void *run(void *ud)
     return NULL;
 }
 
-int demo_live_start(struct ingest *g, int port, int n_devices, double rate,
-                    struct demo_live **out, struct err *e)
+int demo_live_start(struct ingest *g, int port, int n_devices, double rate, struct demo_live **out,
+                    struct err *e)
 {
     struct demo_live *l = calloc(1, sizeof(*l));
     int rc;

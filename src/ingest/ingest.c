@@ -42,15 +42,15 @@
 
 #define DEDUP_GEN 8192
 #define LAST_ERRORS 32
-#define DEVSTATS_MAX 100000   /* per tenant; beyond, devices are not tracked one by one */
-#define QMSG_MAX 8192         /* bytes of a quarantined device's last message kept */
+#define DEVSTATS_MAX 100000 /* per tenant; beyond, devices are not tracked one by one */
+#define QMSG_MAX 8192       /* bytes of a quarantined device's last message kept */
 #define MAX_REASONS 64
 
 struct devstat {
     long received, stored, rejected;
     char last_reason[32];
     int64_t last_seen;
-    double tokens;            /* flood control bucket */
+    double tokens; /* flood control bucket */
     int64_t tokens_at_us;
 };
 
@@ -61,7 +61,7 @@ struct qent {
     enum uplink_event event;
     int64_t first_seen, last_seen;
     long count;
-    char *msg;                /* last message, truncated to QMSG_MAX (then not replayable) */
+    char *msg; /* last message, truncated to QMSG_MAX (then not replayable) */
     size_t msg_len;
     int msg_whole;
 };
@@ -75,7 +75,7 @@ struct lasterr {
 };
 
 struct reason_count {
-    const char *reason;       /* static string or interned in names */
+    const char *reason; /* static string or interned in names */
     long n;
     int64_t last_log_ms;
     long suppressed;
@@ -104,11 +104,11 @@ struct ingest {
     pthread_rwlock_t reg;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct hmap *tenants;     /* name -> struct tenant * (g->mu for lookups/creation) */
-    struct hmap *dedup[2];    /* (g->mu) */
+    struct hmap *tenants;  /* name -> struct tenant * (g->mu for lookups/creation) */
+    struct hmap *dedup[2]; /* (g->mu) */
     long inflight;
-    int waiters;              /* threads waiting on cv for inflight to drop */
-    struct flight *reclaim;   /* committed flights, freed off the writer (g->mu) */
+    int waiters;            /* threads waiting on cv for inflight to drop */
+    struct flight *reclaim; /* committed flights, freed off the writer (g->mu) */
 };
 
 void ingest_config_defaults(struct ingest_config *c)
@@ -133,8 +133,14 @@ static cJSON *dev_json(const struct prof_device *d)
 
 /* --- tenants ----------------------------------------------------------- */
 
-static void free_prof(void *p) { prof_free(p); }
-static void free_dev(void *d) { prof_device_free(d); }
+static void free_prof(void *p)
+{
+    prof_free(p);
+}
+static void free_dev(void *d)
+{
+    prof_device_free(d);
+}
 static void free_qent(void *v)
 {
     struct qent *q = v;
@@ -245,12 +251,12 @@ static void count_reject(struct tenant *t, const char *source, const char *dev_e
 }
 
 static int reject(struct ingest *g, struct tenant *t, const struct ingest_msg *m,
-                  const char *dev_eui, const char *reason, int code, struct err *e,
-                  const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+                  const char *dev_eui, const char *reason, int code, struct err *e, const char *fmt,
+                  ...) __attribute__((format(printf, 8, 9)));
 
 static int reject(struct ingest *g, struct tenant *t, const struct ingest_msg *m,
-                  const char *dev_eui, const char *reason, int code, struct err *e,
-                  const char *fmt, ...)
+                  const char *dev_eui, const char *reason, int code, struct err *e, const char *fmt,
+                  ...)
 {
     char detail[160];
     va_list ap;
@@ -357,7 +363,7 @@ struct flight {
     char *entity_ids[2];
     ingest_done_fn done;
     void *ud;
-    struct flight *next;      /* g->reclaim */
+    struct flight *next; /* g->reclaim */
 };
 
 static void flight_done(void *ud)
@@ -485,11 +491,11 @@ int ingest_submit(struct ingest *g, const struct ingest_msg *m, ingest_done_fn d
     pthread_mutex_unlock(&g->mu);
 
     if (uplink_check_size(m->len) != 0)
-        return reject(g, t, m, "", "too_large", ERR_TOO_LARGE, e,
-                      "message of %zu bytes (limit %d)", m->len, UPLINK_MAX_MESSAGE);
+        return reject(g, t, m, "", "too_large", ERR_TOO_LARGE, e, "message of %zu bytes (limit %d)",
+                      m->len, UPLINK_MAX_MESSAGE);
     if (m->topic != NULL && uplink_topic(m->topic, &f, &ev, key) != 0)
-        return reject(g, t, m, "", "bad_topic", ERR_BAD_DATA, e, "topic '%.100s' is not an uplink topic",
-                      m->topic);
+        return reject(g, t, m, "", "bad_topic", ERR_BAD_DATA, e,
+                      "topic '%.100s' is not an uplink topic", m->topic);
     if (!parse_whole(m->data, m->len, &msg))
         return reject(g, t, m, "", "invalid_json", ERR_BAD_DATA, e, "message is not valid JSON");
     if (m->topic == NULL && f == UPLINK_CHIRPSTACK_V4 && cJSON_IsObject(msg) &&
@@ -629,8 +635,8 @@ void ingest_mqtt_message(void *ud, const char *tenant, const char *topic, const 
                          size_t len)
 {
     struct ingest *g = ud;
-    struct ingest_msg m = {.tenant = tenant, .source = "mqtt", .topic = topic, .data = payload,
-                           .len = len};
+    struct ingest_msg m = {
+        .tenant = tenant, .source = "mqtt", .topic = topic, .data = payload, .len = len};
     enum ingest_result res;
     struct err e = {0};
 
@@ -772,8 +778,10 @@ int ingest_profile_delete(struct ingest *g, const char *tenant, const char *id, 
     while (hmap_next(t->autoprov, &pos, NULL, &v))
         users += strcmp(v, id) == 0;
     if (users > 0) {
-        rc = err_set(e, ERR_EXISTS, "device profile '%.64s' is used by %zu device(s) or "
-                     "application(s)", id, users);
+        rc = err_set(e, ERR_EXISTS,
+                     "device profile '%.64s' is used by %zu device(s) or "
+                     "application(s)",
+                     id, users);
         goto out;
     }
     if ((rc = store_doc_delete(g->store, tenant, COLL_PROFILES, id)) != 0 && rc != ERR_NOT_FOUND) {
@@ -833,8 +841,8 @@ static void quarantine_drop(struct ingest *g, struct tenant *t, const char *eui)
     pthread_mutex_unlock(&g->mu);
 }
 
-int ingest_device_put(struct ingest *g, const char *tenant, struct prof_device *d,
-                      int create_only, struct err *e)
+int ingest_device_put(struct ingest *g, const char *tenant, struct prof_device *d, int create_only,
+                      struct err *e)
 {
     struct tenant *t = tenant_get(g, tenant);
     char eui[17];
@@ -871,8 +879,7 @@ static int autoprovision(struct ingest *g, struct tenant *t, const struct uplink
     cJSON_AddStringToObject(in, "profile", profile);
     if (u->device_name[0])
         cJSON_AddStringToObject(in, "name", u->device_name);
-    if ((rc = prof_device_parse(in, &d, &e)) == 0 &&
-        (rc = device_put_locked(g, t, d, 1, &e)) == 0)
+    if ((rc = prof_device_parse(in, &d, &e)) == 0 && (rc = device_put_locked(g, t, d, 1, &e)) == 0)
         log_msg(LOG_INFO, "ingest: tenant '%s': device %s autoprovisioned with profile '%s'",
                 t->name, u->dev_eui, profile);
     else
@@ -901,9 +908,8 @@ int ingest_device_get(struct ingest *g, const char *tenant, const char *dev_eui,
     return *out ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
 
-int ingest_device_list(struct ingest *g, const char *tenant, const char *profile,
-                       const char *owner, long offset, long limit, cJSON **out, long *total,
-                       struct err *e)
+int ingest_device_list(struct ingest *g, const char *tenant, const char *profile, const char *owner,
+                       long offset, long limit, cJSON **out, long *total, struct err *e)
 {
     struct tenant *t = tenant_get(g, tenant);
     const char **keys;
@@ -930,8 +936,7 @@ int ingest_device_list(struct ingest *g, const char *tenant, const char *profile
     return keys ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
 
-int ingest_device_delete(struct ingest *g, const char *tenant, const char *dev_eui,
-                         struct err *e)
+int ingest_device_delete(struct ingest *g, const char *tenant, const char *dev_eui, struct err *e)
 {
     struct tenant *t = tenant_get(g, tenant);
     void *old = NULL;
@@ -958,8 +963,9 @@ int ingest_device_delete(struct ingest *g, const char *tenant, const char *dev_e
 static int cmp_qent(const void *a, const void *b)
 {
     const struct qent *x = *(const struct qent *const *)a, *y = *(const struct qent *const *)b;
-    return x->last_seen < y->last_seen ? 1 : x->last_seen > y->last_seen ? -1
-                                                                          : strcmp(x->dev_eui, y->dev_eui);
+    return x->last_seen < y->last_seen   ? 1
+           : x->last_seen > y->last_seen ? -1
+                                         : strcmp(x->dev_eui, y->dev_eui);
 }
 
 static void add_time(cJSON *o, const char *name, int64_t ms)
@@ -1020,9 +1026,8 @@ int ingest_quarantine_delete(struct ingest *g, const char *tenant, const char *d
     return found ? 0 : err_set(e, ERR_NOT_FOUND, "device '%.32s' is not in quarantine", dev_eui);
 }
 
-int ingest_quarantine_take(struct ingest *g, const char *tenant, const char *dev_eui,
-                           char **msg, size_t *len, enum uplink_format *f,
-                           enum uplink_event *ev, struct err *e)
+int ingest_quarantine_take(struct ingest *g, const char *tenant, const char *dev_eui, char **msg,
+                           size_t *len, enum uplink_format *f, enum uplink_event *ev, struct err *e)
 {
     struct tenant *t = tenant_get(g, tenant);
     struct qent *q = NULL;
@@ -1079,8 +1084,7 @@ int ingest_secret_set(struct ingest *g, const char *tenant, const char *secret, 
     return rc;
 }
 
-int ingest_secret_check(struct ingest *g, const char *tenant, const char *secret,
-                        struct err *e)
+int ingest_secret_check(struct ingest *g, const char *tenant, const char *secret, struct err *e)
 {
     struct tenant *t = tenant_get(g, tenant);
     int ok = 0;
@@ -1111,7 +1115,8 @@ int ingest_autoprovision_set(struct ingest *g, const char *tenant, const char *a
         goto out;
     }
     if (profile != NULL) {
-        if ((copy = strdup(profile)) == NULL || (rc = hmap_put(t->autoprov, application, copy, &old)) < 0) {
+        if ((copy = strdup(profile)) == NULL ||
+            (rc = hmap_put(t->autoprov, application, copy, &old)) < 0) {
             free(copy);
             rc = err_set(e, ERR_NOMEM, "out of memory");
             goto out;
@@ -1194,7 +1199,8 @@ cJSON *ingest_stats(struct ingest *g, const char *tenant)
     cJSON_AddNumberToObject(o, "inFlight", (double)g->inflight);
     if ((ev = cJSON_AddObjectToObject(o, "byEvent")) != NULL)
         for (int i = 1; i <= 4; i++)
-            cJSON_AddNumberToObject(ev, uplink_event_name((enum uplink_event)i), (double)t->by_event[i]);
+            cJSON_AddNumberToObject(ev, uplink_event_name((enum uplink_event)i),
+                                    (double)t->by_event[i]);
     if ((r = cJSON_AddObjectToObject(o, "rejectedByReason")) != NULL)
         for (int i = 0; i < t->n_reasons; i++)
             cJSON_AddNumberToObject(r, t->reasons[i].reason, (double)t->reasons[i].n);
@@ -1223,7 +1229,8 @@ cJSON *ingest_stats(struct ingest *g, const char *tenant)
     if ((last = cJSON_AddArrayToObject(o, "lastErrors")) != NULL)
         for (int i = 0; i < t->n_last; i++) {
             /* newest first */
-            const struct lasterr *l = &t->last[(t->last_pos - 1 - i + 2 * LAST_ERRORS) % LAST_ERRORS];
+            const struct lasterr *l =
+                &t->last[(t->last_pos - 1 - i + 2 * LAST_ERRORS) % LAST_ERRORS];
             cJSON *x = cJSON_CreateObject();
             if (x == NULL)
                 break;
@@ -1284,7 +1291,10 @@ out:
     if (rc != 0) {
         l->failed++;
         log_msg(LOG_ERROR, "ingest: tenant '%s': stored %s '%s' is unreadable, skipped: %s", tenant,
-                l->kind == 0 ? "profile" : l->kind == 1 ? "device" : "settings", id, e.detail);
+                l->kind == 0   ? "profile"
+                : l->kind == 1 ? "device"
+                               : "settings",
+                id, e.detail);
     } else {
         l->loaded++;
     }
@@ -1292,8 +1302,7 @@ out:
     return 0;
 }
 
-int ingest_open(struct store *s, const struct ingest_config *c, struct ingest **out,
-                struct err *e)
+int ingest_open(struct store *s, const struct ingest_config *c, struct ingest **out, struct err *e)
 {
     struct ingest *g = calloc(1, sizeof(*g));
     struct loader l = {0};

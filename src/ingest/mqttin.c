@@ -99,30 +99,6 @@ struct mqin {
 
 /* ---- URL parsing ---------------------------------------------------------------- */
 
-/* Percent-decode [s, s+n) into out[cap]; -1 when too long, malformed or
- * decoding to NUL. '+' stays '+'. */
-static int decode(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= n || (h = uri_hexval(s[i + 1])) < 0 || (l = uri_hexval(s[i + 2])) < 0)
-                return -1;
-            c = h * 16 + l;
-            i += 2;
-            if (c == 0)
-                return -1;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* Same charset and length as the NGSILD-Tenant header check. */
 static int tenant_ok(const char *t)
 {
@@ -172,7 +148,7 @@ static int parse_topics(const char *v, size_t n, struct mqin_conf *out, struct e
         if (out->n_topics >= MQIN_MAX_TOPICS)
             return err_set(e, ERR_INVALID_REQUEST, "more than %d topics", MQIN_MAX_TOPICS);
         t = out->topics[out->n_topics];
-        if (decode(p, (size_t)(stop - p), t, MQIN_MAX_TOPIC) != 0)
+        if (uri_pct_decode(p, (size_t)(stop - p), t, MQIN_MAX_TOPIC) != 0)
             return err_set(e, ERR_INVALID_REQUEST,
                            "topic %zu too long (max %d bytes) or badly percent-encoded",
                            out->n_topics + 1, MQIN_MAX_TOPIC - 1);
@@ -258,7 +234,8 @@ static int parse_query(const char *q, struct mqin_conf *out, char *password_file
             return err_set(e, ERR_INVALID_REQUEST, "parameter '%s' is empty", param_names[k]);
         switch (k) {
         case P_TENANT:
-            if (decode(v, vn, out->tenant, sizeof(out->tenant)) != 0 || !tenant_ok(out->tenant))
+            if (uri_pct_decode(v, vn, out->tenant, sizeof(out->tenant)) != 0 ||
+                !tenant_ok(out->tenant))
                 return err_set(e, ERR_INVALID_REQUEST,
                                "invalid tenant (1..%d of A-Z a-z 0-9 - _ . : / ~)",
                                MQIN_MAX_TENANT - 1);
@@ -268,7 +245,7 @@ static int parse_query(const char *q, struct mqin_conf *out, char *password_file
                 return e ? e->code : ERR_INVALID_REQUEST;
             break;
         case P_CLIENT_ID:
-            if (decode(v, vn, out->client_id, sizeof(out->client_id)) != 0 ||
+            if (uri_pct_decode(v, vn, out->client_id, sizeof(out->client_id)) != 0 ||
                 mosquitto_validate_utf8(out->client_id, (int)strlen(out->client_id)) != 0)
                 return err_set(e, ERR_INVALID_REQUEST,
                                "client_id too long (max %d bytes) or badly encoded",
@@ -280,7 +257,7 @@ static int parse_query(const char *q, struct mqin_conf *out, char *password_file
                 return err_set(e, ERR_INVALID_REQUEST, "qos must be 0 or 1");
             break;
         case P_CA_FILE:
-            if (decode(v, vn, out->ca_file, sizeof(out->ca_file)) != 0)
+            if (uri_pct_decode(v, vn, out->ca_file, sizeof(out->ca_file)) != 0)
                 return err_set(e, ERR_INVALID_REQUEST, "ca_file too long or badly encoded");
             if (access(out->ca_file, R_OK) != 0)
                 return err_set(e, ERR_INVALID_REQUEST, "cannot read ca_file %.128s: %s",
@@ -291,7 +268,7 @@ static int parse_query(const char *q, struct mqin_conf *out, char *password_file
                 return err_set(e, ERR_INVALID_REQUEST, "keepalive must be 5..3600 seconds");
             break;
         case P_PASSWORD_FILE:
-            if (decode(v, vn, password_file, MQIN_MAX_FIELD) != 0)
+            if (uri_pct_decode(v, vn, password_file, MQIN_MAX_FIELD) != 0)
                 return err_set(e, ERR_INVALID_REQUEST, "password_file too long or badly encoded");
             break;
         }
@@ -373,11 +350,11 @@ int mqin_parse(const char *url, struct mqin_conf *out, struct err *e)
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         size_t ulen = colon ? (size_t)(colon - p) : (size_t)(at - p);
-        if (ulen == 0 || decode(p, ulen, out->user, sizeof(out->user)) != 0)
+        if (ulen == 0 || uri_pct_decode(p, ulen, out->user, sizeof(out->user)) != 0)
             return err_set(e, ERR_INVALID_REQUEST, "user name empty, too long or badly encoded");
         if (colon) {
-            if (decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password)) !=
-                0) {
+            if (uri_pct_decode(colon + 1, (size_t)(at - colon - 1), out->password,
+                               sizeof(out->password)) != 0) {
                 rc = err_set(e, ERR_INVALID_REQUEST, "password too long or badly encoded");
                 goto fail;
             }

@@ -63,29 +63,6 @@ struct mqtt_pool {
 
 /* --- URI ---------------------------------------------------------------------- */
 
-/* Percent-decode [s, s+n) into out[cap]; -1 when too long or malformed. */
-static int decode(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= n || (h = uri_hexval(s[i + 1])) < 0 || (l = uri_hexval(s[i + 2])) < 0)
-                return -1;
-            c = h * 16 + l;
-            i += 2;
-            if (c == 0)
-                return -1;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 int mqtt_uri_parse(const char *uri, struct mqtt_uri *out, struct err *e)
 {
     const char *p, *slash, *at, *hp, *hend, *colon;
@@ -103,8 +80,10 @@ int mqtt_uri_parse(const char *uri, struct mqtt_uri *out, struct err *e)
     if ((slash = strchr(p, '/')) == NULL || slash[1] == '\0')
         return err_set(e, ERR_BAD_DATA, "MQTT endpoint URI must name a topic (mqtt://host/topic)");
     if (strlen(slash + 1) >= MQTT_MAX_TOPIC || strpbrk(slash + 1, "+#?") != NULL)
-        return err_set(e, ERR_BAD_DATA, "MQTT topic must be at most %d bytes without '+', '#' "
-                       "or a query", MQTT_MAX_TOPIC - 1);
+        return err_set(e, ERR_BAD_DATA,
+                       "MQTT topic must be at most %d bytes without '+', '#' "
+                       "or a query",
+                       MQTT_MAX_TOPIC - 1);
     strcpy(out->topic, slash + 1);
     /* userinfo: the last '@' before the path */
     at = NULL;
@@ -115,10 +94,11 @@ int mqtt_uri_parse(const char *uri, struct mqtt_uri *out, struct err *e)
     if (at) {
         const char *pc = memchr(p, ':', (size_t)(at - p));
         size_t ulen = pc ? (size_t)(pc - p) : (size_t)(at - p);
-        if (decode(p, ulen, out->user, sizeof(out->user)) != 0)
+        if (uri_pct_decode(p, ulen, out->user, sizeof(out->user)) != 0)
             return err_set(e, ERR_BAD_DATA, "MQTT user name too long or badly encoded");
         if (pc) {
-            if (decode(pc + 1, (size_t)(at - pc - 1), out->password, sizeof(out->password)) != 0)
+            if (uri_pct_decode(pc + 1, (size_t)(at - pc - 1), out->password,
+                               sizeof(out->password)) != 0)
                 return err_set(e, ERR_BAD_DATA, "MQTT password too long or badly encoded");
             out->has_password = 1;
         }
@@ -262,7 +242,8 @@ static void *broker_main(void *arg)
                        : mosquitto_reconnect(b->m);
             if (rc != MOSQ_ERR_SUCCESS) {
                 snprintf(why, sizeof(why), "MQTT broker %.64s:%d unreachable: %.60s", b->u.host,
-                         b->u.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                         b->u.port,
+                         rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
                 set_state(b, B_DOWN, why);
                 nap(b, delay);
                 delay = delay * 2 > DELAY_MAX_MS ? DELAY_MAX_MS : delay * 2;
@@ -274,8 +255,8 @@ static void *broker_main(void *arg)
         rc = mosquitto_loop(b->m, 100, 1);
         if (rc != MOSQ_ERR_SUCCESS) {
             linked = 0;
-            snprintf(why, sizeof(why), "MQTT connection to %.64s:%d lost: %.60s", b->u.host, b->u.port,
-                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            snprintf(why, sizeof(why), "MQTT connection to %.64s:%d lost: %.60s", b->u.host,
+                     b->u.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
             set_state(b, B_DOWN, why);
             nap(b, delay);
             delay = delay * 2 > DELAY_MAX_MS ? DELAY_MAX_MS : delay * 2;
@@ -426,9 +407,10 @@ int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload,
         if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
             break;
     if (b->state != B_UP || POOL_STOPPING(p)) {
-        snprintf(reason, cap, "%s", b->state == B_CONNECTING ? "MQTT connect timed out"
-                                    : b->error[0]                ? b->error
-                                                                 : "MQTT broker not connected");
+        snprintf(reason, cap, "%s",
+                 b->state == B_CONNECTING ? "MQTT connect timed out"
+                 : b->error[0]            ? b->error
+                                          : "MQTT broker not connected");
         pthread_mutex_unlock(&b->mu);
         return -1;
     }
@@ -446,11 +428,12 @@ int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload,
             break;
     ok = ok || is_done(b, mid);
     if (!ok)
-        snprintf(reason, cap, "%s", b->state != B_UP || b->downs != downs
-                                        ? "MQTT connection lost before the message was sent"
-                                        : POOL_STOPPING(p) ? "MQTT transport stopped"
-                                        : qos ? "MQTT PUBACK timed out"
-                                              : "MQTT send timed out");
+        snprintf(reason, cap, "%s",
+                 b->state != B_UP || b->downs != downs
+                     ? "MQTT connection lost before the message was sent"
+                 : POOL_STOPPING(p) ? "MQTT transport stopped"
+                 : qos              ? "MQTT PUBACK timed out"
+                                    : "MQTT send timed out");
     pthread_mutex_unlock(&b->mu);
     return ok ? 0 : -1;
 }

@@ -34,3 +34,25 @@ int uri_is_absolute(const char *s, size_t max_len)
     }
     return 1;
 }
+
+int uri_pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int h, l;
+            if (i + 2 >= n || (h = uri_hexval(s[i + 1])) < 0 || (l = uri_hexval(s[i + 2])) < 0)
+                return -1;
+            c = h * 16 + l;
+            i += 2;
+            if (c == 0)
+                return -1;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
