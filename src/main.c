@@ -34,17 +34,18 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "pilotlight - a real-time NGSI-LD data hub for smart cities\n\n"
-            "usage:\n"
-            "  pilotlight serve [--config FILE] [--KEY VALUE ...]   run the hub\n"
-            "  pilotlight simulate --mqtt URL | --webhook URL ... publish simulated LoRaWAN uplinks\n"
-            "                                                     (simulate --help)\n"
-            "  pilotlight version                                 print the version\n"
-            "  pilotlight config                                  print the reference config\n"
-            "  pilotlight --help                                  this text\n\n"
-            "serve options (flags override the config file):\n"
-            "  --config FILE            read settings from an INI file first\n");
+    fprintf(
+        out,
+        "pilotlight - a real-time NGSI-LD data hub for smart cities\n\n"
+        "usage:\n"
+        "  pilotlight serve [--config FILE] [--KEY VALUE ...]   run the hub\n"
+        "  pilotlight simulate --mqtt URL | --webhook URL ... publish simulated LoRaWAN uplinks\n"
+        "                                                     (simulate --help)\n"
+        "  pilotlight version                                 print the version\n"
+        "  pilotlight config                                  print the reference config\n"
+        "  pilotlight --help                                  this text\n\n"
+        "serve options (flags override the config file):\n"
+        "  --config FILE            read settings from an INI file first\n");
     cfg_print_help(out);
 }
 
@@ -70,7 +71,8 @@ static int parse_serve_args(int argc, char **argv, struct cfg *c, struct err *e)
     /* the config file first, wherever --config appears, then the flags */
     for (int i = 2; i < argc; i++)
         if (strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0) {
-            const char *path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[i + 1] : NULL);
+            const char *path =
+                argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[i + 1] : NULL);
             if (path == NULL)
                 return err_set(e, ERR_INVALID_REQUEST, "--config needs a file");
             int rc = cfg_load_file(c, path, e);
@@ -152,8 +154,7 @@ static int serve(int argc, char **argv)
     }
 
     if (conf.public_url[0])
-        snprintf(public_url, sizeof(public_url), "%s" API_BASE "/jsonldContexts/",
-                 conf.public_url);
+        snprintf(public_url, sizeof(public_url), "%s" API_BASE "/jsonldContexts/", conf.public_url);
     else
         snprintf(public_url, sizeof(public_url), "http://localhost:%d" API_BASE "/jsonldContexts/",
                  conf.port);
@@ -174,7 +175,8 @@ static int serve(int argc, char **argv)
 
     /* subscriptions: load them, listen to the store's change events, match */
     struct notify_config nc = {.store = store, .contexts = contexts};
-    if (notify_open(&nc, &notify, &e) != 0 || store_listen(store, notify_store_listener, notify) != 0 ||
+    if (notify_open(&nc, &notify, &e) != 0 ||
+        store_listen(store, notify_store_listener, notify_store_active, notify) != 0 ||
         notify_start(notify, &e) != 0) {
         log_msg(LOG_ERROR, "subscriptions: %s", e.detail[0] ? e.detail : "cannot start");
         goto out;
@@ -198,8 +200,8 @@ static int serve(int argc, char **argv)
                 log_msg(LOG_ERROR, "config: ingest_mqtt #%d: %s", i + 1, e.detail);
                 goto out;
             }
-        int started = mqin_start(mconfs, (size_t)conf.ingest_mqtt.n, ingest_mqtt_message,
-                                 ingest, &mqin, &e);
+        int started =
+            mqin_start(mconfs, (size_t)conf.ingest_mqtt.n, ingest_mqtt_message, ingest, &mqin, &e);
         memset(mconfs, 0, (size_t)conf.ingest_mqtt.n * sizeof(*mconfs)); /* passwords */
         free(mconfs);
         mconfs = NULL;
@@ -209,8 +211,12 @@ static int serve(int argc, char **argv)
         }
     }
 
-    app = (struct app){.store = store, .contexts = contexts, .cfg = &conf,
-                       .started_ms = tm_now_ms(), .notify = notify, .ingest = ingest,
+    app = (struct app){.store = store,
+                       .contexts = contexts,
+                       .cfg = &conf,
+                       .started_ms = tm_now_ms(),
+                       .notify = notify,
+                       .ingest = ingest,
                        .mqin = mqin};
     if (api_admin_secret_load(conf.data_dir, app.admin_secret, &e) != 0) {
         log_msg(LOG_ERROR, "admin: %s", e.detail);
@@ -236,9 +242,8 @@ static int serve(int argc, char **argv)
             log_msg(LOG_ERROR, "demo: %s", e.detail);
         else if (n > 0)
             log_msg(LOG_INFO, "demo: loaded %d entities of the demo city", n);
-        if (conf.demo_sensors > 0 &&
-            demo_live_start(ingest, http_port(http), conf.demo_sensors, conf.demo_rate, &live,
-                            &e) != 0)
+        if (conf.demo_sensors > 0 && demo_live_start(ingest, http_port(http), conf.demo_sensors,
+                                                     conf.demo_rate, &live, &e) != 0)
             log_msg(LOG_ERROR, "demo: live sensors: %s", e.detail);
     }
     log_msg(LOG_INFO, "pilotlight %s (%s) serving NGSI-LD on http://%s:%d" API_BASE, PL_VERSION,

@@ -1480,6 +1480,12 @@ static size_t doc_weight(const cJSON *doc)
     return sizeof(*doc) + json_weight(doc->child);
 }
 
+int notify_store_active(void *ud)
+{
+    struct notify *n = ud;
+    return __atomic_load_n(&n->n_subs, __ATOMIC_RELAXED) > 0;
+}
+
 void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
 {
     struct notify *n = ud;

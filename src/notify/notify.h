@@ -106,6 +106,8 @@ int notify_start(struct notify *n, struct err *e);
 /* The store listener (store_listen(store, notify_store_listener, n)):
  * copies the events into the bounded queue and returns. Writer thread. */
 void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs);
+/* store_listen's active callback: 1 while any subscription exists. */
+int notify_store_active(void *ud);
 
 /* Stop the threads (queued notifications not yet sent are dropped), end
  * the streams and persist the counters. The listener drops every event afterwards, so the

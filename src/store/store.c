@@ -66,6 +66,8 @@ struct store {
     store_listener_fn listeners[MAX_LISTENERS];
     void *listener_ud[MAX_LISTENERS];
     int n_listeners;
+    int (*listener_active[MAX_LISTENERS])(void *ud);
+    int listening;   /* writer only: some listener wants this group's events */
 
     pthread_rwlock_t tlock;
     struct tenant_entry *tenants;
@@ -408,7 +410,7 @@ static int history_delete(struct store *s, struct store_op *op, int64_t tid, con
                 cJSON_Delete(cur);
                 return rc;
             }
-            if (s->n_listeners)
+            if (s->listening)
                 events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0);
             else
                 cJSON_Delete(cur);
@@ -497,7 +499,7 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
         cJSON_ArrayForEach(a, attrs)
             cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
     }
-    if (s->n_listeners)
+    if (s->listening)
         events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0);
     return 0;
 }
@@ -570,7 +572,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if (op->kind == STORE_HISTORY_PATCH)
         return history_patch(s, op, tid, id, now);
 
-    if ((op->kind == STORE_UPSERT_REPLACE || op->kind == STORE_REPLACE) && !s->n_listeners &&
+    if ((op->kind == STORE_UPSERT_REPLACE || op->kind == STORE_REPLACE) && !s->listening &&
         cJSON_IsArray(ent_doc_types(op->doc))) {
         if ((rc = replace_fast(s, op, tid, id, now, &done)) != 0 || done)
             return rc;
@@ -614,13 +616,13 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if (op->kind == STORE_DELETE) {
         if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0)
             goto fail;
-        if (s->n_listeners)
+        if (s->listening)
             events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0);
         else
             cJSON_Delete(cur);
         return 0;
     }
-    if (s->n_listeners && (before = cJSON_Duplicate(cur, 1)) == NULL) {
+    if (s->listening && (before = cJSON_Duplicate(cur, 1)) == NULL) {
         rc = ERR_NOMEM;
         goto fail;
     }
@@ -675,7 +677,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         (rc = record_history(s, tid, op, cur, now)) != 0)
         goto fail;
     free(text);
-    if (s->n_listeners)
+    if (s->listening)
         events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1);
     else
         cJSON_Delete(cur);
@@ -695,6 +697,11 @@ static void run_group(struct store *s, struct submission *group, struct event_li
     int rc;
 
     tm_format(tm_now_ms(), now);
+    /* events cost a copy of every changed document: only when wanted */
+    s->listening = 0;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listener_active[i] == NULL || s->listener_active[i](s->listener_ud[i]))
+            s->listening = 1;
     rc = s->be_ops->w_begin(s->be);
     for (sub = group; rc == 0 && sub; sub = sub->next)
         for (size_t i = 0; rc == 0 && i < sub->n; i++)
@@ -714,7 +721,7 @@ static void run_group(struct store *s, struct submission *group, struct event_li
     } else {
         for (int i = 0; i < g.n_new; i++)
             tenant_remember(s, g.new_tenants[i], g.new_ids[i]);
-        if (ev->n)
+        if (ev->n && s->listening)
             for (int i = 0; i < s->n_listeners; i++)
                 s->listeners[i](s->listener_ud[i], ev->evs, ev->n);
         events_reset(ev);
@@ -827,11 +834,12 @@ void store_ops_clear(struct store_op *ops, size_t n)
     }
 }
 
-int store_listen(struct store *s, store_listener_fn fn, void *ud)
+int store_listen(struct store *s, store_listener_fn fn, int (*active)(void *ud), void *ud)
 {
     if (s->n_listeners == MAX_LISTENERS)
         return ERR_INTERNAL;
     s->listeners[s->n_listeners] = fn;
+    s->listener_active[s->n_listeners] = active;
     s->listener_ud[s->n_listeners] = ud;
     s->n_listeners++;
     return 0;

@@ -150,8 +150,12 @@ struct store_event {
  * the writer. */
 typedef void (*store_listener_fn)(void *ud, struct store_event *evs, size_t n);
 
-/* Register a listener (before traffic starts). Up to 16. */
-int store_listen(struct store *s, store_listener_fn fn, void *ud);
+/* Register a listener (before traffic starts). Up to 16. active (may be
+ * NULL: always) is asked on the writer thread before each group whether the
+ * listener wants events now (notify: only while subscriptions exist); when
+ * no listener does, the writer skips building events, and the copy of every
+ * changed document that needs. Must be cheap and never block. */
+int store_listen(struct store *s, store_listener_fn fn, int (*active)(void *ud), void *ud);
 
 /* --- reads (any thread) ------------------------------------------------ */
 

@@ -78,7 +78,7 @@ static void test_writes_and_reads(void **state)
     struct err e = {0};
     (void)state;
 
-    assert_int_equal(store_listen(s, listener, &seen), 0);
+    assert_int_equal(store_listen(s, listener, NULL, &seen), 0);
     memset(ops, 0, sizeof(ops));
     ops[0] = (struct store_op){.kind = STORE_CREATE, .tenant = "",
                                .doc = entity("{\"id\":\"urn:x:1\",\"type\":\"T\",\"n\":1}")};
