@@ -1086,10 +1086,14 @@ int ingest_secret_set(struct ingest *g, const char *tenant, const char *secret, 
 
 int ingest_secret_check(struct ingest *g, const char *tenant, const char *secret, struct err *e)
 {
-    struct tenant *t = tenant_get(g, tenant);
+    struct tenant *t;
     int ok = 0;
+    /* look up only: an unauthenticated caller must not create tenant state */
+    pthread_mutex_lock(&g->mu);
+    t = hmap_get(g->tenants, tenant);
+    pthread_mutex_unlock(&g->mu);
     if (t == NULL)
-        return err_set(e, ERR_NOMEM, "out of memory");
+        return err_set(e, ERR_UNAUTHORIZED, "missing or wrong ingest secret for this tenant");
     pthread_rwlock_rdlock(&g->reg);
     if (t->secret_hash[0] && secret != NULL)
         ok = secret_check(secret, t->secret_hash);
