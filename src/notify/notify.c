@@ -201,6 +201,36 @@ static char *make_key(const char *a, const char *b)
     return k;
 }
 
+/* tenant SEP SEP attr: the bucket of the untyped subscriptions watching attr. */
+static char *attr_key(const char *tenant, const char *attr)
+{
+    size_t lt = strlen(tenant), la = strlen(attr);
+    char *k = malloc(lt + la + 3);
+    if (k == NULL)
+        return NULL;
+    memcpy(k, tenant, lt);
+    k[lt] = KEY_SEP;
+    k[lt + 1] = KEY_SEP;
+    memcpy(k + lt + 2, attr, la + 1);
+    return k;
+}
+
+/* Collect the untyped subscriptions watching any attribute of doc (mu held). */
+static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now);
+
+static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc,
+                          size_t *n_cands, int64_t now)
+{
+    const cJSON *a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(doc, "attrs"))
+    {
+        char *key = attr_key(tenant, a->string);
+        if (key != NULL)
+            collect(n, key, n_cands, now);
+        free(key);
+    }
+}
+
 /* --- versions ----------------------------------------------------------------- */
 
 static struct ver *ver_retain(struct ver *v)
@@ -351,13 +381,17 @@ static void bucket_remove(struct notify *n, const char *key, struct entry *e)
     }
 }
 
-/* The index keys of an entry: one per selector type; the tenant's "any
- * type" bucket when a selector has no type or there are no selectors. */
+/* The index keys of an entry: one per selector type; when a selector has
+ * no type (or there are no selectors), one per watched attribute
+ * (tenant SEP SEP attr), or the tenant's "any" bucket (tenant SEP SEP) when
+ * it watches every attribute. So a change is matched only against the
+ * subscriptions of its types and of its attributes, plus the few that
+ * watch everything of any type. */
 static int index_keys(const struct entry *e, char ***keys, size_t *n_keys)
 {
     const struct sub *s = e->ver->sub;
     size_t n = 0;
-    char **k = calloc(s->n_sels + 1, sizeof(*k));
+    char **k = calloc(s->n_sels + s->n_watched + 1, sizeof(*k));
     int any = s->n_sels == 0;
     if (k == NULL)
         return ERR_NOMEM;
@@ -369,7 +403,11 @@ static int index_keys(const struct entry *e, char ***keys, size_t *n_keys)
         if ((k[n++] = make_key(e->tenant, s->sels[i].type)) == NULL)
             goto oom;
     }
-    if (any) {
+    if (any && s->n_watched > 0) {
+        for (size_t i = 0; i < s->n_watched; i++)
+            if ((k[n++] = attr_key(e->tenant, s->watched[i])) == NULL)
+                goto oom;
+    } else if (any) {
         char sep[2] = {KEY_SEP, '\0'};
         if ((k[n++] = make_key(e->tenant, sep)) == NULL)
             goto oom;
@@ -1182,6 +1220,11 @@ static void process(struct notify *n, const struct qev *q)
         collect(n, key, &n_cands, now);
         free(key);
     }
+    /* attributes of either version: a deleted attribute is only in before */
+    if (q->after)
+        collect_attrs(n, q->tenant, q->after, &n_cands, now);
+    if (q->before)
+        collect_attrs(n, q->tenant, q->before, &n_cands, now);
     pthread_mutex_unlock(&n->mu);
 
     /* match and render without the lock */

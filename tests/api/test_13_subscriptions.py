@@ -364,6 +364,31 @@ def test_watched_attributes_and_q(hub, receiver):
     assert bodies[1]["data"][0]["temperature"]["value"] == 36
 
 
+def test_untyped_subscription_by_watched_attribute(hub, receiver):
+    """A subscription without an entity type is found through its watched
+    attributes (the attribute index): changes of any type that touch a
+    watched attribute notify, others do not; a deleted attribute counts."""
+    t = "n-untyped"
+    body = sub(receiver.url, watchedAttributes=["pressure"],
+               notificationTrigger=["attributeCreated", "attributeUpdated", "attributeDeleted"])
+    del body["entities"]
+    create_sub(hub, body, tenant=t)
+    hub.post(ENTITIES, {"id": "urn:ngsi-ld:Tank:u1", "type": "Tank", "pressure": prop(1)},
+             tenant=t)                                                    # created: notifies
+    hub.post(ENTITIES, {"id": "urn:ngsi-ld:Pump:u2", "type": "Pump", "level": prop(1)},
+             tenant=t)                                                    # no pressure
+    receiver.wait(1)
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Pump:u2/attrs", {"level": prop(2)}, tenant=t)
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Tank:u1/attrs", {"pressure": prop(2)}, tenant=t)
+    receiver.wait(2)
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Tank:u1/attrs/pressure", tenant=t)[0] == 204
+    receiver.wait(3)
+    time.sleep(0.3 * SLOW)
+    bodies = receiver.bodies()
+    assert [b["data"][0]["id"] for b in bodies] == ["urn:ngsi-ld:Tank:u1"] * 3
+    assert bodies[1]["data"][0]["pressure"]["value"] == 2
+
+
 def test_payload_keyvalues_attributes_receiverinfo_ld(hub, receiver):
     t = "n-payload"
     create_sub(hub, sub(receiver.url, notification={
