@@ -356,15 +356,14 @@ int api_admin_quarantine_delete(struct req *r)
  * device and replay its last quarantined uplink, so it is not lost. */
 int api_admin_quarantine_provision(struct req *r)
 {
-    cJSON *body = NULL, *res;
+    cJSON *body = NULL, *res, *prof = NULL;
+    struct prof_device *d = NULL;
     struct err e = {0};
     char eui[17], *msg = NULL;
     size_t len = 0;
     enum uplink_format f;
     enum uplink_event ev;
-    int replayed = 0;
-    cJSON *list = NULL, *it;
-    int queued = 0;
+    int replayed = 0, rc;
 
     if (admin_begin(r) != 0 || api_body_json(r, &body) != 0)
         return req_reply_error(r);
@@ -372,31 +371,28 @@ int api_admin_quarantine_provision(struct req *r)
         cJSON_Delete(body);
         return req_fail(r, ERR_BAD_DATA, "the body is a device (JSON object) without devEui");
     }
-    list = ingest_quarantine_list(ing(r), r->tenant);
-    cJSON_ArrayForEach(it, list)
-    {
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(it, "devEui");
-        if (cJSON_IsString(x) && strcasecmp(x->valuestring, r->route_params[0]) == 0)
-            queued = 1;
-    }
-    cJSON_Delete(list);
-    if (!queued) {
-        cJSON_Delete(body);
-        return req_fail(r, ERR_NOT_FOUND, "device '%.32s' is not in quarantine",
-                        r->route_params[0]);
-    }
     cJSON_DeleteItemFromObjectCaseSensitive(body, "devEui");
     cJSON_AddStringToObject(body, "devEui", r->route_params[0]);
-    /* take the last message first: provisioning drops the entry */
-    if (ingest_quarantine_take(ing(r), r->tenant, r->route_params[0], &msg, &len, &f, &ev, &e) != 0)
-        msg = NULL;
-    if (device_store(r, body, 1, eui, &e) != 0) {
-        cJSON_Delete(body);
-        free(msg);
-        r->err = e;
+    /* everything that can be wrong with the request is checked before the
+     * quarantine entry (and its last uplink) is taken */
+    rc = prof_device_parse(body, &d, &r->err);
+    cJSON_Delete(body);
+    if (rc != 0)
+        return req_reply_error(r);
+    snprintf(eui, sizeof(eui), "%s", d->dev_eui);
+    if (ingest_profile_get(ing(r), r->tenant, d->profile, &prof, &e) != 0) {
+        prof_device_free(d);
+        return req_fail(r, e.code == ERR_NOT_FOUND ? ERR_BAD_DATA : e.code, "%s", e.detail);
+    }
+    cJSON_Delete(prof);
+    if (ingest_quarantine_take(ing(r), r->tenant, eui, &msg, &len, &f, &ev, &r->err) != 0) {
+        prof_device_free(d);
         return req_reply_error(r);
     }
-    cJSON_Delete(body);
+    if (ingest_device_put(ing(r), r->tenant, d, 1, &r->err) != 0) {
+        free(msg); /* the device exists already, or the store failed */
+        return req_reply_error(r);
+    }
     if (msg != NULL) {
         struct ingest_msg m = {.tenant = r->tenant,
                                .source = "replay",
@@ -539,6 +535,7 @@ static int hook_cont(struct req *r)
     return req_reply_json(r, 200, res);
 }
 
+/* The request is authenticated (api_auth_ingest) by the caller. */
 static int webhook(struct req *r, enum uplink_format f, enum uplink_event ev)
 {
     struct hook *h;
@@ -548,8 +545,6 @@ static int webhook(struct req *r, enum uplink_format f, enum uplink_event ev)
                            .event = ev,
                            .data = r->body,
                            .len = r->body_len};
-    if (api_auth_ingest(r) != 0)
-        return req_reply_error(r);
     if (!media_is(r, "application/json"))
         return req_fail(r, ERR_MEDIA_TYPE,
                         "webhooks take application/json (for ChirpStack, "
@@ -575,6 +570,8 @@ int api_ingest_chirpstack(struct req *r)
 {
     const char *e = req_query(r, "event");
     enum uplink_event ev = UPLINK_EV_UP;
+    if (api_auth_ingest(r) != 0)
+        return req_reply_error(r);
     if (e != NULL && uplink_event_parse(e, &ev) != 0) {
         /* ChirpStack also posts ack, txack, location, integration: accepted, not used */
         if (!strcmp(e, "ack") || !strcmp(e, "txack") || !strcmp(e, "location") ||
@@ -591,6 +588,8 @@ int api_ingest_tts(struct req *r)
      * the webhook's base URL: .../tts/up, .../tts/join (or ?event=) */
     const char *e = r->n_route_params > 0 ? r->route_params[0] : req_query(r, "event");
     enum uplink_event ev = UPLINK_EV_UP;
+    if (api_auth_ingest(r) != 0)
+        return req_reply_error(r);
     if (e != NULL &&
         (uplink_event_parse(e, &ev) != 0 || (ev != UPLINK_EV_UP && ev != UPLINK_EV_JOIN)))
         return req_fail(r, ERR_BAD_DATA, "unknown event '%.32s' (up, join)", e);

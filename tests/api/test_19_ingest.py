@@ -288,6 +288,12 @@ def test_webhook_needs_the_tenant_ingest_secret(hub):
     assert_problem(st, b, 415, "InvalidRequest")
     st, _, b = hook(hub, CS_HOOK, body, secret, tenant="hooks", event="bogus")
     assert_problem(st, b, 400, "BadRequestData")
+    # events the hub does not use are acknowledged, but only to the tenant's network server
+    assert hook(hub, CS_HOOK, body, secret, tenant="hooks", event="txack")[0] == 204
+    st, _, b = hook(hub, CS_HOOK, body, {}, tenant="hooks", event="txack")
+    assert_pl_problem(st, b, 401, "Unauthorized")
+    st, _, b = hub.post(TTS_HOOK + "/join", body, tenant="hooks")
+    assert_pl_problem(st, b, 401, "Unauthorized")
     # a secret set by the operator
     assert hub.put(ADMIN + "/ingest/secret", {"secret": "my-own-ingest-secret-1"},
                    headers=adm(hub), tenant="hooks")[0] == 204
@@ -512,7 +518,16 @@ def test_quarantine_and_provisioning(hub):
     assert q[0]["deviceName"] == "air-node-017" and q[0]["count"] == 1
     assert q[0]["application"] == "4d3c2b1a-0f9e-4d8c-b7a6-958473625140"
     assert q[0]["lastMessage"]["fCnt"] == 1842
-    st, _, b = hub.post(ADMIN + "/quarantine/" + AIR_EUI + "/provision",
+    # a bad request leaves the entry (and its last uplink) in quarantine
+    for bad, status in (({"profile": "no-such-profile"}, 400), ({"profile": "air-lpp",
+                                                                "owner": "bad owner!"}, 400)):
+        st, _, b = hub.post(ADMIN + "/quarantine/" + AIR_EUI + "/provision", bad,
+                            headers=adm(hub), tenant=t)
+        assert_problem(st, b, status, "BadRequestData")
+    assert [x["devEui"] for x in hub.get(ADMIN + "/quarantine", headers=adm(hub),
+                                         tenant=t)[2]] == [AIR_EUI]
+    # the path's DevEUI in any case
+    st, _, b = hub.post(ADMIN + "/quarantine/" + AIR_EUI.upper() + "/provision",
                         {"profile": "air-lpp", "name": "air-node-017"}, headers=adm(hub),
                         tenant=t)
     assert st == 201 and b == {"devEui": AIR_EUI, "replayed": True}, hub.last_text
