@@ -9,15 +9,14 @@ import http.client
 import json
 import os
 import stat
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from broker import Broker
 from helpers import BASE, ENTITIES, FIXTURES, SLOW, assert_problem
+from receiver import Receiver
 
 ADMIN = "/pilotlight/v1"
 CS_HOOK = ADMIN + "/ingest/chirpstack"
@@ -376,26 +375,13 @@ def test_chirpstack_v3_and_tts_fixtures(hub):
 def test_history_and_notification_of_an_uplink(hub):
     t = "hist"
     secret = setup_tenant(hub, tenant=t)
-    got = []
-
-    class Recv(BaseHTTPRequestHandler):
-        def do_POST(self):
-            n = int(self.headers["Content-Length"])
-            got.append(json.loads(self.rfile.read(n)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Recv)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rx = Receiver()
     try:
         st, _, _ = hub.post(BASE + "/subscriptions", {
             "type": "Subscription", "entities": [{"type": "CrowdFlowObserved"}],
             "watchedAttributes": ["peopleCountTowards"],
             "notification": {"format": "keyValues", "attributes": ["peopleCountTowards"],
-                             "endpoint": {"uri": "http://127.0.0.1:%d/n" % srv.server_port}}},
+                             "endpoint": {"uri": rx.url}}},
             tenant=t)
         assert st == 201, hub.last_text
         msg = json.loads(fixture("chirpstack-v4-up-decoded.json"))
@@ -405,7 +391,7 @@ def test_history_and_notification_of_an_uplink(hub):
             msg["object"]["peopleCountTowards"] = count
             st, _, b = hook(hub, CS_HOOK, json.dumps(msg), secret, tenant=t)
             assert b["result"] == "stored"
-        wait_for(lambda: len(got) >= 3, "3 notifications")
+        got = rx.wait(3)
         assert [n["data"][0]["peopleCountTowards"] for n in got] == [5, 6, 7]
         assert got[0]["data"][0]["id"] == LIGHT_ID
         st, _, b = hub.get(BASE + "/temporal/entities/" + LIGHT_ID +
@@ -414,7 +400,7 @@ def test_history_and_notification_of_an_uplink(hub):
         assert b["peopleCountTowards"]["values"] == [
             [c, "2026-06-12T09:0%d:00.000Z" % i] for i, c in enumerate((5, 6, 7))]
     finally:
-        srv.shutdown()
+        rx.stop()
 
 
 def test_malformed_messages_are_rejected_and_counted(hub):
@@ -616,24 +602,12 @@ def test_mqtt_uplinks_from_a_real_broker(hub_factory, broker):
         c = stats(hub, tenant="mq").get("connections", [])
         return c and c[0]["connected"] and c[0]["subscribed"]
     wait_for(connected, "the MQTT connection")
-    got = []
-
-    class Recv(BaseHTTPRequestHandler):
-        def do_POST(self):
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Recv)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rx = Receiver()
     st, _, _ = hub.post(BASE + "/subscriptions", {
         "type": "Subscription", "entities": [{"type": "AirQualityObserved"}],
         "watchedAttributes": ["temperature"],
         "notification": {"format": "keyValues", "attributes": ["temperature"],
-                         "endpoint": {"uri": "http://127.0.0.1:%d/n" % srv.server_port}}},
+                         "endpoint": {"uri": rx.url}}},
         tenant="mq")
     assert st == 201, hub.last_text
     # every fixture on its topic, in the order a network server would send them
@@ -682,9 +656,9 @@ def test_mqtt_uplinks_from_a_real_broker(hub_factory, broker):
     assert times == ["2026-06-12T08:15:02.101Z", "2026-06-12T08:15:02.112Z",
                      "2026-06-12T08:15:02.118Z"], h
     assert all(v[0] == 18.4 for v in h["temperature"]["values"])
-    wait_for(lambda: len(got) >= 3, "3 notifications")
+    got = rx.wait(3)
     assert [n["data"][0]["temperature"] for n in got] == [18.4, 18.4, 18.4]
-    srv.shutdown()
+    rx.stop()
     # the default tenant sees nothing of it
     assert hub.get(ENTITIES + "/" + AIR_ID)[0] == 404
 
