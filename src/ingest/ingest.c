@@ -413,16 +413,6 @@ static void flights_free(struct flight *fl)
     }
 }
 
-/* Free the flights the writer has finished with (any thread but the writer). */
-static void reclaim(struct ingest *g)
-{
-    struct flight *list;
-    pthread_mutex_lock(&g->mu);
-    list = g->reclaim;
-    g->reclaim = NULL;
-    pthread_mutex_unlock(&g->mu);
-    flights_free(list);
-}
 
 static int add_op(struct flight *fl, struct tenant *t, cJSON *doc)
 {
@@ -485,10 +475,13 @@ int ingest_submit(struct ingest *g, const struct ingest_msg *m, ingest_done_fn d
         entity_id[0] = '\0';
     if (t == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
-    reclaim(g);
+    /* count it, and take back the flights the writer has finished with */
     pthread_mutex_lock(&g->mu);
     t->received++;
+    struct flight *done_flights = g->reclaim;
+    g->reclaim = NULL;
     pthread_mutex_unlock(&g->mu);
+    flights_free(done_flights);
 
     if (uplink_check_size(m->len) != 0)
         return reject(g, t, m, "", "too_large", ERR_TOO_LARGE, e, "message of %zu bytes (limit %d)",
@@ -510,14 +503,10 @@ int ingest_submit(struct ingest *g, const struct ingest_msg *m, ingest_done_fn d
             goto done;
         }
     }
-    if (ev >= 1 && ev <= 4) {
-        pthread_mutex_lock(&g->mu);
-        t->by_event[ev]++;
-        pthread_mutex_unlock(&g->mu);
-    }
-
-    /* duplicates and flood control */
+    /* event counter, duplicates and flood control */
     pthread_mutex_lock(&g->mu);
+    if (ev >= 1 && ev <= 4)
+        t->by_event[ev]++;
     if (u.dedup_id[0] && !m->replay && dedup_seen(g, t->name, u.dedup_id)) {
         t->duplicates++;
         pthread_mutex_unlock(&g->mu);
