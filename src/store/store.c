@@ -322,7 +322,7 @@ static int history_put(struct store *s, int64_t tid, const char *eid, const char
 
     if (text == NULL)
         return ERR_NOMEM;
-    rc = iid > 0 ? s->be_ops->w_history_set(s->be, iid, t, num, dsv, text)
+    rc = iid > 0 ? s->be_ops->w_history_set(s->be, tid, eid, attr, iid, t, num, dsv, text)
                  : s->be_ops->w_history(s->be, tid, eid, attr, t, num, dsv, text);
     free(text);
     return rc;

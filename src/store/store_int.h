@@ -65,9 +65,9 @@ struct store_backend_ops {
     /* The JSON of instance iid of (eid, attr) (caller frees), ERR_NOT_FOUND. */
     int (*w_history_get)(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
                          char **inst);
-    /* Rewrite instance iid. */
-    int (*w_history_set)(void *be, int64_t iid, int64_t t_ms, double num, const char *ds,
-                         const char *inst);
+    /* Rewrite instance iid of (eid, attr); ERR_NOT_FOUND. */
+    int (*w_history_set)(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                         int64_t t_ms, double num, const char *ds, const char *inst);
     int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
     int (*w_context_delete)(void *be, const char *url);
 

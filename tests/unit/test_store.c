@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,11 +81,14 @@ static void test_writes_and_reads(void **state)
 
     assert_int_equal(store_listen(s, listener, NULL, &seen), 0);
     memset(ops, 0, sizeof(ops));
-    ops[0] = (struct store_op){.kind = STORE_CREATE, .tenant = "",
+    ops[0] = (struct store_op){.kind = STORE_CREATE,
+                               .tenant = "",
                                .doc = entity("{\"id\":\"urn:x:1\",\"type\":\"T\",\"n\":1}")};
-    ops[1] = (struct store_op){.kind = STORE_CREATE, .tenant = "",
+    ops[1] = (struct store_op){.kind = STORE_CREATE,
+                               .tenant = "",
                                .doc = entity("{\"id\":\"urn:x:1\",\"type\":\"T\",\"n\":2}")};
-    ops[2] = (struct store_op){.kind = STORE_UPSERT_REPLACE, .tenant = "city",
+    ops[2] = (struct store_op){.kind = STORE_UPSERT_REPLACE,
+                               .tenant = "city",
                                .doc = entity("{\"id\":\"urn:x:2\",\"type\":\"T\",\"n\":3}")};
     assert_int_equal(store_write(s, ops, 3), 0);
     assert_int_equal(ops[0].err.code, 0);
@@ -170,8 +174,8 @@ static void test_duration_parse(void **state)
     assert_int_equal(ms, 0);
     assert_int_equal(store_duration_parse("30", 1, &ms), 0);
     assert_int_equal(ms, 30LL * 86400000);
-    const char *bad[] = {"", "P", "PT", "P1M", "P1Y", "1H", "PT1D", "P1H", "PT1.5M", "P-1D",
-                         "PT1HX", "P1DT"};
+    const char *bad[] = {"",     "P",   "PT",     "P1M",  "P1Y",   "1H",
+                         "PT1D", "P1H", "PT1.5M", "P-1D", "PT1HX", "P1DT"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(store_duration_parse(bad[i], 0, &ms), ERR_BAD_DATA);
     assert_int_equal(store_duration_parse("30", 0, &ms), ERR_BAD_DATA);
@@ -236,8 +240,8 @@ static void test_temporal_ops_and_retention(void **state)
     assert_int_equal(op.created, 1);
     store_ops_clear(&op, 1);
 
-    struct store_history_query q = {.entity_id = "urn:ngsi-ld:M:1", .from_ms = INT64_MIN,
-                                    .to_ms = INT64_MAX};
+    struct store_history_query q = {
+        .entity_id = "urn:ngsi-ld:M:1", .from_ms = INT64_MIN, .to_ms = INT64_MAX};
     int n = 0;
     assert_int_equal(store_history(s, &q, count_rows, &n, &e), 0);
     assert_int_equal(n, 13);
@@ -293,6 +297,153 @@ static void test_temporal_ops_and_retention(void **state)
     assert_null(bad);
 }
 
+/* What a history read returned, as "attr iid t value;" text. */
+struct collected {
+    char text[1024];
+};
+
+static int collect(void *ud, const char *attr, int64_t iid, int64_t t, const char *inst)
+{
+    struct collected *c = ud;
+    cJSON *j = cJSON_Parse(inst);
+    const cJSON *v = cJSON_GetObjectItem(j, "value");
+    size_t len = strlen(c->text);
+    assert_non_null(j);
+    if (cJSON_IsNumber(v))
+        snprintf(c->text + len, sizeof(c->text) - len, "%s %lld %lld %g;", attr, (long long)iid,
+                 (long long)t, v->valuedouble);
+    else
+        snprintf(c->text + len, sizeof(c->text) - len, "%s %lld %lld %s;", attr, (long long)iid,
+                 (long long)t, cJSON_IsString(v) ? v->valuestring : "?");
+    cJSON_Delete(j);
+    return 0;
+}
+
+static void history_is(struct store *s, const char *want)
+{
+    struct store_history_query q = {
+        .entity_id = "urn:ngsi-ld:M:9", .from_ms = INT64_MIN, .to_ms = INT64_MAX};
+    struct collected c = {{0}};
+    struct err e = {0};
+    assert_int_equal(store_history(s, &q, collect, &c, &e), 0);
+    assert_string_equal(c.text, want);
+}
+
+static void history_write(struct store *s, enum store_op_kind kind, const char *attr, int64_t iid,
+                          const cJSON *inst, const char *ds, int all, int want_err)
+{
+    struct store_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = kind;
+    op.entity_id = "urn:ngsi-ld:M:9";
+    op.attr_iri = attr;
+    op.instance_id = iid;
+    op.inst = inst;
+    op.dataset_id = ds;
+    op.delete_all = all;
+    assert_int_equal(store_write(s, &op, 1), 0);
+    assert_int_equal(op.err.code, want_err);
+    store_ops_clear(&op, 1);
+}
+
+static void history_append(struct store *s, const char *attr, double v, const char *at)
+{
+    struct store_op op;
+    cJSON *hist = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(hist, attr), timed(v, at));
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_TEMPORAL_UPSERT;
+    op.doc = entity("{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\"}");
+    op.history = hist;
+    assert_int_equal(store_write(s, &op, 1), 0);
+    assert_int_equal(op.err.code, 0);
+    store_ops_clear(&op, 1);
+    cJSON_Delete(op.doc);
+    cJSON_Delete(hist);
+}
+
+/* A v5 database (one history row per instance, AUTOINCREMENT ids) opens
+ * as v6 with every instanceId kept; ids are never reused afterwards; an
+ * instance whose time changes keeps its id; deletes by instance and by
+ * dataset. */
+static void test_history_v5_upgrade_and_instances(void **state)
+{
+    static const char *const v5 =
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+        "INSERT INTO meta VALUES ('schema_version', '5');"
+        "CREATE TABLE tenants(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  created_at TEXT NOT NULL);"
+        "INSERT INTO tenants VALUES (1, '', '2026-01-01T00:00:00Z');"
+        "CREATE TABLE entities(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL,"
+        "  eid TEXT NOT NULL, doc TEXT NOT NULL, created_at TEXT, types TEXT);"
+        "CREATE UNIQUE INDEX entities_id ON entities(tid, eid);"
+        "CREATE INDEX entities_tenant ON entities(tid);"
+        "CREATE TABLE entity_types(tid INTEGER NOT NULL, type TEXT NOT NULL,"
+        "  rid INTEGER NOT NULL, PRIMARY KEY(tid, type, rid)) WITHOUT ROWID;"
+        "CREATE VIRTUAL TABLE entity_geo USING rtree(rid, min_lon, max_lon, min_lat, max_lat);"
+        "CREATE TABLE contexts(url TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,"
+        "  created_at TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE docs(tenant TEXT NOT NULL, coll TEXT NOT NULL, id TEXT NOT NULL,"
+        "  body TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY(tenant, coll, id))"
+        "  WITHOUT ROWID;"
+        "CREATE TABLE hist_keys(kid INTEGER PRIMARY KEY, tid INTEGER NOT NULL,"
+        "  eid TEXT NOT NULL, attr TEXT NOT NULL);"
+        "CREATE UNIQUE INDEX hist_keys_key ON hist_keys(tid, eid, attr);"
+        "CREATE TABLE hist(iid INTEGER PRIMARY KEY AUTOINCREMENT, kid INTEGER NOT NULL,"
+        "  t INTEGER NOT NULL, num REAL, ds TEXT, inst TEXT NOT NULL);"
+        "CREATE INDEX hist_t ON hist(kid, t, num);"
+        "INSERT INTO hist_keys VALUES (1, 1, 'urn:ngsi-ld:M:9', 'urn:p'),"
+        "  (2, 1, 'urn:ngsi-ld:M:9', 'urn:q');"
+        "INSERT INTO hist VALUES (3, 1, 1000, 1.5, NULL,"
+        "  '{\"type\":\"Property\",\"value\":1.5,\"observedAt\":\"1970-01-01T00:00:01.000Z\"}'),"
+        "  (4, 2, 1000, NULL, 'urn:ds:a', '{\"type\":\"Property\",\"value\":\"x\","
+        "  \"datasetId\":\"urn:ds:a\",\"observedAt\":\"1970-01-01T00:00:01.000Z\"}'),"
+        "  (8, 1, 3000, 2.5, NULL,"
+        "  '{\"type\":\"Property\",\"value\":2.5,\"observedAt\":\"1970-01-01T00:00:03.000Z\"}');"
+        "UPDATE sqlite_sequence SET seq = 12 WHERE name = 'hist';";
+    char path[128];
+    sqlite3 *db = NULL;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v5, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *s = open_store();
+    history_is(s, "urn:p 3 1000 1.5;urn:p 8 3000 2.5;urn:q 4 1000 x;");
+    /* ids continue above v5's high-water mark (12), not above the last row */
+    history_append(s, "urn:p", 7, "1970-01-01T00:00:05.000Z");
+    history_is(s, "urn:p 3 1000 1.5;urn:p 8 3000 2.5;urn:p 13 5000 7;urn:q 4 1000 x;");
+
+    /* a new time moves instance 3 after 8, under its own id */
+    cJSON *patch = cJSON_Parse("{\"value\":4.5,\"observedAt\":\"1970-01-01T00:00:04.000Z\"}");
+    history_write(s, STORE_HISTORY_PATCH, "urn:p", 3, patch, NULL, 0, 0);
+    history_is(s, "urn:p 8 3000 2.5;urn:p 3 4000 4.5;urn:p 13 5000 7;urn:q 4 1000 x;");
+    cJSON_Delete(patch);
+    patch = cJSON_Parse("{\"value\":5.5}"); /* same time: rewritten in place */
+    history_write(s, STORE_HISTORY_PATCH, "urn:p", 3, patch, NULL, 0, 0);
+    history_is(s, "urn:p 8 3000 2.5;urn:p 3 4000 5.5;urn:p 13 5000 7;urn:q 4 1000 x;");
+    history_write(s, STORE_HISTORY_PATCH, "urn:q", 3, patch, NULL, 0, ERR_NOT_FOUND);
+    cJSON_Delete(patch);
+
+    /* delete one instance, then the rest of a dataset */
+    history_write(s, STORE_HISTORY_DELETE, "urn:p", 13, NULL, NULL, 0, 0);
+    history_write(s, STORE_HISTORY_DELETE, "urn:p", 13, NULL, NULL, 0, ERR_NOT_FOUND);
+    history_write(s, STORE_HISTORY_DELETE, "urn:q", 0, NULL, NULL, 0, ERR_NOT_FOUND);
+    history_write(s, STORE_HISTORY_DELETE, "urn:q", 0, NULL, "urn:ds:b", 0, ERR_NOT_FOUND);
+    history_write(s, STORE_HISTORY_DELETE, "urn:q", 0, NULL, "urn:ds:a", 0, 0);
+    history_is(s, "urn:p 8 3000 2.5;urn:p 3 4000 5.5;");
+    store_close(s);
+
+    /* the deleted newest id (13) is not handed out again after a restart
+     * (nor 14: the row instance 3 moved to took it) */
+    s = open_store();
+    history_append(s, "urn:p", 9, "1970-01-01T00:00:06.000Z");
+    history_is(s, "urn:p 8 3000 2.5;urn:p 3 4000 5.5;urn:p 15 6000 9;");
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_docs_survive_reopen),
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_temporal_ops_and_retention),
+        cmocka_unit_test_setup_teardown(test_history_v5_upgrade_and_instances, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

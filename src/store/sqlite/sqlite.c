@@ -25,21 +25,18 @@
  *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
  *   contexts(url, kind, body, created_at)   persisted @context documents
  *   docs(tenant, coll, id, body, updated_at) (v3) per-tenant configuration documents
- *   hist_keys(kid, tid, eid, attr)          (v5) one row per entity attribute with
- *                                           history; unique (tid, eid, attr)
- *   hist(iid, kid, t, num, ds, inst)        (v5) temporal history: iid = instanceId
- *                                           (never reused), t = observedAt in ms,
- *                                           num = numeric value or NULL, ds =
- *                                           datasetId or NULL, inst = instance JSON;
- *                                           index (kid, t, num) covers range reads
- *                                           and aggregation. (v4 had one wide row
- *                                           per instance with the ids as text.)
+ *   hist_ents, hist_attrs, hist_ent_attrs,  (v6) the temporal history, by entity:
+ *   hist_rows                               one row per entity write and time with
+ *                                           its instances packed (hist.c has the
+ *                                           layout and why). v4 had one wide row per
+ *                                           instance, v5 one per instance keyed by
+ *                                           entity attribute.
  *
- * History retention (x_history_expire) deletes on the side connection in
+ * History retention (sq__hist_expire) deletes on the side connection in
  * short transactions of at most a batch of rows, so the writer waits at
  * most one such transaction for its lock.
  */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -101,13 +98,41 @@ static const char *const migrations[] = {
     "  json_extract(h.inst, '$.datasetId'), h.inst FROM history h JOIN hist_keys k"
     "  ON k.tid = h.tid AND k.eid = h.eid AND k.attr = h.attr ORDER BY h.iid;"
     "DROP TABLE history;",
+    /* 6: history by entity (hist.c): one row per entity write and time,
+     * with its instances packed; sq__hist_migrate_v6 moves the v5 rows */
+    "CREATE TABLE hist_ents(hk INTEGER PRIMARY KEY, tid INTEGER NOT NULL, eid TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX hist_ents_key ON hist_ents(tid, eid);"
+    "CREATE TABLE hist_attrs(aid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE hist_ent_attrs(hk INTEGER NOT NULL, aid INTEGER NOT NULL,"
+    "  PRIMARY KEY(hk, aid)) WITHOUT ROWID;"
+    "CREATE TABLE hist_rows(rid INTEGER PRIMARY KEY, hk INTEGER NOT NULL, t INTEGER NOT NULL,"
+    "  nums BLOB NOT NULL, body BLOB NOT NULL);"
+    "CREATE INDEX hist_rows_t ON hist_rows(hk, t, nums);",
+};
+/* C steps run after a migration's SQL, in its transaction */
+static int (*const migration_fns[])(sqlite3 *db) = {
+    [5] = sq__hist_migrate_v6,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum wstmt {
-    W_BEGIN, W_COMMIT, W_ROLLBACK, W_TENANT_GET, W_TENANT_ADD, W_LOAD, W_PEEK, W_INSERT,
-    W_KEYS, W_UPDATE, W_DELETE, W_TYPE_ADD, W_TYPE_DEL, W_GEO_GET, W_GEO_ADD, W_GEO_DEL,
-    W_HKEY_GET, W_HKEY_ADD, W_HISTORY, W_HIST_GET, W_HIST_SET, N_WSTMT
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_TENANT_GET,
+    W_TENANT_ADD,
+    W_LOAD,
+    W_PEEK,
+    W_INSERT,
+    W_KEYS,
+    W_UPDATE,
+    W_DELETE,
+    W_TYPE_ADD,
+    W_TYPE_DEL,
+    W_GEO_GET,
+    W_GEO_ADD,
+    W_GEO_DEL,
+    N_WSTMT
 };
 
 static const char *const wsql[N_WSTMT] = {
@@ -128,12 +153,6 @@ static const char *const wsql[N_WSTMT] = {
     [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
-    [W_HKEY_GET] = "SELECT kid FROM hist_keys WHERE tid = ?1 AND eid = ?2 AND attr = ?3",
-    [W_HKEY_ADD] = "INSERT INTO hist_keys(tid, eid, attr) VALUES (?1, ?2, ?3)",
-    [W_HISTORY] = "INSERT INTO hist(kid, t, num, ds, inst) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [W_HIST_GET] = ("SELECT h.inst FROM hist h JOIN hist_keys k ON k.kid = h.kid"
-                    " WHERE h.iid = ?1 AND k.tid = ?2 AND k.eid = ?3 AND k.attr = ?4"),
-    [W_HIST_SET] = "UPDATE hist SET t = ?2, num = ?3, ds = ?4, inst = ?5 WHERE iid = ?1",
     [W_GEO_GET] = "SELECT min_lon, max_lon, min_lat, max_lat FROM entity_geo WHERE rid = ?1",
 };
 
@@ -158,8 +177,8 @@ static const char *const rsql[N_RSTMT] = {
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
-#define CHECKPOINT_FRAMES 2000  /* ~16 MB of WAL with 8 KiB pages */
-#define CHECKPOINT_FORCE 8000   /* ~64 MB: make the WAL start over */
+#define CHECKPOINT_FRAMES 2000 /* ~16 MB of WAL with 8 KiB pages */
+#define CHECKPOINT_FORCE 8000  /* ~64 MB: make the WAL start over */
 
 struct reader {
     struct sqlite_be *be;
@@ -168,32 +187,7 @@ struct reader {
     struct reader *next, *prev;
 };
 
-struct sqlite_be {
-    char *path;
-    int sync_full;
-    sqlite3 *w;                 /* writer thread only */
-    sqlite3_stmt *ws[N_WSTMT];
-    sqlite3 *side;              /* context writes, under side_mu */
-    pthread_mutex_t side_mu;
-    pthread_t ckpt_thread;       /* checkpointer */
-    int ckpt_started, ckpt_stop;
-    pthread_mutex_t ckpt_mu;
-    pthread_cond_t ckpt_cv;
-    int wal_frames;              /* frames in the WAL after the last commit (ckpt_mu) */
-    pthread_key_t reader_key;
-    pthread_mutex_t readers_mu; /* guards the list of reader connections */
-    struct reader *readers;
-    /* writer only: (tid, eid, attr) -> kid of hist_keys, so appending history
-     * does not look the key up in SQL each time; cleared on rollback and
-     * when keys are deleted, and when it reaches HKEY_CACHE_MAX */
-    struct hmap *hkeys;
-};
-
-#define HKEY_CACHE_MAX 262144
-
-static void hkeys_clear(struct sqlite_be *be);
-
-static int db_err(sqlite3 *db, const char *what)
+int sq__err(sqlite3 *db, const char *what)
 {
     log_msg(LOG_ERROR, "sqlite: %s: %s", what, sqlite3_errmsg(db));
     return ERR_IO;
@@ -206,7 +200,7 @@ static int open_conn(struct sqlite_be *be, sqlite3 **out, int reader)
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
     if (sqlite3_open_v2(be->path, &db, flags, NULL) != SQLITE_OK) {
-        int rc = db ? db_err(db, "open") : ERR_NOMEM;
+        int rc = db ? sq__err(db, "open") : ERR_NOMEM;
         sqlite3_close(db);
         return rc;
     }
@@ -218,7 +212,7 @@ static int open_conn(struct sqlite_be *be, sqlite3 **out, int reader)
              "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
              be->sync_full ? "FULL" : "NORMAL", reader ? -16384 : -65536, 268435456);
     if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-        int rc = db_err(db, "pragmas");
+        int rc = sq__err(db, "pragmas");
         sqlite3_close(db);
         return rc;
     }
@@ -231,8 +225,10 @@ static int migrate(sqlite3 *db, struct err *e)
     sqlite3_stmt *st = NULL;
     int version = 0;
 
-    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)"
-                         " WITHOUT ROWID", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)"
+                     " WITHOUT ROWID",
+                     NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
                            NULL) != SQLITE_OK)
@@ -241,8 +237,8 @@ static int migrate(sqlite3 *db, struct err *e)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (version > N_MIGRATIONS)
-        return err_set(e, ERR_IO, "database schema %d is newer than this pilotlight (%d)",
-                       version, N_MIGRATIONS);
+        return err_set(e, ERR_IO, "database schema %d is newer than this pilotlight (%d)", version,
+                       N_MIGRATIONS);
     for (int v = version; v < N_MIGRATIONS; v++) {
         char sql[128];
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -250,6 +246,8 @@ static int migrate(sqlite3 *db, struct err *e)
         snprintf(sql, sizeof(sql),
                  "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')", v + 1);
         if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            (v < (int)(sizeof(migration_fns) / sizeof(migration_fns[0])) && migration_fns[v] &&
+             migration_fns[v](db) != 0) ||
             sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
             err_set(e, ERR_IO, "migration %d failed: %s", v + 1, sqlite3_errmsg(db));
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -302,7 +300,7 @@ static struct reader *reader_get(struct sqlite_be *be)
     for (int i = 0; i < N_RSTMT; i++)
         if (sqlite3_prepare_v3(r->db, rsql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
             SQLITE_OK) {
-            db_err(r->db, rsql[i]);
+            sq__err(r->db, rsql[i]);
             goto fail;
         }
     pthread_mutex_lock(&be->readers_mu);
@@ -316,6 +314,12 @@ static struct reader *reader_get(struct sqlite_be *be)
 fail:
     reader_free(r);
     return NULL;
+}
+
+sqlite3 *sq__reader_db(struct sqlite_be *be)
+{
+    struct reader *r = reader_get(be);
+    return r ? r->db : NULL;
 }
 
 /* After each commit (writer thread): note the WAL size, wake the
@@ -394,9 +398,10 @@ static void be_close(void *arg)
     }
     pthread_setspecific(be->reader_key, NULL);
     pthread_key_delete(be->reader_key);
-    hkeys_clear(be);
-    for (int i = 0; i < N_WSTMT; i++)
+    sq__hist_close(be);
+    for (int i = 0; be->ws && i < N_WSTMT; i++)
         sqlite3_finalize(be->ws[i]);
+    free(be->ws);
     if (be->w) /* leave a small WAL behind for the next start */
         sqlite3_exec(be->w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close(be->w);
@@ -425,8 +430,8 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
     pthread_key_create(&be->reader_key, reader_destroy);
     be->sync_full = c->durability_full;
     if (mkdir(c->data_dir, 0750) != 0 && errno != EEXIST) {
-        rc = err_set(e, ERR_IO, "cannot create data directory %s: %s", c->data_dir,
-                     strerror(errno));
+        rc =
+            err_set(e, ERR_IO, "cannot create data directory %s: %s", c->data_dir, strerror(errno));
         goto fail;
     }
     len = strlen(c->data_dir) + sizeof("/pilotlight.db");
@@ -441,12 +446,20 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
     }
     if ((rc = migrate(be->w, e)) != 0)
         goto fail;
+    if ((be->ws = calloc(N_WSTMT, sizeof(*be->ws))) == NULL) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     for (int i = 0; i < N_WSTMT; i++)
         if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL) !=
             SQLITE_OK) {
             rc = err_set(e, ERR_IO, "prepare: %s", sqlite3_errmsg(be->w));
             goto fail;
         }
+    if ((rc = sq__hist_open(be)) != 0) {
+        err_set(e, rc, "cannot prepare the history: %s", sqlite3_errmsg(be->w));
+        goto fail;
+    }
     if ((rc = open_conn(be, &be->side, 0)) != 0) {
         err_set(e, rc, "cannot open %s", be->path);
         goto fail;
@@ -468,7 +481,7 @@ fail:
 
 /* ---- writer side ------------------------------------------------------ */
 
-static int step_done(sqlite3_stmt *st)
+int sq__step_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -477,8 +490,8 @@ static int step_done(sqlite3_stmt *st)
 
 static int w_exec(struct sqlite_be *be, enum wstmt which)
 {
-    int rc = step_done(be->ws[which]);
-    return rc ? db_err(be->w, wsql[which]) : 0;
+    int rc = sq__step_done(be->ws[which]);
+    return rc ? sq__err(be->w, wsql[which]) : 0;
 }
 
 static int w_begin(void *arg)
@@ -498,10 +511,11 @@ static int w_begin(void *arg)
 static int w_commit(void *arg)
 {
     struct sqlite_be *be = arg;
-    int rc = w_exec(be, W_COMMIT), frames;
+    int rc, frames;
 
-    if (rc)
+    if ((rc = sq__hist_flush(be)) != 0 || (rc = w_exec(be, W_COMMIT)) != 0)
         return rc;
+    sq__hist_committed(be);
     pthread_mutex_lock(&be->ckpt_mu);
     frames = be->wal_frames;
     pthread_mutex_unlock(&be->ckpt_mu);
@@ -519,7 +533,7 @@ static int w_commit(void *arg)
 static void w_rollback(void *arg)
 {
     struct sqlite_be *be = arg;
-    hkeys_clear(be); /* keys inserted by the group are gone */
+    sq__hist_rollback(be); /* rows and keys of the group are gone */
     if (!sqlite3_get_autocommit(be->w))
         w_exec(be, W_ROLLBACK);
 }
@@ -541,15 +555,15 @@ static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid, int
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
-        return db_err(be->w, "tenant lookup");
+        return sq__err(be->w, "tenant lookup");
     if (!create)
         return ERR_NO_TENANT;
     st = be->ws[W_TENANT_ADD];
     tm_format(tm_now_ms(), now);
     sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-    if (step_done(st))
-        return db_err(be->w, "tenant insert");
+    if (sq__step_done(st))
+        return sq__err(be->w, "tenant insert");
     *tid = sqlite3_last_insert_rowid(be->w);
     *created = 1;
     log_msg(LOG_INFO, "store: tenant '%s' created", tenant);
@@ -573,7 +587,7 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
         return *doc ? 0 : ERR_INTERNAL;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "load");
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "load");
 }
 
 static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO_LEN])
@@ -594,7 +608,7 @@ static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO
         return 0;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "peek");
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "peek");
 }
 
 static int types_apply(struct sqlite_be *be, enum wstmt which, int64_t tid, int64_t rid,
@@ -614,8 +628,8 @@ static int types_apply(struct sqlite_be *be, enum wstmt which, int64_t tid, int6
         sqlite3_bind_int64(st, 1, tid);
         sqlite3_bind_text(st, 2, t->valuestring, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, rid);
-        if (step_done(st))
-            return db_err(be->w, wsql[which]);
+        if (sq__step_done(st))
+            return sq__err(be->w, wsql[which]);
     }
     return 0;
 }
@@ -624,7 +638,7 @@ static int geo_del(struct sqlite_be *be, int64_t rid)
 {
     sqlite3_stmt *st = be->ws[W_GEO_DEL];
     sqlite3_bind_int64(st, 1, rid);
-    return step_done(st) ? db_err(be->w, "geo unindex") : 0;
+    return sq__step_done(st) ? sq__err(be->w, "geo unindex") : 0;
 }
 
 /* The index box of a document's location; 0 when it has none. */
@@ -659,7 +673,7 @@ static int geo_sync(struct sqlite_be *be, int64_t rid, const cJSON *doc, int may
         }
         sqlite3_reset(st);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return db_err(be->w, "geo lookup");
+            return sq__err(be->w, "geo lookup");
     }
     if (!have)
         return had ? geo_del(be, rid) : 0;
@@ -673,7 +687,7 @@ static int geo_sync(struct sqlite_be *be, int64_t rid, const cJSON *doc, int may
     sqlite3_bind_double(st, 3, bb[2]);
     sqlite3_bind_double(st, 4, bb[1]);
     sqlite3_bind_double(st, 5, bb[3]);
-    return step_done(st) ? db_err(be->w, "geo index") : 0;
+    return sq__step_done(st) ? sq__err(be->w, "geo index") : 0;
 }
 
 static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
@@ -693,12 +707,12 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
     sqlite3_bind_text(st, 4, cJSON_IsString(created) ? created->valuestring : NULL, -1,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 5, types, -1, SQLITE_STATIC);
-    rc = step_done(st);
+    rc = sq__step_done(st);
     free(types);
     if (rc == SQLITE_CONSTRAINT)
         return ERR_EXISTS;
     if (rc)
-        return db_err(be->w, "insert");
+        return sq__err(be->w, "insert");
     rid = sqlite3_last_insert_rowid(be->w);
     if ((rc = types_apply(be, W_TYPE_ADD, tid, rid, ent_doc_types(doc), NULL)) != 0)
         return rc;
@@ -722,7 +736,7 @@ static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, co
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(be->w, wsql[which]);
+    return rc == SQLITE_DONE ? 0 : sq__err(be->w, wsql[which]);
 }
 
 static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text)
@@ -745,13 +759,13 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     sqlite3_reset(st);
     if (rc != SQLITE_ROW) {
         free(types);
-        return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "keys");
+        return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "keys");
     }
     st = be->ws[W_UPDATE];
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, types, -1, SQLITE_STATIC);
-    rc = step_done(st) ? db_err(be->w, "update") : 0;
+    rc = sq__step_done(st) ? sq__err(be->w, "update") : 0;
     if (rc == 0 && (old_types == NULL || strcmp(old_types, types) != 0)) {
         cJSON *old = old_types ? cJSON_Parse(old_types) : NULL;
         const cJSON *now_types = ent_doc_types(after);
@@ -790,7 +804,7 @@ static int side_exec(struct sqlite_be *be, const char *sql, const char *const *a
 
     pthread_mutex_lock(&be->side_mu);
     if (sqlite3_prepare_v2(be->side, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(be->side, sql);
+        rc = sq__err(be->side, sql);
         goto out;
     }
     for (int i = 0; i < n; i++)
@@ -801,489 +815,11 @@ static int side_exec(struct sqlite_be *be, const char *sql, const char *const *a
         if (changes)
             *changes = sqlite3_changes(be->side);
     } else {
-        rc = rc == SQLITE_CONSTRAINT ? ERR_EXISTS : db_err(be->side, sql);
+        rc = rc == SQLITE_CONSTRAINT ? ERR_EXISTS : sq__err(be->side, sql);
     }
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&be->side_mu);
-    return rc;
-}
-
-/* The key row of (tid, eid, attr), created when create != 0; 0 in *kid
- * when absent and not created. */
-static int hist_key_sql(struct sqlite_be *be, sqlite3_stmt *st, int64_t tid, const char *eid,
-                        const char *attr, int create, int64_t *kid);
-
-static void hkeys_clear(struct sqlite_be *be)
-{
-    hmap_free(be->hkeys, NULL);
-    be->hkeys = NULL;
-}
-
-static int hist_key(struct sqlite_be *be, int64_t tid, const char *eid, const char *attr,
-                    int create, int64_t *kid)
-{
-    sqlite3_stmt *st = be->ws[W_HKEY_GET];
-    char key[1024];
-    int rc, cacheable;
-
-    *kid = 0;
-    cacheable = (size_t)snprintf(key, sizeof(key), "%lld\x1f%s\x1f%s", (long long)tid, eid, attr) <
-                sizeof(key);
-    if (cacheable && be->hkeys != NULL) {
-        void *v = hmap_get(be->hkeys, key);
-        if (v != NULL) {
-            *kid = (int64_t)(intptr_t)v;
-            return 0;
-        }
-    }
-    rc = hist_key_sql(be, st, tid, eid, attr, create, kid);
-    if (rc == 0 && *kid > 0 && cacheable) {
-        if (be->hkeys != NULL && hmap_count(be->hkeys) >= HKEY_CACHE_MAX)
-            hkeys_clear(be);
-        if (be->hkeys == NULL)
-            be->hkeys = hmap_new(1024);
-        if (be->hkeys != NULL)
-            (void)hmap_put(be->hkeys, key, (void *)(intptr_t)*kid, NULL);
-    }
-    return rc;
-}
-
-static int hist_key_sql(struct sqlite_be *be, sqlite3_stmt *st, int64_t tid, const char *eid,
-                        const char *attr, int create, int64_t *kid)
-{
-    int rc;
-
-    sqlite3_bind_int64(st, 1, tid);
-    sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, attr, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *kid = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_err(be->w, "history key");
-    if (*kid || !create)
-        return 0;
-    st = be->ws[W_HKEY_ADD];
-    sqlite3_bind_int64(st, 1, tid);
-    sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, attr, -1, SQLITE_STATIC);
-    if (step_done(st))
-        return db_err(be->w, "history key insert");
-    *kid = sqlite3_last_insert_rowid(be->w);
-    return 0;
-}
-
-static void bind_num(sqlite3_stmt *st, int i, double num)
-{
-    if (isnan(num))
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_double(st, i, num);
-}
-
-static int w_history(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                     double num, const char *ds, const char *inst)
-{
-    struct sqlite_be *be = arg;
-    sqlite3_stmt *st = be->ws[W_HISTORY];
-    int64_t kid;
-    int rc;
-
-    if ((rc = hist_key(be, tid, eid, attr, 1, &kid)) != 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, kid);
-    sqlite3_bind_int64(st, 2, t_ms);
-    bind_num(st, 3, num);
-    sqlite3_bind_text(st, 4, ds, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, inst, -1, SQLITE_STATIC);
-    return step_done(st) ? db_err(be->w, "history") : 0;
-}
-
-/* Run sql (writer connection, prepared once per call) with int64 / text
- * arguments: args[i] is text when kinds[i] == 't', else ints[i]. */
-static int w_run(struct sqlite_be *be, const char *sql, const char *kinds, const int64_t *ints,
-                 const char *const *texts, long *changes)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (sqlite3_prepare_v2(be->w, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_err(be->w, sql);
-    for (int i = 0; kinds[i]; i++) {
-        if (kinds[i] == 't')
-            sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(st, i + 1, ints[i]);
-    }
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_err(be->w, sql);
-    if (changes)
-        *changes += sqlite3_changes(be->w);
-    return 0;
-}
-
-/* Delete history: every attribute of the entity (attr NULL, keys too), one
- * attribute's instances of dataset ds (NULL = the default instance) or of
- * every dataset (all_ds), or the one instance iid (> 0). *n = rows deleted. */
-static int w_history_delete(void *arg, int64_t tid, const char *eid, const char *attr,
-                            const char *ds, int all_ds, int64_t iid, long *n)
-{
-    struct sqlite_be *be = arg;
-    int64_t ints[4] = {tid, 0, 0, 0};
-    const char *texts[4] = {NULL, eid, NULL, NULL};
-    int64_t kid;
-    int rc;
-
-    *n = 0;
-    if (attr == NULL) {
-        hkeys_clear(be);
-        if ((rc = w_run(be,
-                        "DELETE FROM hist WHERE kid IN (SELECT kid FROM hist_keys WHERE tid = ?1"
-                        " AND eid = ?2)",
-                        "it", ints, texts, n)) != 0)
-            return rc;
-        return w_run(be, "DELETE FROM hist_keys WHERE tid = ?1 AND eid = ?2", "it", ints, texts,
-                     NULL);
-    }
-    if ((rc = hist_key(be, tid, eid, attr, 0, &kid)) != 0 || kid == 0)
-        return rc;
-    ints[0] = kid;
-    if (iid > 0) {
-        ints[1] = iid;
-        return w_run(be, "DELETE FROM hist WHERE kid = ?1 AND iid = ?2", "ii", ints, texts, n);
-    }
-    if (all_ds)
-        return w_run(be, "DELETE FROM hist WHERE kid = ?1", "i", ints, texts, n);
-    if (ds == NULL)
-        return w_run(be, "DELETE FROM hist WHERE kid = ?1 AND ds IS NULL", "i", ints, texts, n);
-    texts[1] = ds;
-    return w_run(be, "DELETE FROM hist WHERE kid = ?1 AND ds = ?2", "it", ints, texts, n);
-}
-
-static int w_history_get(void *arg, int64_t tid, const char *eid, const char *attr, int64_t iid,
-                         char **inst)
-{
-    struct sqlite_be *be = arg;
-    sqlite3_stmt *st = be->ws[W_HIST_GET];
-    int rc;
-
-    *inst = NULL;
-    sqlite3_bind_int64(st, 1, iid);
-    sqlite3_bind_int64(st, 2, tid);
-    sqlite3_bind_text(st, 3, eid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, attr, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *inst = strdup((const char *)sqlite3_column_text(st, 0));
-        sqlite3_reset(st);
-        return *inst ? 0 : ERR_NOMEM;
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->w, "history get");
-}
-
-static int w_history_set(void *arg, int64_t iid, int64_t t_ms, double num, const char *ds,
-                         const char *inst)
-{
-    struct sqlite_be *be = arg;
-    sqlite3_stmt *st = be->ws[W_HIST_SET];
-
-    sqlite3_bind_int64(st, 1, iid);
-    sqlite3_bind_int64(st, 2, t_ms);
-    bind_num(st, 3, num);
-    sqlite3_bind_text(st, 4, ds, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, inst, -1, SQLITE_STATIC);
-    return step_done(st) ? db_err(be->w, "history set") : 0;
-}
-
-/* The key rows of an entity's history (attributes in name order), those
- * of q->attrs only when given. */
-struct hkey {
-    int64_t kid;
-    char *attr;
-};
-
-static void hkeys_free(struct hkey *k, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(k[i].attr);
-    free(k);
-}
-
-static int hkeys_load(struct reader *r, int64_t tid, const struct store_history_query *q,
-                      struct hkey **out, size_t *n_out)
-{
-    sqlite3_stmt *st = NULL;
-    struct hkey *k = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-
-    *out = NULL;
-    *n_out = 0;
-    if (sqlite3_prepare_v2(r->db,
-                           "SELECT kid, attr FROM hist_keys WHERE tid = ?1 AND eid = ?2"
-                           " ORDER BY attr",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(r->db, "history keys");
-    sqlite3_bind_int64(st, 1, tid);
-    sqlite3_bind_text(st, 2, q->entity_id, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *attr = (const char *)sqlite3_column_text(st, 1);
-        int wanted = q->n_attrs == 0;
-        for (size_t i = 0; i < q->n_attrs && !wanted; i++)
-            wanted = strcmp(q->attrs[i], attr) == 0;
-        if (!wanted)
-            continue;
-        if (n == cap) {
-            struct hkey *p = realloc(k, (cap = cap ? cap * 2 : 8) * sizeof(*p));
-            if (p == NULL)
-                goto oom;
-            k = p;
-        }
-        if ((k[n].attr = strdup(attr)) == NULL)
-            goto oom;
-        k[n++].kid = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        hkeys_free(k, n);
-        return db_err(r->db, "history keys");
-    }
-    *out = k;
-    *n_out = n;
-    return 0;
-oom:
-    sqlite3_finalize(st);
-    hkeys_free(k, n);
-    return ERR_NOMEM;
-}
-
-/* History of one entity: per attribute (name order), in time order; with
- * last_n, the newest N of each attribute (read newest first, reversed);
- * else at most q->limit (> 0) oldest. */
-static int r_history(void *arg, int64_t tid, const struct store_history_query *q,
-                     int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
-                                 const char *inst),
-                     void *ud)
-{
-    struct reader *r = reader_get(arg);
-    sqlite3_stmt *st = NULL;
-    struct hkey *keys = NULL;
-    size_t n_keys = 0;
-    int64_t *iids = NULL, *ts = NULL;
-    char **insts = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-
-    if (r == NULL)
-        return ERR_IO;
-    if ((rc = hkeys_load(r, tid, q, &keys, &n_keys)) != 0)
-        return rc;
-    if (sqlite3_prepare_v2(r->db,
-                           q->last_n > 0
-                               ? "SELECT iid, t, inst FROM hist WHERE kid = ?1 AND t >= ?2"
-                                 " AND t < ?3 ORDER BY t DESC LIMIT ?4"
-                               : "SELECT iid, t, inst FROM hist WHERE kid = ?1 AND t >= ?2"
-                                 " AND t < ?3 ORDER BY t LIMIT ?4",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(r->db, "history query");
-        goto out;
-    }
-    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
-        sqlite3_bind_int64(st, 1, keys[k].kid);
-        sqlite3_bind_int64(st, 2, q->from_ms);
-        sqlite3_bind_int64(st, 3, q->to_ms);
-        sqlite3_bind_int64(st, 4, q->last_n > 0 ? q->last_n : q->limit > 0 ? q->limit : -1);
-        n = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (q->last_n <= 0) {
-                if (each(ud, keys[k].attr, sqlite3_column_int64(st, 0),
-                         sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2)))
-                    break;
-                continue;
-            }
-            /* newest first: keep to hand them over oldest first */
-            if (n == cap) {
-                size_t c = cap ? cap * 2 : 16;
-                int64_t *a = realloc(iids, c * sizeof(*a));
-                if (a)
-                    iids = a;
-                int64_t *b = a ? realloc(ts, c * sizeof(*b)) : NULL;
-                if (b)
-                    ts = b;
-                char **t = b ? realloc(insts, c * sizeof(*t)) : NULL;
-                if (t == NULL) {
-                    rc = ERR_NOMEM;
-                    break;
-                }
-                insts = t;
-                cap = c;
-            }
-            iids[n] = sqlite3_column_int64(st, 0);
-            ts[n] = sqlite3_column_int64(st, 1);
-            if ((insts[n] = strdup((const char *)sqlite3_column_text(st, 2))) == NULL) {
-                rc = ERR_NOMEM;
-                break;
-            }
-            n++;
-        }
-        sqlite3_reset(st);
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-            rc = rc == SQLITE_ROW ? 1 : 0; /* ROW: each() asked to stop */
-        } else if (rc != ERR_NOMEM) {
-            rc = db_err(r->db, "history query");
-        }
-        for (size_t i = n; rc == 0 && i-- > 0;)
-            if (each(ud, keys[k].attr, iids[i], ts[i], insts[i]))
-                rc = 1;
-        for (size_t i = 0; i < n; i++)
-            free(insts[i]);
-    }
-    if (rc == 1)
-        rc = 0;
-out:
-    sqlite3_finalize(st);
-    hkeys_free(keys, n_keys);
-    free(iids);
-    free(ts);
-    free(insts);
-    return rc;
-}
-
-/* Aggregation of one entity's history per attribute and period: the
- * numeric methods stream the covering index (kid, t, num) in time order
- * and fold rows into buckets in C (no sort, no row reads); distinctCount
- * needs the values of non-numeric instances, so it is a second, grouped
- * query only when asked. Buckets start at q->from_ms, or at the first
- * instance's time when the window is open; only non-empty buckets are
- * reported, each ending at start + period, clipped to q->to_ms. */
-static int r_history_aggr(void *arg, int64_t tid, const struct store_history_query *q,
-                          int64_t period_ms, int want_distinct,
-                          int (*each)(void *ud, const char *attr, const struct store_aggr *a),
-                          void *ud)
-{
-    struct reader *r = reader_get(arg);
-    sqlite3_stmt *first = NULL, *st = NULL, *dist = NULL;
-    struct hkey *keys = NULL;
-    size_t n_keys = 0;
-    int rc;
-
-    if (r == NULL)
-        return ERR_IO;
-    if ((rc = hkeys_load(r, tid, q, &keys, &n_keys)) != 0)
-        return rc;
-    if (sqlite3_prepare_v2(r->db,
-                           "SELECT t FROM hist WHERE kid = ?1 AND t >= ?2 AND t < ?3"
-                           " ORDER BY t LIMIT 1",
-                           -1, &first, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->db,
-                           "SELECT t, num FROM hist WHERE kid = ?1 AND t >= ?2 AND t < ?3"
-                           " ORDER BY t",
-                           -1, &st, NULL) != SQLITE_OK ||
-        (want_distinct &&
-         sqlite3_prepare_v2(r->db,
-                            "SELECT (t - ?4) / ?5 AS b, count(DISTINCT coalesce(num,"
-                            " json_extract(inst, '$.value'), json_extract(inst, '$.object'),"
-                            " json_extract(inst, '$.languageMap'), json_extract(inst,"
-                            " '$.valueList'), json_extract(inst, '$.json'),"
-                            " json_extract(inst, '$.vocab'))) FROM hist WHERE kid = ?1 AND"
-                            " t >= ?2 AND t < ?3 GROUP BY b ORDER BY b",
-                            -1, &dist, NULL) != SQLITE_OK)) {
-        rc = db_err(r->db, "history aggregation");
-        goto out;
-    }
-    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
-        int64_t start = q->from_ms, period;
-        struct store_aggr a;
-        int have = 0, drc;
-
-        if (start == INT64_MIN) {
-            sqlite3_bind_int64(first, 1, keys[k].kid);
-            sqlite3_bind_int64(first, 2, q->from_ms);
-            sqlite3_bind_int64(first, 3, q->to_ms);
-            drc = sqlite3_step(first);
-            if (drc == SQLITE_ROW)
-                start = sqlite3_column_int64(first, 0);
-            sqlite3_reset(first);
-            if (drc != SQLITE_ROW) {
-                if (drc != SQLITE_DONE)
-                    rc = db_err(r->db, "history aggregation");
-                continue; /* no instance in the window */
-            }
-        }
-        period = period_ms > 0 ? period_ms : INT64_MAX;
-        if (dist) {
-            sqlite3_bind_int64(dist, 1, keys[k].kid);
-            sqlite3_bind_int64(dist, 2, q->from_ms);
-            sqlite3_bind_int64(dist, 3, q->to_ms);
-            sqlite3_bind_int64(dist, 4, start);
-            sqlite3_bind_int64(dist, 5, period);
-            drc = sqlite3_step(dist);
-        }
-        sqlite3_bind_int64(st, 1, keys[k].kid);
-        sqlite3_bind_int64(st, 2, q->from_ms);
-        sqlite3_bind_int64(st, 3, q->to_ms);
-        for (;;) {
-            int step = sqlite3_step(st);
-            int64_t t = 0, b = 0;
-            if (step == SQLITE_ROW) {
-                t = sqlite3_column_int64(st, 0);
-                b = (t - start) / period;
-            } else if (step != SQLITE_DONE) {
-                rc = db_err(r->db, "history aggregation");
-                break;
-            }
-            if (have && (step == SQLITE_DONE || b != (a.start_ms - start) / period)) {
-                /* bucket complete */
-                if (dist && drc == SQLITE_ROW &&
-                    sqlite3_column_int64(dist, 0) == (a.start_ms - start) / period) {
-                    a.distinct = sqlite3_column_int64(dist, 1);
-                    drc = sqlite3_step(dist);
-                }
-                if (each(ud, keys[k].attr, &a)) {
-                    rc = 1;
-                    break;
-                }
-                have = 0;
-            }
-            if (step == SQLITE_DONE)
-                break;
-            if (!have) {
-                memset(&a, 0, sizeof(a));
-                a.start_ms = start + b * period;
-                a.end_ms = period == INT64_MAX || a.start_ms > q->to_ms - period
-                               ? (q->to_ms == INT64_MAX ? INT64_MAX : q->to_ms)
-                               : a.start_ms + period;
-                have = 1;
-            }
-            a.count++;
-            if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-                double v = sqlite3_column_double(st, 1);
-                if (a.n_num == 0 || v < a.min)
-                    a.min = v;
-                if (a.n_num == 0 || v > a.max)
-                    a.max = v;
-                a.sum += v;
-                a.sumsq += v * v;
-                a.n_num++;
-            }
-            a.last_ms = t;
-        }
-        sqlite3_reset(st);
-        if (dist)
-            sqlite3_reset(dist);
-    }
-    if (rc == 1)
-        rc = 0;
-out:
-    sqlite3_finalize(first);
-    sqlite3_finalize(st);
-    sqlite3_finalize(dist);
-    hkeys_free(keys, n_keys);
     return rc;
 }
 
@@ -1299,85 +835,14 @@ static int x_tenants(void *arg, int (*each)(void *ud, int64_t tid, const char *n
         return ERR_IO;
     if (sqlite3_prepare_v2(r->db, "SELECT tid, name FROM tenants ORDER BY tid", -1, &st, NULL) !=
         SQLITE_OK)
-        return db_err(r->db, "tenants");
+        return sq__err(r->db, "tenants");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (each(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1))) {
             rc = SQLITE_DONE;
             break;
         }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_err(r->db, "tenants");
-}
-
-/* One retention step: in one short transaction on the side connection,
- * delete up to max_rows instances of tenant tid older than before_ms,
- * walking its attributes from *cursor (a kid) on. *cursor is where to go
- * on next time; 0 when the walk is complete. */
-static int x_history_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor,
-                            long max_rows, long *n_deleted)
-{
-    struct sqlite_be *be = arg;
-    sqlite3_stmt *keys = NULL, *del = NULL;
-    long left = max_rows;
-    int rc = 0, step;
-
-    *n_deleted = 0;
-    pthread_mutex_lock(&be->side_mu);
-    if (sqlite3_exec(be->side, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = db_err(be->side, "expire begin");
-        goto out;
-    }
-    if (sqlite3_prepare_v2(be->side,
-                           "SELECT kid FROM hist_keys WHERE tid = ?1 AND kid > ?2 ORDER BY kid",
-                           -1, &keys, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(be->side,
-                           "DELETE FROM hist WHERE iid IN (SELECT iid FROM hist WHERE kid = ?1"
-                           " AND t < ?2 LIMIT ?3)",
-                           -1, &del, NULL) != SQLITE_OK) {
-        rc = db_err(be->side, "expire");
-        goto rollback;
-    }
-    sqlite3_bind_int64(keys, 1, tid);
-    sqlite3_bind_int64(keys, 2, *cursor);
-    while ((step = sqlite3_step(keys)) == SQLITE_ROW) {
-        int64_t kid = sqlite3_column_int64(keys, 0);
-        sqlite3_bind_int64(del, 1, kid);
-        sqlite3_bind_int64(del, 2, before_ms);
-        sqlite3_bind_int64(del, 3, left);
-        if (sqlite3_step(del) != SQLITE_DONE) {
-            rc = db_err(be->side, "expire delete");
-            goto rollback;
-        }
-        sqlite3_reset(del);
-        left -= sqlite3_changes(be->side);
-        *cursor = kid;
-        if (left <= 0)
-            break;
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = db_err(be->side, "expire keys");
-        goto rollback;
-    }
-    if (step == SQLITE_DONE)
-        *cursor = 0;
-    else if (left <= 0) /* this kid may hold more: start from it again */
-        (*cursor)--;
-    sqlite3_finalize(keys);
-    sqlite3_finalize(del);
-    keys = del = NULL;
-    if (sqlite3_exec(be->side, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = db_err(be->side, "expire commit");
-        goto rollback;
-    }
-    *n_deleted = max_rows - left;
-    goto out;
-rollback:
-    sqlite3_finalize(keys);
-    sqlite3_finalize(del);
-    sqlite3_exec(be->side, "ROLLBACK", NULL, NULL, NULL);
-out:
-    pthread_mutex_unlock(&be->side_mu);
-    return rc;
+    return rc == SQLITE_DONE ? 0 : sq__err(r->db, "tenants");
 }
 
 static int x_doc_put(void *arg, const char *tenant, const char *coll, const char *id,
@@ -1406,7 +871,7 @@ static int x_doc_get(void *arg, const char *tenant, const char *coll, const char
     if (sqlite3_prepare_v2(be->side,
                            "SELECT body FROM docs WHERE tenant = ?1 AND coll = ?2 AND id = ?3", -1,
                            &st, NULL) != SQLITE_OK) {
-        rc = db_err(be->side, "doc get");
+        rc = sq__err(be->side, "doc get");
         goto out;
     }
     sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
@@ -1417,7 +882,7 @@ static int x_doc_get(void *arg, const char *tenant, const char *coll, const char
         *json = strdup((const char *)sqlite3_column_text(st, 0));
         rc = *json ? 0 : ERR_NOMEM;
     } else {
-        rc = rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(be->side, "doc get");
+        rc = rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->side, "doc get");
     }
 out:
     sqlite3_finalize(st);
@@ -1446,12 +911,13 @@ static int x_doc_each(void *arg, const char *tenant, const char *coll,
     if (r == NULL)
         return ERR_IO;
     if (sqlite3_prepare_v2(r->db,
-                           tenant ? "SELECT tenant, id, body FROM docs WHERE coll = ?1 AND tenant = ?2"
-                                    " ORDER BY tenant, id"
-                                  : "SELECT tenant, id, body FROM docs WHERE coll = ?1"
-                                    " ORDER BY tenant, id",
+                           tenant
+                               ? "SELECT tenant, id, body FROM docs WHERE coll = ?1 AND tenant = ?2"
+                                 " ORDER BY tenant, id"
+                               : "SELECT tenant, id, body FROM docs WHERE coll = ?1"
+                                 " ORDER BY tenant, id",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(r->db, "doc each");
+        return sq__err(r->db, "doc each");
     sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
     if (tenant)
         sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
@@ -1463,7 +929,7 @@ static int x_doc_each(void *arg, const char *tenant, const char *coll,
             break;
         }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_err(r->db, "doc each");
+    return rc == SQLITE_DONE ? 0 : sq__err(r->db, "doc each");
 }
 
 static int w_context_put(void *arg, const char *url, const char *kind, const char *text)
@@ -1502,7 +968,7 @@ static int r_tenant(void *arg, const char *tenant, int64_t *tid)
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 0;
-    return rc == SQLITE_DONE ? ERR_NO_TENANT : db_err(r->db, "tenant");
+    return rc == SQLITE_DONE ? ERR_NO_TENANT : sq__err(r->db, "tenant");
 }
 
 static int r_get(void *arg, int64_t tid, const char *id, char **text)
@@ -1519,13 +985,13 @@ static int r_get(void *arg, int64_t tid, const char *id, char **text)
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *text = strndup((const char *)sqlite3_column_text(st, 0),
-                        (size_t)sqlite3_column_bytes(st, 0));
+        *text =
+            strndup((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
         sqlite3_reset(st);
         return *text ? 0 : ERR_NOMEM;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_err(r->db, "get");
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(r->db, "get");
 }
 
 /* Step st, handing column 0 to each until done or stopped. */
@@ -1540,7 +1006,7 @@ static int emit_rows(sqlite3 *db, sqlite3_stmt *st, store_text_fn each, void *ud
         }
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(db, "query");
+    return rc == SQLITE_DONE ? 0 : sq__err(db, "query");
 }
 
 static int types_multi(struct reader *r, int64_t tid, const struct store_plan *p,
@@ -1558,7 +1024,7 @@ static int types_multi(struct reader *r, int64_t tid, const struct store_plan *p
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s?%d", i ? "," : "", i + 2);
     snprintf(sql + n, sizeof(sql) - n, ")) ORDER BY rid");
     if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_err(r->db, "types query");
+        return sq__err(r->db, "types query");
     sqlite3_bind_int64(st, 1, tid);
     for (int i = 0; i < p->n_names; i++)
         sqlite3_bind_text(st, i + 2, p->names[i], -1, SQLITE_STATIC);
@@ -1613,7 +1079,7 @@ static int r_candidates(void *arg, int64_t tid, const struct store_plan *p, stor
             }
             sqlite3_reset(st);
             if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-                return db_err(r->db, "rid");
+                return sq__err(r->db, "rid");
         }
         return 0;
     case PLAN_SCAN:
@@ -1644,7 +1110,7 @@ static int r_boxes(void *arg, int64_t tid, const double bbox[4],
         each(ud, sqlite3_column_int64(st, 0), box);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(r->db, "boxes");
+    return rc == SQLITE_DONE ? 0 : sq__err(r->db, "boxes");
 }
 
 static int r_contexts(void *arg, void (*each)(void *, const char *, const char *, const char *),
@@ -1658,10 +1124,10 @@ static int r_contexts(void *arg, void (*each)(void *, const char *, const char *
         return ERR_IO;
     st = r->st[R_CONTEXTS];
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        each(ud, (const char *)sqlite3_column_text(st, 0),
-             (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+        each(ud, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+             (const char *)sqlite3_column_text(st, 2));
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(r->db, "contexts");
+    return rc == SQLITE_DONE ? 0 : sq__err(r->db, "contexts");
 }
 
 const struct store_backend_ops store_sqlite_ops = {
@@ -1678,14 +1144,14 @@ const struct store_backend_ops store_sqlite_ops = {
     .w_update = w_update,
     .w_delete = w_delete,
     .w_context_put = w_context_put,
-    .w_history = w_history,
-    .w_history_delete = w_history_delete,
-    .w_history_get = w_history_get,
-    .w_history_set = w_history_set,
-    .r_history = r_history,
-    .r_history_aggr = r_history_aggr,
+    .w_history = sq__hist_append,
+    .w_history_delete = sq__hist_delete,
+    .w_history_get = sq__hist_get,
+    .w_history_set = sq__hist_set,
+    .r_history = sq__hist_read,
+    .r_history_aggr = sq__hist_aggr,
     .x_tenants = x_tenants,
-    .x_history_expire = x_history_expire,
+    .x_history_expire = sq__hist_expire,
     .x_doc_put = x_doc_put,
     .x_doc_get = x_doc_get,
     .x_doc_delete = x_doc_delete,

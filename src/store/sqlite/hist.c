@@ -1,0 +1,1439 @@
+/*
+ * hist.c - the temporal history of the SQLite backend (schema v6).
+ *
+ * Every entity write appends the attribute instances it set. The layout
+ * makes that append cost about one row per entity write, and keeps reads
+ * of one entity over a time window on one index:
+ *
+ *   hist_ents(hk, tid, eid)           one key per (tenant, entity); unique (tid, eid)
+ *   hist_attrs(aid, name)             attribute dictionary (expanded IRIs); unique name
+ *   hist_ent_attrs(hk, aid)           which attributes of an entity have history
+ *   hist_rows(rid, hk, t, nums, body) one row per (entity write, time): the
+ *                                     instances one write appended for one entity
+ *                                     at observedAt t (ms); index (hk, t, nums)
+ *
+ * A row's instances have the ids rid + delta. `nums` describes them, so that
+ * aggregation and the instance lookups read only the index:
+ *
+ *   per instance  varint   aid
+ *                 zigzag   iid - rid  (0, 1, 2... as appended; an instance whose
+ *                                      time is changed moves to a new row and
+ *                                      keeps its id: its delta is then negative)
+ *                 u8       flags      HF_NUM: numeric value, HF_DS: has a datasetId
+ *                 8 bytes  the value, an IEEE double in host order (HF_NUM only)
+ *
+ * `body` holds their JSON in the same order: varint length (with the NUL),
+ * the text, a NUL.
+ *
+ * Why: v5 had one row per instance, indexed by (entity attribute, time), so
+ * each instance was an insert at a random place of that index, and a group
+ * commit of N writes of entities with 8 timed attributes rewrote ~8N index
+ * pages into the WAL. Now an entity write touches the tail of one entity's
+ * index range and appends one row (bench/README.md has the figures).
+ *
+ * instanceIds are never reused: the writer keeps the next one in memory
+ * and its high-water mark in meta('hist_next_iid') at every commit that
+ * appended history.
+ *
+ * Threads: the writer calls append/delete/get/set/flush/committed/rollback.
+ * It buffers the rows of the entity it is appending to (up to HIST_PENDING
+ * distinct times) and writes them when the entity changes, before it reads
+ * or changes stored history, and before COMMIT. Readers (their own
+ * connections) call sq__hist_read and sq__hist_aggr; retention runs on the
+ * side connection under side_mu.
+ */
+#include "store/sqlite/sqlite_int.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json/json.h"
+#include "util/buf.h"
+#include "util/hmap.h"
+#include "util/log.h"
+
+#define HF_NUM 1
+#define HF_DS 2
+
+#define HIST_PENDING 8           /* buffered rows (distinct times) of one entity */
+#define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
+#define HIST_CACHE_MAX 262144    /* entries per writer key cache before it starts over */
+
+/* ---- row encoding ------------------------------------------------------- */
+
+static int put_varint(struct buf *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+
+    do {
+        uint8_t c = v & 0x7f;
+        v >>= 7;
+        tmp[n++] = v ? c | 0x80 : c;
+    } while (v);
+    return buf_append(b, tmp, n);
+}
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t c = *(*p)++;
+        r |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* One decoded instance. inst is NULL when the body was not read. */
+struct hent {
+    int64_t aid, iid;
+    int flags;
+    double num;
+    const char *inst; /* NUL-terminated, inside the row's body */
+    size_t inst_len;  /* without the NUL */
+};
+
+/* A walk over one row's instances (pointers into SQLite's column memory:
+ * valid until the statement moves). */
+struct hcur {
+    const uint8_t *p, *end, *bp, *bend;
+    int64_t rid;
+};
+
+static void hcur_init(struct hcur *c, sqlite3_stmt *st, int rid_col, int nums_col, int body_col)
+{
+    /* blob before bytes: SQLite's documented order for a pointer and length */
+    c->p = sqlite3_column_blob(st, nums_col);
+    c->end = c->p + sqlite3_column_bytes(st, nums_col);
+    c->bp = c->bend = NULL;
+    if (body_col >= 0) {
+        c->bp = sqlite3_column_blob(st, body_col);
+        c->bend = c->bp + sqlite3_column_bytes(st, body_col);
+    }
+    c->rid = rid_col >= 0 ? sqlite3_column_int64(st, rid_col) : 0;
+}
+
+/* Next instance: 1, 0 at the end, -1 on a damaged row. */
+static int hcur_next(struct hcur *c, struct hent *e)
+{
+    uint64_t aid, delta, len;
+
+    if (c->p == NULL || c->p >= c->end)
+        return 0;
+    if (get_varint(&c->p, c->end, &aid) || get_varint(&c->p, c->end, &delta) || c->p >= c->end)
+        return -1;
+    e->aid = (int64_t)aid;
+    e->iid = c->rid + unzigzag(delta);
+    e->flags = *c->p++;
+    e->num = NAN;
+    if (e->flags & HF_NUM) {
+        if (c->end - c->p < 8)
+            return -1;
+        memcpy(&e->num, c->p, 8);
+        c->p += 8;
+    }
+    e->inst = NULL;
+    e->inst_len = 0;
+    if (c->bp != NULL) {
+        if (get_varint(&c->bp, c->bend, &len) || len == 0 || len > (uint64_t)(c->bend - c->bp) ||
+            c->bp[len - 1] != '\0')
+            return -1;
+        e->inst = (const char *)c->bp;
+        e->inst_len = len - 1;
+        c->bp += len;
+    }
+    return 1;
+}
+
+/* A row being built. */
+struct hrow {
+    int64_t t;
+    struct buf nums, body;
+    long n;
+};
+
+static void hrow_init(struct hrow *r)
+{
+    r->t = 0;
+    r->n = 0;
+    buf_init(&r->nums, HIST_ROW_MAX);
+    buf_init(&r->body, HIST_ROW_MAX);
+}
+
+static void hrow_clear(struct hrow *r)
+{
+    buf_reset(&r->nums);
+    buf_reset(&r->body);
+    r->n = 0;
+}
+
+static void hrow_free(struct hrow *r)
+{
+    buf_free(&r->nums);
+    buf_free(&r->body);
+}
+
+static int hrow_add(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
+                    const char *inst, size_t inst_len)
+{
+    uint8_t f = (uint8_t)flags;
+    int rc;
+
+    if ((rc = put_varint(&r->nums, (uint64_t)aid)) || (rc = put_varint(&r->nums, zigzag(delta))) ||
+        (rc = buf_append(&r->nums, &f, 1)) ||
+        ((flags & HF_NUM) && (rc = buf_append(&r->nums, &num, 8))) ||
+        (rc = put_varint(&r->body, inst_len + 1)) || (rc = buf_append(&r->body, inst, inst_len)) ||
+        (rc = buf_append(&r->body, "", 1)))
+        return rc;
+    r->n++;
+    return 0;
+}
+
+static int flags_of(double num, const char *ds)
+{
+    return (isnan(num) ? 0 : HF_NUM) | (ds ? HF_DS : 0);
+}
+
+/* ---- writer state --------------------------------------------------------- */
+
+enum hstmt {
+    H_INS,
+    H_ENT_GET,
+    H_ENT_ADD,
+    H_ATTR_GET,
+    H_ATTR_ADD,
+    H_EA_ADD,
+    H_META,
+    H_ROW_GET,
+    H_ROW_AT,
+    H_ROW_UPD,
+    H_ROW_DEL,
+    H_ENT_ROWS,
+    N_HSTMT
+};
+
+static const char *const hsql[N_HSTMT] = {
+    [H_INS] = "INSERT INTO hist_rows(rid, hk, t, nums, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [H_ENT_GET] = "SELECT hk FROM hist_ents WHERE tid = ?1 AND eid = ?2",
+    [H_ENT_ADD] = "INSERT INTO hist_ents(tid, eid) VALUES (?1, ?2)",
+    [H_ATTR_GET] = "SELECT aid FROM hist_attrs WHERE name = ?1",
+    [H_ATTR_ADD] = "INSERT INTO hist_attrs(name) VALUES (?1)",
+    [H_EA_ADD] = "INSERT OR IGNORE INTO hist_ent_attrs(hk, aid) VALUES (?1, ?2)",
+    [H_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('hist_next_iid', ?1)",
+    [H_ROW_GET] = "SELECT rid, hk, t, nums, body FROM hist_rows WHERE rid = ?1",
+    [H_ROW_AT] = "SELECT rid FROM hist_rows WHERE rid <= ?1 ORDER BY rid DESC LIMIT 1",
+    [H_ROW_UPD] = "UPDATE hist_rows SET nums = ?2, body = ?3 WHERE rid = ?1",
+    [H_ROW_DEL] = "DELETE FROM hist_rows WHERE rid = ?1",
+    [H_ENT_ROWS] = "SELECT rid, nums FROM hist_rows WHERE hk = ?1",
+};
+
+struct sq_hist {
+    sqlite3 *db;
+    sqlite3_stmt *st[N_HSTMT];
+    int64_t next_iid;  /* id of the next instance appended */
+    int64_t saved_iid; /* next_iid as of the last commit (= meta) */
+    /* key caches: "tid\x1feid" -> hk, name -> aid, "hk:aid" -> 1; cleared
+     * on rollback (their rows went with it) and when they grow too big */
+    struct hmap *ents, *attrs, *ent_attrs;
+    /* the buffered rows of entity hk */
+    int64_t hk;
+    struct hrow pend[HIST_PENDING];
+    int n_pend;
+};
+
+static void caches_clear(struct sq_hist *h)
+{
+    hmap_free(h->ents, NULL);
+    hmap_free(h->attrs, NULL);
+    hmap_free(h->ent_attrs, NULL);
+    h->ents = h->attrs = h->ent_attrs = NULL;
+}
+
+static void *cache_get(struct hmap *m, const char *key)
+{
+    return m ? hmap_get(m, key) : NULL;
+}
+
+static void cache_put(struct hmap **m, const char *key, int64_t v)
+{
+    if (*m != NULL && hmap_count(*m) >= HIST_CACHE_MAX) {
+        hmap_free(*m, NULL);
+        *m = NULL;
+    }
+    if (*m == NULL)
+        *m = hmap_new(1024);
+    if (*m != NULL)
+        (void)hmap_put(*m, key, (void *)(intptr_t)v, NULL); /* a cache: failure is a miss */
+}
+
+/* Look up (or insert when create != 0) a key row: SELECT get with the text
+ * arguments, else INSERT add. *id = 0 when absent and not created. */
+static int key_row(struct sq_hist *h, enum hstmt get, enum hstmt add, int64_t tid, const char *text,
+                   int create, int64_t *id)
+{
+    sqlite3_stmt *st = h->st[get];
+    int i = 1, rc;
+
+    *id = 0;
+    if (get == H_ENT_GET)
+        sqlite3_bind_int64(st, i++, tid);
+    sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq__err(h->db, "history key");
+    if (*id || !create)
+        return 0;
+    st = h->st[add];
+    i = 1;
+    if (add == H_ENT_ADD)
+        sqlite3_bind_int64(st, i++, tid);
+    sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+    if (sq__step_done(st))
+        return sq__err(h->db, "history key insert");
+    *id = sqlite3_last_insert_rowid(h->db);
+    return 0;
+}
+
+static int ent_key(struct sq_hist *h, int64_t tid, const char *eid, int create, int64_t *hk)
+{
+    char key[1024];
+    int cacheable, rc;
+    void *v;
+
+    cacheable = (size_t)snprintf(key, sizeof(key), "%" PRId64 "\x1f%s", tid, eid) < sizeof(key);
+    if (cacheable && (v = cache_get(h->ents, key)) != NULL) {
+        *hk = (int64_t)(intptr_t)v;
+        return 0;
+    }
+    if ((rc = key_row(h, H_ENT_GET, H_ENT_ADD, tid, eid, create, hk)) == 0 && *hk && cacheable)
+        cache_put(&h->ents, key, *hk);
+    return rc;
+}
+
+static int attr_key(struct sq_hist *h, const char *attr, int create, int64_t *aid)
+{
+    void *v = cache_get(h->attrs, attr);
+    int rc;
+
+    if (v != NULL) {
+        *aid = (int64_t)(intptr_t)v;
+        return 0;
+    }
+    if ((rc = key_row(h, H_ATTR_GET, H_ATTR_ADD, 0, attr, create, aid)) == 0 && *aid)
+        cache_put(&h->attrs, attr, *aid);
+    return rc;
+}
+
+/* Record that entity hk has history of attribute aid. */
+static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
+{
+    sqlite3_stmt *st = h->st[H_EA_ADD];
+    char key[48];
+
+    snprintf(key, sizeof(key), "%" PRId64 ":%" PRId64, hk, aid);
+    if (cache_get(h->ent_attrs, key) != NULL)
+        return 0;
+    sqlite3_bind_int64(st, 1, hk);
+    sqlite3_bind_int64(st, 2, aid);
+    if (sq__step_done(st))
+        return sq__err(h->db, "history attribute");
+    cache_put(&h->ent_attrs, key, 1);
+    return 0;
+}
+
+static int row_insert(struct sq_hist *h, int64_t rid, int64_t hk, int64_t t, const struct buf *nums,
+                      const struct buf *body)
+{
+    sqlite3_stmt *st = h->st[H_INS];
+
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int64(st, 2, hk);
+    sqlite3_bind_int64(st, 3, t);
+    sqlite3_bind_blob(st, 4, nums->data, (int)nums->len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, body->data, (int)body->len, SQLITE_STATIC);
+    return sq__step_done(st) ? sq__err(h->db, "history append") : 0;
+}
+
+/* Write the buffered rows: each gets the next ids. */
+static int pend_flush(struct sq_hist *h)
+{
+    int rc = 0;
+
+    for (int i = 0; i < h->n_pend; i++) {
+        struct hrow *r = &h->pend[i];
+        if (rc == 0 && (rc = row_insert(h, h->next_iid, h->hk, r->t, &r->nums, &r->body)) == 0)
+            h->next_iid += r->n;
+        hrow_clear(r);
+    }
+    h->n_pend = 0;
+    return rc;
+}
+
+int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
+                    double num, const char *ds, const char *inst)
+{
+    struct sqlite_be *be = arg;
+    struct sq_hist *h = be->hist;
+    struct hrow *r = NULL;
+    int64_t hk, aid;
+    int rc;
+
+    if ((rc = ent_key(h, tid, eid, 1, &hk)) != 0 || (rc = attr_key(h, attr, 1, &aid)) != 0)
+        return rc;
+    if (hk != h->hk && (rc = pend_flush(h)) != 0)
+        return rc;
+    h->hk = hk;
+    if ((rc = ent_attr_note(h, hk, aid)) != 0)
+        return rc;
+    for (int i = 0; i < h->n_pend && r == NULL; i++)
+        if (h->pend[i].t == t_ms)
+            r = &h->pend[i];
+    if (r == NULL) {
+        if (h->n_pend == HIST_PENDING && (rc = pend_flush(h)) != 0)
+            return rc;
+        r = &h->pend[h->n_pend++];
+        r->t = t_ms;
+    }
+    return hrow_add(r, aid, r->n, flags_of(num, ds), num, inst, strlen(inst));
+}
+
+int sq__hist_flush(struct sqlite_be *be)
+{
+    struct sq_hist *h = be->hist;
+    sqlite3_stmt *st = h->st[H_META];
+    int rc;
+
+    if ((rc = pend_flush(h)) != 0)
+        return rc;
+    if (h->next_iid == h->saved_iid)
+        return 0;
+    sqlite3_bind_int64(st, 1, h->next_iid);
+    return sq__step_done(st) ? sq__err(h->db, "history id") : 0;
+}
+
+void sq__hist_committed(struct sqlite_be *be)
+{
+    be->hist->saved_iid = be->hist->next_iid;
+}
+
+void sq__hist_rollback(struct sqlite_be *be)
+{
+    struct sq_hist *h = be->hist;
+
+    if (h == NULL)
+        return;
+    for (int i = 0; i < h->n_pend; i++)
+        hrow_clear(&h->pend[i]);
+    h->n_pend = 0;
+    h->hk = 0;
+    h->next_iid = h->saved_iid;
+    caches_clear(h);
+}
+
+/* The largest instance id a row's nums hold (rid itself when none). */
+static int64_t nums_max_iid(int64_t rid, const void *nums, int len)
+{
+    struct hcur c = {.p = nums, .end = (const uint8_t *)nums + len, .rid = rid};
+    struct hent e;
+    int64_t max = rid;
+
+    while (hcur_next(&c, &e) == 1)
+        if (e.iid > max)
+            max = e.iid;
+    return max;
+}
+
+int sq__hist_open(struct sqlite_be *be)
+{
+    struct sq_hist *h = calloc(1, sizeof(*h));
+    sqlite3_stmt *st = NULL;
+    int64_t next = 1;
+
+    if (h == NULL)
+        return ERR_NOMEM;
+    be->hist = h;
+    h->db = be->w;
+    for (int i = 0; i < HIST_PENDING; i++)
+        hrow_init(&h->pend[i]);
+    for (int i = 0; i < N_HSTMT; i++)
+        if (sqlite3_prepare_v3(h->db, hsql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=
+            SQLITE_OK)
+            return sq__err(h->db, hsql[i]);
+    if (sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key = 'hist_next_iid'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq__err(h->db, "history id");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        next = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(h->db, "SELECT rid, nums FROM hist_rows ORDER BY rid DESC LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sq__err(h->db, "history id");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t max = nums_max_iid(sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                                   sqlite3_column_bytes(st, 1));
+        if (max >= next)
+            next = max + 1;
+    }
+    sqlite3_finalize(st);
+    h->next_iid = h->saved_iid = next > 0 ? next : 1;
+    return 0;
+}
+
+void sq__hist_close(struct sqlite_be *be)
+{
+    struct sq_hist *h = be->hist;
+
+    if (h == NULL)
+        return;
+    for (int i = 0; i < N_HSTMT; i++)
+        sqlite3_finalize(h->st[i]);
+    for (int i = 0; i < HIST_PENDING; i++)
+        hrow_free(&h->pend[i]);
+    caches_clear(h);
+    free(h);
+    be->hist = NULL;
+}
+
+/* ---- changing stored instances (writer) ---------------------------------- */
+
+/* What to do with each instance of a row being rewritten. */
+struct edit {
+    int64_t aid;    /* instances of this attribute ... */
+    int64_t iid;    /* ... only this one (> 0) */
+    int all_ds;     /* ... of every dataset */
+    const char *ds; /* ... else of this dataset (NULL: the default instance) */
+    /* replacement for the matched instance (iid > 0), else it is dropped */
+    const char *inst;
+    double num;
+    int flags;
+    long matched, kept; /* out: matched; kept instances of aid not matched */
+};
+
+static int ds_matches(const struct hent *e, const char *ds)
+{
+    cJSON *j, *d;
+    int same;
+
+    if (!(e->flags & HF_DS))
+        return ds == NULL;
+    if (ds == NULL || e->inst == NULL)
+        return 0;
+    if ((j = cJSON_ParseWithLength(e->inst, e->inst_len)) == NULL)
+        return 0;
+    d = cJSON_GetObjectItemCaseSensitive(j, "datasetId");
+    same = cJSON_IsString(d) && strcmp(d->valuestring, ds) == 0;
+    cJSON_Delete(j);
+    return same;
+}
+
+static int edit_matches(const struct edit *ed, const struct hent *e)
+{
+    if (e->aid != ed->aid)
+        return 0;
+    if (ed->iid > 0)
+        return e->iid == ed->iid;
+    return ed->all_ds || ds_matches(e, ed->ds);
+}
+
+/* Rewrite row rid (read with H_ROW_GET) applying ed; deletes it when no
+ * instance is left. Returns ERR_NOT_FOUND when the row is gone. */
+static int row_edit(struct sq_hist *h, int64_t rid, struct edit *ed)
+{
+    sqlite3_stmt *st = h->st[H_ROW_GET];
+    struct hrow out;
+    struct hcur c;
+    struct hent e;
+    long matched = 0;
+    int rc = 0, step;
+
+    hrow_init(&out);
+    sqlite3_bind_int64(st, 1, rid);
+    if ((step = sqlite3_step(st)) != SQLITE_ROW) {
+        rc = step == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(h->db, "history row");
+        goto out;
+    }
+    hcur_init(&c, st, 0, 3, 4);
+    while (rc == 0 && (step = hcur_next(&c, &e)) == 1) {
+        if (!edit_matches(ed, &e)) {
+            if (e.aid == ed->aid)
+                ed->kept++;
+            rc = hrow_add(&out, e.aid, e.iid - rid, e.flags, e.num, e.inst, e.inst_len);
+            continue;
+        }
+        matched++;
+        if (ed->iid > 0 && ed->inst != NULL)
+            rc = hrow_add(&out, e.aid, e.iid - rid, ed->flags, ed->num, ed->inst, strlen(ed->inst));
+    }
+    if (rc == 0 && step < 0) {
+        log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", rid);
+        rc = ERR_INTERNAL;
+    }
+    sqlite3_reset(st);
+    if (rc || matched == 0)
+        goto out;
+    ed->matched += matched;
+    if (out.n == 0) {
+        st = h->st[H_ROW_DEL];
+        sqlite3_bind_int64(st, 1, rid);
+    } else {
+        st = h->st[H_ROW_UPD];
+        sqlite3_bind_int64(st, 1, rid);
+        sqlite3_bind_blob(st, 2, out.nums.data, (int)out.nums.len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, out.body.data, (int)out.body.len, SQLITE_STATIC);
+    }
+    if (sq__step_done(st))
+        rc = sq__err(h->db, "history rewrite");
+out:
+    sqlite3_reset(h->st[H_ROW_GET]);
+    hrow_free(&out);
+    return rc;
+}
+
+/* The rows of entity hk holding an instance of aid (iid: that instance). */
+static int ent_rows_with(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid, int64_t **rids,
+                         size_t *n)
+{
+    sqlite3_stmt *st = h->st[H_ENT_ROWS];
+    size_t cap = 0;
+    int rc = 0, step;
+
+    *rids = NULL;
+    *n = 0;
+    sqlite3_bind_int64(st, 1, hk);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct hcur c;
+        struct hent e;
+        hcur_init(&c, st, 0, 1, -1);
+        while (hcur_next(&c, &e) == 1) {
+            if (e.aid != aid || (iid > 0 && e.iid != iid))
+                continue;
+            if (*n == cap) {
+                int64_t *p = realloc(*rids, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+                if (p == NULL) {
+                    rc = ERR_NOMEM;
+                    break;
+                }
+                *rids = p;
+            }
+            (*rids)[(*n)++] = c.rid;
+            break;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq__err(h->db, "history rows");
+    sqlite3_reset(st);
+    if (rc) {
+        free(*rids);
+        *rids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* The row holding instance iid of (hk, aid): usually the row at or below
+ * iid; an instance moved by a time change is in a later row. *rid = 0
+ * when there is none. */
+static int locate(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid, int64_t *rid,
+                  sqlite3_stmt **row)
+{
+    sqlite3_stmt *st = h->st[H_ROW_AT];
+    int64_t *rids = NULL;
+    size_t n = 0;
+    int rc, step;
+
+    *rid = 0;
+    sqlite3_bind_int64(st, 1, iid);
+    step = sqlite3_step(st);
+    int64_t cand = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return sq__err(h->db, "history lookup");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) { /* not where it was appended: search the entity */
+            if ((rc = ent_rows_with(h, hk, aid, iid, &rids, &n)) != 0)
+                return rc;
+            cand = n ? rids[0] : 0;
+            free(rids);
+        }
+        if (cand == 0)
+            continue;
+        st = h->st[H_ROW_GET];
+        sqlite3_bind_int64(st, 1, cand);
+        if ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) == hk) {
+            struct hcur c;
+            struct hent e;
+            hcur_init(&c, st, 0, 3, 4);
+            while (hcur_next(&c, &e) == 1)
+                if (e.iid == iid && e.aid == aid) {
+                    *rid = cand;
+                    *row = st; /* positioned on the row; the caller resets it */
+                    return 0;
+                }
+        }
+        sqlite3_reset(st);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            return sq__err(h->db, "history lookup");
+    }
+    return 0;
+}
+
+/* Look up the keys of (tid, eid, attr) without creating them (0: none). */
+static int keys_of(struct sq_hist *h, int64_t tid, const char *eid, const char *attr, int64_t *hk,
+                   int64_t *aid)
+{
+    int rc;
+
+    *aid = 0;
+    if ((rc = ent_key(h, tid, eid, 0, hk)) != 0 || *hk == 0 || attr == NULL)
+        return rc;
+    return attr_key(h, attr, 0, aid);
+}
+
+static int ent_attr_forget(struct sq_hist *h, int64_t hk, int64_t aid)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(h->db, "DELETE FROM hist_ent_attrs WHERE hk = ?1 AND aid = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq__err(h->db, "history attribute");
+    sqlite3_bind_int64(st, 1, hk);
+    sqlite3_bind_int64(st, 2, aid);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq__err(h->db, "history attribute");
+    sqlite3_finalize(st);
+    caches_clear(h);
+    return rc;
+}
+
+/* The whole history of entity hk: its rows and keys. *n = instances. */
+static int ent_delete(struct sq_hist *h, int64_t hk, long *n)
+{
+    static const char *const sql[] = {
+        "DELETE FROM hist_rows WHERE hk = ?1",
+        "DELETE FROM hist_ent_attrs WHERE hk = ?1",
+        "DELETE FROM hist_ents WHERE hk = ?1",
+    };
+    sqlite3_stmt *st = h->st[H_ENT_ROWS];
+    int rc = 0, step;
+
+    sqlite3_bind_int64(st, 1, hk);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct hcur c;
+        struct hent e;
+        hcur_init(&c, st, 0, 1, -1);
+        while (hcur_next(&c, &e) == 1)
+            (*n)++;
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return sq__err(h->db, "history rows");
+    for (size_t i = 0; rc == 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
+        st = NULL;
+        if (sqlite3_prepare_v2(h->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+            return sq__err(h->db, sql[i]);
+        sqlite3_bind_int64(st, 1, hk);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq__err(h->db, sql[i]);
+        sqlite3_finalize(st);
+    }
+    caches_clear(h);
+    return rc;
+}
+
+int sq__hist_delete(void *arg, int64_t tid, const char *eid, const char *attr, const char *ds,
+                    int all_ds, int64_t iid, long *n)
+{
+    struct sqlite_be *be = arg;
+    struct sq_hist *h = be->hist;
+    struct edit ed = {.iid = iid, .all_ds = all_ds, .ds = ds};
+    int64_t hk, *rids = NULL;
+    size_t n_rids = 0;
+    int rc;
+
+    *n = 0;
+    if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0 ||
+        hk == 0)
+        return rc;
+    if (attr == NULL)
+        return ent_delete(h, hk, n);
+    if (ed.aid == 0)
+        return 0;
+    if (iid > 0) {
+        sqlite3_stmt *row = NULL;
+        int64_t rid;
+        if ((rc = locate(h, hk, ed.aid, iid, &rid, &row)) != 0 || rid == 0)
+            return rc;
+        sqlite3_reset(row);
+        rc = row_edit(h, rid, &ed);
+        *n = ed.matched;
+        return rc;
+    }
+    if ((rc = ent_rows_with(h, hk, ed.aid, 0, &rids, &n_rids)) != 0)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < n_rids; i++)
+        rc = row_edit(h, rids[i], &ed);
+    free(rids);
+    *n = ed.matched;
+    if (rc == 0 && ed.matched > 0 && ed.kept == 0)
+        rc = ent_attr_forget(h, hk, ed.aid);
+    return rc;
+}
+
+int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                 char **inst)
+{
+    struct sqlite_be *be = arg;
+    struct sq_hist *h = be->hist;
+    sqlite3_stmt *row = NULL;
+    int64_t hk, aid, rid;
+    int rc;
+
+    *inst = NULL;
+    if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &aid)) != 0)
+        return rc;
+    if (hk == 0 || aid == 0)
+        return ERR_NOT_FOUND;
+    if ((rc = locate(h, hk, aid, iid, &rid, &row)) != 0)
+        return rc;
+    if (rid == 0)
+        return ERR_NOT_FOUND;
+    struct hcur c;
+    struct hent e;
+    hcur_init(&c, row, 0, 3, 4);
+    while (hcur_next(&c, &e) == 1)
+        if (e.iid == iid) {
+            *inst = strdup(e.inst);
+            break;
+        }
+    sqlite3_reset(row);
+    return *inst ? 0 : ERR_NOMEM;
+}
+
+int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                 int64_t t_ms, double num, const char *ds, const char *inst)
+{
+    struct sqlite_be *be = arg;
+    struct sq_hist *h = be->hist;
+    struct edit ed = {.iid = iid, .inst = inst, .num = num, .flags = flags_of(num, ds)};
+    sqlite3_stmt *row = NULL;
+    int64_t hk, rid, t;
+    int rc;
+
+    if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0)
+        return rc;
+    if (hk == 0 || ed.aid == 0)
+        return ERR_NOT_FOUND;
+    if ((rc = locate(h, hk, ed.aid, iid, &rid, &row)) != 0)
+        return rc;
+    if (rid == 0)
+        return ERR_NOT_FOUND;
+    t = sqlite3_column_int64(row, 2);
+    sqlite3_reset(row);
+    if (t == t_ms)
+        return row_edit(h, rid, &ed);
+    /* a new time: the instance moves to a row of its own and keeps its id */
+    struct hrow moved;
+    int64_t new_rid = h->next_iid;
+    ed.inst = NULL;
+    if ((rc = row_edit(h, rid, &ed)) != 0)
+        return rc;
+    hrow_init(&moved);
+    moved.t = t_ms;
+    if ((rc = hrow_add(&moved, ed.aid, iid - new_rid, ed.flags, num, inst, strlen(inst))) == 0 &&
+        (rc = row_insert(h, new_rid, hk, t_ms, &moved.nums, &moved.body)) == 0)
+        h->next_iid++;
+    hrow_free(&moved);
+    return rc;
+}
+
+/* ---- reads (reader connections) ------------------------------------------ */
+
+struct akey {
+    int64_t aid;
+    char *name;
+};
+
+static void akeys_free(struct akey *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(k[i].name);
+    free(k);
+}
+
+/* The entity's key and its attributes with history (name order), those of
+ * q->attrs only when given. *hk = 0 when it has none. */
+static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query *q, int64_t *hk,
+                      struct akey **out, size_t *n_out)
+{
+    sqlite3_stmt *st = NULL;
+    struct akey *k = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n_out = 0;
+    *hk = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT e.hk, a.aid, a.name FROM hist_ents e"
+                           " JOIN hist_ent_attrs k ON k.hk = e.hk"
+                           " JOIN hist_attrs a ON a.aid = k.aid"
+                           " WHERE e.tid = ?1 AND e.eid = ?2 ORDER BY a.name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sq__err(db, "history keys");
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, q->entity_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        int wanted = q->n_attrs == 0;
+        for (size_t i = 0; i < q->n_attrs && !wanted; i++)
+            wanted = strcmp(q->attrs[i], name) == 0;
+        *hk = sqlite3_column_int64(st, 0);
+        if (!wanted)
+            continue;
+        if (n == cap) {
+            struct akey *p = realloc(k, (cap = cap ? cap * 2 : 8) * sizeof(*p));
+            if (p == NULL)
+                goto oom;
+            k = p;
+        }
+        if ((k[n].name = strdup(name)) == NULL)
+            goto oom;
+        k[n++].aid = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        akeys_free(k, n);
+        return sq__err(db, "history keys");
+    }
+    *out = k;
+    *n_out = n;
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    akeys_free(k, n);
+    return ERR_NOMEM;
+}
+
+/* Instances kept newest first for last_n, handed over oldest first. */
+struct lastn {
+    int64_t *iids, *ts;
+    char **insts;
+    size_t n, cap;
+};
+
+static int lastn_add(struct lastn *l, int64_t iid, int64_t t, const char *inst)
+{
+    if (l->n == l->cap) {
+        size_t c = l->cap ? l->cap * 2 : 16;
+        int64_t *a = realloc(l->iids, c * sizeof(*a));
+        if (a == NULL)
+            return ERR_NOMEM;
+        l->iids = a;
+        int64_t *b = realloc(l->ts, c * sizeof(*b));
+        if (b == NULL)
+            return ERR_NOMEM;
+        l->ts = b;
+        char **s = realloc(l->insts, c * sizeof(*s));
+        if (s == NULL)
+            return ERR_NOMEM;
+        l->insts = s;
+        l->cap = c;
+    }
+    if ((l->insts[l->n] = strdup(inst)) == NULL)
+        return ERR_NOMEM;
+    l->iids[l->n] = iid;
+    l->ts[l->n++] = t;
+    return 0;
+}
+
+static void lastn_clear(struct lastn *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->insts[i]);
+    l->n = 0;
+}
+
+/* History of one entity: per attribute (name order) in time order; with
+ * last_n, the newest N of each attribute (read newest first, handed over
+ * reversed); else at most q->limit (> 0) oldest. */
+int sq__hist_read(void *arg, int64_t tid, const struct store_history_query *q,
+                  int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                              const char *inst),
+                  void *ud)
+{
+    sqlite3 *db = sq__reader_db(arg);
+    sqlite3_stmt *st = NULL;
+    struct akey *keys = NULL;
+    struct lastn ln = {0};
+    size_t n_keys = 0;
+    int64_t hk;
+    int rc;
+
+    if (db == NULL)
+        return ERR_IO;
+    if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
+        return rc;
+    if (sqlite3_prepare_v2(db,
+                           q->last_n > 0 ? "SELECT rid, t, nums, body FROM hist_rows WHERE hk = ?1"
+                                           " AND t >= ?2 AND t < ?3 ORDER BY t DESC"
+                                         : "SELECT rid, t, nums, body FROM hist_rows WHERE hk = ?1"
+                                           " AND t >= ?2 AND t < ?3 ORDER BY t",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sq__err(db, "history query");
+        goto out;
+    }
+    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+        long want = q->last_n > 0 ? q->last_n : q->limit > 0 ? q->limit : -1, got = 0;
+        int step = SQLITE_DONE;
+        sqlite3_bind_int64(st, 1, hk);
+        sqlite3_bind_int64(st, 2, q->from_ms);
+        sqlite3_bind_int64(st, 3, q->to_ms);
+        lastn_clear(&ln);
+        while (rc == 0 && (want < 0 || got < want) && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t t = sqlite3_column_int64(st, 1);
+            struct hcur c;
+            struct hent e;
+            int more = 0;
+            hcur_init(&c, st, 0, 2, 3);
+            while (rc == 0 && (want < 0 || got < want) && (more = hcur_next(&c, &e)) == 1) {
+                if (e.aid != keys[k].aid)
+                    continue;
+                got++;
+                if (q->last_n > 0)
+                    rc = lastn_add(&ln, e.iid, t, e.inst);
+                else if (each(ud, keys[k].name, e.iid, t, e.inst))
+                    rc = 1; /* each() asked to stop */
+            }
+            if (rc == 0 && more < 0) {
+                log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", c.rid);
+                rc = ERR_INTERNAL;
+            }
+        }
+        if (rc == 0 && (want < 0 || got < want) && step != SQLITE_DONE)
+            rc = sq__err(db, "history query");
+        sqlite3_reset(st);
+        for (size_t i = ln.n; rc == 0 && i-- > 0;)
+            if (each(ud, keys[k].name, ln.iids[i], ln.ts[i], ln.insts[i]))
+                rc = 1;
+    }
+    if (rc == 1)
+        rc = 0;
+out:
+    sqlite3_finalize(st);
+    akeys_free(keys, n_keys);
+    lastn_clear(&ln);
+    free(ln.iids);
+    free(ln.ts);
+    free(ln.insts);
+    return rc;
+}
+
+/* distinctCount key of an instance: its number, else the JSON of its value
+ * member (value, object, languageMap, valueList, json or vocab); NULL when
+ * it has none (not counted, like SQL's COUNT(DISTINCT NULL)). Caller frees. */
+static char *distinct_key(const struct hent *e)
+{
+    static const char *const members[] = {"value",     "object", "languageMap",
+                                          "valueList", "json",   "vocab"};
+    char *key = NULL;
+    cJSON *j;
+
+    if (e->flags & HF_NUM) {
+        char tmp[40];
+        snprintf(tmp, sizeof(tmp), "#%.17g", e->num);
+        return strdup(tmp);
+    }
+    if (e->inst == NULL || (j = cJSON_ParseWithLength(e->inst, e->inst_len)) == NULL)
+        return NULL;
+    for (size_t i = 0; key == NULL && i < sizeof(members) / sizeof(members[0]); i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, members[i]);
+        char *text;
+        if (m == NULL || (text = cJSON_PrintUnformatted(m)) == NULL)
+            continue;
+        if ((key = malloc(strlen(text) + 2)) != NULL) {
+            key[0] = '=';
+            strcpy(key + 1, text);
+        }
+        cJSON_free(text);
+    }
+    cJSON_Delete(j);
+    return key;
+}
+
+/* Aggregation of one entity's history per attribute and period: a scan of
+ * the index (hk, t, nums) in time order, folded into buckets in C (no sort,
+ * no table reads); distinctCount needs the JSON of non-numeric instances,
+ * so it reads the rows too, only when asked. Buckets start at q->from_ms,
+ * or at the first instance's time when the window is open; only non-empty
+ * buckets are reported, each ending at start + period, clipped to q->to_ms. */
+int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q, int64_t period_ms,
+                  int want_distinct,
+                  int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
+{
+    sqlite3 *db = sq__reader_db(arg);
+    sqlite3_stmt *st = NULL;
+    struct akey *keys = NULL;
+    struct hmap *seen = NULL;
+    size_t n_keys = 0;
+    int64_t hk;
+    int rc;
+
+    if (db == NULL)
+        return ERR_IO;
+    if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
+        return rc;
+    if (sqlite3_prepare_v2(db,
+                           want_distinct
+                               ? "SELECT t, nums, body FROM hist_rows WHERE hk = ?1 AND t >= ?2"
+                                 " AND t < ?3 ORDER BY t"
+                               : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND t >= ?2"
+                                 " AND t < ?3 ORDER BY t",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sq__err(db, "history aggregation");
+        goto out;
+    }
+    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+        int64_t start = q->from_ms, period = period_ms > 0 ? period_ms : INT64_MAX, b = 0;
+        struct store_aggr a;
+        int have = 0, step;
+
+        sqlite3_bind_int64(st, 1, hk);
+        sqlite3_bind_int64(st, 2, q->from_ms);
+        sqlite3_bind_int64(st, 3, q->to_ms);
+        for (;;) {
+            struct hcur c;
+            struct hent e;
+            int64_t t = 0;
+            int found = 0, more = 0;
+            step = sqlite3_step(st);
+            if (step == SQLITE_ROW) {
+                t = sqlite3_column_int64(st, 0);
+                hcur_init(&c, st, -1, 1, want_distinct ? 2 : -1);
+                while ((more = hcur_next(&c, &e)) == 1 && e.aid != keys[k].aid)
+                    ;
+                if (more < 0) {
+                    log_msg(LOG_ERROR, "sqlite: a history row of entity %s is damaged",
+                            q->entity_id);
+                    rc = ERR_INTERNAL;
+                    break;
+                }
+                if (more == 0)
+                    continue; /* no instance of this attribute at t */
+                found = 1;
+                if (start == INT64_MIN)
+                    start = t;
+                b = (t - start) / period;
+            } else if (step != SQLITE_DONE) {
+                rc = sq__err(db, "history aggregation");
+                break;
+            }
+            if (have && (!found || b != (a.start_ms - start) / period)) {
+                /* bucket complete */
+                if (seen) {
+                    a.distinct = (long)hmap_count(seen);
+                    hmap_free(seen, NULL);
+                    seen = NULL;
+                }
+                if (each(ud, keys[k].name, &a)) {
+                    rc = 1;
+                    break;
+                }
+                have = 0;
+            }
+            if (!found)
+                break;
+            if (!have) {
+                memset(&a, 0, sizeof(a));
+                a.start_ms = start + b * period;
+                a.end_ms = period == INT64_MAX || a.start_ms > q->to_ms - period
+                               ? (q->to_ms == INT64_MAX ? INT64_MAX : q->to_ms)
+                               : a.start_ms + period;
+                have = 1;
+            }
+            /* e is the row's first instance of the attribute; a row may
+             * hold more (datasets) */
+            do {
+                if (e.aid != keys[k].aid)
+                    continue;
+                a.count++;
+                if (e.flags & HF_NUM) {
+                    double v = e.num;
+                    if (a.n_num == 0 || v < a.min)
+                        a.min = v;
+                    if (a.n_num == 0 || v > a.max)
+                        a.max = v;
+                    a.sum += v;
+                    a.sumsq += v * v;
+                    a.n_num++;
+                }
+                if (want_distinct) {
+                    char *key = distinct_key(&e);
+                    if (key != NULL) {
+                        if (seen == NULL)
+                            seen = hmap_new(64);
+                        if (seen == NULL || hmap_put(seen, key, (void *)1, NULL) < 0)
+                            rc = ERR_NOMEM;
+                        free(key);
+                    }
+                }
+            } while (rc == 0 && hcur_next(&c, &e) == 1);
+            a.last_ms = t;
+            if (rc)
+                break;
+        }
+        sqlite3_reset(st);
+        hmap_free(seen, NULL);
+        seen = NULL;
+    }
+    if (rc == 1)
+        rc = 0;
+out:
+    sqlite3_finalize(st);
+    akeys_free(keys, n_keys);
+    return rc;
+}
+
+/* ---- retention (side connection) ----------------------------------------- */
+
+/* One retention step: in one short transaction on the side connection,
+ * delete up to max_rows rows of tenant tid older than before_ms, walking
+ * its entities from *cursor (an hk) on. *cursor is where to go on next
+ * time; 0 when the walk is complete. *n_deleted counts instances. */
+int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, long max_rows,
+                    long *n_deleted)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *ents = NULL, *rows = NULL, *del = NULL;
+    int64_t *rids = NULL;
+    size_t cap = 0;
+    long left = max_rows;
+    int rc = 0, step = SQLITE_DONE;
+
+    *n_deleted = 0;
+    pthread_mutex_lock(&be->side_mu);
+    if (sqlite3_exec(be->side, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sq__err(be->side, "expire begin");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(be->side,
+                           "SELECT hk FROM hist_ents WHERE tid = ?1 AND hk > ?2 ORDER BY hk", -1,
+                           &ents, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(be->side,
+                           "SELECT rid, nums FROM hist_rows WHERE hk = ?1 AND t < ?2 LIMIT ?3", -1,
+                           &rows, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(be->side, "DELETE FROM hist_rows WHERE rid = ?1", -1, &del, NULL) !=
+            SQLITE_OK) {
+        rc = sq__err(be->side, "expire");
+        goto rollback;
+    }
+    sqlite3_bind_int64(ents, 1, tid);
+    sqlite3_bind_int64(ents, 2, *cursor);
+    while (left > 0 && (step = sqlite3_step(ents)) == SQLITE_ROW) {
+        int64_t hk = sqlite3_column_int64(ents, 0);
+        size_t n = 0;
+        int rstep;
+        sqlite3_bind_int64(rows, 1, hk);
+        sqlite3_bind_int64(rows, 2, before_ms);
+        sqlite3_bind_int64(rows, 3, left);
+        while ((rstep = sqlite3_step(rows)) == SQLITE_ROW) {
+            struct hcur c;
+            struct hent e;
+            if (n == cap) {
+                int64_t *p = realloc(rids, (cap = cap ? cap * 2 : 256) * sizeof(*p));
+                if (p == NULL) {
+                    rc = ERR_NOMEM;
+                    goto rollback;
+                }
+                rids = p;
+            }
+            hcur_init(&c, rows, 0, 1, -1);
+            rids[n++] = c.rid;
+            while (hcur_next(&c, &e) == 1)
+                (*n_deleted)++;
+        }
+        sqlite3_reset(rows);
+        if (rstep != SQLITE_DONE) {
+            rc = sq__err(be->side, "expire rows");
+            goto rollback;
+        }
+        for (size_t i = 0; i < n; i++) {
+            sqlite3_bind_int64(del, 1, rids[i]);
+            if (sq__step_done(del)) {
+                rc = sq__err(be->side, "expire delete");
+                goto rollback;
+            }
+        }
+        left -= (long)n;
+        *cursor = left > 0 ? hk : hk - 1; /* full batch: this entity may hold more */
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = sq__err(be->side, "expire keys");
+        goto rollback;
+    }
+    if (step == SQLITE_DONE)
+        *cursor = 0;
+    sqlite3_finalize(ents);
+    sqlite3_finalize(rows);
+    sqlite3_finalize(del);
+    ents = rows = del = NULL;
+    if (sqlite3_exec(be->side, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sq__err(be->side, "expire commit");
+        goto rollback;
+    }
+    goto out;
+rollback:
+    *n_deleted = 0;
+    sqlite3_finalize(ents);
+    sqlite3_finalize(rows);
+    sqlite3_finalize(del);
+    sqlite3_exec(be->side, "ROLLBACK", NULL, NULL, NULL);
+out:
+    free(rids);
+    pthread_mutex_unlock(&be->side_mu);
+    return rc;
+}
+
+/* ---- migration from v5 --------------------------------------------------- */
+
+/* v5 kept one row per instance: hist(iid, kid, t, num, ds, inst) with
+ * hist_keys(kid, tid, eid, attr). Each becomes a v6 row of one instance
+ * with rid = its iid (delta 0), so every instanceId stays the same. */
+int sq__hist_migrate_v6(sqlite3 *db)
+{
+    sqlite3_stmt *src = NULL, *ent = NULL, *attr = NULL, *ea = NULL, *ins = NULL, *seq = NULL;
+    struct hmap *ents = hmap_new(1024), *attrs = hmap_new(64);
+    struct hrow row;
+    int64_t next = 1;
+    int rc = ERR_IO, step;
+
+    hrow_init(&row);
+    if (ents == NULL || attrs == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT h.iid, k.tid, k.eid, k.attr, h.t, h.num, h.ds, h.inst"
+                           " FROM hist h JOIN hist_keys k ON k.kid = h.kid ORDER BY h.iid",
+                           -1, &src, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO hist_ents(tid, eid) VALUES (?1, ?2)", -1, &ent, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO hist_attrs(name) VALUES (?1)", -1, &attr, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO hist_ent_attrs(hk, aid) VALUES (?1, ?2)", -1,
+                           &ea, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, hsql[H_INS], -1, &ins, NULL) != SQLITE_OK)
+        goto fail;
+    while ((step = sqlite3_step(src)) == SQLITE_ROW) {
+        int64_t iid = sqlite3_column_int64(src, 0), tid = sqlite3_column_int64(src, 1);
+        const char *eid = (const char *)sqlite3_column_text(src, 2);
+        const char *name = (const char *)sqlite3_column_text(src, 3);
+        const char *inst = (const char *)sqlite3_column_text(src, 7);
+        double num =
+            sqlite3_column_type(src, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(src, 5);
+        int has_ds = sqlite3_column_type(src, 6) != SQLITE_NULL;
+        char key[1024];
+        int64_t hk, aid;
+        void *v;
+
+        if (eid == NULL || name == NULL || inst == NULL)
+            continue;
+        snprintf(key, sizeof(key), "%" PRId64 "\x1f%s", tid, eid);
+        if ((v = hmap_get(ents, key)) != NULL) {
+            hk = (int64_t)(intptr_t)v;
+        } else {
+            sqlite3_bind_int64(ent, 1, tid);
+            sqlite3_bind_text(ent, 2, eid, -1, SQLITE_STATIC);
+            if (sq__step_done(ent))
+                goto fail;
+            hk = sqlite3_last_insert_rowid(db);
+            if (hmap_put(ents, key, (void *)(intptr_t)hk, NULL) < 0) {
+                rc = ERR_NOMEM;
+                goto out;
+            }
+        }
+        if ((v = hmap_get(attrs, name)) != NULL) {
+            aid = (int64_t)(intptr_t)v;
+        } else {
+            sqlite3_bind_text(attr, 1, name, -1, SQLITE_STATIC);
+            if (sq__step_done(attr))
+                goto fail;
+            aid = sqlite3_last_insert_rowid(db);
+            if (hmap_put(attrs, name, (void *)(intptr_t)aid, NULL) < 0) {
+                rc = ERR_NOMEM;
+                goto out;
+            }
+        }
+        sqlite3_bind_int64(ea, 1, hk);
+        sqlite3_bind_int64(ea, 2, aid);
+        if (sq__step_done(ea))
+            goto fail;
+        hrow_clear(&row);
+        if ((rc = hrow_add(&row, aid, 0, (isnan(num) ? 0 : HF_NUM) | (has_ds ? HF_DS : 0), num,
+                           inst, strlen(inst))) != 0)
+            goto out;
+        sqlite3_bind_int64(ins, 1, iid);
+        sqlite3_bind_int64(ins, 2, hk);
+        sqlite3_bind_int64(ins, 3, sqlite3_column_int64(src, 4));
+        sqlite3_bind_blob(ins, 4, row.nums.data, (int)row.nums.len, SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 5, row.body.data, (int)row.body.len, SQLITE_STATIC);
+        if (sq__step_done(ins))
+            goto fail;
+        if (iid >= next)
+            next = iid + 1;
+    }
+    if (step != SQLITE_DONE)
+        goto fail;
+    /* AUTOINCREMENT's high-water mark covers instances deleted since */
+    if (sqlite3_prepare_v2(db, "SELECT seq FROM sqlite_sequence WHERE name = 'hist'", -1, &seq,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(seq) == SQLITE_ROW && sqlite3_column_int64(seq, 0) >= next)
+        next = sqlite3_column_int64(seq, 0) + 1;
+    sqlite3_finalize(seq);
+    seq = NULL;
+    {
+        char sql[160];
+        snprintf(sql, sizeof(sql),
+                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('hist_next_iid', %" PRId64 ");"
+                 "DROP TABLE hist; DROP TABLE hist_keys;",
+                 next);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+    }
+    rc = 0;
+    goto out;
+fail:
+    rc = sq__err(db, "history migration");
+out:
+    sqlite3_finalize(src);
+    sqlite3_finalize(ent);
+    sqlite3_finalize(attr);
+    sqlite3_finalize(ea);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(seq);
+    hmap_free(ents, NULL);
+    hmap_free(attrs, NULL);
+    hrow_free(&row);
+    return rc;
+}

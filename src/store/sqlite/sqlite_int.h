@@ -1,0 +1,75 @@
+/*
+ * sqlite_int.h - internals shared by the files of the SQLite backend:
+ * sqlite.c (connections, schema, entities, documents) and hist.c (the
+ * temporal history). Nothing outside src/store/sqlite/ includes this.
+ */
+#ifndef PL_SQLITE_INT_H
+#define PL_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store/store_int.h"
+
+struct sq_hist; /* hist.c: the writer's history state */
+
+struct sqlite_be {
+    char *path;
+    int sync_full;
+    sqlite3 *w;        /* writer thread only */
+    sqlite3_stmt **ws; /* the writer's prepared statements (sqlite.c) */
+    sqlite3 *side;     /* context writes, retention, under side_mu */
+    pthread_mutex_t side_mu;
+    pthread_t ckpt_thread; /* checkpointer */
+    int ckpt_started, ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    int wal_frames; /* frames in the WAL after the last commit (ckpt_mu) */
+    pthread_key_t reader_key;
+    pthread_mutex_t readers_mu; /* guards the list of reader connections */
+    struct reader *readers;
+    struct sq_hist *hist; /* writer only */
+};
+
+/* Log SQLite's message for db and return ERR_IO. */
+int sq__err(sqlite3 *db, const char *what);
+/* Step once and reset: 0 on DONE or ROW, else the SQLite code. */
+int sq__step_done(sqlite3_stmt *st);
+/* This thread's reader connection (opened on first use), NULL on failure. */
+sqlite3 *sq__reader_db(struct sqlite_be *be);
+
+/* --- hist.c ------------------------------------------------------------ */
+
+/* Schema migration to v6 (inside migrate()'s transaction): moves v5 rows
+ * into the v6 layout, keeping every instanceId. */
+int sq__hist_migrate_v6(sqlite3 *db);
+/* Writer state: after migration, before the first write; close frees it. */
+int sq__hist_open(struct sqlite_be *be);
+void sq__hist_close(struct sqlite_be *be);
+/* Writer, before COMMIT: write the buffered rows and the instanceId
+ * high-water mark. After a successful COMMIT, sq__hist_committed. */
+int sq__hist_flush(struct sqlite_be *be);
+void sq__hist_committed(struct sqlite_be *be);
+/* Writer, after ROLLBACK: forget buffered rows and cached keys. */
+void sq__hist_rollback(struct sqlite_be *be);
+
+int sq__hist_append(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
+                    double num, const char *ds, const char *inst);
+int sq__hist_delete(void *be, int64_t tid, const char *eid, const char *attr, const char *ds,
+                    int all_ds, int64_t iid, long *n);
+int sq__hist_get(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                 char **inst);
+int sq__hist_set(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                 int64_t t_ms, double num, const char *ds, const char *inst);
+int sq__hist_read(void *be, int64_t tid, const struct store_history_query *q,
+                  int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                              const char *inst),
+                  void *ud);
+int sq__hist_aggr(void *be, int64_t tid, const struct store_history_query *q, int64_t period_ms,
+                  int want_distinct,
+                  int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud);
+int sq__hist_expire(void *be, int64_t tid, int64_t before_ms, int64_t *cursor, long max_rows,
+                    long *n_deleted);
+
+#endif
