@@ -62,13 +62,13 @@
 
 #define COLL "subscriptions"
 #define KEY_SEP '\x1f'
-#define BODY_MAX (16u << 20)      /* a notification larger than this is dropped */
-#define RESPONSE_MAX (64u << 10)  /* bytes of a receiver's answer read, at most */
+#define BODY_MAX (16u << 20)     /* a notification larger than this is dropped */
+#define RESPONSE_MAX (64u << 10) /* bytes of a receiver's answer read, at most */
 #define INTERVAL_MAX_ENTITIES 1000
 #define STOPPING(n) __atomic_load_n(&(n)->stopping, __ATOMIC_SEQ_CST)
 
 struct ver {
-    int refs;                   /* atomic */
+    int refs; /* atomic */
     struct sub *sub;
     cJSON *ctx_value;           /* the creation "@context" value */
     struct curl_slist *headers; /* of every notification (HTTP; MQTT metadata) */
@@ -125,12 +125,12 @@ struct endpoint {
     struct delivery *head, *tail;
     size_t n;
     pthread_cond_t cond;
-    pthread_t thread;  /* MQTT only: HTTP endpoints are driven by the dispatcher */
+    pthread_t thread; /* MQTT only: HTTP endpoints are driven by the dispatcher */
     int started;
     CURL *curl;
-    int busy;          /* a delivery is being sent (mu released) */
-    int retire;        /* out of the table: exit once the queue is empty */
-    int exited;        /* the sender thread has returned (join is instant) */
+    int busy;   /* a delivery is being sent (mu released) */
+    int retire; /* out of the table: exit once the queue is empty */
+    int exited; /* the sender thread has returned (join is instant) */
     struct endpoint *next_retired;
     /* HTTP, owned by the dispatcher (under mu, except the easy handle
      * while it is in the multi handle) */
@@ -181,8 +181,8 @@ struct notify {
     int stopping;
     pthread_t matcher, interval, dispatcher;
     int matcher_started, interval_started, dispatcher_started;
-    CURLM *multi;     /* every HTTP transfer, driven by the dispatcher thread */
-    int wake_pending; /* a curl_multi_wakeup is on its way (mu) */
+    CURLM *multi;         /* every HTTP transfer, driven by the dispatcher thread */
+    int wake_pending;     /* a curl_multi_wakeup is on its way (mu) */
     pthread_cond_t icond; /* wakes the interval thread at stop */
     int64_t next_flush_ms, next_keepalive_ms;
     struct cand *cands; /* matcher's scratch */
@@ -218,8 +218,8 @@ static char *attr_key(const char *tenant, const char *attr)
 /* Collect the untyped subscriptions watching any attribute of doc (mu held). */
 static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now);
 
-static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc,
-                          size_t *n_cands, int64_t now)
+static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc, size_t *n_cands,
+                          int64_t now)
 {
     const cJSON *a;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(doc, "attrs"))
@@ -577,10 +577,10 @@ static void load_status(struct entry *e, const cJSON *st)
 {
     const cJSON *v;
     int64_t ms;
-#define NUM(name, field)                                                                          \
+#define NUM(name, field)                                                                           \
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(st, name)))                            \
         e->field = (long)v->valuedouble;
-#define TS(name, field)                                                                           \
+#define TS(name, field)                                                                            \
     if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(st, name)) &&                          \
         tm_parse(v->valuestring, &ms) == 0)                                                        \
         e->field = ms;
@@ -841,8 +841,8 @@ static void *sender_main(void *arg)
                 break;
             started = tm_now_ms();
             pthread_mutex_unlock(&n->mu);
-            ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->v->sub->mqtt_qos,
-                                   reason, sizeof(reason)) == 0;
+            ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->v->sub->mqtt_qos, reason,
+                                   sizeof(reason)) == 0;
             pthread_mutex_lock(&n->mu);
         }
         if (started && (!STOPPING(n) || ok))
@@ -1007,8 +1007,7 @@ static int render(const struct ver *v, cJSON *data, int64_t now, struct cand *c)
 
 /* Hand a rendered notification (c->text, taken) to e's streams and
  * endpoint (mu held). */
-static void deliver(struct notify *n, struct entry *e, struct ver *v, struct cand *c,
-                    int64_t now)
+static void deliver(struct notify *n, struct entry *e, struct ver *v, struct cand *c, int64_t now)
 {
     char *text = c->text, *wire = NULL;
     size_t len = c->len, wire_len = 0;
@@ -1197,8 +1196,11 @@ static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t n
 
 static void process(struct notify *n, const struct qev *q)
 {
-    struct store_event ev = {.kind = q->kind, .tenant = q->tenant, .entity_id = q->entity_id,
-                             .before = q->before, .after = q->after};
+    struct store_event ev = {.kind = q->kind,
+                             .tenant = q->tenant,
+                             .entity_id = q->entity_id,
+                             .before = q->before,
+                             .after = q->after};
     const cJSON *doc = q->kind == STORE_EV_DELETED ? q->before : q->after, *t;
     char sep[2] = {KEY_SEP, '\0'};
     int64_t now = tm_now_ms();
@@ -1523,6 +1525,18 @@ static size_t doc_weight(const cJSON *doc)
     return sizeof(*doc) + json_weight(doc->child);
 }
 
+/* Heap an event will hold in the queue: a parsed document takes about
+ * JSON_HEAP_FACTOR times its text (3.65 for the bench entity), so the
+ * stored length avoids walking the tree on the writer's thread. */
+#define JSON_HEAP_FACTOR 4
+static size_t event_weight(const struct store_event *ev)
+{
+    size_t docs = (ev->before != NULL) + (ev->after != NULL);
+    if (ev->text_len > 0)
+        return docs * ev->text_len * JSON_HEAP_FACTOR + 256;
+    return doc_weight(ev->before) + doc_weight(ev->after) + 256;
+}
+
 int notify_store_active(void *ud)
 {
     struct notify *n = ud;
@@ -1536,10 +1550,9 @@ void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
         return;
     for (size_t i = 0; i < n_evs; i++) {
         struct qev q = {.kind = evs[i].kind};
-        size_t bytes = doc_weight(evs[i].before) + doc_weight(evs[i].after) + 256;
+        size_t bytes = event_weight(&evs[i]);
         pthread_mutex_lock(&n->qmu);
-        int full = n->count >= n->c.queue_cap || n->bytes + bytes > n->c.queue_bytes ||
-                   STOPPING(n);
+        int full = n->count >= n->c.queue_cap || n->bytes + bytes > n->c.queue_bytes || STOPPING(n);
         if (full)
             n->ev_dropped++;
         pthread_mutex_unlock(&n->qmu);
@@ -1771,8 +1784,8 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
         return rc;
     }
     cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
-    cJSON_AddItemToObject(d, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1)
-                                                   : cJSON_CreateString(LD_CORE_URL));
+    cJSON_AddItemToObject(
+        d, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1) : cJSON_CreateString(LD_CORE_URL));
     if ((v = ver_new(tenant, d, s)) == NULL) {
         cJSON_Delete(d);
         return err_set(e, ERR_NOMEM, "out of memory");
@@ -1822,8 +1835,7 @@ out:
     return rc;
 }
 
-int notify_sub_get(struct notify *n, const char *tenant, const char *id, cJSON **out,
-                   struct err *e)
+int notify_sub_get(struct notify *n, const char *tenant, const char *id, cJSON **out, struct err *e)
 {
     char *key = make_key(tenant, id);
     struct entry *ent;

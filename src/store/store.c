@@ -67,21 +67,21 @@ struct store {
     void *listener_ud[MAX_LISTENERS];
     int n_listeners;
     int (*listener_active[MAX_LISTENERS])(void *ud);
-    int listening;   /* writer only: some listener wants this group's events */
+    int listening; /* writer only: some listener wants this group's events */
 
     pthread_rwlock_t tlock;
     struct tenant_entry *tenants;
     size_t n_tenants, cap_tenants;
 
     /* history retention (its own thread) */
-    int64_t max_age_ms;          /* default; 0 = forever */
+    int64_t max_age_ms; /* default; 0 = forever */
     pthread_t retainer;
     int retainer_started;
     pthread_mutex_t ret_mu;
     pthread_cond_t ret_cv;
     int ret_stop;
     long ret_requested, ret_started, ret_done; /* pass generations */
-    long ret_deleted;            /* by the last pass */
+    long ret_deleted;                          /* by the last pass */
 };
 
 /* ---- tenant cache ---------------------------------------------------- */
@@ -152,7 +152,7 @@ struct event_list {
  * others belong to the submitter and live until its completion. */
 static void events_add(struct event_list *l, enum store_event_kind kind, const char *tenant,
                        const char *id, cJSON *before, int before_owned, cJSON *after,
-                       int after_owned)
+                       int after_owned, size_t text_len)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -168,9 +168,14 @@ static void events_add(struct event_list *l, enum store_event_kind kind, const c
         l->evs = p;
         l->cap = cap;
     }
-    l->evs[l->n++] = (struct store_event){kind, tenant, id, before, after,
+    l->evs[l->n++] = (struct store_event){kind,
+                                          tenant,
+                                          id,
+                                          before,
+                                          after,
                                           (unsigned char)(before_owned && before),
-                                          (unsigned char)(after_owned && after)};
+                                          (unsigned char)(after_owned && after),
+                                          text_len};
 }
 
 static void events_reset(struct event_list *l)
@@ -242,8 +247,8 @@ static int writer_tenant(struct store *s, struct group_state *g, const char *nam
  * this group's `now`) of the attributes it touched: all of them for a
  * create or replace, those of the fragment otherwise. Timed by observedAt,
  * or (history = all) by modifiedAt when there is none. */
-static int record_history(struct store *s, int64_t tid, const struct store_op *op,
-                          const cJSON *doc, const char *now)
+static int record_history(struct store *s, int64_t tid, const struct store_op *op, const cJSON *doc,
+                          const char *now)
 {
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(doc, "attrs"), *a, *inst;
     const cJSON *touched = NULL;
@@ -310,8 +315,8 @@ static int instance_time(const cJSON *inst, int64_t *t)
 }
 
 /* Write one instance (its row iid when > 0 is rewritten, else appended). */
-static int history_put(struct store *s, int64_t tid, const char *eid, const char *attr,
-                       int64_t iid, int64_t t, const cJSON *inst)
+static int history_put(struct store *s, int64_t tid, const char *eid, const char *attr, int64_t iid,
+                       int64_t t, const cJSON *inst)
 {
     const cJSON *val = cJSON_GetObjectItemCaseSensitive(inst, "value");
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
@@ -411,7 +416,7 @@ static int history_delete(struct store *s, struct store_op *op, int64_t tid, con
                 return rc;
             }
             if (s->listening)
-                events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0);
+                events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
             else
                 cJSON_Delete(cur);
             return 0;
@@ -482,12 +487,14 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
 {
     cJSON *doc = op->doc;
     char *text;
+    size_t text_len;
     int rc;
 
     ent_stamp_new(doc, now);
     if ((text = json_print(doc, NULL)) == NULL)
         return ERR_NOMEM;
     rc = s->be_ops->w_insert(s->be, tid, doc, text);
+    text_len = strlen(text);
     free(text);
     if (rc)
         return rc;
@@ -500,7 +507,7 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
             cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
     }
     if (s->listening)
-        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0);
+        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0, text_len);
     return 0;
 }
 
@@ -532,23 +539,67 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
         cJSON_ReplaceItemInObject(doc, "createdAt", cJSON_CreateString(created));
     if ((text = json_print(doc, NULL)) == NULL)
         return ERR_NOMEM;
-    rc = s->be_ops->w_update(s->be, tid, doc, text);
+    rc = s->be_ops->w_update(s->be, tid, doc, text, 1);
     free(text);
     return rc ? rc : record_history(s, tid, op, doc, now);
+}
+
+static int same_member(const cJSON *a, const cJSON *b, const char *name)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, name);
+    const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, name);
+    return x == NULL ? y == NULL : y != NULL && cJSON_Compare(x, y, 1);
+}
+
+/* Whether op may change the entity's `location` (its spatial index entry):
+ * partial writes only when their fragment brings a location whose values
+ * differ from cur's (a device that reports its fixed position with every
+ * uplink does not touch the index), attribute writes when they are to
+ * location. */
+static int touches_location(const struct store_op *op, const cJSON *cur)
+{
+    const cJSON *now, *was, *a, *b;
+
+    switch (op->kind) {
+    case STORE_UPSERT_UPDATE:
+    case STORE_APPEND:
+    case STORE_UPDATE:
+    case STORE_MERGE:
+    case STORE_TEMPORAL_UPSERT:
+        now = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(op->doc, "attrs"),
+                                               LD_LOCATION_IRI);
+        was = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"),
+                                               LD_LOCATION_IRI);
+        if (now == NULL)
+            return 0;
+        if (!cJSON_IsArray(now) || !cJSON_IsArray(was) ||
+            cJSON_GetArraySize(now) != cJSON_GetArraySize(was))
+            return 1;
+        for (a = now->child, b = was->child; a && b; a = a->next, b = b->next)
+            if (!same_member(a, b, "value") || !same_member(a, b, "datasetId"))
+                return 1;
+        return 0;
+    case STORE_ATTR_PATCH:
+    case STORE_ATTR_REPLACE:
+    case STORE_ATTR_DELETE:
+        return op->attr_iri == NULL || strcmp(op->attr_iri, LD_LOCATION_IRI) == 0;
+    default: return 1;
+    }
 }
 
 /* Apply one op to its entity's current document, in place. Returns 0 (the
  * op's own outcome is in op->err) or a backend failure that must roll the
  * group back. The previous document is kept for the change event only when
  * someone listens. */
-static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
-                    const char *now, struct event_list *ev)
+static int apply_op(struct store *s, struct group_state *g, struct store_op *op, const char *now,
+                    struct event_list *ev)
 {
     const char *id = op_entity_id(op);
     cJSON *cur = NULL, *before = NULL;
     char *text = NULL;
+    size_t text_len;
     int64_t tid;
-    int rc, done;
+    int rc, done, geo;
 
     if (id == NULL) {
         err_set(&op->err, ERR_BAD_DATA, "entity id missing");
@@ -617,7 +668,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0)
             goto fail;
         if (s->listening)
-            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0);
+            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
         else
             cJSON_Delete(cur);
         return 0;
@@ -626,11 +677,10 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         rc = ERR_NOMEM;
         goto fail;
     }
+    geo = touches_location(op, cur); /* before the op changes cur */
     switch (op->kind) {
     case STORE_UPSERT_REPLACE:
-    case STORE_REPLACE:
-        rc = ent_replace(cur, op->doc, now);
-        break;
+    case STORE_REPLACE: rc = ent_replace(cur, op->doc, now); break;
     case STORE_UPSERT_UPDATE:
     case STORE_APPEND:
     case STORE_TEMPORAL_UPSERT:
@@ -642,12 +692,8 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         if ((rc = ensure_lists(op)) == 0)
             rc = ent_update(cur, op->doc, now, op->updated, op->not_updated);
         break;
-    case STORE_MERGE:
-        rc = ent_merge(cur, op->doc, now);
-        break;
-    case STORE_ATTR_PATCH:
-        rc = ent_attr_patch(cur, op->attr_iri, op->inst, now, &op->err);
-        break;
+    case STORE_MERGE: rc = ent_merge(cur, op->doc, now); break;
+    case STORE_ATTR_PATCH: rc = ent_attr_patch(cur, op->attr_iri, op->inst, now, &op->err); break;
     case STORE_ATTR_REPLACE:
         rc = ent_attr_replace(cur, op->attr_iri, op->inst, now, &op->err);
         break;
@@ -656,8 +702,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         if (rc == 0) /* the model leaves the entity's modifiedAt to us */
             cJSON_ReplaceItemInObject(cur, "modifiedAt", cJSON_CreateString(now));
         break;
-    default:
-        rc = ERR_INTERNAL;
+    default: rc = ERR_INTERNAL;
     }
     if (rc) {
         /* the op's own failure: nothing is written (cur is discarded) */
@@ -673,12 +718,13 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         rc = ERR_NOMEM;
         goto fail;
     }
-    if ((rc = s->be_ops->w_update(s->be, tid, cur, text)) != 0 ||
+    if ((rc = s->be_ops->w_update(s->be, tid, cur, text, geo)) != 0 ||
         (rc = record_history(s, tid, op, cur, now)) != 0)
         goto fail;
+    text_len = strlen(text);
     free(text);
     if (s->listening)
-        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1);
+        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1, text_len);
     else
         cJSON_Delete(cur);
     return 0;
@@ -949,7 +995,8 @@ int store_entity_get(struct store *s, const char *tenant, const char *entity_id,
     if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
         return err_set(e, rc, "tenant '%s' does not exist", tenant);
     if ((rc = s->be_ops->r_get(s->be, tid, entity_id, &text)) != 0)
-        return err_set(e, rc, rc == ERR_NOT_FOUND ? "entity %s not found" : "store read failed (%s)",
+        return err_set(e, rc,
+                       rc == ERR_NOT_FOUND ? "entity %s not found" : "store read failed (%s)",
                        entity_id);
     *doc = cJSON_Parse(text);
     free(text);
@@ -1072,8 +1119,8 @@ static void plan_query(const struct store_query *q, struct store_plan *p, const 
         p->n_names = (int)q->n_ids;
         return;
     }
-    if (q->georel && q->geometry && (q->geoproperty == NULL ||
-                                     strcmp(q->geoproperty, LD_LOCATION_IRI) == 0) &&
+    if (q->georel && q->geometry &&
+        (q->geoproperty == NULL || strcmp(q->geoproperty, LD_LOCATION_IRI) == 0) &&
         geo_search_bbox(q->georel, q->geometry, p->bbox)) {
         p->kind = PLAN_BBOX;
         return;
@@ -1307,8 +1354,8 @@ int store_history(struct store *s, const struct store_history_query *q,
     return 0;
 }
 
-int store_history_aggregate(struct store *s, const struct store_history_query *q,
-                            int64_t period_ms, int want_distinct,
+int store_history_aggregate(struct store *s, const struct store_history_query *q, int64_t period_ms,
+                            int want_distinct,
                             int (*each)(void *ud, const char *attr, const struct store_aggr *a),
                             void *ud, struct err *e)
 {
@@ -1412,8 +1459,7 @@ int store_history_retention_set(struct store *s, const char *tenant, int64_t max
     return rc;
 }
 
-int store_history_retention_get(struct store *s, const char *tenant, int64_t *max_age_ms,
-                                int *own)
+int store_history_retention_get(struct store *s, const char *tenant, int64_t *max_age_ms, int *own)
 {
     char *json = NULL;
     int rc = store_doc_get(s, tenant, SETTINGS_COLL, SETTINGS_HISTORY, &json);
@@ -1490,8 +1536,8 @@ static long retention_pass(struct store *s, int64_t *min_age)
         int64_t before = tm_now_ms() - age;
         do {
             long n = 0;
-            if (s->be_ops->x_history_expire(s->be, l.tids[i], before, &cursor,
-                                            STORE_EXPIRE_BATCH, &n) != 0) {
+            if (s->be_ops->x_history_expire(s->be, l.tids[i], before, &cursor, STORE_EXPIRE_BATCH,
+                                            &n) != 0) {
                 log_msg(LOG_WARN, "store: retention of tenant '%s' failed", l.names[i]);
                 break;
             }

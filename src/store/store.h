@@ -142,6 +142,9 @@ struct store_event {
      * member to NULL (and owns it from then on). Copying a document on the
      * writer thread was a large part of its cost per write. */
     unsigned char before_owned, after_owned;
+    /* Length of the document as stored (after, else before), 0 when
+     * unknown: listeners size their queues by it without walking the tree. */
+    size_t text_len;
 };
 
 /* Called on the writer thread after each commit with that group's events,

@@ -50,8 +50,9 @@ struct store_backend_ops {
     /* Store a new entity; ERR_EXISTS if the id is taken. text = doc serialized. */
     int (*w_insert)(void *be, int64_t tid, const cJSON *doc, const char *text);
     /* Replace an existing entity's document, keeping its indexes in step
-     * (the backend knows what it indexed). */
-    int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text);
+     * (the backend knows what it indexed). geo = 0: the write did not touch
+     * `location`, so its spatial index entry stays as it is. */
+    int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text, int geo);
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
     /* Append one instance to the history. num: the numeric value or NAN;
      * ds: its datasetId or NULL. */

@@ -183,3 +183,40 @@ def test_near_results_nearest_first_and_paged(hub):
     assert pages == want
     st, h, b = hub.get(ENTITIES + "?" + enc(dict(params, limit=1, count="true")))
     assert h["ngsild-results-count"] == str(len(want)) and ids_of(b) == want[:1]
+
+
+def test_index_follows_location_writes(hub):
+    """The spatial index follows every kind of write to location, and a
+    write that repeats the same location (as a sensor reporting its fixed
+    position does) leaves the entity where it is."""
+    mid = "urn:ngsi-ld:Mover:m1"
+    far, near_a, near_b = (6.0, 51.0), (4.30, 52.00), (4.40, 52.10)
+
+    def found_at(pt):
+        return mid in geoq(hub, "near;maxDistance==200", "Point", list(pt), type_="Mover")
+
+    st, _, _ = hub.post(ENTITIES, {"id": mid, "type": "Mover", "location": point(*far),
+                                   "n": prop(0)})
+    assert st == 201, hub.last_text
+    assert found_at(far) and not found_at(near_a)
+    # PATCH /attrs with a new location
+    st, _, _ = hub.patch(ENTITIES + "/" + mid + "/attrs", {"location": point(*near_a)})
+    assert st == 204, hub.last_text
+    assert found_at(near_a) and not found_at(far)
+    # the same location again, with another attribute: still there
+    st, _, _ = hub.patch(ENTITIES + "/" + mid + "/attrs",
+                         {"location": point(*near_a), "n": prop(1)})
+    assert st == 204, hub.last_text
+    assert found_at(near_a)
+    # batch upsert (update) to another place
+    st, _, _ = hub.post("/ngsi-ld/v1/entityOperations/upsert?options=update",
+                        [{"id": mid, "type": "Mover", "location": point(*near_b)}])
+    assert st == 204, hub.last_text
+    assert found_at(near_b) and not found_at(near_a)
+    # attribute PATCH of location, then its deletion
+    st, _, _ = hub.patch(ENTITIES + "/" + mid + "/attrs/location", point(*far))
+    assert st == 204, hub.last_text
+    assert found_at(far) and not found_at(near_b)
+    st, _, _ = hub.delete(ENTITIES + "/" + mid + "/attrs/location")
+    assert st == 204, hub.last_text
+    assert not found_at(far)

@@ -253,14 +253,21 @@ struct sq_hist {
     /* key caches: "tid\x1feid" -> hk, name -> aid, "hk:aid" -> 1; cleared
      * on rollback (their rows went with it) and when they grow too big */
     struct hmap *ents, *attrs, *ent_attrs;
-    /* the buffered rows of entity hk */
-    int64_t hk;
+    /* the buffered rows of entity hk (of tenant tid, id eid: the next
+     * append to the same entity skips the key lookups), and the attributes
+     * already noted in hist_ent_attrs for it */
+    int64_t hk, tid;
+    struct buf eid;
+    int64_t noted[HIST_PENDING * 2];
+    int n_noted;
     struct hrow pend[HIST_PENDING];
     int n_pend;
 };
 
 static void caches_clear(struct sq_hist *h)
 {
+    h->tid = 0; /* forget the current entity's keys too */
+    h->n_noted = 0;
     hmap_free(h->ents, NULL);
     hmap_free(h->attrs, NULL);
     hmap_free(h->ent_attrs, NULL);
@@ -345,12 +352,17 @@ static int attr_key(struct sq_hist *h, const char *attr, int create, int64_t *ai
     return rc;
 }
 
-/* Record that entity hk has history of attribute aid. */
+/* Record that entity hk (the current one) has history of attribute aid. */
 static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
 {
     sqlite3_stmt *st = h->st[H_EA_ADD];
     char key[48];
 
+    for (int i = 0; i < h->n_noted; i++)
+        if (h->noted[i] == aid)
+            return 0;
+    if (h->n_noted < (int)(sizeof(h->noted) / sizeof(h->noted[0])))
+        h->noted[h->n_noted++] = aid;
     snprintf(key, sizeof(key), "%" PRId64 ":%" PRId64, hk, aid);
     if (cache_get(h->ent_attrs, key) != NULL)
         return 0;
@@ -399,11 +411,22 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
     int64_t hk, aid;
     int rc;
 
-    if ((rc = ent_key(h, tid, eid, 1, &hk)) != 0 || (rc = attr_key(h, attr, 1, &aid)) != 0)
+    if (tid == h->tid && h->eid.data != NULL && strcmp(eid, h->eid.data) == 0) {
+        hk = h->hk;
+    } else {
+        if ((rc = ent_key(h, tid, eid, 1, &hk)) != 0)
+            return rc;
+        if (hk != h->hk) {
+            if ((rc = pend_flush(h)) != 0)
+                return rc;
+            h->n_noted = 0;
+        }
+        h->hk = hk;
+        buf_reset(&h->eid);
+        h->tid = buf_appends(&h->eid, eid) == 0 ? tid : 0;
+    }
+    if ((rc = attr_key(h, attr, 1, &aid)) != 0)
         return rc;
-    if (hk != h->hk && (rc = pend_flush(h)) != 0)
-        return rc;
-    h->hk = hk;
     if ((rc = ent_attr_note(h, hk, aid)) != 0)
         return rc;
     for (int i = 0; i < h->n_pend && r == NULL; i++)
@@ -474,6 +497,7 @@ int sq__hist_open(struct sqlite_be *be)
         return ERR_NOMEM;
     be->hist = h;
     h->db = be->w;
+    buf_init(&h->eid, 4096);
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_init(&h->pend[i]);
     for (int i = 0; i < N_HSTMT; i++)
@@ -510,6 +534,7 @@ void sq__hist_close(struct sqlite_be *be)
         sqlite3_finalize(h->st[i]);
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_free(&h->pend[i]);
+    buf_free(&h->eid);
     caches_clear(h);
     free(h);
     be->hist = NULL;

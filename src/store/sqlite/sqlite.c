@@ -739,7 +739,7 @@ static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, co
     return rc == SQLITE_DONE ? 0 : sq__err(be->w, wsql[which]);
 }
 
-static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text)
+static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text, int geo)
 {
     struct sqlite_be *be = arg;
     sqlite3_stmt *st = be->ws[W_KEYS];
@@ -775,7 +775,7 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     }
     free(types);
     free(old_types);
-    return rc ? rc : geo_sync(be, rid, after, 1);
+    return rc || !geo ? rc : geo_sync(be, rid, after, 1);
 }
 
 static int w_delete(void *arg, int64_t tid, const cJSON *before)
