@@ -16,7 +16,9 @@
  *
  * Temporal query: timerel before / after / between with timeAt / endTimeAt
  * (optional on every endpoint: without it, the whole history), timeproperty
- * observedAt only (the history is kept by observedAt), lastN.
+ * (observedAt, the default and the history's key; createdAt, modifiedAt and
+ * deletedAt read from the instances, see store.h), lastN. The simplified
+ * representation pairs each value with that time property.
  *
  * Pagination of instances (GS CIM 009 6.3.10): at most temporal_max_instances
  * (cfg) instances per attribute. When an attribute has more, the answer is
@@ -45,35 +47,43 @@
 #define INSTANCE_PREFIX "urn:ngsi-ld:attribute:instance:"
 
 enum {
-    AGGR_TOTAL = 1, AGGR_DISTINCT = 2, AGGR_SUM = 4, AGGR_AVG = 8,
-    AGGR_MIN = 16, AGGR_MAX = 32, AGGR_STDDEV = 64, AGGR_SUMSQ = 128,
+    AGGR_TOTAL = 1,
+    AGGR_DISTINCT = 2,
+    AGGR_SUM = 4,
+    AGGR_AVG = 8,
+    AGGR_MIN = 16,
+    AGGR_MAX = 32,
+    AGGR_STDDEV = 64,
+    AGGR_SUMSQ = 128,
 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } aggr_names[] = {
-    {"totalCount", AGGR_TOTAL}, {"distinctCount", AGGR_DISTINCT}, {"sum", AGGR_SUM},
-    {"avg", AGGR_AVG},          {"min", AGGR_MIN},                {"max", AGGR_MAX},
+    {"totalCount", AGGR_TOTAL}, {"distinctCount", AGGR_DISTINCT},
+    {"sum", AGGR_SUM},          {"avg", AGGR_AVG},
+    {"min", AGGR_MIN},          {"max", AGGR_MAX},
     {"stddev", AGGR_STDDEV},    {"sumsq", AGGR_SUMSQ},
 };
 #define N_AGGR (sizeof(aggr_names) / sizeof(aggr_names[0]))
 
 /* A parsed temporal query. */
 struct tq {
-    int64_t from_ms, to_ms;    /* the window [from, to) */
-    long last_n;               /* 0 = none */
-    long cap;                  /* instances per attribute per answer */
+    int64_t from_ms, to_ms; /* the window [from, to) */
+    int time_prop;          /* STORE_TP_* */
+    long last_n;            /* 0 = none */
+    long cap;               /* instances per attribute per answer */
     int values, aggregated, sys_attrs;
-    unsigned methods;          /* AGGR_* */
-    int64_t period_ms;         /* 0 = the whole window */
+    unsigned methods;  /* AGGR_* */
+    int64_t period_ms; /* 0 = the whole window */
 };
 
 /* Instance pagination over the whole answer. */
 struct cut {
     int truncated;
-    int64_t end;               /* forwards: keep t <= end; backwards: t >= end */
-    int64_t first, last;       /* oldest / newest instance time returned */
+    int64_t end;         /* forwards: keep t <= end; backwards: t >= end */
+    int64_t first, last; /* oldest / newest instance time returned */
     int any;
 };
 
@@ -95,9 +105,19 @@ static int tq_window(struct req *r, struct tq *t, const char *rel, const char *a
 
     t->from_ms = INT64_MIN;
     t->to_ms = INT64_MAX;
-    if (tp && strcmp(tp, "observedAt") != 0)
-        return err_set(&r->err, ERR_NOT_SUPPORTED,
-                       "timeproperty %.32s: the history is kept by observedAt", tp);
+    t->time_prop = STORE_TP_OBSERVED;
+    if (tp == NULL || !strcmp(tp, "observedAt"))
+        ;
+    else if (!strcmp(tp, "createdAt"))
+        t->time_prop = STORE_TP_CREATED;
+    else if (!strcmp(tp, "modifiedAt"))
+        t->time_prop = STORE_TP_MODIFIED;
+    else if (!strcmp(tp, "deletedAt"))
+        t->time_prop = STORE_TP_DELETED;
+    else
+        return err_set(&r->err, ERR_BAD_DATA,
+                       "timeproperty '%.32s' is not observedAt, createdAt, modifiedAt or deletedAt",
+                       tp);
     if (rel == NULL)
         return at ? err_set(&r->err, ERR_BAD_DATA, "timeAt needs timerel") : 0;
     if (!strcmp(rel, "before")) {
@@ -180,8 +200,8 @@ static int tq_finish(struct req *r, struct tq *t, const struct api_view *v)
 static int tq_from_params(struct req *r, struct tq *t, const struct api_view *v)
 {
     memset(t, 0, sizeof(*t));
-    if (tq_window(r, t, req_query(r, "timerel"), req_query(r, "timeAt"),
-                  req_query(r, "endTimeAt"), req_query(r, "timeproperty")) != 0 ||
+    if (tq_window(r, t, req_query(r, "timerel"), req_query(r, "timeAt"), req_query(r, "endTimeAt"),
+                  req_query(r, "timeproperty")) != 0 ||
         tq_last_n(r, t, req_query(r, "lastN")) != 0)
         return r->err.code;
     return tq_finish(r, t, v);
@@ -190,10 +210,10 @@ static int tq_from_params(struct req *r, struct tq *t, const struct api_view *v)
 /* ---- collecting one entity's history -------------------------------------- */
 
 struct hist {
-    cJSON *attrs;   /* attr IRI -> [instances] (storage form) */
-    cJSON *meta;    /* attr IRI -> [[iid, t], ...], same order */
+    cJSON *attrs; /* attr IRI -> [instances] (storage form) */
+    cJSON *meta;  /* attr IRI -> [[iid, t], ...], same order */
     const char *cur_attr;
-    long n_attr;    /* instances of cur_attr so far */
+    long n_attr; /* instances of cur_attr so far */
     int oom;
 };
 
@@ -274,11 +294,13 @@ static void cut_at(const struct tq *t, struct hist *h, struct cut *c)
     }
 }
 
-/* The simplified temporal representation of one rendered attribute. */
-static cJSON *temporal_values(const cJSON *instances)
+/* The simplified temporal representation of one rendered attribute: each
+ * value with its time (the timeproperty's, from meta's [iid, t] pairs when
+ * given, else observedAt). */
+static cJSON *temporal_values(const cJSON *instances, const cJSON *meta)
 {
     cJSON *o = cJSON_CreateObject(), *values = cJSON_CreateArray();
-    const cJSON *inst;
+    const cJSON *inst, *m = meta ? meta->child : NULL;
     const char *type = "Property";
     cJSON_ArrayForEach(inst, instances)
     {
@@ -301,8 +323,15 @@ static cJSON *temporal_values(const cJSON *instances)
             type = t->valuestring;
         cJSON *pair = cJSON_CreateArray();
         cJSON_AddItemToArray(pair, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
-        cJSON_AddItemToArray(pair, at ? cJSON_Duplicate(at, 1) : cJSON_CreateNull());
+        if (m != NULL && cJSON_GetArraySize(m) == 2) {
+            char ts[TM_ISO_LEN];
+            tm_format((int64_t)cJSON_GetArrayItem(m, 1)->valuedouble, ts);
+            cJSON_AddItemToArray(pair, cJSON_CreateString(ts));
+        } else {
+            cJSON_AddItemToArray(pair, at ? cJSON_Duplicate(at, 1) : cJSON_CreateNull());
+        }
         cJSON_AddItemToArray(values, pair);
+        m = m ? m->next : NULL;
     }
     cJSON_AddStringToObject(o, "type", type);
     cJSON_AddItemToObject(o, "values", values);
@@ -317,8 +346,8 @@ static void replace_member(cJSON *obj, cJSON *old, cJSON *with)
 
 /* One entity's temporal representation from its history h and its types
  * (an array of IRIs). NULL with r->err on failure. */
-static cJSON *render_history(struct req *r, const struct tq *t, const char *id,
-                             const cJSON *types, struct hist *h)
+static cJSON *render_history(struct req *r, const struct tq *t, const char *id, const cJSON *types,
+                             struct hist *h)
 {
     struct api_view v;
     cJSON *doc = cJSON_CreateObject(), *out = NULL;
@@ -342,7 +371,7 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id,
     /* every attribute is an array of instances with its instanceId (the
      * renderer keeps the document's attribute and instance order); or the
      * simplified [[value, time]...] */
-    const cJSON *meta = h->meta->child;
+    const cJSON *meta = h->meta->child, *this_meta;
     for (cJSON *a = out->child; a; a = a->next) {
         if (!strcmp(a->string, "id") || !strcmp(a->string, "type") || a->string[0] == '@' ||
             !strcmp(a->string, "createdAt") || !strcmp(a->string, "modifiedAt"))
@@ -353,6 +382,7 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id,
             replace_member(out, a, arr);
             a = arr;
         }
+        this_meta = meta;
         if (meta) {
             cJSON *inst = a->child;
             for (const cJSON *p = meta->child; p && inst; p = p->next, inst = inst->next) {
@@ -364,7 +394,7 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id,
             meta = meta->next;
         }
         if (t->values) {
-            cJSON *tv = temporal_values(a);
+            cJSON *tv = temporal_values(a, this_meta);
             replace_member(out, a, tv);
             a = tv;
         }
@@ -376,7 +406,7 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id,
 
 struct aggr_run {
     const struct tq *t;
-    cJSON *attrs;     /* attr IRI -> {method: [[v, start, end]...]} */
+    cJSON *attrs; /* attr IRI -> {method: [[v, start, end]...]} */
     long n_periods;
     int too_many, oom;
 };
@@ -442,17 +472,16 @@ oom:
  * "Property" when the entity is gone). */
 static const char *attr_type(const cJSON *cur, const char *iri)
 {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"),
-                                                      iri);
+    const cJSON *a =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"), iri);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(a, 0), "type");
     return cJSON_IsString(t) ? t->valuestring : "Property";
 }
 
 /* The aggregates of one entity's history into run->attrs (any thread: it
  * only reads the store); the error in e. */
-static int aggr_compute(struct store *st, const struct tq *t,
-                        const struct store_history_query *hq, struct aggr_run *run,
-                        struct err *e)
+static int aggr_compute(struct store *st, const struct tq *t, const struct store_history_query *hq,
+                        struct aggr_run *run, struct err *e)
 {
     run->t = t;
     if ((run->attrs = cJSON_CreateObject()) == NULL)
@@ -515,8 +544,8 @@ out:
     return out;
 }
 
-static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *id,
-                                const cJSON *cur, struct store_history_query *hq)
+static cJSON *render_aggregated(struct req *r, const struct tq *t, const char *id, const cJSON *cur,
+                                struct store_history_query *hq)
 {
     struct aggr_run run = {0};
     cJSON *out = NULL;
@@ -552,8 +581,8 @@ static void *aggr_worker(void *arg)
 
 /* Aggregate the entities of docs (n) and append their representations to
  * results. */
-static int aggregate_many(struct req *r, const struct tq *t, const struct api_view *v,
-                          cJSON *docs, int n, cJSON *results)
+static int aggregate_many(struct req *r, const struct tq *t, const struct api_view *v, cJSON *docs,
+                          int n, cJSON *results)
 {
     struct store_history_query *hqs = calloc((size_t)n, sizeof(*hqs));
     struct aggr_run *runs = calloc((size_t)n, sizeof(*runs));
@@ -575,6 +604,7 @@ static int aggregate_many(struct req *r, const struct tq *t, const struct api_vi
         hqs[i].n_attrs = v->n_attrs;
         hqs[i].from_ms = t->from_ms;
         hqs[i].to_ms = t->to_ms;
+        hqs[i].time_prop = t->time_prop;
         i++;
     }
     main_job = (struct aggr_job){api_app(r)->store, t, hqs, runs, errs, n, 0, 1};
@@ -621,8 +651,8 @@ out:
  * NULL when it is gone), appended to results; *has_history = 1 when it had
  * any history in the window. */
 static int entity_temporal(struct req *r, const struct tq *t, const char *id, const cJSON *cur,
-                           const struct api_view *v, struct cut *c, struct hist *h,
-                           cJSON **out, int *has_history)
+                           const struct api_view *v, struct cut *c, struct hist *h, cJSON **out,
+                           int *has_history)
 {
     struct app *app = api_app(r);
     struct store_history_query hq = {0};
@@ -635,6 +665,7 @@ static int entity_temporal(struct req *r, const struct tq *t, const char *id, co
     hq.n_attrs = v->n_attrs;
     hq.from_ms = t->from_ms;
     hq.to_ms = t->to_ms;
+    hq.time_prop = t->time_prop;
     if (t->aggregated) {
         if ((*out = render_aggregated(r, t, id, cur, &hq)) == NULL)
             return r->err.code ? r->err.code : ERR_INTERNAL;
@@ -712,8 +743,11 @@ int api_temporal_entity_get(struct req *r)
         goto fail;
     if (cur == NULL && !has) {
         /* no entity, and nothing in this window: does it have a history at all? */
-        struct store_history_query any = {.tenant = r->tenant, .entity_id = id,
-                                          .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 1};
+        struct store_history_query any = {.tenant = r->tenant,
+                                          .entity_id = id,
+                                          .from_ms = INT64_MIN,
+                                          .to_ms = INT64_MAX,
+                                          .limit = 1};
         struct hist probe = {0};
         probe.attrs = cJSON_CreateObject();
         probe.meta = cJSON_CreateObject();

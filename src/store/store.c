@@ -1253,7 +1253,8 @@ static int query_near(struct store *s, int64_t tid, const struct store_query *q,
             rc = ERR_NOMEM;
             break;
         }
-        qsort(ns.c, ns.n, sizeof(*ns.c), near_cmp);
+        if (ns.n > 1) /* qsort(NULL, 0) is undefined */
+            qsort(ns.c, ns.n, sizeof(*ns.c), near_cmp);
         for (size_t at = 0; rc == 0 && at < ns.n && !r->done;) {
             int64_t rids[64];
             size_t k = 0;

@@ -225,7 +225,14 @@ struct store_history_query {
     int64_t from_ms, to_ms;    /* time >= from and < to (INT64_MIN / INT64_MAX: open) */
     long last_n;               /* > 0: only the last N instances of each attribute */
     long limit;                /* > 0 (without last_n): only the first N of each attribute */
+    int time_prop;             /* STORE_TP_*: the instance time the window, order, lastN
+                                  and periods use */
 };
+
+/* timeproperty (GS CIM 009 4.11): observedAt is the history's own key;
+ * createdAt and modifiedAt are read from each instance (a scan of the
+ * entity's whole history, so slower); no stored instance has deletedAt. */
+enum { STORE_TP_OBSERVED = 0, STORE_TP_CREATED, STORE_TP_MODIFIED, STORE_TP_DELETED };
 
 /* each(ud, attr_iri, instance_id, time_ms, instance JSON text) in time order
  * per attribute (attributes in name order; instances with the same time in

@@ -146,6 +146,52 @@ def test_instance_patch_and_delete(hub):
     assert_problem(st, b, 400, "BadRequestData")
 
 
+def test_timeproperty(hub):
+    """timeproperty=modifiedAt / createdAt window, order and pair the
+    instances by that member (read back here from sysAttrs), not observedAt;
+    deletedAt matches nothing; anything else is a 400."""
+    eid = "urn:ngsi-ld:Sensor:tp1"
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(1, 0), obs(2, 1), obs(3, 2)]}))
+    time.sleep(0.01)
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=sysAttrs")
+    ids = [i["instanceId"] for i in b["temp"]]
+    # modify the oldest instance: it becomes the newest by modifiedAt
+    assert hub.patch(TEMPORAL + "/" + eid + "/attrs/temp/" + ids[0], {"value": 10})[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=sysAttrs")
+    mod = {i["instanceId"]: i["modifiedAt"] for i in b["temp"]}
+    created = {i["instanceId"]: i["createdAt"] for i in b["temp"]}
+    by_mod = sorted(ids, key=lambda i: (mod[i], int(i[len(INSTANCE):])))
+    assert by_mod[-1] == ids[0] and mod[ids[0]] > mod[ids[1]]
+
+    def get(q):
+        st, _, b = hub.get(TEMPORAL + "/" + eid + "?" + q)
+        assert st == 200, hub.last_text
+        return b
+    # the observedAt window (April) holds nothing written after start
+    assert "temp" not in get("timerel=after&timeAt=" + start)
+    b = get("timeproperty=modifiedAt&timerel=after&timeAt=" + start)
+    assert [i["instanceId"] for i in b["temp"]] == by_mod
+    b = get("timeproperty=modifiedAt&timerel=after&timeAt=" + start + "&options=temporalValues")
+    assert b["temp"]["values"] == [[10 if i == ids[0] else 1 + ids.index(i), mod[i]]
+                                   for i in by_mod]
+    b = get("timeproperty=modifiedAt&lastN=1")
+    assert [i["instanceId"] for i in b["temp"]] == [ids[0]]
+    b = get("timeproperty=modifiedAt&timerel=before&timeAt=" + mod[ids[0]])
+    assert [i["instanceId"] for i in b["temp"]] == by_mod[:-1]
+    b = get("timeproperty=createdAt&timerel=before&timeAt=" + start)
+    assert "temp" not in b
+    b = get("timeproperty=createdAt&timerel=after&timeAt=" + start +
+            "&options=temporalValues")
+    assert sorted(t for _, t in b["temp"]["values"]) == sorted(created.values())
+    b = get("timeproperty=modifiedAt&options=aggregatedValues&aggrMethods=totalCount,sum"
+            "&timerel=after&timeAt=" + start)
+    assert b["temp"]["totalCount"][0][0] == 3 and b["temp"]["sum"][0][0] == 10 + 2 + 3
+    assert "temp" not in get("timeproperty=deletedAt")
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?timeproperty=observed")
+    assert_problem(st, b, 400, "BadRequestData")
+
+
 def test_delete_temporal_entity(hub):
     eid = "urn:ngsi-ld:Sensor:w5"
     create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(1, 0), obs(2, 1)]}))

@@ -54,6 +54,7 @@
 #include "util/buf.h"
 #include "util/hmap.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #define HF_NUM 1
 #define HF_DS 2
@@ -961,6 +962,127 @@ oom:
     return ERR_NOMEM;
 }
 
+/* ---- timeproperty createdAt / modifiedAt / deletedAt ------------------- */
+
+/* An instance timed by another member than observedAt. */
+struct tp_inst {
+    int64_t t, iid;
+    int flags;
+    double num;
+    char *inst;
+};
+
+static int tp_cmp(const void *x, const void *y)
+{
+    const struct tp_inst *a = x, *b = y;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->iid < b->iid ? -1 : a->iid > b->iid;
+}
+
+static void tp_free(struct tp_inst *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].inst);
+    free(v);
+}
+
+/* Every instance of (hk, aid) whose time property lies in the window, in
+ * that time's order. The index is by observedAt, so this reads the
+ * entity's whole history and parses each instance of the attribute. */
+static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
+                      const struct store_history_query *q, struct tp_inst **out, size_t *n_out)
+{
+    static const char *const member[] = {
+        [STORE_TP_CREATED] = "createdAt",
+        [STORE_TP_MODIFIED] = "modifiedAt",
+        [STORE_TP_DELETED] = "deletedAt",
+    };
+    const char *name =
+        q->time_prop > 0 && q->time_prop <= STORE_TP_DELETED ? member[q->time_prop] : "observedAt";
+    struct tp_inst *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+
+    *out = NULL;
+    *n_out = 0;
+    sqlite3_bind_int64(st, 1, hk);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct hcur c;
+        struct hent e;
+        int more;
+        hcur_init(&c, st, 0, 1, 2);
+        while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
+            cJSON *j;
+            const cJSON *m;
+            int64_t t;
+            if (e.aid != aid || (j = cJSON_ParseWithLength(e.inst, e.inst_len)) == NULL)
+                continue;
+            m = cJSON_GetObjectItemCaseSensitive(j, name);
+            if (cJSON_IsString(m) && tm_parse(m->valuestring, &t) == 0 && t >= q->from_ms &&
+                t < q->to_ms) {
+                if (n == cap) {
+                    struct tp_inst *p = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+                    if (p == NULL)
+                        rc = ERR_NOMEM;
+                    else
+                        v = p;
+                }
+                if (rc == 0) {
+                    v[n] = (struct tp_inst){t, e.iid, e.flags, e.num, strdup(e.inst)};
+                    rc = v[n++].inst ? 0 : ERR_NOMEM;
+                }
+            }
+            cJSON_Delete(j);
+        }
+        if (rc == 0 && more < 0)
+            rc = ERR_INTERNAL;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq__err(db, "history query");
+    sqlite3_reset(st);
+    if (rc) {
+        tp_free(v, n);
+        return rc;
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), tp_cmp);
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static int tp_read(sqlite3 *db, int64_t hk, const struct akey *keys, size_t n_keys,
+                   const struct store_history_query *q,
+                   int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                               const char *inst),
+                   void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT rid, nums, body FROM hist_rows WHERE hk = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq__err(db, "history query");
+    for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+        struct tp_inst *v;
+        size_t n, from = 0, to;
+        if ((rc = tp_collect(db, st, hk, keys[k].aid, q, &v, &n)) != 0)
+            break;
+        to = n;
+        if (q->last_n > 0 && n > (size_t)q->last_n)
+            from = n - (size_t)q->last_n;
+        else if (q->last_n <= 0 && q->limit > 0 && n > (size_t)q->limit)
+            to = (size_t)q->limit;
+        for (size_t i = from; rc == 0 && i < to; i++)
+            if (each(ud, keys[k].name, v[i].iid, v[i].t, v[i].inst))
+                rc = 1;
+        tp_free(v, n);
+    }
+    sqlite3_finalize(st);
+    return rc == 1 ? 0 : rc;
+}
+
 /* Instances kept newest first for last_n, handed over oldest first. */
 struct lastn {
     int64_t *iids, *ts;
@@ -1020,6 +1142,10 @@ int sq__hist_read(void *arg, int64_t tid, const struct store_history_query *q,
         return ERR_IO;
     if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
+    if (q->time_prop != STORE_TP_OBSERVED) {
+        rc = tp_read(db, hk, keys, n_keys, q, each, ud);
+        goto out;
+    }
     if (sqlite3_prepare_v2(db,
                            q->last_n > 0 ? "SELECT rid, t, nums, body FROM hist_rows WHERE hk = ?1"
                                            " AND t >= ?2 AND t < ?3 ORDER BY t DESC"
@@ -1107,12 +1233,84 @@ static char *distinct_key(const struct hent *e)
     return key;
 }
 
+/* ---- aggregation ---------------------------------------------------------- */
+
+/* Instances folded, in time order, into one attribute's periods. */
+struct fold {
+    const struct store_history_query *q;
+    const char *attr;
+    int64_t start, period;
+    int have, want_distinct;
+    struct store_aggr a;
+    struct hmap *seen; /* distinct values of the current period */
+    int (*each)(void *ud, const char *attr, const struct store_aggr *a);
+    void *ud;
+};
+
+/* Hand over the current period: 0, 1 when each() asked to stop. */
+static int fold_flush(struct fold *f)
+{
+    if (!f->have)
+        return 0;
+    f->have = 0;
+    if (f->seen) {
+        f->a.distinct = (long)hmap_count(f->seen);
+        hmap_free(f->seen, NULL);
+        f->seen = NULL;
+    }
+    return f->each(f->ud, f->attr, &f->a) ? 1 : 0;
+}
+
+static int fold_add(struct fold *f, int64_t t, const struct hent *e)
+{
+    int64_t b;
+    int rc;
+
+    if (f->start == INT64_MIN)
+        f->start = t;
+    b = (t - f->start) / f->period;
+    if (f->have && b != (f->a.start_ms - f->start) / f->period && (rc = fold_flush(f)) != 0)
+        return rc;
+    if (!f->have) {
+        memset(&f->a, 0, sizeof(f->a));
+        f->a.start_ms = f->start + b * f->period;
+        f->a.end_ms = f->period == INT64_MAX || f->a.start_ms > f->q->to_ms - f->period
+                          ? (f->q->to_ms == INT64_MAX ? INT64_MAX : f->q->to_ms)
+                          : f->a.start_ms + f->period;
+        f->have = 1;
+    }
+    f->a.count++;
+    if (e->flags & HF_NUM) {
+        double v = e->num;
+        if (f->a.n_num == 0 || v < f->a.min)
+            f->a.min = v;
+        if (f->a.n_num == 0 || v > f->a.max)
+            f->a.max = v;
+        f->a.sum += v;
+        f->a.sumsq += v * v;
+        f->a.n_num++;
+    }
+    f->a.last_ms = t;
+    if (f->want_distinct) {
+        char *key = distinct_key(e);
+        if (key != NULL) {
+            if (f->seen == NULL)
+                f->seen = hmap_new(64);
+            rc = f->seen == NULL || hmap_put(f->seen, key, (void *)1, NULL) < 0 ? ERR_NOMEM : 0;
+            free(key);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Aggregation of one entity's history per attribute and period: a scan of
- * the index (hk, t, nums) in time order, folded into buckets in C (no sort,
+ * the index (hk, t, nums) in time order, folded into periods in C (no sort,
  * no table reads); distinctCount needs the JSON of non-numeric instances,
- * so it reads the rows too, only when asked. Buckets start at q->from_ms,
+ * so it reads the rows too, only when asked. Periods start at q->from_ms,
  * or at the first instance's time when the window is open; only non-empty
- * buckets are reported, each ending at start + period, clipped to q->to_ms. */
+ * periods are reported, each ending at start + period, clipped to
+ * q->to_ms. Another timeproperty than observedAt folds tp_collect's list. */
 int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q, int64_t period_ms,
                   int want_distinct,
                   int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
@@ -1120,117 +1318,69 @@ int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q, i
     sqlite3 *db = sq__reader_db(arg);
     sqlite3_stmt *st = NULL;
     struct akey *keys = NULL;
-    struct hmap *seen = NULL;
     size_t n_keys = 0;
     int64_t hk;
-    int rc;
+    int tp = q->time_prop != STORE_TP_OBSERVED, rc;
+    const char *sql = tp              ? "SELECT rid, nums, body FROM hist_rows WHERE hk = ?1"
+                      : want_distinct ? "SELECT t, nums, body FROM hist_rows WHERE hk = ?1 AND"
+                                        " t >= ?2 AND t < ?3 ORDER BY t"
+                                      : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND"
+                                        " t >= ?2 AND t < ?3 ORDER BY t";
 
     if (db == NULL)
         return ERR_IO;
     if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if (sqlite3_prepare_v2(db,
-                           want_distinct
-                               ? "SELECT t, nums, body FROM hist_rows WHERE hk = ?1 AND t >= ?2"
-                                 " AND t < ?3 ORDER BY t"
-                               : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND t >= ?2"
-                                 " AND t < ?3 ORDER BY t",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = sq__err(db, "history aggregation");
         goto out;
     }
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
-        int64_t start = q->from_ms, period = period_ms > 0 ? period_ms : INT64_MAX, b = 0;
-        struct store_aggr a;
-        int have = 0, step;
-
-        sqlite3_bind_int64(st, 1, hk);
-        sqlite3_bind_int64(st, 2, q->from_ms);
-        sqlite3_bind_int64(st, 3, q->to_ms);
-        for (;;) {
-            struct hcur c;
-            struct hent e;
-            int64_t t = 0;
-            int found = 0, more = 0;
-            step = sqlite3_step(st);
-            if (step == SQLITE_ROW) {
-                t = sqlite3_column_int64(st, 0);
+        struct fold f = {.q = q,
+                         .attr = keys[k].name,
+                         .start = q->from_ms,
+                         .period = period_ms > 0 ? period_ms : INT64_MAX,
+                         .want_distinct = want_distinct,
+                         .each = each,
+                         .ud = ud};
+        if (tp) {
+            struct tp_inst *v;
+            size_t n;
+            if ((rc = tp_collect(db, st, hk, keys[k].aid, q, &v, &n)) != 0)
+                break;
+            for (size_t i = 0; rc == 0 && i < n; i++) {
+                struct hent e = {keys[k].aid, v[i].iid,  v[i].flags,
+                                 v[i].num,    v[i].inst, strlen(v[i].inst)};
+                rc = fold_add(&f, v[i].t, &e);
+            }
+            tp_free(v, n);
+        } else {
+            int step;
+            sqlite3_bind_int64(st, 1, hk);
+            sqlite3_bind_int64(st, 2, q->from_ms);
+            sqlite3_bind_int64(st, 3, q->to_ms);
+            while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t t = sqlite3_column_int64(st, 0);
+                struct hcur c;
+                struct hent e;
+                int more;
                 hcur_init(&c, st, -1, 1, want_distinct ? 2 : -1);
-                while ((more = hcur_next(&c, &e)) == 1 && e.aid != keys[k].aid)
-                    ;
-                if (more < 0) {
+                while (rc == 0 && (more = hcur_next(&c, &e)) == 1)
+                    if (e.aid == keys[k].aid)
+                        rc = fold_add(&f, t, &e);
+                if (rc == 0 && more < 0) {
                     log_msg(LOG_ERROR, "sqlite: a history row of entity %s is damaged",
                             q->entity_id);
                     rc = ERR_INTERNAL;
-                    break;
                 }
-                if (more == 0)
-                    continue; /* no instance of this attribute at t */
-                found = 1;
-                if (start == INT64_MIN)
-                    start = t;
-                b = (t - start) / period;
-            } else if (step != SQLITE_DONE) {
+            }
+            if (rc == 0 && step != SQLITE_DONE)
                 rc = sq__err(db, "history aggregation");
-                break;
-            }
-            if (have && (!found || b != (a.start_ms - start) / period)) {
-                /* bucket complete */
-                if (seen) {
-                    a.distinct = (long)hmap_count(seen);
-                    hmap_free(seen, NULL);
-                    seen = NULL;
-                }
-                if (each(ud, keys[k].name, &a)) {
-                    rc = 1;
-                    break;
-                }
-                have = 0;
-            }
-            if (!found)
-                break;
-            if (!have) {
-                memset(&a, 0, sizeof(a));
-                a.start_ms = start + b * period;
-                a.end_ms = period == INT64_MAX || a.start_ms > q->to_ms - period
-                               ? (q->to_ms == INT64_MAX ? INT64_MAX : q->to_ms)
-                               : a.start_ms + period;
-                have = 1;
-            }
-            /* e is the row's first instance of the attribute; a row may
-             * hold more (datasets) */
-            do {
-                if (e.aid != keys[k].aid)
-                    continue;
-                a.count++;
-                if (e.flags & HF_NUM) {
-                    double v = e.num;
-                    if (a.n_num == 0 || v < a.min)
-                        a.min = v;
-                    if (a.n_num == 0 || v > a.max)
-                        a.max = v;
-                    a.sum += v;
-                    a.sumsq += v * v;
-                    a.n_num++;
-                }
-                if (want_distinct) {
-                    char *key = distinct_key(&e);
-                    if (key != NULL) {
-                        if (seen == NULL)
-                            seen = hmap_new(64);
-                        if (seen == NULL || hmap_put(seen, key, (void *)1, NULL) < 0)
-                            rc = ERR_NOMEM;
-                        free(key);
-                    }
-                }
-            } while (rc == 0 && hcur_next(&c, &e) == 1);
-            a.last_ms = t;
-            if (rc)
-                break;
+            sqlite3_reset(st);
         }
-        sqlite3_reset(st);
-        hmap_free(seen, NULL);
-        seen = NULL;
+        if (rc == 0)
+            rc = fold_flush(&f);
+        hmap_free(f.seen, NULL);
     }
     if (rc == 1)
         rc = 0;
