@@ -200,6 +200,27 @@ static void sink_release(void *ud)
 
 #define STREAM_BUFFER ((size_t)1 << 20) /* bytes waiting for a slow client */
 
+/* The events are the subscription's notifications: unless it asked for
+ * application/ld+json (then each carries its @context), the stream's Link
+ * header gives the context to read them with, as an HTTP notification's
+ * does. */
+static void stream_link(struct req *r, const cJSON *doc)
+{
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(doc, "@context");
+    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "notification"), "endpoint");
+    const cJSON *accept = cJSON_GetObjectItemCaseSensitive(ep, "accept");
+    char link[1200];
+
+    if (cJSON_IsString(accept) && !strcmp(accept->valuestring, "application/ld+json"))
+        return;
+    snprintf(link, sizeof(link),
+             "<%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
+             cJSON_IsString(ctx) && strlen(ctx->valuestring) < 1024 ? ctx->valuestring
+                                                                    : LD_CORE_URL);
+    req_add_header(r, "Link", link);
+}
+
 int api_subscription_stream(struct req *r)
 {
     static const char hello[] = ": pilotlight subscription stream\nretry: 5000\n\n";
@@ -209,12 +230,12 @@ int api_subscription_stream(struct req *r)
 
     if (runtime(r) == NULL)
         return unavailable(r);
-    if (r->method == HTTP_HEAD) { /* no stream to attach: only say whether it exists */
-        if (notify_sub_get(runtime(r), r->tenant, r->route_params[0], &doc, &r->err) != 0)
-            return req_reply_error(r);
-        cJSON_Delete(doc);
+    if (notify_sub_get(runtime(r), r->tenant, r->route_params[0], &doc, &r->err) != 0)
+        return req_reply_error(r);
+    stream_link(r, doc);
+    cJSON_Delete(doc);
+    if (r->method == HTTP_HEAD) /* no stream to attach: only say whether it exists */
         return req_reply_text(r, 200, "text/event-stream", "", 0);
-    }
     if ((st = http_stream_new(STREAM_BUFFER)) == NULL)
         return req_fail(r, ERR_NOMEM, "out of memory");
     if (http_stream_write(st, hello, sizeof(hello) - 1) != 0) {

@@ -222,6 +222,9 @@ def test_stream_framing_and_order(hub, streams):
     assert s.headers["content-type"] == "text/event-stream"
     assert s.headers["cache-control"] == "no-cache"
     assert s.chunked
+    # the context to read the events with, as an HTTP notification's Link
+    assert s.headers["link"].startswith("<https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
+    assert 'rel="http://www.w3.org/ns/json-ld#context"' in s.headers["link"]
     s.wait(lambda x: "pilotlight subscription stream" in x.comments, what="hello comment")
     for v in range(1, 21):
         patch_temp(hub, "o1", v, tenant=t)
@@ -447,3 +450,18 @@ def test_shutdown_ends_open_streams():
         assert rep is None, rep
     finally:
         h.close()
+
+
+def test_ld_json_stream_events_carry_their_context(hub, streams):
+    """A subscription that asked for application/ld+json streams events with
+    their @context, so the stream has no Link header."""
+    t = "sse-ld"
+    assert hub.post(ENTITIES, sensor("l1", 0), tenant=t)[0] == 201
+    sid = create_sub(hub, "urn:ngsi-ld:Subscription:sse-ld", tenant=t,
+                     notification={"endpoint": {"uri": SSE_URI, "accept": "application/ld+json"}})
+    s = open_stream(hub, streams, sid, tenant=t)
+    assert s.status == 200 and "link" not in s.headers
+    s.wait(lambda x: "pilotlight subscription stream" in x.comments, what="hello comment")
+    patch_temp(hub, "l1", 5, tenant=t)
+    got = s.wait_notifications(1)
+    assert "@context" in got[0] and got[0]["data"][0]["temperature"]["value"] == 5
