@@ -75,8 +75,8 @@ struct tq {
     long last_n;            /* 0 = none */
     long cap;               /* instances per attribute per answer */
     int values, aggregated, sys_attrs;
-    unsigned methods;  /* AGGR_* */
-    int64_t period_ms; /* 0 = the whole window */
+    unsigned methods;           /* AGGR_* */
+    struct store_period period; /* zero = the whole window */
 };
 
 /* Instance pagination over the whole answer. */
@@ -189,10 +189,10 @@ static int tq_finish(struct req *r, struct tq *t, const struct api_view *v)
         if (*p == ',' && *++p == '\0')
             return err_set(&r->err, ERR_BAD_DATA, "aggrMethods ends with a comma");
     }
-    if (period && store_duration_parse(period, 0, &t->period_ms) != 0)
+    if (period && store_period_parse(period, &t->period) != 0)
         return err_set(&r->err, ERR_BAD_DATA,
-                       "aggrPeriodDuration '%.64s' is not an ISO 8601 duration with fixed units "
-                       "(PnW or PnDTnHnMnS)",
+                       "aggrPeriodDuration '%.64s' is not an ISO 8601 duration "
+                       "(PnYnMnWnDTnHnMnS, years and months in whole numbers)",
                        period);
     return 0;
 }
@@ -486,8 +486,8 @@ static int aggr_compute(struct store *st, const struct tq *t, const struct store
     run->t = t;
     if ((run->attrs = cJSON_CreateObject()) == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
-    if (store_history_aggregate(st, hq, t->period_ms, (t->methods & AGGR_DISTINCT) != 0, on_aggr,
-                                run, e) != 0)
+    if (store_history_aggregate(st, hq, &t->period, (t->methods & AGGR_DISTINCT) != 0, on_aggr, run,
+                                e) != 0)
         return e->code;
     if (run->oom)
         return err_set(e, ERR_NOMEM, "out of memory");

@@ -1355,8 +1355,8 @@ int store_history(struct store *s, const struct store_history_query *q,
     return 0;
 }
 
-int store_history_aggregate(struct store *s, const struct store_history_query *q, int64_t period_ms,
-                            int want_distinct,
+int store_history_aggregate(struct store *s, const struct store_history_query *q,
+                            const struct store_period *period, int want_distinct,
                             int (*each)(void *ud, const char *attr, const struct store_aggr *a),
                             void *ud, struct err *e)
 {
@@ -1365,20 +1365,23 @@ int store_history_aggregate(struct store *s, const struct store_history_query *q
 
     if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
         return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
-    if ((rc = s->be_ops->r_history_aggr(s->be, tid, q, period_ms, want_distinct, each, ud)) != 0)
+    if ((rc = s->be_ops->r_history_aggr(s->be, tid, q, period, want_distinct, each, ud)) != 0)
         return err_set(e, rc, "history aggregation failed");
     return 0;
 }
 
-/* ISO 8601 durations with fixed units: P[nW] or P[nD][T[nH][nM][n[.f]S]].
- * Years and months have no fixed length and are refused. */
-int store_duration_parse(const char *text, int allow_days, int64_t *ms)
+/* ISO 8601 durations: P[nY][nM][nW][nD][T[nH][nM][n[.f]S]]. Years and
+ * months (months != NULL only, else refused: they have no fixed length) go
+ * to *months, integers only; the rest to *ms. */
+static int duration_parse(const char *text, int allow_days, int64_t *months, int64_t *ms)
 {
     const char *p = text;
     double total = 0;
     int in_time = 0, any = 0;
 
     *ms = 0;
+    if (months)
+        *months = 0;
     if (text == NULL || *text == '\0')
         return ERR_BAD_DATA;
     if (allow_days && *p != 'P') {
@@ -1409,6 +1412,17 @@ int store_duration_parse(const char *text, int allow_days, int64_t *ms)
         n = strtod(p, &end);
         if (end == p || n < 0 || n > 1e9)
             return ERR_BAD_DATA;
+        if (months && !in_time && (*end == 'Y' || *end == 'M')) {
+            for (const char *c = p; c < end; c++)
+                if (*c < '0' || *c > '9')
+                    return ERR_BAD_DATA;
+            *months += (int64_t)n * (*end == 'Y' ? 12 : 1);
+            if (*months > 120000)
+                return ERR_BAD_DATA;
+            any = 1;
+            p = end + 1;
+            continue;
+        }
         switch (*end) {
         case 'W': unit = in_time ? -1 : 7 * 86400e3; break;
         case 'D': unit = in_time ? -1 : 86400e3; break;
@@ -1431,6 +1445,16 @@ int store_duration_parse(const char *text, int allow_days, int64_t *ms)
         return ERR_BAD_DATA;
     *ms = (int64_t)(total + 0.5);
     return 0;
+}
+
+int store_duration_parse(const char *text, int allow_days, int64_t *ms)
+{
+    return duration_parse(text, allow_days, NULL, ms);
+}
+
+int store_period_parse(const char *text, struct store_period *p)
+{
+    return duration_parse(text, 0, &p->months, &p->ms);
 }
 
 /* ---- retention ----------------------------------------------------------- */

@@ -251,14 +251,21 @@ struct store_aggr {
     double sum, min, max, sumsq;
 };
 
+/* An aggregation period: calendar months (a duration's years and months)
+ * plus a fixed length in ms. Both 0: the whole window. */
+struct store_period {
+    int64_t months, ms;
+};
+
 /* Aggregate an entity's history (q: entity, attrs, window; last_n and
- * limit ignored) per period of period_ms (0 = the whole window), in SQL
- * order: each(ud, attr, aggr) per attribute (name order) and non-empty
- * period (time order). distinct is only computed with want_distinct (it
- * reads every instance). Periods start at q->from_ms, or at the first
- * instance when the window is open below. ERR_NO_TENANT. */
+ * limit ignored) per period (NULL or zero = the whole window): each(ud,
+ * attr, aggr) per attribute (name order) and non-empty period (time order).
+ * distinct is only computed with want_distinct (it reads every instance).
+ * Periods start at q->from_ms, or at the first instance when the window is
+ * open below; period k starts k periods after that (calendar months added
+ * in UTC, the day clamped to the month's end). ERR_NO_TENANT. */
 int store_history_aggregate(struct store *s, const struct store_history_query *q,
-                            int64_t period_ms, int want_distinct,
+                            const struct store_period *period, int want_distinct,
                             int (*each)(void *ud, const char *attr, const struct store_aggr *a),
                             void *ud, struct err *e);
 
@@ -266,6 +273,11 @@ int store_history_aggregate(struct store *s, const struct store_history_query *q
  * units (PnW, PnDTnHnMnS, fractions of seconds; no years or months) or,
  * with allow_days, a bare number of days. ERR_BAD_DATA otherwise. */
 int store_duration_parse(const char *text, int allow_days, int64_t *ms);
+
+/* Parse an aggregation period: any ISO 8601 duration PnYnMnWnDTnHnMnS
+ * (years and months as calendar units, integers only); zero means the
+ * whole window. ERR_BAD_DATA otherwise. */
+int store_period_parse(const char *text, struct store_period *p);
 
 /* History retention (GS CIM 009 leaves it to the implementation): a
  * background thread deletes, per tenant, instances older than the

@@ -97,7 +97,7 @@ struct store_backend_ops {
                      void *ud);
     /* store_history_aggregate for one entity (see store.h). */
     int (*r_history_aggr)(void *be, int64_t tid, const struct store_history_query *q,
-                          int64_t period_ms, int want_distinct,
+                          const struct store_period *period, int want_distinct,
                           int (*each)(void *ud, const char *attr, const struct store_aggr *a),
                           void *ud);
     /* Every tenant; each returns non-zero to stop. */

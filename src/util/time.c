@@ -36,6 +36,23 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+int64_t tm_add_months(int64_t ms, int64_t n)
+{
+    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    int64_t clock = ms - days * 86400000, y, mi;
+    unsigned m, d, last;
+
+    civil_from_days(days, &y, &m, &d);
+    mi = y * 12 + (m - 1) + n;
+    y = mi >= 0 ? mi / 12 : -((-mi + 11) / 12);
+    m = (unsigned)(mi - y * 12) + 1;
+    last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    if (d > last)
+        d = last;
+    return days_from_civil(y, m, d) * 86400000 + clock;
+}
+
 /* Read exactly n digits. */
 static int digits(const char **p, int n, int *out)
 {
@@ -115,8 +132,8 @@ int tm_parse(const char *s, int64_t *ms)
     int y, m, d;
     int64_t clock = 0, off = 0;
 
-    if (s == NULL || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &m) ||
-        *p++ != '-' || digits(&p, 2, &d))
+    if (s == NULL || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &m) || *p++ != '-' ||
+        digits(&p, 2, &d))
         return ERR_BAD_DATA;
     if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
         return ERR_BAD_DATA;

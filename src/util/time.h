@@ -25,6 +25,10 @@ int tm_is_datetime(const char *s);
 /* Format as "YYYY-MM-DDThh:mm:ss.fffZ" into out (TM_ISO_LEN bytes). */
 void tm_format(int64_t ms, char out[TM_ISO_LEN]);
 
+/* ms plus n calendar months (UTC; n may be negative), the day of month
+ * clamped to the target month's last day (Jan 31 + 1 month = Feb 28/29). */
+int64_t tm_add_months(int64_t ms, int64_t n);
+
 /* Wall-clock now, ms since the epoch. */
 int64_t tm_now_ms(void);
 

@@ -180,6 +180,17 @@ static void test_duration_parse(void **state)
         assert_int_equal(store_duration_parse(bad[i], 0, &ms), ERR_BAD_DATA);
     assert_int_equal(store_duration_parse("30", 0, &ms), ERR_BAD_DATA);
     assert_int_equal(store_duration_parse("x", 1, &ms), ERR_BAD_DATA);
+    /* aggregation periods also take calendar years and months */
+    struct store_period p;
+    assert_int_equal(store_period_parse("P1Y2M3DT4H", &p), 0);
+    assert_true(p.months == 14 && p.ms == 3 * 86400000LL + 4 * 3600000LL);
+    assert_int_equal(store_period_parse("PT1M", &p), 0); /* minutes, not months */
+    assert_true(p.months == 0 && p.ms == 60000);
+    assert_int_equal(store_period_parse("P0M", &p), 0); /* zero: the whole window */
+    assert_true(p.months == 0 && p.ms == 0);
+    const char *bad_p[] = {"", "P", "P1.5M", "P1.5Y", "P-1M", "1M", "P1MT", "PT1Y"};
+    for (size_t i = 0; i < sizeof(bad_p) / sizeof(bad_p[0]); i++)
+        assert_int_equal(store_period_parse(bad_p[i], &p), ERR_BAD_DATA);
 }
 
 /* Temporal ops through the writer; aggregation and retention. */
@@ -247,7 +258,8 @@ static void test_temporal_ops_and_retention(void **state)
     assert_int_equal(n, 13);
     double agg[4] = {0};
     assert_int_equal(tm_parse("2026-01-01T00:00:00Z", &q.from_ms), 0);
-    assert_int_equal(store_history_aggregate(s, &q, 3600000, 0, sum_aggr, agg, &e), 0);
+    struct store_period hour = {0, 3600000};
+    assert_int_equal(store_history_aggregate(s, &q, &hour, 0, sum_aggr, agg, &e), 0);
     assert_true(agg[0] == 12 && agg[1] == 66 && agg[2] == 11 && agg[3] == 2);
 
     /* retention: default forever; a tenant's own age deletes what is older */

@@ -77,13 +77,32 @@ static void test_duration(void **state)
     assert_int_equal(tm_parse_duration("1H", &ms), ERR_BAD_DATA);
 }
 
+static int64_t at(const char *s)
+{
+    int64_t ms;
+    assert_int_equal(tm_parse(s, &ms), 0);
+    return ms;
+}
+
+static void test_add_months(void **state)
+{
+    (void)state;
+    assert_true(tm_add_months(at("2026-01-15T10:20:30.500Z"), 1) == at("2026-02-15T10:20:30.500Z"));
+    assert_true(tm_add_months(at("2026-01-31T00:00:00Z"), 1) == at("2026-02-28T00:00:00Z"));
+    assert_true(tm_add_months(at("2024-01-31T23:59:59Z"), 1) == at("2024-02-29T23:59:59Z"));
+    assert_true(tm_add_months(at("2026-11-30T00:00:00Z"), 14) == at("2028-01-30T00:00:00Z"));
+    assert_true(tm_add_months(at("2026-03-31T12:00:00Z"), -1) == at("2026-02-28T12:00:00Z"));
+    assert_true(tm_add_months(at("2026-01-01T00:00:00Z"), -13) == at("2024-12-01T00:00:00Z"));
+    assert_true(tm_add_months(at("1969-12-31T23:00:00Z"), 2) == at("1970-02-28T23:00:00Z"));
+    assert_true(tm_add_months(at("2026-05-05T05:05:05Z"), 0) == at("2026-05-05T05:05:05Z"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_format),     cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_add_months),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1239,7 +1239,9 @@ static char *distinct_key(const struct hent *e)
 struct fold {
     const struct store_history_query *q;
     const char *attr;
-    int64_t start, period;
+    int64_t start;           /* the first period's start (INT64_MIN: the first instance's time) */
+    struct store_period per; /* zero: the whole window */
+    int64_t k;               /* the current period's number */
     int have, want_distinct;
     struct store_aggr a;
     struct hmap *seen; /* distinct values of the current period */
@@ -1261,22 +1263,53 @@ static int fold_flush(struct fold *f)
     return f->each(f->ud, f->attr, &f->a) ? 1 : 0;
 }
 
+/* Start of period k (saturating, so that far-off periods compare right). */
+static int64_t period_at(const struct fold *f, int64_t k)
+{
+    int64_t t = f->start;
+    if (f->per.months)
+        t = tm_add_months(t, k * f->per.months);
+    if (f->per.ms && k > 0 && f->per.ms > (INT64_MAX - t) / k)
+        return INT64_MAX;
+    return t + k * f->per.ms;
+}
+
+/* The number of the period holding t (t >= start, and not before the
+ * current period: instances come in time order). */
+static int64_t period_of(const struct fold *f, int64_t t)
+{
+    int64_t k;
+
+    if (f->per.months == 0 && f->per.ms == 0)
+        return 0;
+    if (f->per.months == 0)
+        return (t - f->start) / f->per.ms;
+    /* months: from a lower bound (31-day months), then step */
+    k = (t - f->start) / (f->per.months * 31 * 86400000LL + f->per.ms);
+    if (f->have && f->k > k)
+        k = f->k;
+    while (period_at(f, k + 1) <= t)
+        k++;
+    return k;
+}
+
 static int fold_add(struct fold *f, int64_t t, const struct hent *e)
 {
-    int64_t b;
+    int64_t k;
     int rc;
 
     if (f->start == INT64_MIN)
         f->start = t;
-    b = (t - f->start) / f->period;
-    if (f->have && b != (f->a.start_ms - f->start) / f->period && (rc = fold_flush(f)) != 0)
+    k = period_of(f, t);
+    if (f->have && k != f->k && (rc = fold_flush(f)) != 0)
         return rc;
     if (!f->have) {
+        int whole = f->per.months == 0 && f->per.ms == 0;
+        int64_t end = whole ? INT64_MAX : period_at(f, k + 1);
         memset(&f->a, 0, sizeof(f->a));
-        f->a.start_ms = f->start + b * f->period;
-        f->a.end_ms = f->period == INT64_MAX || f->a.start_ms > f->q->to_ms - f->period
-                          ? (f->q->to_ms == INT64_MAX ? INT64_MAX : f->q->to_ms)
-                          : f->a.start_ms + f->period;
+        f->a.start_ms = period_at(f, k);
+        f->a.end_ms = end > f->q->to_ms ? f->q->to_ms : end;
+        f->k = k;
         f->have = 1;
     }
     f->a.count++;
@@ -1311,8 +1344,8 @@ static int fold_add(struct fold *f, int64_t t, const struct hent *e)
  * or at the first instance's time when the window is open; only non-empty
  * periods are reported, each ending at start + period, clipped to
  * q->to_ms. Another timeproperty than observedAt folds tp_collect's list. */
-int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q, int64_t period_ms,
-                  int want_distinct,
+int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q,
+                  const struct store_period *period, int want_distinct,
                   int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
 {
     sqlite3 *db = sq__reader_db(arg);
@@ -1339,7 +1372,7 @@ int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q, i
         struct fold f = {.q = q,
                          .attr = keys[k].name,
                          .start = q->from_ms,
-                         .period = period_ms > 0 ? period_ms : INT64_MAX,
+                         .per = period ? *period : (struct store_period){0, 0},
                          .want_distinct = want_distinct,
                          .each = each,
                          .ud = ud};

@@ -66,8 +66,8 @@ int sq__hist_read(void *be, int64_t tid, const struct store_history_query *q,
                   int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                               const char *inst),
                   void *ud);
-int sq__hist_aggr(void *be, int64_t tid, const struct store_history_query *q, int64_t period_ms,
-                  int want_distinct,
+int sq__hist_aggr(void *be, int64_t tid, const struct store_history_query *q,
+                  const struct store_period *period, int want_distinct,
                   int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud);
 int sq__hist_expire(void *be, int64_t tid, int64_t before_ms, int64_t *cursor, long max_rows,
                     long *n_deleted);
