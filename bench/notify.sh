@@ -14,7 +14,8 @@
 #
 # Environment: BENCH_HUB [build/release/pilotlight], BENCH_NOTIFY_RATE
 # [10000], BENCH_NOTIFY_DURATION [10 s], BENCH_NOTIFY_SUBS [100],
-# BENCH_WORK [bench/out/work], BENCH_RESULTS (the file lines are appended
+# BENCH_WORK [bench/out/work], BENCH_NOTIFY_HUB_ARGS (extra hub flags, e.g.
+# --history off), BENCH_RESULTS (the file lines are appended
 # to; run.sh passes its own). Target: p99 <= 10 ms on 2 cores.
 # BENCH_NOTIFY_NOSUBS=1 runs the same writes without subscriptions (the
 # hub's CPU for the writes alone, to tell the notifications' share).
@@ -50,7 +51,7 @@ RX_PID=$!
 PIDS+=("$RX_PID")
 
 PORT=$(free_port)
-"$HUB" serve --bind 127.0.0.1 --port "$PORT" --data "$WORK/data" --log-level warn \
+"$HUB" serve --bind 127.0.0.1 --port "$PORT" --data "$WORK/data" --log-level warn ${BENCH_NOTIFY_HUB_ARGS:-} \
     >"$WORK/hub.log" 2>&1 &
 HUB_PID=$!
 PIDS+=("$HUB_PID")

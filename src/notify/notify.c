@@ -44,11 +44,15 @@
  */
 #include "notify/notify.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -138,6 +142,8 @@ struct endpoint {
     int attempt;          /* attempts of cur so far */
     int64_t retry_at, started_ms;
     int in_multi;
+    int in_ready; /* on the dispatcher's ready list */
+    struct endpoint *ready_next;
     struct response resp;
     char reason[160];
 };
@@ -181,9 +187,12 @@ struct notify {
     int stopping;
     pthread_t matcher, interval, dispatcher;
     int matcher_started, interval_started, dispatcher_started;
-    CURLM *multi;         /* every HTTP transfer, driven by the dispatcher thread */
-    int wake_pending;     /* a curl_multi_wakeup is on its way (mu) */
-    pthread_cond_t icond; /* wakes the interval thread at stop */
+    CURLM *multi;        /* every HTTP transfer, driven by the dispatcher thread */
+    int epfd, wakefd;    /* the dispatcher's epoll set (curl's sockets) and eventfd */
+    int64_t curl_due_ms; /* when curl wants its timeout action (-1: never) */
+    struct endpoint *ready_head, *ready_tail; /* HTTP endpoints with work to start (mu) */
+    int wake_pending;                         /* a wakeup is on its way (mu) */
+    pthread_cond_t icond;                     /* wakes the interval thread at stop */
     int64_t next_flush_ms, next_keepalive_ms;
     struct cand *cands; /* matcher's scratch */
     size_t cands_cap;
@@ -817,6 +826,7 @@ static void *sender_main(void *arg)
     struct notify *n = ep->nt;
     char reason[160] = "";
 
+    pthread_setname_np(pthread_self(), "pl-notify-mqtt");
     pthread_mutex_lock(&n->mu);
     while (!STOPPING(n)) {
         struct delivery *d = ep->head;
@@ -929,6 +939,8 @@ static void count_drop(struct entry *e)
     e->dirty = 1;
 }
 
+static void ready_push(struct notify *n, struct endpoint *ep);
+
 /* Queue a delivery on its endpoint (mu held; takes body). */
 static void enqueue(struct notify *n, struct entry *e, struct ver *v, char *body, size_t len)
 {
@@ -972,10 +984,8 @@ static void enqueue(struct notify *n, struct entry *e, struct ver *v, char *body
     ep->n++;
     if (ep->transport == SUB_MQTT)
         pthread_cond_signal(&ep->cond);
-    else if (!n->wake_pending && !ep->cur) {
-        n->wake_pending = 1;
-        curl_multi_wakeup(n->multi);
-    }
+    else if (!ep->cur)
+        ready_push(n, ep);
     return;
 drop:
     count_drop(e);
@@ -1049,18 +1059,53 @@ static void deliver(struct notify *n, struct entry *e, struct ver *v, struct can
  * endpoint at most one transfer at a time, so each receiver gets its
  * notifications in order; a failed attempt waits its backoff (200 ms,
  * doubled) without holding anything up; the attempt's start is
- * lastNotification. No thread per endpoint, no lock held across I/O. */
+ * lastNotification. No thread per endpoint, no lock held across I/O.
+ *
+ * The work is proportional to what happens, not to how much exists:
+ * endpoints with a delivery to start sit on a ready list (enqueue and the
+ * end of a transfer put them there), and curl is driven by socket events
+ * (curl_multi_socket_action over epoll, its timer callback giving the next
+ * timeout), so a burst of notifications to many receivers costs one pass
+ * per transfer event instead of a walk over every transfer and endpoint
+ * per wakeup. An eventfd wakes the thread. */
+
+static void wake_dispatcher(struct notify *n)
+{
+    uint64_t one = 1;
+    if (n->wakefd >= 0 && write(n->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_msg(LOG_WARN, "notify: dispatcher wakeup: %s", strerror(errno));
+}
+
+/* Put ep on the ready list and wake the dispatcher (mu held). */
+static void ready_push(struct notify *n, struct endpoint *ep)
+{
+    if (ep->in_ready)
+        return;
+    ep->in_ready = 1;
+    ep->ready_next = NULL;
+    if (n->ready_tail)
+        n->ready_tail->ready_next = ep;
+    else
+        n->ready_head = ep;
+    n->ready_tail = ep;
+    if (!n->wake_pending) {
+        n->wake_pending = 1;
+        wake_dispatcher(n);
+    }
+}
 
 /* Start what can start (mu held); returns the next retry time. */
 static int64_t dispatch_start(struct notify *n, int64_t now)
 {
-    size_t pos = 0;
-    void *val;
+    struct endpoint *ep = n->ready_head, *next_ep;
     int64_t next = now + 1000;
+
     n->wake_pending = 0;
-    while (hmap_next(n->endpoints, &pos, NULL, &val)) {
-        struct endpoint *ep = val;
-        if (ep->transport == SUB_MQTT || ep->in_multi)
+    n->ready_head = n->ready_tail = NULL;
+    for (; ep; ep = next_ep) {
+        next_ep = ep->ready_next;
+        ep->in_ready = 0;
+        if (ep->in_multi)
             continue;
         if (ep->cur && ep->attempt > 0 && !wanted(ep, ep->cur, now)) {
             delivery_free(n, ep->cur); /* paused, deleted or re-pointed while waiting */
@@ -1082,9 +1127,16 @@ static int64_t dispatch_start(struct notify *n, int64_t now)
         }
         if (ep->cur == NULL)
             continue;
-        if (ep->retry_at > now) {
+        if (ep->retry_at > now) { /* back on the list until its time */
             if (ep->retry_at < next)
                 next = ep->retry_at;
+            ep->in_ready = 1;
+            ep->ready_next = NULL;
+            if (n->ready_tail)
+                n->ready_tail->ready_next = ep;
+            else
+                n->ready_head = ep;
+            n->ready_tail = ep;
             continue;
         }
         ep->busy = 1;
@@ -1094,6 +1146,8 @@ static int64_t dispatch_start(struct notify *n, int64_t now)
             delivery_free(n, ep->cur);
             ep->cur = NULL;
             ep->busy = 0;
+            if (ep->head)
+                ready_push(n, ep);
             continue;
         }
         ep->in_multi = 1;
@@ -1112,18 +1166,57 @@ static void dispatch_done(struct notify *n, struct endpoint *ep, CURLcode rc)
         delivery_free(n, ep->cur);
         ep->cur = NULL;
         ep->busy = 0;
+        if (ep->head)
+            ready_push(n, ep);
     } else {
         ep->retry_at = tm_now_ms() + ((int64_t)n->c.backoff_ms << (ep->attempt - 1));
+        ready_push(n, ep);
     }
+}
+
+/* curl: watch (or stop watching) socket s. */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
+{
+    struct notify *n = ud;
+    struct epoll_event ev = {0};
+    (void)easy;
+
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(n->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(n->multi, s, NULL);
+        return 0;
+    }
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    if (sockp == NULL) {
+        if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(n->epfd, EPOLL_CTL_MOD, s, &ev);
+        curl_multi_assign(n->multi, s, n);
+    } else if (epoll_ctl(n->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
+        epoll_ctl(n->epfd, EPOLL_CTL_ADD, s, &ev);
+    }
+    return 0;
+}
+
+/* curl: call socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: never). */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    struct notify *n = ud;
+    (void)multi;
+    n->curl_due_ms = timeout_ms < 0 ? -1 : tm_now_ms() + timeout_ms;
+    return 0;
 }
 
 static void *dispatcher_main(void *arg)
 {
     struct notify *n = arg;
+    struct epoll_event evs[64];
     int running = 0;
+
+    pthread_setname_np(pthread_self(), "pl-notify-http");
     for (;;) {
         CURLMsg *msg;
-        int left;
+        int left, k;
         pthread_mutex_lock(&n->mu);
         if (STOPPING(n)) {
             size_t pos = 0;
@@ -1139,7 +1232,10 @@ static void *dispatcher_main(void *arg)
         }
         int64_t now = tm_now_ms(), next = dispatch_start(n, now);
         pthread_mutex_unlock(&n->mu);
-        curl_multi_perform(n->multi, &running);
+        if (n->curl_due_ms >= 0 && n->curl_due_ms <= tm_now_ms()) {
+            n->curl_due_ms = -1;
+            curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
         int finished = 0;
         while ((msg = curl_multi_info_read(n->multi, &left)) != NULL) {
             struct endpoint *ep = NULL;
@@ -1155,8 +1251,23 @@ static void *dispatcher_main(void *arg)
         }
         if (finished)
             continue; /* their endpoints may have more to send */
-        int64_t wait = next - tm_now_ms();
-        curl_multi_poll(n->multi, NULL, 0, wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait, NULL);
+        now = tm_now_ms();
+        int64_t wait = next - now;
+        if (n->curl_due_ms >= 0 && n->curl_due_ms - now < wait)
+            wait = n->curl_due_ms - now;
+        k = epoll_wait(n->epfd, evs, 64, wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait);
+        for (int i = 0; i < k; i++) {
+            if (evs[i].data.fd == n->wakefd) {
+                uint64_t v;
+                if (read(n->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    log_msg(LOG_WARN, "notify: dispatcher wakeup: %s", strerror(errno));
+                continue;
+            }
+            int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(n->multi, evs[i].data.fd, flags, &running);
+        }
     }
     return NULL;
 }
@@ -1357,6 +1468,8 @@ static void flush(struct notify *n);
 static void *interval_main(void *arg)
 {
     struct notify *n = arg;
+
+    pthread_setname_np(pthread_self(), "pl-notify-tick");
     pthread_mutex_lock(&n->mu);
     while (!STOPPING(n)) {
         struct timespec ts;
@@ -1459,6 +1572,7 @@ static void *matcher_main(void *arg)
     struct qev batch[BATCH];
     long reported = 0;
 
+    pthread_setname_np(pthread_self(), "pl-notify-match");
     for (;;) {
         size_t got = 0;
         int stop;
@@ -1607,6 +1721,7 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     *out = NULL;
     if (n == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
+    n->epfd = n->wakefd = -1;
     n->c = *c;
     if (!n->c.queue_cap)
         n->c.queue_cap = 65536;
@@ -1636,12 +1751,27 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     n->index = hmap_new(64);
     n->endpoints = hmap_new(16);
     n->mqtt = mqtt_pool_new(n->c.max_endpoints, n->c.timeout_ms);
-    if ((n->multi = curl_multi_init()) != NULL)
+    n->epfd = epoll_create1(EPOLL_CLOEXEC);
+    n->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    n->curl_due_ms = -1;
+    if ((n->multi = curl_multi_init()) != NULL) {
         curl_multi_setopt(n->multi, CURLMOPT_MAXCONNECTS, (long)n->c.max_endpoints);
+        curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+        curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
+        curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+        curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
+    }
+    if (n->epfd >= 0 && n->wakefd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = n->wakefd};
+        if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->wakefd, &ev) != 0) {
+            close(n->wakefd);
+            n->wakefd = -1;
+        }
+    }
     if (n->ring == NULL || n->subs == NULL || n->index == NULL || n->endpoints == NULL ||
-        n->mqtt == NULL || n->multi == NULL) {
+        n->mqtt == NULL || n->multi == NULL || n->epfd < 0 || n->wakefd < 0) {
         notify_free(n);
-        return err_set(e, ERR_NOMEM, "out of memory");
+        return err_set(e, ERR_NOMEM, "cannot set up the notification dispatcher");
     }
     if (n->c.store)
         store_doc_each(n->c.store, NULL, COLL, load_one, n);
@@ -1690,8 +1820,7 @@ void notify_stop(struct notify *n)
     if (n->interval_started)
         pthread_join(n->interval, NULL);
     n->interval_started = 0;
-    if (n->multi)
-        curl_multi_wakeup(n->multi);
+    wake_dispatcher(n);
     if (n->dispatcher_started)
         pthread_join(n->dispatcher, NULL);
     n->dispatcher_started = 0;
@@ -1740,6 +1869,10 @@ void notify_free(struct notify *n)
     hmap_free(n->endpoints, NULL);
     if (n->multi)
         curl_multi_cleanup(n->multi);
+    if (n->epfd >= 0)
+        close(n->epfd);
+    if (n->wakefd >= 0)
+        close(n->wakefd);
     mqtt_pool_free(n->mqtt);
     hmap_free(n->index, free_bucket);
     pos = 0;
