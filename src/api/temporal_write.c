@@ -259,6 +259,7 @@ static int parse_instance_id(struct req *r, const char *text, int64_t *iid)
     char *end;
     long long v;
 
+    *iid = 0;
     if (strncmp(text, INSTANCE_PREFIX, n) != 0 || text[n] < '0' || text[n] > '9')
         return err_set(&r->err, ERR_BAD_DATA, "instanceId '%.200s' is not one of this hub's",
                        text);
