@@ -177,6 +177,7 @@ static int serve(int argc, char **argv)
     struct notify_config nc = {.store = store, .contexts = contexts};
     if (notify_open(&nc, &notify, &e) != 0 ||
         store_listen(store, notify_store_listener, notify_store_active, notify) != 0 ||
+        store_listen_wants(store, notify, notify_store_wants) != 0 ||
         notify_start(notify, &e) != 0) {
         log_msg(LOG_ERROR, "subscriptions: %s", e.detail[0] ? e.detail : "cannot start");
         goto out;

@@ -178,8 +178,15 @@ struct notify {
     int n_subs; /* atomic: the listener skips everything when 0 */
     /* table */
     pthread_mutex_t mu, pmu;
-    struct hmap *subs;      /* key -> entry */
-    struct hmap *index;     /* tenant SEP type | tenant SEP SEP -> bucket */
+    struct hmap *subs;  /* key -> entry */
+    struct hmap *index; /* tenant SEP type | tenant SEP SEP | tenant SEP SEP attr -> bucket */
+    size_t
+        n_attr_buckets; /* buckets of the last kind: 0 = no change needs its attributes looked up */
+    /* the index's keys again, for the writer's question "does anyone want
+     * this entity's events?" (notify_store_wants) without taking mu */
+    pthread_mutex_t wmu;
+    struct hmap *wkeys;
+    size_t w_attr_keys;
     struct hmap *endpoints; /* uri -> endpoint */
     struct mqtt_pool *mqtt; /* MQTT broker connections */
     unsigned gen;
@@ -231,6 +238,8 @@ static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc
                           int64_t now)
 {
     const cJSON *a;
+    if (n->n_attr_buckets == 0) /* no untyped subscription watches an attribute */
+        return;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(doc, "attrs"))
     {
         char *key = attr_key(tenant, a->string);
@@ -238,6 +247,13 @@ static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc
             collect(n, key, n_cands, now);
         free(key);
     }
+}
+
+/* Is key an attribute bucket's (tenant SEP SEP attr)? */
+static int is_attr_key(const char *key)
+{
+    const char *sep = strchr(key, KEY_SEP);
+    return sep != NULL && sep[1] == KEY_SEP && sep[2] != '\0';
 }
 
 /* --- versions ----------------------------------------------------------------- */
@@ -357,6 +373,11 @@ static int bucket_add(struct notify *n, const char *key, struct entry *e)
             free(b);
             return ERR_NOMEM;
         }
+        n->n_attr_buckets += is_attr_key(key);
+        pthread_mutex_lock(&n->wmu);
+        if (hmap_put(n->wkeys, key, (void *)1, NULL) == 0)
+            n->w_attr_keys += is_attr_key(key);
+        pthread_mutex_unlock(&n->wmu);
     }
     for (size_t i = 0; i < b->n; i++)
         if (b->v[i] == e)
@@ -385,6 +406,11 @@ static void bucket_remove(struct notify *n, const char *key, struct entry *e)
         }
     if (b->n == 0) {
         hmap_del(n->index, key, NULL);
+        n->n_attr_buckets -= is_attr_key(key);
+        pthread_mutex_lock(&n->wmu);
+        if (hmap_del(n->wkeys, key, NULL))
+            n->w_attr_keys -= is_attr_key(key);
+        pthread_mutex_unlock(&n->wmu);
         free(b->v);
         free(b);
     }
@@ -1651,6 +1677,45 @@ static size_t event_weight(const struct store_event *ev)
     return doc_weight(ev->before) + doc_weight(ev->after) + 256;
 }
 
+/* Is key (tenant SEP name) in wkeys? (wmu held) Long keys: yes (the
+ * matcher decides). */
+static int wkey_has(struct notify *n, const char *tenant, const char *name)
+{
+    char key[1024];
+    size_t lt = strlen(tenant), ln = strlen(name);
+    if (lt + ln + 2 > sizeof(key))
+        return 1;
+    memcpy(key, tenant, lt);
+    key[lt] = KEY_SEP;
+    memcpy(key + lt + 1, name, ln + 1);
+    return hmap_get(n->wkeys, key) != NULL;
+}
+
+int notify_store_wants(void *ud, const char *tenant, const cJSON *types_a, const cJSON *types_b)
+{
+    struct notify *n = ud;
+    const char any[2] = {KEY_SEP, '\0'};
+    const cJSON *t;
+    int yes;
+
+    pthread_mutex_lock(&n->wmu);
+    yes = n->w_attr_keys > 0 || wkey_has(n, tenant, any);
+    cJSON_ArrayForEach(t, types_a)
+    {
+        if (yes)
+            break;
+        yes = !cJSON_IsString(t) || wkey_has(n, tenant, t->valuestring);
+    }
+    cJSON_ArrayForEach(t, types_b)
+    {
+        if (yes)
+            break;
+        yes = !cJSON_IsString(t) || wkey_has(n, tenant, t->valuestring);
+    }
+    pthread_mutex_unlock(&n->wmu);
+    return yes;
+}
+
 int notify_store_active(void *ud)
 {
     struct notify *n = ud;
@@ -1750,6 +1815,8 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     n->subs = hmap_new(64);
     n->index = hmap_new(64);
     n->endpoints = hmap_new(16);
+    n->wkeys = hmap_new(64);
+    pthread_mutex_init(&n->wmu, NULL);
     n->mqtt = mqtt_pool_new(n->c.max_endpoints, n->c.timeout_ms);
     n->epfd = epoll_create1(EPOLL_CLOEXEC);
     n->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1769,7 +1836,7 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
         }
     }
     if (n->ring == NULL || n->subs == NULL || n->index == NULL || n->endpoints == NULL ||
-        n->mqtt == NULL || n->multi == NULL || n->epfd < 0 || n->wakefd < 0) {
+        n->wkeys == NULL || n->mqtt == NULL || n->multi == NULL || n->epfd < 0 || n->wakefd < 0) {
         notify_free(n);
         return err_set(e, ERR_NOMEM, "cannot set up the notification dispatcher");
     }
@@ -1875,6 +1942,7 @@ void notify_free(struct notify *n)
         close(n->wakefd);
     mqtt_pool_free(n->mqtt);
     hmap_free(n->index, free_bucket);
+    hmap_free(n->wkeys, NULL);
     pos = 0;
     while (n->subs && hmap_next(n->subs, &pos, NULL, &val))
         entry_free(n, val);
@@ -1886,6 +1954,7 @@ void notify_free(struct notify *n)
     pthread_mutex_destroy(&n->qmu);
     pthread_cond_destroy(&n->qcond);
     pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->wmu);
     pthread_mutex_destroy(&n->pmu);
     pthread_cond_destroy(&n->icond);
     free(n);

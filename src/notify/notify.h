@@ -106,6 +106,9 @@ int notify_start(struct notify *n, struct err *e);
 /* The store listener (store_listen(store, notify_store_listener, n)):
  * copies the events into the bounded queue and returns. Writer thread. */
 void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs);
+/* store_listen_wants' callback: 1 when some subscription could match an
+ * entity of these types in tenant (by type, or by watching any type). */
+int notify_store_wants(void *ud, const char *tenant, const cJSON *types_a, const cJSON *types_b);
 /* store_listen's active callback: 1 while any subscription exists. */
 int notify_store_active(void *ud);
 

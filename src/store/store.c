@@ -67,6 +67,8 @@ struct store {
     void *listener_ud[MAX_LISTENERS];
     int n_listeners;
     int (*listener_active[MAX_LISTENERS])(void *ud);
+    store_wants_fn listener_wants[MAX_LISTENERS];
+    unsigned char listener_on[MAX_LISTENERS]; /* writer: active in this group */
     int listening; /* writer only: some listener wants this group's events */
 
     pthread_rwlock_t tlock;
@@ -187,6 +189,20 @@ static void events_reset(struct event_list *l)
             cJSON_Delete((cJSON *)l->evs[i].after);
     }
     l->n = 0;
+}
+
+/* Whether some listener wants the events of an entity of these types
+ * (writer; the listeners' active() was asked at the group's start). */
+static int wanted(const struct store *s, const char *tenant, const cJSON *a, const cJSON *b)
+{
+    if (!s->listening)
+        return 0;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listener_on[i] &&
+            (s->listener_wants[i] == NULL ||
+             s->listener_wants[i](s->listener_ud[i], tenant ? tenant : "", a, b)))
+            return 1;
+    return 0;
 }
 
 static int creates(enum store_op_kind k)
@@ -415,7 +431,7 @@ static int history_delete(struct store *s, struct store_op *op, int64_t tid, con
                 cJSON_Delete(cur);
                 return rc;
             }
-            if (s->listening)
+            if (wanted(s, op->tenant, ent_doc_types(cur), NULL))
                 events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
             else
                 cJSON_Delete(cur);
@@ -506,7 +522,7 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
         cJSON_ArrayForEach(a, attrs)
             cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
     }
-    if (s->listening)
+    if (wanted(s, op->tenant, ent_doc_types(doc), NULL))
         events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0, text_len);
     return 0;
 }
@@ -599,7 +615,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     char *text = NULL;
     size_t text_len;
     int64_t tid;
-    int rc, done, geo;
+    int rc, done, geo, want;
 
     if (id == NULL) {
         err_set(&op->err, ERR_BAD_DATA, "entity id missing");
@@ -667,13 +683,15 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if (op->kind == STORE_DELETE) {
         if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0)
             goto fail;
-        if (s->listening)
+        if (wanted(s, op->tenant, ent_doc_types(cur), NULL))
             events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
         else
             cJSON_Delete(cur);
         return 0;
     }
-    if (s->listening && (before = cJSON_Duplicate(cur, 1)) == NULL) {
+    want = wanted(s, op->tenant, ent_doc_types(cur),
+                  op->doc ? cJSON_GetObjectItemCaseSensitive(op->doc, "type") : NULL);
+    if (want && (before = cJSON_Duplicate(cur, 1)) == NULL) {
         rc = ERR_NOMEM;
         goto fail;
     }
@@ -723,7 +741,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         goto fail;
     text_len = strlen(text);
     free(text);
-    if (s->listening)
+    if (want)
         events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1, text_len);
     else
         cJSON_Delete(cur);
@@ -745,9 +763,11 @@ static void run_group(struct store *s, struct submission *group, struct event_li
     tm_format(tm_now_ms(), now);
     /* events cost a copy of every changed document: only when wanted */
     s->listening = 0;
-    for (int i = 0; i < s->n_listeners; i++)
-        if (s->listener_active[i] == NULL || s->listener_active[i](s->listener_ud[i]))
-            s->listening = 1;
+    for (int i = 0; i < s->n_listeners; i++) {
+        s->listener_on[i] =
+            s->listener_active[i] == NULL || s->listener_active[i](s->listener_ud[i]);
+        s->listening |= s->listener_on[i];
+    }
     rc = s->be_ops->w_begin(s->be);
     for (sub = group; rc == 0 && sub; sub = sub->next)
         for (size_t i = 0; rc == 0 && i < sub->n; i++)
@@ -878,6 +898,16 @@ void store_ops_clear(struct store_op *ops, size_t n)
         cJSON_Delete(ops[i].not_updated);
         ops[i].updated = ops[i].not_updated = NULL;
     }
+}
+
+int store_listen_wants(struct store *s, void *ud, store_wants_fn wants)
+{
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listener_ud[i] == ud) {
+            s->listener_wants[i] = wants;
+            return 0;
+        }
+    return ERR_NOT_FOUND;
 }
 
 int store_listen(struct store *s, store_listener_fn fn, int (*active)(void *ud), void *ud)

@@ -160,6 +160,15 @@ typedef void (*store_listener_fn)(void *ud, struct store_event *evs, size_t n);
  * changed document that needs. Must be cheap and never block. */
 int store_listen(struct store *s, store_listener_fn fn, int (*active)(void *ud), void *ud);
 
+/* Optionally, per changed entity: whether the listener registered with ud
+ * wants the events of an entity with these types (expanded "type" arrays;
+ * b may be NULL) in tenant. Asked on the writer thread while active()
+ * holds; an entity nobody wants costs no event and no document copy. Must
+ * be cheap and never block for long. */
+typedef int (*store_wants_fn)(void *ud, const char *tenant, const cJSON *types_a,
+                              const cJSON *types_b);
+int store_listen_wants(struct store *s, void *ud, store_wants_fn wants);
+
 /* --- reads (any thread) ------------------------------------------------ */
 
 /* The current document of an entity. Caller frees *doc (cJSON_Delete).

@@ -328,6 +328,28 @@ def test_untyped_subscription_by_watched_attribute(hub, receiver):
     assert bodies[1]["data"][0]["pressure"]["value"] == 2
 
 
+def test_only_subscribed_types_notify_and_new_types_count(hub, receiver):
+    """The writer skips the change events of entities whose types no
+    subscription selects; an entity that gains a subscribed type through
+    an append is seen at that change."""
+    t = "n-types"
+    create_sub(hub, sub(receiver.url, entities=[{"type": "Valve"}]), tenant=t)
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Pipe:v1", "type": "Pipe",
+                               "flow": prop(1)}, tenant=t)[0] == 201
+    assert hub.patch(ENTITIES + "/urn:ngsi-ld:Pipe:v1/attrs", {"flow": prop(2)},
+                     tenant=t)[0] == 204
+    # the Pipe becomes a Valve too: this append is the first change to notify
+    assert hub.post(ENTITIES + "/urn:ngsi-ld:Pipe:v1/attrs",
+                    {"type": ["Pipe", "Valve"], "flow": prop(3)}, tenant=t)[0] in (204, 207)
+    n = receiver.wait(1)[0]
+    assert n["data"][0]["id"] == "urn:ngsi-ld:Pipe:v1" and n["data"][0]["flow"]["value"] == 3
+    assert hub.post(ENTITIES, {"id": "urn:ngsi-ld:Valve:v2", "type": "Valve",
+                               "flow": prop(9)}, tenant=t)[0] == 201
+    receiver.wait(2)
+    time.sleep(0.3 * SLOW)
+    assert [b["data"][0]["flow"]["value"] for b in receiver.bodies()] == [3, 9]
+
+
 def test_payload_keyvalues_attributes_receiverinfo_ld(hub, receiver):
     t = "n-payload"
     create_sub(hub, sub(receiver.url, notification={
