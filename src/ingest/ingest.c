@@ -52,6 +52,7 @@ struct devstat {
     int64_t last_seen;
     double tokens; /* flood control bucket */
     int64_t tokens_at_us;
+    unsigned long identity_gen; /* g->reg_gen when its identity was last stored (0: not yet) */
 };
 
 struct qent {
@@ -102,6 +103,7 @@ struct ingest {
     struct store *store;
     struct ingest_config conf;
     pthread_rwlock_t reg;
+    unsigned long reg_gen; /* bumped by every registry change (reg, write-locked) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct hmap *tenants;  /* name -> struct tenant * (g->mu for lookups/creation) */
@@ -361,6 +363,9 @@ struct flight {
     size_t n_ops;
     cJSON *docs[2];
     char *entity_ids[2];
+    struct devstat *ds; /* the device's counters (stable until the tenant goes), or NULL */
+    unsigned long gen;  /* registry generation the uplink was mapped with */
+    int identity;       /* it carried the identity attributes (not PROF_MAP_MEASURED) */
     ingest_done_fn done;
     void *ud;
     struct flight *next; /* g->reclaim */
@@ -377,6 +382,12 @@ static void flight_done(void *ud)
     pthread_mutex_lock(&g->mu);
     if (status == 0) {
         fl->t->stored++;
+        /* identity stored: later uplinks send measurements only; an entity
+         * (re)created without it gets it with the next uplink */
+        if (fl->ds != NULL && fl->identity)
+            fl->ds->identity_gen = fl->gen;
+        else if (fl->ds != NULL && (fl->ops[0].created || (fl->n_ops > 1 && fl->ops[1].created)))
+            fl->ds->identity_gen = 0;
     } else {
         fl->t->store_errors++;
         log_msg(LOG_ERROR, "ingest: tenant '%s': store write failed: %s", fl->t->name,
@@ -412,7 +423,6 @@ static void flights_free(struct flight *fl)
         fl = next;
     }
 }
-
 
 static int add_op(struct flight *fl, struct tenant *t, cJSON *doc)
 {
@@ -515,6 +525,7 @@ int ingest_submit(struct ingest *g, const struct ingest_msg *m, ingest_done_fn d
         goto done;
     }
     struct devstat *ds = devstat_get(t, u.dev_eui);
+    unsigned long identity_gen = ds ? ds->identity_gen : 0;
     if (ds != NULL) {
         ds->received++;
         ds->last_seen = tm_now_ms();
@@ -549,9 +560,11 @@ int ingest_submit(struct ingest *g, const struct ingest_msg *m, ingest_done_fn d
                     "device %s has no usable profile", u.dev_eui);
         goto done;
     }
+    unsigned long gen = g->reg_gen;
+    int identity = ds == NULL || identity_gen != gen || m->replay;
     {
         struct err me = {0};
-        rc = prof_map(p, d, &u, tm_now_ms(), &po, &me);
+        rc = prof_map_opts(p, d, &u, tm_now_ms(), identity ? 0 : PROF_MAP_MEASURED, &po, &me);
         pthread_rwlock_unlock(&g->reg);
         if (rc != 0) {
             rc = reject(g, t, m, u.dev_eui, po.reason ? po.reason : "mapping", ERR_BAD_DATA, e,
@@ -581,6 +594,9 @@ int ingest_submit(struct ingest *g, const struct ingest_msg *m, ingest_done_fn d
     }
     fl->g = g;
     fl->t = t;
+    fl->ds = ds;
+    fl->gen = gen;
+    fl->identity = identity;
     fl->done = done;
     fl->ud = ud;
     if ((po.entity && (rc = add_op(fl, t, po.entity)) != 0) ||
@@ -682,6 +698,7 @@ int ingest_profile_put(struct ingest *g, const char *tenant, struct prof *p, int
         return err_set(e, ERR_NOMEM, "out of memory");
     }
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     if ((rc = doc_put(g, tenant, COLL_PROFILES, prof_id(p), json, create_only, e)) == 0 &&
         (rc = hmap_put(t->profiles, prof_id(p), p, &old)) >= 0) {
         prof_free(old);
@@ -757,6 +774,7 @@ int ingest_profile_delete(struct ingest *g, const char *tenant, const char *id, 
     if (t == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     if (hmap_get(t->profiles, id) == NULL) {
         rc = err_set(e, ERR_NOT_FOUND, "no device profile '%.64s'", id);
         goto out;
@@ -842,6 +860,7 @@ int ingest_device_put(struct ingest *g, const char *tenant, struct prof_device *
     }
     snprintf(eui, sizeof(eui), "%s", d->dev_eui);
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     rc = device_put_locked(g, t, d, create_only, e);
     pthread_rwlock_unlock(&g->reg);
     if (rc == 0)
@@ -858,6 +877,7 @@ static int autoprovision(struct ingest *g, struct tenant *t, const struct uplink
     int rc = ERR_NOMEM;
 
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     if (hmap_get(t->devices, u->dev_eui) != NULL) {
         rc = 0; /* another thread provisioned it meanwhile */
         goto out;
@@ -933,6 +953,7 @@ int ingest_device_delete(struct ingest *g, const char *tenant, const char *dev_e
     if (t == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     if (hmap_get(t->devices, dev_eui) == NULL) {
         rc = err_set(e, ERR_NOT_FOUND, "no device '%.32s'", dev_eui);
     } else if ((rc = store_doc_delete(g->store, tenant, COLL_DEVICES, dev_eui)) != 0 &&
@@ -1061,6 +1082,7 @@ int ingest_secret_set(struct ingest *g, const char *tenant, const char *secret, 
     if (secret_hash(secret, hash) != 0)
         return err_set(e, ERR_INTERNAL, "no randomness available");
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     memcpy(saved, t->secret_hash, sizeof(saved));
     memcpy(t->secret_hash, hash, sizeof(hash));
     json = settings_json(t);
@@ -1103,6 +1125,7 @@ int ingest_autoprovision_set(struct ingest *g, const char *tenant, const char *a
     if (application[0] == '\0' || strlen(application) > 127)
         return err_set(e, ERR_BAD_DATA, "an application id has 1 to 127 characters");
     pthread_rwlock_wrlock(&g->reg);
+    g->reg_gen++;
     if (profile != NULL && hmap_get(t->profiles, profile) == NULL) {
         rc = err_set(e, ERR_BAD_DATA, "no device profile '%.64s'", profile);
         goto out;
@@ -1310,6 +1333,7 @@ int ingest_open(struct store *s, const struct ingest_config *c, struct ingest **
     if (g->conf.max_inflight < 1)
         g->conf.max_inflight = 1;
     pthread_rwlock_init(&g->reg, NULL);
+    g->reg_gen = 1; /* identity_gen 0 means "never stored" */
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     g->tenants = hmap_new(4);

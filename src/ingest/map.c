@@ -54,10 +54,11 @@ struct mapper {
     struct err *e;
     char when[TM_ISO_LEN];
     char entity_id[PROF_MAX_ENTITY_ID + 1];
-    cJSON *attrs;          /* main entity's attrs */
-    const cJSON *gps;      /* GeoJSON written to location in this uplink, or NULL */
-    int n_kept;            /* unmapped values kept */
-    char first_bad[160];   /* detail of the first rejected field */
+    cJSON *attrs;        /* main entity's attrs */
+    const cJSON *gps;    /* GeoJSON written to location in this uplink, or NULL */
+    int n_kept;          /* unmapped values kept */
+    unsigned flags;      /* PROF_MAP_* */
+    char first_bad[160]; /* detail of the first rejected field */
 };
 
 void prof_out_clear(struct prof_out *o)
@@ -75,14 +76,12 @@ static int nomem(struct mapper *m)
     return err_set(m->e, ERR_NOMEM, "out of memory");
 }
 
-static void reject_field(struct mapper *m, const char *reason, const char *from,
-                         const char *what)
+static void reject_field(struct mapper *m, const char *reason, const char *from, const char *what)
 {
     m->out->n_rejected++;
     if (m->out->field_reason == NULL) {
         m->out->field_reason = reason;
-        snprintf(m->first_bad, sizeof(m->first_bad), "field '%.60s': %s (%s)", from, what,
-                 reason);
+        snprintf(m->first_bad, sizeof(m->first_bad), "field '%.60s': %s (%s)", from, what, reason);
     }
 }
 
@@ -324,8 +323,7 @@ static int map_put(struct mapper *m, const struct prof__field *f, cJSON *inst)
 
     if (put_attr(m->attrs, f->iri, inst, &added) != 0)
         return nomem(m);
-    if (added && f->type == PROF__GEOPROPERTY &&
-        strcmp(f->iri, m->p->term_iri[PT_LOCATION]) == 0)
+    if (added && f->type == PROF__GEOPROPERTY && strcmp(f->iri, m->p->term_iri[PT_LOCATION]) == 0)
         m->gps = cJSON_GetObjectItemCaseSensitive(inst, "value");
     m->out->n_mapped++;
     return 0;
@@ -475,7 +473,8 @@ static int map_decoded(struct mapper *m)
             return rc;
     }
     /* unmapped: top-level members no field path starts with */
-    cJSON_ArrayForEach(it, obj) {
+    cJSON_ArrayForEach(it, obj)
+    {
         int named = 0;
 
         if (it->string == NULL || cJSON_IsNull(it))
@@ -485,8 +484,8 @@ static int map_decoded(struct mapper *m)
         if (named)
             continue;
         m->out->n_unmapped++;
-        if (p->keep_unmapped && (rc = keep(m, it->string, property(m, cJSON_Duplicate(it, 1),
-                                                                    NULL, 1))) != 0)
+        if (p->keep_unmapped &&
+            (rc = keep(m, it->string, property(m, cJSON_Duplicate(it, 1), NULL, 1))) != 0)
             return rc;
     }
     return 0;
@@ -544,18 +543,20 @@ static int main_entity(struct mapper *m)
     const struct prof_device *d = m->d;
     char device_id[sizeof(DEVICE_ID_PREFIX) + 16];
 
-    for (size_t i = 0; i < p->n_statics; i++)
+    int identity = !(m->flags & PROF_MAP_MEASURED);
+
+    for (size_t i = 0; identity && i < p->n_statics; i++)
         if (put_attr(m->attrs, p->statics[i].iri,
                      property(m, cJSON_Duplicate(p->statics[i].value, 1), NULL, 0), NULL) != 0)
             return nomem(m);
-    if (!p->maps_location && d->has_location &&
+    if (identity && !p->maps_location && d->has_location &&
         put_attr(m->attrs, p->term_iri[PT_LOCATION],
                  geoproperty(m, point(d->coords, d->n_coords), 0), NULL) != 0)
         return nomem(m);
-    if (p->device_entity) {
+    if (identity && p->device_entity) {
         snprintf(device_id, sizeof(device_id), DEVICE_ID_PREFIX "%s", d->dev_eui);
-        if (put_attr(m->attrs, p->term_iri[PT_REF_DEVICE], relationship(m, device_id, 0),
-                     NULL) != 0)
+        if (put_attr(m->attrs, p->term_iri[PT_REF_DEVICE], relationship(m, device_id, 0), NULL) !=
+            0)
             return nomem(m);
     }
     m->out->entity = fragment(m->entity_id, p->entity_type_iri, m->attrs);
@@ -579,48 +580,48 @@ static int device_entity(struct mapper *m)
     snprintf(id, sizeof(id), DEVICE_ID_PREFIX "%s", d->dev_eui);
     for (int i = 0; i < 17; i++)
         serial[i] = (char)(d->dev_eui[i] >= 'a' && d->dev_eui[i] <= 'f' ? d->dev_eui[i] - 32
-                                                                         : d->dev_eui[i]);
+                                                                        : d->dev_eui[i]);
     if ((proto = cJSON_CreateArray()) != NULL)
         cJSON_AddItemToArray(proto, cJSON_CreateString("lora"));
     if (proto != NULL && cJSON_GetArraySize(proto) != 1) {
         cJSON_Delete(proto);
         proto = NULL;
     }
-    rc |= put_attr(a, iri[PT_SERIAL_NUMBER], property(m, cJSON_CreateString(serial), NULL, 0),
-                   NULL);
-    rc |= put_attr(a, iri[PT_SUPPORTED_PROTOCOL], property(m, proto, NULL, 0), NULL);
-    rc |= put_attr(a, iri[PT_CONTROLLED_ASSET], relationship(m, m->entity_id, 0), NULL);
-    if (name != NULL)
-        rc |= put_attr(a, iri[PT_NAME], property(m, cJSON_CreateString(name), NULL, 0), NULL);
+    if (m->flags & PROF_MAP_MEASURED) {
+        cJSON_Delete(proto);
+    } else {
+        rc |= put_attr(a, iri[PT_SERIAL_NUMBER], property(m, cJSON_CreateString(serial), NULL, 0),
+                       NULL);
+        rc |= put_attr(a, iri[PT_SUPPORTED_PROTOCOL], property(m, proto, NULL, 0), NULL);
+        rc |= put_attr(a, iri[PT_CONTROLLED_ASSET], relationship(m, m->entity_id, 0), NULL);
+        if (name != NULL)
+            rc |= put_attr(a, iri[PT_NAME], property(m, cJSON_CreateString(name), NULL, 0), NULL);
+    }
     if (m->gps != NULL)
-        rc |= put_attr(a, iri[PT_LOCATION], geoproperty(m, cJSON_Duplicate(m->gps, 1), 0),
-                       NULL);
-    else if (d->has_location)
-        rc |= put_attr(a, iri[PT_LOCATION], geoproperty(m, point(d->coords, d->n_coords), 0),
-                       NULL);
+        rc |= put_attr(a, iri[PT_LOCATION], geoproperty(m, cJSON_Duplicate(m->gps, 1), 0), NULL);
+    else if (d->has_location && !(m->flags & PROF_MAP_MEASURED))
+        rc |= put_attr(a, iri[PT_LOCATION], geoproperty(m, point(d->coords, d->n_coords), 0), NULL);
     switch (u->event) {
     case UPLINK_EV_UP:
         if (u->has_rssi) {
-            rc |= put_attr(a, iri[PT_RSSI], property(m, cJSON_CreateNumber(u->rssi), "DBM", 1),
-                           NULL);
-            rc |= put_attr(a, iri[PT_SNR], property(m, cJSON_CreateNumber(u->snr), "2N", 1),
-                           NULL);
+            rc |=
+                put_attr(a, iri[PT_RSSI], property(m, cJSON_CreateNumber(u->rssi), "DBM", 1), NULL);
+            rc |= put_attr(a, iri[PT_SNR], property(m, cJSON_CreateNumber(u->snr), "2N", 1), NULL);
         }
-        rc |= put_attr(a, iri[PT_DATE_LAST_VALUE_REPORTED],
-                       property(m, datetime(m->when), NULL, 1), NULL);
-        rc |= put_attr(a, iri[PT_FCNT], property(m, cJSON_CreateNumber(u->f_cnt), NULL, 1),
+        rc |= put_attr(a, iri[PT_DATE_LAST_VALUE_REPORTED], property(m, datetime(m->when), NULL, 1),
                        NULL);
+        rc |= put_attr(a, iri[PT_FCNT], property(m, cJSON_CreateNumber(u->f_cnt), NULL, 1), NULL);
         break;
     case UPLINK_EV_STATUS:
         if (u->has_battery)
             rc |= put_attr(a, iri[PT_BATTERY_LEVEL],
                            property(m, cJSON_CreateNumber(u->battery / 100.0), NULL, 1), NULL);
         if (u->external_power || u->has_battery)
-            rc |= put_attr(a, iri[PT_POWER_SOURCE],
-                           property(m, cJSON_CreateString(u->external_power ? "external"
-                                                                            : "battery"),
-                                    NULL, 1),
-                           NULL);
+            rc |=
+                put_attr(a, iri[PT_POWER_SOURCE],
+                         property(m, cJSON_CreateString(u->external_power ? "external" : "battery"),
+                                  NULL, 1),
+                         NULL);
         break;
     case UPLINK_EV_JOIN:
         rc |= put_attr(a, iri[PT_LAST_JOIN_AT], property(m, datetime(m->when), NULL, 1), NULL);
@@ -649,11 +650,18 @@ static int device_entity(struct mapper *m)
 int prof_map(const struct prof *p, const struct prof_device *d, const struct uplink *u,
              int64_t now_ms, struct prof_out *out, struct err *e)
 {
+    return prof_map_opts(p, d, u, now_ms, 0, out, e);
+}
+
+int prof_map_opts(const struct prof *p, const struct prof_device *d, const struct uplink *u,
+                  int64_t now_ms, unsigned flags, struct prof_out *out, struct err *e)
+{
     struct mapper m = {0};
     struct err sub = {0};
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
+    m.flags = flags;
     m.p = p;
     m.d = d;
     m.u = u;

@@ -35,18 +35,18 @@
 #include "ingest/uplink.h"
 #include "util/err.h"
 
-#define PROF_MAX_ID 64          /* profile id, owner: [A-Za-z0-9._-]{1,64} */
-#define PROF_MAX_FIELDS 64      /* "fields" entries */
-#define PROF_MAX_STATIC 64      /* "staticAttributes" members */
-#define PROF_MAX_NAME 128       /* from, attribute, static and device names */
+#define PROF_MAX_ID 64     /* profile id, owner: [A-Za-z0-9._-]{1,64} */
+#define PROF_MAX_FIELDS 64 /* "fields" entries */
+#define PROF_MAX_STATIC 64 /* "staticAttributes" members */
+#define PROF_MAX_NAME 128  /* from, attribute, static and device names */
 #define PROF_MAX_DESCRIPTION 512
-#define PROF_MAX_PATTERN 256    /* entityIdPattern */
-#define PROF_MAX_ENTITY_ID 512  /* device entityId and derived ids */
-#define PROF_MAX_PATH_DEPTH 8   /* segments of a dotted "from" path */
+#define PROF_MAX_PATTERN 256      /* entityIdPattern */
+#define PROF_MAX_ENTITY_ID 512    /* device entityId and derived ids */
+#define PROF_MAX_PATH_DEPTH 8     /* segments of a dotted "from" path */
 #define PROF_MAX_STATIC_JSON 4096 /* printed size of one static value */
-#define PROF_MAX_TAGS 32        /* device "tags" members */
-#define PROF_MAX_CSV_ROWS 10000 /* data rows of a device CSV */
-#define PROF_MAX_CSV_CELL 1024  /* bytes of one CSV cell */
+#define PROF_MAX_TAGS 32          /* device "tags" members */
+#define PROF_MAX_CSV_ROWS 10000   /* data rows of a device CSV */
+#define PROF_MAX_CSV_CELL 1024    /* bytes of one CSV cell */
 
 enum prof_codec { PROF_CAYENNE_LPP = 1, PROF_NETWORK_DECODED, PROF_RAW };
 
@@ -55,16 +55,16 @@ struct prof;
 
 /* A parsed device. Strings are owned by the struct (prof_device_free). */
 struct prof_device {
-    char dev_eui[17];                /* 16 lowercase hex digits */
-    char profile[PROF_MAX_ID + 1];   /* profile id */
-    char owner[PROF_MAX_ID + 1];     /* "" if none */
-    char *entity_id;                 /* NULL: derived from the profile's pattern */
-    char *name;                      /* NULL if none */
-    char *description;               /* NULL if none */
+    char dev_eui[17];              /* 16 lowercase hex digits */
+    char profile[PROF_MAX_ID + 1]; /* profile id */
+    char owner[PROF_MAX_ID + 1];   /* "" if none */
+    char *entity_id;               /* NULL: derived from the profile's pattern */
+    char *name;                    /* NULL if none */
+    char *description;             /* NULL if none */
     int has_location;
-    int n_coords;                    /* 2, or 3 with altitude */
-    double coords[3];                /* lon, lat[, alt] */
-    cJSON *tags;                     /* object of strings, NULL if none */
+    int n_coords;     /* 2, or 3 with altitude */
+    double coords[3]; /* lon, lat[, alt] */
+    cJSON *tags;      /* object of strings, NULL if none */
 };
 
 /* Expands a term with the request's @context: a malloc'd absolute IRI
@@ -144,14 +144,14 @@ int prof_entity_id(const struct prof *p, const struct prof_device *d, char *out,
 
 /* The result of mapping one uplink. */
 struct prof_out {
-    cJSON *entity;   /* main entity fragment or NULL: storage form (docs/DESIGN.md "The
-                        entity document": id, type [IRI], attrs {IRI: [instance]})
-                        without createdAt/modifiedAt; measured instances carry
-                        observedAt = the uplink time, unitCode when the profile sets one */
-    cJSON *device;   /* companion Device entity fragment or NULL, same form */
-    int n_mapped;    /* decoded values written through a profile field */
-    int n_unmapped;  /* decoded values no field names (kept or ignored) */
-    int n_rejected;  /* fields skipped for a bad value */
+    cJSON *entity;            /* main entity fragment or NULL: storage form (docs/DESIGN.md "The
+                                 entity document": id, type [IRI], attrs {IRI: [instance]})
+                                 without createdAt/modifiedAt; measured instances carry
+                                 observedAt = the uplink time, unitCode when the profile sets one */
+    cJSON *device;            /* companion Device entity fragment or NULL, same form */
+    int n_mapped;             /* decoded values written through a profile field */
+    int n_unmapped;           /* decoded values no field names (kept or ignored) */
+    int n_rejected;           /* fields skipped for a bad value */
     const char *reason;       /* static code when the whole uplink is rejected, else NULL */
     const char *field_reason; /* static code of the first rejected field, else NULL */
 };
@@ -180,6 +180,18 @@ struct prof_out {
  * overwritten entirely. */
 int prof_map(const struct prof *p, const struct prof_device *d, const struct uplink *u,
              int64_t now_ms, struct prof_out *out, struct err *e);
+
+/* prof_map with flags. PROF_MAP_MEASURED leaves out what does not change
+ * from one uplink to the next: the static attributes, the registered
+ * location and refDevice of the main entity, and the Device's
+ * serialNumber, supportedProtocol, controlledAsset, name and registered
+ * location (a location decoded from the uplink stays). The runtime writes
+ * those with a device's first uplink after a start or a registry change,
+ * then only the measurements, so they are not rewritten (nor notified as
+ * updated) with every message. */
+#define PROF_MAP_MEASURED 1u
+int prof_map_opts(const struct prof *p, const struct prof_device *d, const struct uplink *u,
+                  int64_t now_ms, unsigned flags, struct prof_out *out, struct err *e);
 
 /* Free the fragments of o and reset it; accepts NULL, safe twice. */
 void prof_out_clear(struct prof_out *o);

@@ -351,6 +351,54 @@ def test_chirpstack_v4_fixtures_become_entities(hub):
     assert s["stored"] == 5
 
 
+def test_identity_attributes_are_written_once(hub):
+    """Static attributes, refDevice and the Device's identity go with a
+    device's first uplink (and after a registry change), then only the
+    measurements: what the city changed through the API stays, the
+    identity attributes are not rewritten (modifiedAt unchanged), and an
+    entity recreated by an uplink gets them back with the next one."""
+    t = "ident"
+    secret = setup_tenant(hub, tenant=t)
+    base = json.loads(fixture("chirpstack-v4-up-cayenne.json"))
+    n = [0]
+
+    def uplink():
+        n[0] += 1
+        m = dict(base, deduplicationId="00000000-0000-4000-8000-%012d" % n[0], fCnt=2000 + n[0])
+        st, _, b = hook(hub, CS_HOOK, json.dumps(m).encode(), secret, tenant=t, event="up")
+        assert st == 200 and b["result"] == "stored", hub.last_text
+
+    dev_id = "urn:ngsi-ld:Device:" + AIR_EUI
+    uplink()
+    e = entity(hub, AIR_ID, tenant=t)
+    assert e["dataProvider"]["value"] == "Gemeente Voorbeeld" and "refDevice" in e
+    serial_at = entity(hub, dev_id, tenant=t, options="sysAttrs")["serialNumber"]["modifiedAt"]
+    assert hub.patch(ENTITIES + "/" + AIR_ID + "/attrs",
+                     {"dataProvider": {"type": "Property", "value": "Waterschap"}},
+                     tenant=t)[0] == 204
+    uplink()
+    e = entity(hub, AIR_ID, tenant=t)
+    assert e["dataProvider"]["value"] == "Waterschap"
+    d = entity(hub, dev_id, tenant=t, options="sysAttrs")
+    assert d["fCnt"]["value"] == 2002 and d["serialNumber"]["modifiedAt"] == serial_at
+    # a registry change: the identity goes again with the next uplink
+    st, _, _ = hub.put(ADMIN + "/devices/" + AIR_EUI,
+                       {"devEui": AIR_EUI, "profile": "air-lpp", "name": "air-node-017b"},
+                       headers=adm(hub), tenant=t)
+    assert st in (200, 204), hub.last_text
+    uplink()
+    assert entity(hub, AIR_ID, tenant=t)["dataProvider"]["value"] == "Gemeente Voorbeeld"
+    assert entity(hub, dev_id, tenant=t)["name"]["value"] == "air-node-017b"
+    # deleted through the API: recreated by the next uplink, completed by the one after
+    assert hub.delete(ENTITIES + "/" + AIR_ID, tenant=t)[0] == 204
+    uplink()
+    e = entity(hub, AIR_ID, tenant=t)
+    assert "temperature" in e and "dataProvider" not in e
+    uplink()
+    e = entity(hub, AIR_ID, tenant=t)
+    assert e["dataProvider"]["value"] == "Gemeente Voorbeeld" and "refDevice" in e
+
+
 def test_chirpstack_v3_and_tts_fixtures(hub):
     t = "v3tts"
     secret = setup_tenant(hub, tenant=t)

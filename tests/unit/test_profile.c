@@ -182,8 +182,8 @@ static struct prof_device *device_ok(const char *json_text)
 }
 
 /* Parse a fixture into *u; *msg must outlive u (decoded points into it). */
-static void load_uplink(const char *name, enum uplink_format f, enum uplink_event ev,
-                        cJSON **msg, struct uplink *u)
+static void load_uplink(const char *name, enum uplink_format f, enum uplink_event ev, cJSON **msg,
+                        struct uplink *u)
 {
     char *text = read_fixture(name);
     struct err e = {0};
@@ -211,39 +211,39 @@ static const char AIR_DEVICE[] =
     " 'owner': 'city', 'location': {'type': 'Point', 'coordinates': [4.8931, 52.3729]}}";
 
 /* The main entity the air node's frame gives, observed at time t. */
-#define AIR_ENTITY(t)                                                                         \
-    "{'id': 'urn:ngsi-ld:AirQualityObserved:70b3d57ed0051a17',"                               \
-    " 'type': ['" ENV "AirQualityObserved'], 'attrs': {"                                      \
-    " '" ENV "temperature': [{'type': 'Property', 'value': 18.4, 'unitCode': 'CEL',"          \
-    "     'observedAt': '" t "'}],"                                                          \
-    " '" ENV "relativeHumidity': [{'type': 'Property', 'value': 0.715, 'observedAt': '" t "'}]," \
-    " '" ENV "pm25': [{'type': 'Property', 'value': 12.34, 'unitCode': 'GQ',"                 \
-    "     'observedAt': '" t "'}],"                                                          \
-    " '" DV "dataProvider': [{'type': 'Property', 'value': 'Gemeente Voorbeeld'}],"           \
-    " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"                 \
-    "     'coordinates': [4.8931, 52.3729]}}],"                                               \
-    " '" SL "refDevice': [{'type': 'Relationship',"                                          \
+#define AIR_ENTITY(t)                                                                              \
+    "{'id': 'urn:ngsi-ld:AirQualityObserved:70b3d57ed0051a17',"                                    \
+    " 'type': ['" ENV "AirQualityObserved'], 'attrs': {"                                           \
+    " '" ENV "temperature': [{'type': 'Property', 'value': 18.4, 'unitCode': 'CEL',"               \
+    "     'observedAt': '" t "'}],"                                                                \
+    " '" ENV "relativeHumidity': [{'type': 'Property', 'value': 0.715, 'observedAt': '" t "'}],"   \
+    " '" ENV "pm25': [{'type': 'Property', 'value': 12.34, 'unitCode': 'GQ',"                      \
+    "     'observedAt': '" t "'}],"                                                                \
+    " '" DV "dataProvider': [{'type': 'Property', 'value': 'Gemeente Voorbeeld'}],"                \
+    " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"                       \
+    "     'coordinates': [4.8931, 52.3729]}}],"                                                    \
+    " '" SL "refDevice': [{'type': 'Relationship',"                                                \
     "     'object': 'urn:ngsi-ld:Device:70b3d57ed0051a17'}]}}"
 
 /* The Device companion's identity attributes of the air node. */
-#define AIR_DEVICE_IDENTITY                                                                   \
-    " '" DEV "serialNumber': [{'type': 'Property', 'value': '70B3D57ED0051A17'}],"            \
-    " '" DEV "supportedProtocol': [{'type': 'Property', 'value': ['lora']}],"                 \
-    " '" DV "controlledAsset': [{'type': 'Relationship',"                                    \
-    "     'object': 'urn:ngsi-ld:AirQualityObserved:70b3d57ed0051a17'}],"                    \
-    " '" NAME_IRI "': [{'type': 'Property', 'value': 'air-node-017'}],"                       \
-    " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"                 \
+#define AIR_DEVICE_IDENTITY                                                                        \
+    " '" DEV "serialNumber': [{'type': 'Property', 'value': '70B3D57ED0051A17'}],"                 \
+    " '" DEV "supportedProtocol': [{'type': 'Property', 'value': ['lora']}],"                      \
+    " '" DV "controlledAsset': [{'type': 'Relationship',"                                          \
+    "     'object': 'urn:ngsi-ld:AirQualityObserved:70b3d57ed0051a17'}],"                          \
+    " '" NAME_IRI "': [{'type': 'Property', 'value': 'air-node-017'}],"                            \
+    " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"                       \
     "     'coordinates': [4.8931, 52.3729]}}]"
 
-#define AIR_DEVICE_UP(t, snr)                                                                 \
-    "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV "Device'], 'attrs': {"     \
-    AIR_DEVICE_IDENTITY ","                                                                   \
-    " '" DEV "rssi': [{'type': 'Property', 'value': -97, 'unitCode': 'DBM',"                  \
-    "     'observedAt': '" t "'}],"                                                          \
-    " '" DV "snr': [{'type': 'Property', 'value': " snr ", 'unitCode': '2N',"                 \
-    "     'observedAt': '" t "'}],"                                                          \
-    " '" DEV "dateLastValueReported': [{'type': 'Property',"                                 \
-    "     'value': {'@type': 'DateTime', '@value': '" t "'}, 'observedAt': '" t "'}],"        \
+#define AIR_DEVICE_UP(t, snr)                                                                      \
+    "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV                                 \
+    "Device'], 'attrs': {" AIR_DEVICE_IDENTITY ","                                                 \
+    " '" DEV "rssi': [{'type': 'Property', 'value': -97, 'unitCode': 'DBM',"                       \
+    "     'observedAt': '" t "'}],"                                                                \
+    " '" DV "snr': [{'type': 'Property', 'value': " snr ", 'unitCode': '2N',"                      \
+    "     'observedAt': '" t "'}],"                                                                \
+    " '" DEV "dateLastValueReported': [{'type': 'Property',"                                       \
+    "     'value': {'@type': 'DateTime', '@value': '" t "'}, 'observedAt': '" t "'}],"             \
     " '" DV "fCnt': [{'type': 'Property', 'value': 1842, 'observedAt': '" t "'}]}}"
 
 /* ---- mapping the shared fixtures ------------------------------------------ */
@@ -282,6 +282,50 @@ static void test_fixture_lpp_chirpstack_v4(void **state)
     map_air_fixture("lorawan/chirpstack-v4-up-cayenne.json", UPLINK_CHIRPSTACK_V4,
                     AIR_ENTITY("2026-06-12T08:15:02.118Z"),
                     AIR_DEVICE_UP("2026-06-12T08:15:02.118Z", "6.25"));
+}
+
+/* With PROF_MAP_MEASURED only the measurements remain: no static
+ * attribute, registered location, refDevice or Device identity. */
+static void test_map_measured_only(void **state)
+{
+    struct prof *p = profile_ok(AIR_PROFILE);
+    struct prof_device *d = device_ok(AIR_DEVICE);
+    struct prof_out out;
+    struct uplink u;
+    struct err e = {0};
+    cJSON *msg;
+    (void)state;
+
+    load_uplink("lorawan/chirpstack-v4-up-cayenne.json", UPLINK_CHIRPSTACK_V4, UPLINK_EV_UP, &msg,
+                &u);
+    assert_int_equal(prof_map_opts(p, d, &u, NOW_MS, PROF_MAP_MEASURED, &out, &e), 0);
+    assert_int_equal(out.n_mapped, 3);
+    assert_json(out.entity,
+                "{'id': 'urn:ngsi-ld:AirQualityObserved:70b3d57ed0051a17',"
+                " 'type': ['" ENV "AirQualityObserved'], 'attrs': {"
+                " '" ENV "temperature': [{'type': 'Property', 'value': 18.4, 'unitCode': 'CEL',"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}],"
+                " '" ENV "relativeHumidity': [{'type': 'Property', 'value': 0.715,"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}],"
+                " '" ENV "pm25': [{'type': 'Property', 'value': 12.34, 'unitCode': 'GQ',"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}]}}");
+    assert_json(out.device,
+                "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV "Device'],"
+                " 'attrs': {"
+                " '" DEV "rssi': [{'type': 'Property', 'value': -97, 'unitCode': 'DBM',"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}],"
+                " '" DV "snr': [{'type': 'Property', 'value': 6.25, 'unitCode': '2N',"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}],"
+                " '" DEV "dateLastValueReported': [{'type': 'Property',"
+                "     'value': {'@type': 'DateTime', '@value': '2026-06-12T08:15:02.118Z'},"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}],"
+                " '" DV "fCnt': [{'type': 'Property', 'value': 1842,"
+                "     'observedAt': '2026-06-12T08:15:02.118Z'}]}}");
+    prof_out_clear(&out);
+    uplink_free(&u);
+    cJSON_Delete(msg);
+    prof_device_free(d);
+    prof_free(p);
 }
 
 static void test_fixture_lpp_chirpstack_v3(void **state)
@@ -327,24 +371,24 @@ static void map_crowd_fixture(const char *name, enum uplink_format f)
     assert_null(out.device); /* deviceEntity false */
     if (f == UPLINK_CHIRPSTACK_V4)
         assert_json(out.entity,
-            "{'id': 'urn:ngsi-ld:CrowdFlowObserved:lightpost-05',"
-            " 'type': ['" TRANS "CrowdFlowObserved'], 'attrs': {"
-            " '" TRANS "peopleCountTowards': [{'type': 'Property', 'value': 57,"
-            "     'observedAt': '2026-06-12T08:15:04.502Z'}],"
-            " '" TRANS "peopleCountAway': [{'type': 'Property', 'value': 33,"
-            "     'observedAt': '2026-06-12T08:15:04.502Z'}],"
-            " '" TRANS "occupancy': [{'type': 'Property', 'value': 41, 'unitCode': 'P1',"
-            "     'observedAt': '2026-06-12T08:15:04.502Z'}]}}");
+                    "{'id': 'urn:ngsi-ld:CrowdFlowObserved:lightpost-05',"
+                    " 'type': ['" TRANS "CrowdFlowObserved'], 'attrs': {"
+                    " '" TRANS "peopleCountTowards': [{'type': 'Property', 'value': 57,"
+                    "     'observedAt': '2026-06-12T08:15:04.502Z'}],"
+                    " '" TRANS "peopleCountAway': [{'type': 'Property', 'value': 33,"
+                    "     'observedAt': '2026-06-12T08:15:04.502Z'}],"
+                    " '" TRANS "occupancy': [{'type': 'Property', 'value': 41, 'unitCode': 'P1',"
+                    "     'observedAt': '2026-06-12T08:15:04.502Z'}]}}");
     else
         assert_json(out.entity,
-            "{'id': 'urn:ngsi-ld:CrowdFlowObserved:lightpost-05',"
-            " 'type': ['" TRANS "CrowdFlowObserved'], 'attrs': {"
-            " '" TRANS "peopleCountTowards': [{'type': 'Property', 'value': 57,"
-            "     'observedAt': '2026-06-12T08:15:02.112Z'}],"
-            " '" TRANS "peopleCountAway': [{'type': 'Property', 'value': 33,"
-            "     'observedAt': '2026-06-12T08:15:02.112Z'}],"
-            " '" TRANS "occupancy': [{'type': 'Property', 'value': 41, 'unitCode': 'P1',"
-            "     'observedAt': '2026-06-12T08:15:02.112Z'}]}}");
+                    "{'id': 'urn:ngsi-ld:CrowdFlowObserved:lightpost-05',"
+                    " 'type': ['" TRANS "CrowdFlowObserved'], 'attrs': {"
+                    " '" TRANS "peopleCountTowards': [{'type': 'Property', 'value': 57,"
+                    "     'observedAt': '2026-06-12T08:15:02.112Z'}],"
+                    " '" TRANS "peopleCountAway': [{'type': 'Property', 'value': 33,"
+                    "     'observedAt': '2026-06-12T08:15:02.112Z'}],"
+                    " '" TRANS "occupancy': [{'type': 'Property', 'value': 41, 'unitCode': 'P1',"
+                    "     'observedAt': '2026-06-12T08:15:02.112Z'}]}}");
     prof_out_clear(&out);
     uplink_free(&u);
     cJSON_Delete(msg);
@@ -384,29 +428,29 @@ static void test_fixture_status_join_log(void **state)
 {
     (void)state;
     map_event("lorawan/chirpstack-v4-status.json", UPLINK_EV_STATUS,
-        "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV "Device'], 'attrs': {"
-        AIR_DEVICE_IDENTITY ","
-        " '" DEV "batteryLevel': [{'type': 'Property', 'value': 0.875,"
-        "     'observedAt': '2026-06-12T09:00:00.000Z'}],"
-        " '" DV "powerSource': [{'type': 'Property', 'value': 'battery',"
-        "     'observedAt': '2026-06-12T09:00:00.000Z'}]}}");
-    map_event("lorawan/chirpstack-v4-join.json", UPLINK_EV_JOIN,
-        "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV "Device'], 'attrs': {"
-        AIR_DEVICE_IDENTITY ","
+              "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV
+              "Device'], 'attrs': {" AIR_DEVICE_IDENTITY ","
+              " '" DEV "batteryLevel': [{'type': 'Property', 'value': 0.875,"
+              "     'observedAt': '2026-06-12T09:00:00.000Z'}],"
+              " '" DV "powerSource': [{'type': 'Property', 'value': 'battery',"
+              "     'observedAt': '2026-06-12T09:00:00.000Z'}]}}");
+    map_event(
+        "lorawan/chirpstack-v4-join.json", UPLINK_EV_JOIN,
+        "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV
+        "Device'], 'attrs': {" AIR_DEVICE_IDENTITY ","
         " '" DV "lastJoinAt': [{'type': 'Property', 'value': {'@type': 'DateTime',"
         "     '@value': '2026-06-12T07:59:40.000Z'}, 'observedAt': '2026-06-12T07:59:40.000Z'}]}}");
     map_event("lorawan/chirpstack-v4-log.json", UPLINK_EV_LOG,
-        "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV "Device'], 'attrs': {"
-        AIR_DEVICE_IDENTITY ","
-        " '" DV "lastLog': [{'type': 'Property', 'value': {'level': 'ERROR',"
-        "     'code': 'UPLINK_CODEC', 'description': 'codec script failed'},"
-        "     'observedAt': '2026-06-12T08:20:00.000Z'}]}}");
+              "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV
+              "Device'], 'attrs': {" AIR_DEVICE_IDENTITY ","
+              " '" DV "lastLog': [{'type': 'Property', 'value': {'level': 'ERROR',"
+              "     'code': 'UPLINK_CODEC', 'description': 'codec script failed'},"
+              "     'observedAt': '2026-06-12T08:20:00.000Z'}]}}");
 }
 
 /* ---- mapping: synthetic uplinks ------------------------------------------- */
 
-static void make_uplink(struct uplink *u, enum uplink_event ev, const uint8_t *payload,
-                        size_t len)
+static void make_uplink(struct uplink *u, enum uplink_event ev, const uint8_t *payload, size_t len)
 {
     memset(u, 0, sizeof(*u));
     u->event = ev;
@@ -426,12 +470,10 @@ static void test_lpp_types_and_keep(void **state)
 {
     /* ch1 accelerometer 1.234 -1.234 0; ch2 gps 52.3676 4.9041 2.5 m; ch3 colour;
      * ch4 temperature 27.2; ch5 temperature 25.5; ch6 humidity 71.5 */
-    static const uint8_t frame[] = {0x01, 0x71, 0x04, 0xD2, 0xFB, 0x2E, 0x00, 0x00,
-                                    0x02, 0x88, 0x07, 0xFD, 0x9C, 0x00, 0xBF, 0x91, 0x00,
-                                    0x00, 0xFA,
-                                    0x03, 0x87, 0x10, 0x20, 0x30,
-                                    0x04, 0x67, 0x01, 0x10, 0x05, 0x67, 0x00, 0xFF,
-                                    0x06, 0x68, 0x8F};
+    static const uint8_t frame[] = {0x01, 0x71, 0x04, 0xD2, 0xFB, 0x2E, 0x00, 0x00, 0x02,
+                                    0x88, 0x07, 0xFD, 0x9C, 0x00, 0xBF, 0x91, 0x00, 0x00,
+                                    0xFA, 0x03, 0x87, 0x10, 0x20, 0x30, 0x04, 0x67, 0x01,
+                                    0x10, 0x05, 0x67, 0x00, 0xFF, 0x06, 0x68, 0x8F};
     struct prof *p = profile_ok(
         "{'id': 'tracker', 'codec': 'cayenne-lpp', 'entityType': 'Tracker',"
         " 'fields': [{'from': 'accelerometer_1', 'attribute': 'acc', 'scale': 2},"
@@ -439,9 +481,8 @@ static void test_lpp_types_and_keep(void **state)
         "            {'from': 'colour', 'attribute': 'rgb'},"
         "            {'from': 'temperature', 'attribute': 'temperature', 'offset': -0.2}],"
         " 'unmapped': 'keep', 'deviceEntity': false}");
-    struct prof_device *d = device_ok(
-        "{'devEui': '0011223344556677', 'profile': 'tracker',"
-        " 'location': {'type': 'Point', 'coordinates': [1, 2]}}");
+    struct prof_device *d = device_ok("{'devEui': '0011223344556677', 'profile': 'tracker',"
+                                      " 'location': {'type': 'Point', 'coordinates': [1, 2]}}");
     struct prof_out out;
     struct uplink u;
     struct err e = {0};
@@ -454,18 +495,19 @@ static void test_lpp_types_and_keep(void **state)
     assert_int_equal(out.n_rejected, 0);
     /* the gps maps to location: the device's own location is not written */
     assert_json(out.entity,
-        "{'id': 'urn:ngsi-ld:Tracker:0011223344556677', 'type': ['" DV "Tracker'], 'attrs': {"
-        " '" DV "acc': [{'type': 'Property', 'value': {'x': 2.468, 'y': -2.468, 'z': 0},"
-        "     'observedAt': '" T "'}],"
-        " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"
-        "     'coordinates': [4.9041, 52.3676, 2.5]}, 'observedAt': '" T "'}],"
-        " '" DV "rgb': [{'type': 'Property', 'value': {'r': 16, 'g': 32, 'b': 48},"
-        "     'observedAt': '" T "'}],"
-        " '" ENV "temperature': [{'type': 'Property', 'value': 27, 'observedAt': '" T "'}],"
-        " '" DV "temperature_5': [{'type': 'Property', 'value': 25.5, 'unitCode': 'CEL',"
-        "     'observedAt': '" T "'}],"
-        " '" DV "humidity_6': [{'type': 'Property', 'value': 71.5, 'unitCode': 'P1',"
-        "     'observedAt': '" T "'}]}}");
+                "{'id': 'urn:ngsi-ld:Tracker:0011223344556677', 'type': ['" DV
+                "Tracker'], 'attrs': {"
+                " '" DV "acc': [{'type': 'Property', 'value': {'x': 2.468, 'y': -2.468, 'z': 0},"
+                "     'observedAt': '" T "'}],"
+                " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"
+                "     'coordinates': [4.9041, 52.3676, 2.5]}, 'observedAt': '" T "'}],"
+                " '" DV "rgb': [{'type': 'Property', 'value': {'r': 16, 'g': 32, 'b': 48},"
+                "     'observedAt': '" T "'}],"
+                " '" ENV "temperature': [{'type': 'Property', 'value': 27, 'observedAt': '" T "'}],"
+                " '" DV "temperature_5': [{'type': 'Property', 'value': 25.5, 'unitCode': 'CEL',"
+                "     'observedAt': '" T "'}],"
+                " '" DV "humidity_6': [{'type': 'Property', 'value': 71.5, 'unitCode': 'P1',"
+                "     'observedAt': '" T "'}]}}");
     assert_null(out.device);
     prof_out_clear(&out);
     prof_device_free(d);
@@ -477,8 +519,8 @@ static void test_lpp_rejections(void **state)
     static const uint8_t truncated[] = {0x01, 0x67, 0x00};
     static const uint8_t unknown[] = {0x01, 0x67, 0x00, 0xB8, 0x02, 0xFE, 0x00};
     /* gps lat 838.8607 (raw 0x7FFFFF): not a latitude */
-    static const uint8_t bad_gps[] = {0x01, 0x88, 0x7F, 0xFF, 0xFF, 0x00, 0x00, 0x00,
-                                      0x00, 0x00, 0x00};
+    static const uint8_t bad_gps[] = {0x01, 0x88, 0x7F, 0xFF, 0xFF, 0x00,
+                                      0x00, 0x00, 0x00, 0x00, 0x00};
     struct prof *p = profile_ok(AIR_PROFILE);
     struct prof_device *d = device_ok(AIR_DEVICE);
     struct prof_out out;
@@ -524,11 +566,11 @@ static void test_lpp_rejections(void **state)
     assert_int_equal(prof_map(p, d, &u, NOW_MS, &out, &e), 0);
     assert_null(out.entity);
     assert_json(out.device,
-        "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV "Device'], 'attrs': {"
-        AIR_DEVICE_IDENTITY ","
-        " '" DEV "dateLastValueReported': [{'type': 'Property',"
-        "     'value': {'@type': 'DateTime', '@value': '" T "'}, 'observedAt': '" T "'}],"
-        " '" DV "fCnt': [{'type': 'Property', 'value': 7, 'observedAt': '" T "'}]}}");
+                "{'id': 'urn:ngsi-ld:Device:70b3d57ed0051a17', 'type': ['" DEV
+                "Device'], 'attrs': {" AIR_DEVICE_IDENTITY ","
+                " '" DEV "dateLastValueReported': [{'type': 'Property',"
+                "     'value': {'@type': 'DateTime', '@value': '" T "'}, 'observedAt': '" T "'}],"
+                " '" DV "fCnt': [{'type': 'Property', 'value': 7, 'observedAt': '" T "'}]}}");
     prof_out_clear(&out);
 
     /* only unmapped values and "ignore": nothing for the main entity */
@@ -540,8 +582,7 @@ static void test_lpp_rejections(void **state)
         assert_int_equal(prof_map(p, d, &u, NOW_MS, &out, &e), 0);
         assert_null(out.entity);
         assert_int_equal(out.n_unmapped, 1);
-        assert_json(cJSON_GetObjectItem(cJSON_GetObjectItem(out.device, "attrs"),
-                                        DV "fCnt"),
+        assert_json(cJSON_GetObjectItem(cJSON_GetObjectItem(out.device, "attrs"), DV "fCnt"),
                     "[{'type': 'Property', 'value': 7, 'observedAt': '2026-06-12T09:00:00.000Z'}]");
         prof_out_clear(&out);
     }
@@ -551,23 +592,23 @@ static void test_lpp_rejections(void **state)
 
 static void test_decoded_fields(void **state)
 {
-    struct prof *p = profile_ok(
-        "{'id': 'multi', 'codec': 'network-decoded', 'entityType': 'Thing',"
-        " 'entityIdPattern': 'urn:x:{DEVEUI}:{name}:{type}',"
-        " 'fields': [{'from': 'sensors.pm25', 'attribute': 'pm25', 'unitCode': 'GQ'},"
-        "            {'from': 'sensors.deep.a.b', 'attribute': 'deep'},"
-        "            {'from': 'count', 'attribute': 'count', 'scale': 0.5, 'offset': 1},"
-        "            {'from': 'label', 'attribute': 'label', 'scale': 2},"
-        "            {'from': 'owner', 'attribute': 'owner', 'type': 'Relationship'},"
-        "            {'from': 'other', 'attribute': 'other', 'type': 'Relationship'},"
-        "            {'from': 'area', 'attribute': 'area', 'type': 'GeoProperty'},"
-        "            {'from': 'badarea', 'attribute': 'badarea', 'type': 'GeoProperty'},"
-        "            {'from': 'missing', 'attribute': 'missing'},"
-        "            {'from': 'nothing', 'attribute': 'nothing'}],"
-        " 'unmapped': 'keep', 'staticAttributes': {'reliability': 0.9, 'tags': ['a']}}");
-    struct prof_device *d = device_ok(
-        "{'devEui': '0011223344556677', 'profile': 'multi', 'name': 'post 5/b',"
-        " 'location': {'type': 'Point', 'coordinates': [4.5, 52.5, 1]}}");
+    struct prof *p =
+        profile_ok("{'id': 'multi', 'codec': 'network-decoded', 'entityType': 'Thing',"
+                   " 'entityIdPattern': 'urn:x:{DEVEUI}:{name}:{type}',"
+                   " 'fields': [{'from': 'sensors.pm25', 'attribute': 'pm25', 'unitCode': 'GQ'},"
+                   "            {'from': 'sensors.deep.a.b', 'attribute': 'deep'},"
+                   "            {'from': 'count', 'attribute': 'count', 'scale': 0.5, 'offset': 1},"
+                   "            {'from': 'label', 'attribute': 'label', 'scale': 2},"
+                   "            {'from': 'owner', 'attribute': 'owner', 'type': 'Relationship'},"
+                   "            {'from': 'other', 'attribute': 'other', 'type': 'Relationship'},"
+                   "            {'from': 'area', 'attribute': 'area', 'type': 'GeoProperty'},"
+                   "            {'from': 'badarea', 'attribute': 'badarea', 'type': 'GeoProperty'},"
+                   "            {'from': 'missing', 'attribute': 'missing'},"
+                   "            {'from': 'nothing', 'attribute': 'nothing'}],"
+                   " 'unmapped': 'keep', 'staticAttributes': {'reliability': 0.9, 'tags': ['a']}}");
+    struct prof_device *d =
+        device_ok("{'devEui': '0011223344556677', 'profile': 'multi', 'name': 'post 5/b',"
+                  " 'location': {'type': 'Point', 'coordinates': [4.5, 52.5, 1]}}");
     cJSON *obj = PJ("{'sensors': {'pm25': 12.5, 'deep': {'a': {'b': [1, 2]}}},"
                     " 'count': 10, 'label': 'x', 'owner': 'urn:ngsi-ld:Party:1',"
                     " 'other': 'not a uri', 'area': {'type': 'Point', 'coordinates': [1, 2]},"
@@ -586,10 +627,11 @@ static void test_decoded_fields(void **state)
     strcpy(u.device_name, "ignored-device-name"); /* the device's own name wins */
     assert_int_equal(prof_map(p, d, &u, NOW_MS, &out, &e), 0);
     assert_int_equal(out.n_mapped, 5);
-    assert_int_equal(out.n_unmapped, 2);  /* extra, bad name */
-    assert_int_equal(out.n_rejected, 4);  /* label, other, badarea, bad name */
+    assert_int_equal(out.n_unmapped, 2); /* extra, bad name */
+    assert_int_equal(out.n_rejected, 4); /* label, other, badarea, bad name */
     assert_string_equal(out.field_reason, "not_a_number");
-    assert_json(out.entity,
+    assert_json(
+        out.entity,
         "{'id': 'urn:x:0011223344556677:post%205%2Fb:Thing', 'type': ['" DV "Thing'], 'attrs': {"
         " '" ENV "pm25': [{'type': 'Property', 'value': 12.5, 'unitCode': 'GQ',"
         "     'observedAt': '" T "'}],"
@@ -607,21 +649,22 @@ static void test_decoded_fields(void **state)
         " '" SL "refDevice': [{'type': 'Relationship',"
         "     'object': 'urn:ngsi-ld:Device:0011223344556677'}]}}");
     assert_json(out.device,
-        "{'id': 'urn:ngsi-ld:Device:0011223344556677', 'type': ['" DEV "Device'], 'attrs': {"
-        " '" DEV "serialNumber': [{'type': 'Property', 'value': '0011223344556677'}],"
-        " '" DEV "supportedProtocol': [{'type': 'Property', 'value': ['lora']}],"
-        " '" DV "controlledAsset': [{'type': 'Relationship',"
-        "     'object': 'urn:x:0011223344556677:post%205%2Fb:Thing'}],"
-        " '" NAME_IRI "': [{'type': 'Property', 'value': 'post 5/b'}],"
-        " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"
-        "     'coordinates': [4.5, 52.5, 1]}}],"
-        " '" DEV "rssi': [{'type': 'Property', 'value': -101.5, 'unitCode': 'DBM',"
-        "     'observedAt': '" T "'}],"
-        " '" DV "snr': [{'type': 'Property', 'value': -3, 'unitCode': '2N',"
-        "     'observedAt': '" T "'}],"
-        " '" DEV "dateLastValueReported': [{'type': 'Property',"
-        "     'value': {'@type': 'DateTime', '@value': '" T "'}, 'observedAt': '" T "'}],"
-        " '" DV "fCnt': [{'type': 'Property', 'value': 7, 'observedAt': '" T "'}]}}");
+                "{'id': 'urn:ngsi-ld:Device:0011223344556677', 'type': ['" DEV
+                "Device'], 'attrs': {"
+                " '" DEV "serialNumber': [{'type': 'Property', 'value': '0011223344556677'}],"
+                " '" DEV "supportedProtocol': [{'type': 'Property', 'value': ['lora']}],"
+                " '" DV "controlledAsset': [{'type': 'Relationship',"
+                "     'object': 'urn:x:0011223344556677:post%205%2Fb:Thing'}],"
+                " '" NAME_IRI "': [{'type': 'Property', 'value': 'post 5/b'}],"
+                " '" NS "location': [{'type': 'GeoProperty', 'value': {'type': 'Point',"
+                "     'coordinates': [4.5, 52.5, 1]}}],"
+                " '" DEV "rssi': [{'type': 'Property', 'value': -101.5, 'unitCode': 'DBM',"
+                "     'observedAt': '" T "'}],"
+                " '" DV "snr': [{'type': 'Property', 'value': -3, 'unitCode': '2N',"
+                "     'observedAt': '" T "'}],"
+                " '" DEV "dateLastValueReported': [{'type': 'Property',"
+                "     'value': {'@type': 'DateTime', '@value': '" T "'}, 'observedAt': '" T "'}],"
+                " '" DV "fCnt': [{'type': 'Property', 'value': 7, 'observedAt': '" T "'}]}}");
     prof_out_clear(&out);
 
     /* no decoded object for a non-empty payload */
@@ -665,12 +708,13 @@ static void test_raw_and_entity_ids(void **state)
     assert_int_equal(prof_map(p, d, &u, NOW_MS, &out, &e), 0);
     assert_int_equal(out.n_mapped, 1);
     assert_json(out.entity,
-        "{'id': 'urn:ngsi-ld:Blob:mine', 'type': ['" DV "Blob'], 'attrs': {"
-        " '" DV "payload': [{'type': 'Property', 'value': '00abff', 'observedAt': '" T "'}],"
-        " '" DV "fPort': [{'type': 'Property', 'value': 9, 'observedAt': '" T "'}],"
-        " '" DV "source': [{'type': 'Property', 'value': 'x'}],"
-        " '" SL "refDevice': [{'type': 'Relationship',"
-        "     'object': 'urn:ngsi-ld:Device:aabbccddeeff0011'}]}}");
+                "{'id': 'urn:ngsi-ld:Blob:mine', 'type': ['" DV "Blob'], 'attrs': {"
+                " '" DV "payload': [{'type': 'Property', 'value': '00abff', 'observedAt': '" T
+                "'}],"
+                " '" DV "fPort': [{'type': 'Property', 'value': 9, 'observedAt': '" T "'}],"
+                " '" DV "source': [{'type': 'Property', 'value': 'x'}],"
+                " '" SL "refDevice': [{'type': 'Relationship',"
+                "     'object': 'urn:ngsi-ld:Device:aabbccddeeff0011'}]}}");
     prof_out_clear(&out);
 
     assert_int_equal(prof_entity_id(p, d, id, sizeof(id), &e), 0);
@@ -779,13 +823,13 @@ static void set_budget(int n)
 
 static void test_out_of_memory(void **state)
 {
-    struct prof *p = profile_ok(
-        "{'id': 'multi', 'codec': 'network-decoded', 'entityType': 'Thing',"
-        " 'fields': [{'from': 's.pm25', 'attribute': 'pm25', 'unitCode': 'GQ'},"
-        "            {'from': 'count', 'attribute': 'count', 'scale': 0.5},"
-        "            {'from': 'owner', 'attribute': 'owner', 'type': 'Relationship'},"
-        "            {'from': 'area', 'attribute': 'area', 'type': 'GeoProperty'}],"
-        " 'unmapped': 'keep', 'staticAttributes': {'reliability': 0.9}}");
+    struct prof *p =
+        profile_ok("{'id': 'multi', 'codec': 'network-decoded', 'entityType': 'Thing',"
+                   " 'fields': [{'from': 's.pm25', 'attribute': 'pm25', 'unitCode': 'GQ'},"
+                   "            {'from': 'count', 'attribute': 'count', 'scale': 0.5},"
+                   "            {'from': 'owner', 'attribute': 'owner', 'type': 'Relationship'},"
+                   "            {'from': 'area', 'attribute': 'area', 'type': 'GeoProperty'}],"
+                   " 'unmapped': 'keep', 'staticAttributes': {'reliability': 0.9}}");
     struct prof *lpp = profile_ok(AIR_PROFILE);
     struct prof_device *d = device_ok(AIR_DEVICE);
     cJSON *obj = PJ("{'s': {'pm25': 12.5}, 'count': 10, 'owner': 'urn:x:1',"
@@ -963,9 +1007,11 @@ static void test_profile_validation(void **state)
     expect_bad_profile("{" BASE ", 'fields': {}}", "fields must be an array");
     expect_bad_profile("{" BASE ", 'fields': [1]}", "fields[0] must be an object");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'temperature_1', 'attribute': 't',"
-                       " 'unit': 'CEL'}]}", "unknown member 'unit' in the fields[0]");
+                       " 'unit': 'CEL'}]}",
+                       "unknown member 'unit' in the fields[0]");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'temperature_1', 'attribute': 't',"
-                       " 'attribute': 'u'}]}", "member 'attribute' appears twice in the fields[0]");
+                       " 'attribute': 'u'}]}",
+                       "member 'attribute' appears twice in the fields[0]");
     expect_bad_profile("{" BASE ", 'codec': 'raw'}",
                        "member 'codec' appears twice in the device profile");
     expect_bad_profile("{" BASE ", 'staticAttributes': {'a': 1, 'a': 2}}",
@@ -995,8 +1041,10 @@ static void test_profile_validation(void **state)
                        "fields[0].attribute 'value' is not a valid attribute name");
     memset(long_name, 'a', 129);
     long_name[129] = '\0';
-    snprintf(text, sizeof(text), "{" BASE ", 'fields': [{'from': 'temperature_1',"
-             " 'attribute': '%s'}]}", long_name);
+    snprintf(text, sizeof(text),
+             "{" BASE ", 'fields': [{'from': 'temperature_1',"
+             " 'attribute': '%s'}]}",
+             long_name);
     snprintf(long_name + 60, 80, "' is not a valid attribute name");
     {
         char want[300];
@@ -1008,7 +1056,8 @@ static void test_profile_validation(void **state)
                        " 'type': 'Prop'}]}",
                        "fields[0].type must be Property, GeoProperty or Relationship");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'gps_1', 'attribute': 'pos',"
-                       " 'type': 'Property'}]}", "fields[0]: an LPP gps value is a GeoProperty");
+                       " 'type': 'Property'}]}",
+                       "fields[0]: an LPP gps value is a GeoProperty");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'temperature_1', 'attribute': 't',"
                        " 'type': 'Relationship'}]}",
                        "fields[0]: an LPP temperature value is a Property");
@@ -1030,7 +1079,8 @@ static void test_profile_validation(void **state)
                        " 'type': 'Relationship'}]}",
                        "fields[0]: scale and offset apply to a Property only");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'gps_1', 'attribute': 'location',"
-                       " 'offset': 1}]}", "fields[0]: scale and offset apply to a Property only");
+                       " 'offset': 1}]}",
+                       "fields[0]: scale and offset apply to a Property only");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'temperature_1', 'attribute': 'a'},"
                        " {'from': 'temperature_2', 'attribute': 'a'}]}",
                        "fields[1].attribute 'a' is already used by fields[0]");
@@ -1150,8 +1200,8 @@ static void test_profile_expander(void **state)
         err_clear(&e);
         assert_int_equal(prof_parse(raw, expand_fixed, NULL, &p, &e), 0);
         assert_int_equal(prof_to_json(p, &stored), 0);
-        assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(stored, "iris"),
-                                                "@vocab")->valuestring, DV);
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(stored, "iris"), "@vocab")->valuestring, DV);
         assert_string_equal(prof_entity_type_iri(p), "urn:fixed:1");
         cJSON_Delete(stored);
         cJSON_Delete(raw);
@@ -1170,7 +1220,8 @@ static void test_profile_expander(void **state)
 
 static void test_round_trip(void **state)
 {
-    static const char *const profiles[] = {AIR_PROFILE, CROWD_PROFILE,
+    static const char *const profiles[] = {
+        AIR_PROFILE, CROWD_PROFILE,
         "{'id': 'r', 'codec': 'raw', 'entityType': 'https://ex.org/Blob', 'unmapped': 'keep'}"};
     struct prof *p, *q;
     cJSON *stored, *again;
@@ -1179,7 +1230,8 @@ static void test_round_trip(void **state)
 
     p = profile_ok(AIR_PROFILE);
     assert_int_equal(prof_to_json(p, &stored), 0);
-    assert_json(stored,
+    assert_json(
+        stored,
         "{'id': 'air-quality-lpp', 'description': 'Air quality node, Cayenne LPP',"
         " 'codec': 'cayenne-lpp', 'entityType': 'AirQualityObserved',"
         " 'entityIdPattern': 'urn:ngsi-ld:AirQualityObserved:{devEui}',"
@@ -1429,7 +1481,8 @@ static void test_csv(void **state)
                " {'devEui': '0011223344556677', 'profile': 'air'}]");
     /* BOM, CRLF, any column order and case, quoting with "" , commas and line
      * breaks, blank lines, no final newline, spaces trimmed outside quotes */
-    expect_csv("\xEF\xBB\xBF" "Profile, DEVEUI ,Description\r\n"
+    expect_csv("\xEF\xBB\xBF"
+               "Profile, DEVEUI ,Description\r\n"
                "\r\n"
                "air , 0011223344556677,\"say \"\"hi\"\", then, go\"\r\n"
                "air,0011223344556678,\"two\r\nlines\"\r\n"
@@ -1508,6 +1561,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_lpp_chirpstack_v4),
+        cmocka_unit_test(test_map_measured_only),
         cmocka_unit_test(test_fixture_lpp_chirpstack_v3),
         cmocka_unit_test(test_fixture_lpp_tts),
         cmocka_unit_test(test_fixture_decoded),
