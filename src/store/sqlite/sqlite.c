@@ -177,7 +177,12 @@ static const char *const rsql[N_RSTMT] = {
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
 
-#define CHECKPOINT_FRAMES 2000 /* ~16 MB of WAL with 8 KiB pages */
+/* The background checkpointer runs every CHECKPOINT_FRAMES new frames, so
+ * that when the writer must restart the WAL (CHECKPOINT_FORCE) little is
+ * left to copy on its thread; 500 instead of 2,000 took the ingest bench
+ * from ~6,500 to ~7,900 uplinks/s (~175 -> ~145 us hub CPU each), the
+ * writer's own checkpoints having been ~5 % of the hub's CPU. */
+#define CHECKPOINT_FRAMES 500  /* ~4 MB of WAL with 8 KiB pages */
 #define CHECKPOINT_FORCE 8000  /* ~64 MB: make the WAL start over */
 
 struct reader {
