@@ -220,3 +220,23 @@ def test_index_follows_location_writes(hub):
     st, _, _ = hub.delete(ENTITIES + "/" + mid + "/attrs/location")
     assert st == 204, hub.last_text
     assert not found_at(far)
+
+
+def test_geo_queries_stay_in_their_tenant(hub):
+    """Entities at the same place in another tenant are not candidates (the
+    spatial index carries the tenant); each tenant sees its own."""
+    t = "geo-other"
+    assert hub.post(ENTITIES, {"id": sid("p0"), "type": "Spot", "location": point(*CENTER),
+                               "n": prop(99)}, tenant=t)[0] == 201
+    for georel in ("near;maxDistance==50", "within"):
+        geometry, coords = (("Point", list(CENTER)) if georel.startswith("near") else
+                            ("Polygon", BOX))
+        params = {"type": "Spot", "georel": georel, "geometry": geometry,
+                  "coordinates": json.dumps(coords, separators=(",", ":")), "limit": 100,
+                  "options": "keyValues"}
+        st, _, b = hub.get(ENTITIES + "?" + enc(params), tenant=t)
+        assert st == 200, hub.last_text
+        assert [(e["id"], e["n"]) for e in b] == [(sid("p0"), 99)], (georel, b)
+        st, _, b = hub.get(ENTITIES + "?" + enc(params))
+        assert st == 200 and sid("p0") in ids_of(b)
+        assert all(e["n"] != 99 for e in b)

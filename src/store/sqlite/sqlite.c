@@ -22,7 +22,8 @@
  * 8 KiB pages: an expanded entity document is ~2.5 KB, and 4 KiB pages
  * would hold one each.
  *   entity_types(tid, type, rid)            one row per type: the type index
- *   entity_geo rtree(rid, lon, lat bounds)  bbox of the `location` GeoProperty
+ *   entity_geo rtree(rid, lon, lat bounds,  bbox of the `location` GeoProperty
+ *            +tid)                          (v7) with its tenant
  *   contexts(url, kind, body, created_at)   persisted @context documents
  *   docs(tenant, coll, id, body, updated_at) (v3) per-tenant configuration documents
  *   hist_ents, hist_attrs, hist_ent_attrs,  (v6) the temporal history, by entity:
@@ -108,6 +109,16 @@ static const char *const migrations[] = {
     "CREATE TABLE hist_rows(rid INTEGER PRIMARY KEY, hk INTEGER NOT NULL, t INTEGER NOT NULL,"
     "  nums BLOB NOT NULL, body BLOB NOT NULL);"
     "CREATE INDEX hist_rows_t ON hist_rows(hk, t, nums);",
+    /* 7: the tenant beside each box, so a geo-query filters candidates by
+     * tenant in the R*Tree instead of reading every candidate's entity row
+     * (7,850 random row reads for a 500 m circle among 1M entities) */
+    "CREATE VIRTUAL TABLE entity_geo7 USING rtree(rid, min_lon, max_lon, min_lat, max_lat,"
+    "  +tid);"
+    "INSERT INTO entity_geo7(rid, min_lon, max_lon, min_lat, max_lat, tid)"
+    "  SELECT g.rid, g.min_lon, g.max_lon, g.min_lat, g.max_lat, e.tid FROM entity_geo g"
+    "  JOIN entities e ON e.rid = g.rid;"
+    "DROP TABLE entity_geo;"
+    "ALTER TABLE entity_geo7 RENAME TO entity_geo;",
 };
 /* C steps run after a migration's SQL, in its transaction */
 static int (*const migration_fns[])(sqlite3 *db) = {
@@ -150,8 +161,8 @@ static const char *const wsql[N_WSTMT] = {
     [W_DELETE] = "DELETE FROM entities WHERE tid = ?1 AND eid = ?2 RETURNING rid",
     [W_TYPE_ADD] = "INSERT OR IGNORE INTO entity_types(tid, type, rid) VALUES (?1, ?2, ?3)",
     [W_TYPE_DEL] = "DELETE FROM entity_types WHERE tid = ?1 AND type = ?2 AND rid = ?3",
-    [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5)"),
+    [W_GEO_ADD] = ("INSERT OR REPLACE INTO entity_geo(rid, min_lon, max_lon, min_lat, max_lat, tid)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
     [W_GEO_DEL] = "DELETE FROM entity_geo WHERE rid = ?1",
     [W_GEO_GET] = "SELECT min_lon, max_lon, min_lat, max_lat FROM entity_geo WHERE rid = ?1",
 };
@@ -168,11 +179,11 @@ static const char *const rsql[N_RSTMT] = {
     [R_BBOX] = ("SELECT doc FROM entities WHERE tid = ?1 AND rid IN (SELECT rid FROM entity_geo"
                 " WHERE min_lon <= ?4 AND max_lon >= ?2 AND min_lat <= ?5 AND max_lat >= ?3)"
                 " ORDER BY rid"),
-    /* CROSS JOIN keeps the R*Tree as the outer loop (SQLite would otherwise
-     * walk the whole tenant and probe the R*Tree per entity) */
-    [R_BOXES] = ("SELECT g.rid, g.min_lon, g.min_lat, g.max_lon, g.max_lat FROM entity_geo g"
-                 " CROSS JOIN entities e ON e.rid = g.rid WHERE g.min_lon <= ?4"
-                 " AND g.max_lon >= ?2 AND g.min_lat <= ?5 AND g.max_lat >= ?3 AND e.tid = ?1"),
+    /* the boxes alone: the tenant is an auxiliary column of the R*Tree (v7),
+     * so no entity row is read for a candidate */
+    [R_BOXES] = ("SELECT rid, min_lon, min_lat, max_lon, max_lat FROM entity_geo WHERE"
+                 " min_lon <= ?4 AND max_lon >= ?2 AND min_lat <= ?5 AND max_lat >= ?3"
+                 " AND tid = ?1"),
     [R_RID] = "SELECT doc FROM entities WHERE rid = ?2 AND tid = ?1",
     [R_CONTEXTS] = "SELECT url, kind, body FROM contexts ORDER BY created_at",
 };
@@ -182,8 +193,8 @@ static const char *const rsql[N_RSTMT] = {
  * left to copy on its thread; 500 instead of 2,000 took the ingest bench
  * from ~6,500 to ~7,900 uplinks/s (~175 -> ~145 us hub CPU each), the
  * writer's own checkpoints having been ~5 % of the hub's CPU. */
-#define CHECKPOINT_FRAMES 500  /* ~4 MB of WAL with 8 KiB pages */
-#define CHECKPOINT_FORCE 8000  /* ~64 MB: make the WAL start over */
+#define CHECKPOINT_FRAMES 500 /* ~4 MB of WAL with 8 KiB pages */
+#define CHECKPOINT_FORCE 8000 /* ~64 MB: make the WAL start over */
 
 struct reader {
     struct sqlite_be *be;
@@ -662,7 +673,7 @@ static int doc_bbox(const cJSON *doc, double bb[4])
 /* Bring the R*Tree row of rid in line with doc (insert, move or remove).
  * The R*Tree keeps 32-bit floats rounded outwards, so "unchanged" means the
  * stored box still contains the new one and is at most 1e-4 degrees wider. */
-static int geo_sync(struct sqlite_be *be, int64_t rid, const cJSON *doc, int may_exist)
+static int geo_sync(struct sqlite_be *be, int64_t tid, int64_t rid, const cJSON *doc, int may_exist)
 {
     double bb[4], old[4];
     int have = doc_bbox(doc, bb), had = 0, rc;
@@ -687,6 +698,7 @@ static int geo_sync(struct sqlite_be *be, int64_t rid, const cJSON *doc, int may
         old[3] - bb[3] < 1e-4)
         return 0;
     st = be->ws[W_GEO_ADD];
+    sqlite3_bind_int64(st, 6, tid);
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_double(st, 2, bb[0]);
     sqlite3_bind_double(st, 3, bb[2]);
@@ -721,7 +733,7 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
     rid = sqlite3_last_insert_rowid(be->w);
     if ((rc = types_apply(be, W_TYPE_ADD, tid, rid, ent_doc_types(doc), NULL)) != 0)
         return rc;
-    return geo_sync(be, rid, doc, 0);
+    return geo_sync(be, tid, rid, doc, 0);
 }
 
 /* Run an UPDATE/DELETE ... RETURNING rid. */
@@ -780,7 +792,7 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     }
     free(types);
     free(old_types);
-    return rc || !geo ? rc : geo_sync(be, rid, after, 1);
+    return rc || !geo ? rc : geo_sync(be, tid, rid, after, 1);
 }
 
 static int w_delete(void *arg, int64_t tid, const cJSON *before)
