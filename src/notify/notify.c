@@ -1102,11 +1102,9 @@ static void wake_dispatcher(struct notify *n)
         log_msg(LOG_WARN, "notify: dispatcher wakeup: %s", strerror(errno));
 }
 
-/* Put ep on the ready list and wake the dispatcher (mu held). */
-static void ready_push(struct notify *n, struct endpoint *ep)
+/* Append ep to the ready list (mu held). */
+static void ready_append(struct notify *n, struct endpoint *ep)
 {
-    if (ep->in_ready)
-        return;
     ep->in_ready = 1;
     ep->ready_next = NULL;
     if (n->ready_tail)
@@ -1114,6 +1112,14 @@ static void ready_push(struct notify *n, struct endpoint *ep)
     else
         n->ready_head = ep;
     n->ready_tail = ep;
+}
+
+/* Put ep on the ready list and wake the dispatcher (mu held). */
+static void ready_push(struct notify *n, struct endpoint *ep)
+{
+    if (ep->in_ready)
+        return;
+    ready_append(n, ep);
     if (!n->wake_pending) {
         n->wake_pending = 1;
         wake_dispatcher(n);
@@ -1156,13 +1162,7 @@ static int64_t dispatch_start(struct notify *n, int64_t now)
         if (ep->retry_at > now) { /* back on the list until its time */
             if (ep->retry_at < next)
                 next = ep->retry_at;
-            ep->in_ready = 1;
-            ep->ready_next = NULL;
-            if (n->ready_tail)
-                n->ready_tail->ready_next = ep;
-            else
-                n->ready_head = ep;
-            n->ready_tail = ep;
+            ready_append(n, ep);
             continue;
         }
         ep->busy = 1;
