@@ -373,11 +373,17 @@ static int bucket_add(struct notify *n, const char *key, struct entry *e)
             free(b);
             return ERR_NOMEM;
         }
-        n->n_attr_buckets += is_attr_key(key);
         pthread_mutex_lock(&n->wmu);
-        if (hmap_put(n->wkeys, key, (void *)1, NULL) == 0)
+        int put = hmap_put(n->wkeys, key, (void *)1, NULL);
+        if (put == 0)
             n->w_attr_keys += is_attr_key(key);
         pthread_mutex_unlock(&n->wmu);
+        if (put < 0) { /* without its key the writer would never send its events */
+            hmap_del(n->index, key, NULL);
+            free(b);
+            return ERR_NOMEM;
+        }
+        n->n_attr_buckets += is_attr_key(key);
     }
     for (size_t i = 0; i < b->n; i++)
         if (b->v[i] == e)

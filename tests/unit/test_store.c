@@ -456,6 +456,35 @@ static void test_history_v5_upgrade_and_instances(void **state)
     store_close(s);
 }
 
+static int periods_of(void *ud, const char *attr, const struct store_aggr *a)
+{
+    struct collected *c = ud;
+    size_t len = strlen(c->text);
+    (void)attr;
+    snprintf(c->text + len, sizeof(c->text) - len, "%lld-%lld:%ld;", (long long)a->start_ms,
+             (long long)a->end_ms, a->count);
+    return 0;
+}
+
+/* Periods before 1970 (negative times) step like any others. */
+static void test_aggregation_before_1970(void **state)
+{
+    struct store *s = open_store();
+    struct store_history_query q = {.entity_id = "urn:ngsi-ld:M:9", .to_ms = INT64_MAX};
+    struct store_period hour = {0, 3600000};
+    struct collected c = {{0}};
+    struct err e = {0};
+    (void)state;
+
+    history_append(s, "urn:p", 1, "1969-12-31T22:10:00.000Z");
+    history_append(s, "urn:p", 2, "1969-12-31T23:20:00.000Z");
+    history_append(s, "urn:p", 3, "1969-12-31T23:40:00.000Z");
+    assert_int_equal(tm_parse("1969-12-31T22:00:00Z", &q.from_ms), 0);
+    assert_int_equal(store_history_aggregate(s, &q, &hour, 0, periods_of, &c, &e), 0);
+    assert_string_equal(c.text, "-7200000--3600000:1;-3600000-0:2;");
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_temporal_ops_and_retention),
         cmocka_unit_test_setup_teardown(test_history_v5_upgrade_and_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aggregation_before_1970, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

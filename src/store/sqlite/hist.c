@@ -850,11 +850,11 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
     hcur_init(&c, row, 0, 3, 4);
     while (hcur_next(&c, &e) == 1)
         if (e.iid == iid) {
-            *inst = strdup(e.inst);
+            *inst = e.inst ? strdup(e.inst) : NULL;
             break;
         }
     sqlite3_reset(row);
-    return *inst ? 0 : ERR_NOMEM;
+    return *inst ? 0 : ERR_NOMEM; /* located: out of memory (or a damaged row) */
 }
 
 int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int64_t iid,
@@ -1125,12 +1125,11 @@ static void lastn_clear(struct lastn *l)
 /* History of one entity: per attribute (name order) in time order; with
  * last_n, the newest N of each attribute (read newest first, handed over
  * reversed); else at most q->limit (> 0) oldest. */
-int sq__hist_read(void *arg, int64_t tid, const struct store_history_query *q,
-                  int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
-                              const char *inst),
-                  void *ud)
+static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query *q,
+                     int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                                 const char *inst),
+                     void *ud)
 {
-    sqlite3 *db = sq__reader_db(arg);
     sqlite3_stmt *st = NULL;
     struct akey *keys = NULL;
     struct lastn ln = {0};
@@ -1138,8 +1137,6 @@ int sq__hist_read(void *arg, int64_t tid, const struct store_history_query *q,
     int64_t hk;
     int rc;
 
-    if (db == NULL)
-        return ERR_IO;
     if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
     if (q->time_prop != STORE_TP_OBSERVED) {
@@ -1266,12 +1263,12 @@ static int fold_flush(struct fold *f)
 /* Start of period k (saturating, so that far-off periods compare right). */
 static int64_t period_at(const struct fold *f, int64_t k)
 {
-    int64_t t = f->start;
+    int64_t t = f->start, step;
     if (f->per.months)
         t = tm_add_months(t, k * f->per.months);
-    if (f->per.ms && k > 0 && f->per.ms > (INT64_MAX - t) / k)
+    if (__builtin_mul_overflow(k, f->per.ms, &step) || __builtin_add_overflow(t, step, &t))
         return INT64_MAX;
-    return t + k * f->per.ms;
+    return t;
 }
 
 /* The number of the period holding t (t >= start, and not before the
@@ -1344,11 +1341,10 @@ static int fold_add(struct fold *f, int64_t t, const struct hent *e)
  * or at the first instance's time when the window is open; only non-empty
  * periods are reported, each ending at start + period, clipped to
  * q->to_ms. Another timeproperty than observedAt folds tp_collect's list. */
-int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q,
-                  const struct store_period *period, int want_distinct,
-                  int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
+static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query *q,
+                     const struct store_period *period, int want_distinct,
+                     int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
 {
-    sqlite3 *db = sq__reader_db(arg);
     sqlite3_stmt *st = NULL;
     struct akey *keys = NULL;
     size_t n_keys = 0;
@@ -1360,8 +1356,6 @@ int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q,
                                       : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND"
                                         " t >= ?2 AND t < ?3 ORDER BY t";
 
-    if (db == NULL)
-        return ERR_IO;
     if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -1420,6 +1414,52 @@ int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q,
 out:
     sqlite3_finalize(st);
     akeys_free(keys, n_keys);
+    return rc;
+}
+
+/* A read of one entity's history is one snapshot: its keys and its rows
+ * come from the same state of the database (between them, a writer could
+ * delete the entity's history and give its rows to another). */
+static int read_begin(sqlite3 *db)
+{
+    if (db == NULL)
+        return ERR_IO;
+    return sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                                    : sq__err(db, "history read");
+}
+
+static void read_end(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+}
+
+int sq__hist_read(void *arg, int64_t tid, const struct store_history_query *q,
+                  int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
+                              const char *inst),
+                  void *ud)
+{
+    sqlite3 *db = sq__reader_db(arg);
+    int rc = read_begin(db);
+
+    if (rc == 0) {
+        rc = hist_read(db, tid, q, each, ud);
+        read_end(db);
+    }
+    return rc;
+}
+
+int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q,
+                  const struct store_period *period, int want_distinct,
+                  int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
+{
+    sqlite3 *db = sq__reader_db(arg);
+    int rc = read_begin(db);
+
+    if (rc == 0) {
+        rc = hist_aggr(db, tid, q, period, want_distinct, each, ud);
+        read_end(db);
+    }
     return rc;
 }
 
@@ -1533,10 +1573,12 @@ int sq__hist_migrate_v6(sqlite3 *db)
     sqlite3_stmt *src = NULL, *ent = NULL, *attr = NULL, *ea = NULL, *ins = NULL, *seq = NULL;
     struct hmap *ents = hmap_new(1024), *attrs = hmap_new(64);
     struct hrow row;
+    struct buf kb;
     int64_t next = 1;
     int rc = ERR_IO, step;
 
     hrow_init(&row);
+    buf_init(&kb, HIST_ROW_MAX);
     if (ents == NULL || attrs == NULL) {
         rc = ERR_NOMEM;
         goto out;
@@ -1561,13 +1603,18 @@ int sq__hist_migrate_v6(sqlite3 *db)
         double num =
             sqlite3_column_type(src, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(src, 5);
         int has_ds = sqlite3_column_type(src, 6) != SQLITE_NULL;
-        char key[1024];
+        const char *key;
         int64_t hk, aid;
         void *v;
 
         if (eid == NULL || name == NULL || inst == NULL)
             continue;
-        snprintf(key, sizeof(key), "%" PRId64 "\x1f%s", tid, eid);
+        buf_reset(&kb); /* the whole id: a cut key would merge two entities */
+        if (buf_printf(&kb, "%" PRId64 "\x1f%s", tid, eid) != 0) {
+            rc = ERR_NOMEM;
+            goto out;
+        }
+        key = kb.data;
         if ((v = hmap_get(ents, key)) != NULL) {
             hk = (int64_t)(intptr_t)v;
         } else {
@@ -1643,5 +1690,6 @@ out:
     hmap_free(ents, NULL);
     hmap_free(attrs, NULL);
     hrow_free(&row);
+    buf_free(&kb);
     return rc;
 }

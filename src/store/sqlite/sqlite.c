@@ -101,7 +101,8 @@ static const char *const migrations[] = {
     "DROP TABLE history;",
     /* 6: history by entity (hist.c): one row per entity write and time,
      * with its instances packed; sq__hist_migrate_v6 moves the v5 rows */
-    "CREATE TABLE hist_ents(hk INTEGER PRIMARY KEY, tid INTEGER NOT NULL, eid TEXT NOT NULL);"
+    "CREATE TABLE hist_ents(hk INTEGER PRIMARY KEY AUTOINCREMENT, tid INTEGER NOT NULL,"
+    "  eid TEXT NOT NULL);"
     "CREATE UNIQUE INDEX hist_ents_key ON hist_ents(tid, eid);"
     "CREATE TABLE hist_attrs(aid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "CREATE TABLE hist_ent_attrs(hk INTEGER NOT NULL, aid INTEGER NOT NULL,"
