@@ -153,7 +153,7 @@ static const char *const wsql[N_WSTMT] = {
     [W_ROLLBACK] = "ROLLBACK",
     [W_TENANT_GET] = "SELECT tid FROM tenants WHERE name = ?1",
     [W_TENANT_ADD] = "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
-    [W_LOAD] = "SELECT doc FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_LOAD] = "SELECT doc, rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
     [W_PEEK] = "SELECT created_at FROM entities WHERE tid = ?1 AND eid = ?2",
     [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types)"
                   " VALUES (?1, ?2, ?3, ?4, ?5)"),
@@ -392,6 +392,8 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+static void loaded_forget(struct sqlite_be *be);
+
 static void be_close(void *arg)
 {
     struct sqlite_be *be = arg;
@@ -416,6 +418,7 @@ static void be_close(void *arg)
     pthread_setspecific(be->reader_key, NULL);
     pthread_key_delete(be->reader_key);
     sq__hist_close(be);
+    loaded_forget(be);
     for (int i = 0; be->ws && i < N_WSTMT; i++)
         sqlite3_finalize(be->ws[i]);
     free(be->ws);
@@ -551,6 +554,7 @@ static void w_rollback(void *arg)
 {
     struct sqlite_be *be = arg;
     sq__hist_rollback(be); /* rows and keys of the group are gone */
+    loaded_forget(be);
     if (!sqlite3_get_autocommit(be->w))
         w_exec(be, W_ROLLBACK);
 }
@@ -587,6 +591,14 @@ static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid, int
     return 0;
 }
 
+static void loaded_forget(struct sqlite_be *be)
+{
+    free(be->loaded_eid);
+    free(be->loaded_types);
+    be->loaded_eid = be->loaded_types = NULL;
+    be->loaded_rid = 0;
+}
+
 static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
 {
     struct sqlite_be *be = arg;
@@ -594,12 +606,22 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
     int rc;
 
     *doc = NULL;
+    loaded_forget(be);
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
+        const char *types = (const char *)sqlite3_column_text(st, 2);
         *doc = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0),
                                      (size_t)sqlite3_column_bytes(st, 0));
+        be->loaded_eid = strdup(id);
+        be->loaded_types = types ? strdup(types) : NULL;
+        if (be->loaded_eid != NULL && (types == NULL || be->loaded_types != NULL)) {
+            be->loaded_tid = tid;
+            be->loaded_rid = sqlite3_column_int64(st, 1);
+        } else {
+            loaded_forget(be); /* only a shortcut: w_update looks the keys up itself */
+        }
         sqlite3_reset(st);
         return *doc ? 0 : ERR_INTERNAL;
     }
@@ -765,19 +787,31 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     int64_t rid = -1;
     int rc;
 
-    if (types == NULL)
+    if (types == NULL) {
+        loaded_forget(be);
         return ERR_NOMEM;
-    sqlite3_bind_int64(st, 1, tid);
-    sqlite3_bind_text(st, 2, ent_doc_id(after), -1, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rid = sqlite3_column_int64(st, 0);
-        const char *t = (const char *)sqlite3_column_text(st, 1);
-        old_types = t ? strdup(t) : NULL;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        free(types);
-        return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "keys");
+    if (be->loaded_rid != 0 && be->loaded_tid == tid &&
+        strcmp(be->loaded_eid, ent_doc_id(after)) == 0) {
+        /* the document was just loaded: its keys came with it */
+        rid = be->loaded_rid;
+        old_types = be->loaded_types;
+        be->loaded_types = NULL;
+        loaded_forget(be);
+    } else {
+        loaded_forget(be);
+        sqlite3_bind_int64(st, 1, tid);
+        sqlite3_bind_text(st, 2, ent_doc_id(after), -1, SQLITE_STATIC);
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            rid = sqlite3_column_int64(st, 0);
+            const char *t = (const char *)sqlite3_column_text(st, 1);
+            old_types = t ? strdup(t) : NULL;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) {
+            free(types);
+            return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "keys");
+        }
     }
     st = be->ws[W_UPDATE];
     sqlite3_bind_int64(st, 1, rid);
@@ -802,6 +836,7 @@ static int w_delete(void *arg, int64_t tid, const cJSON *before)
     int64_t rid = -1;
     int rc;
 
+    loaded_forget(be);
     if ((rc = returning_rid(be, W_DELETE, tid, ent_doc_id(before), NULL, &rid)) != 0)
         return rc;
     if (rid < 0)

@@ -30,6 +30,10 @@ struct sqlite_be {
     pthread_mutex_t readers_mu; /* guards the list of reader connections */
     struct reader *readers;
     struct sq_hist *hist; /* writer only */
+    /* writer only: the keys w_load read with the document, for the w_update
+     * that follows it (one lookup instead of two); loaded_rid 0 = none */
+    int64_t loaded_tid, loaded_rid;
+    char *loaded_eid, *loaded_types;
 };
 
 /* Log SQLite's message for db and return ERR_IO. */
