@@ -57,14 +57,14 @@ struct http_server {
 
 struct http_stream {
     pthread_mutex_t mu;
-    int refs;                   /* atomic */
-    struct http_server *srv;    /* set while the response is queued */
+    int refs;                /* atomic */
+    struct http_server *srv; /* set while the response is queued */
     struct MHD_Connection *conn;
-    char *buf;                  /* pending bytes: buf[off, len) */
+    char *buf; /* pending bytes: buf[off, len) */
     size_t off, len, alloc, cap;
-    int suspended;              /* suspended by stream_read, counted */
-    int closed;                 /* no more writes; end after the buffer */
-    int gone;                   /* MHD has finished with the response */
+    int suspended;                   /* suspended by stream_read, counted */
+    int closed;                      /* no more writes; end after the buffer */
+    int gone;                        /* MHD has finished with the response */
     struct http_stream *prev, *next; /* srv->streams */
 };
 
@@ -83,7 +83,7 @@ struct req_priv {
     int too_large;
     char *path_copy;
     struct strnode *strings; /* decoded values owned by the request */
-    int counted; /* counted in n_suspended */
+    int counted;             /* counted in n_suspended */
     int status;
     char *resp_body;
     size_t resp_len;
@@ -156,8 +156,7 @@ static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-void req_query_each(struct req *r, void (*fn)(void *ud, const char *key, const char *raw),
-                    void *ud)
+void req_query_each(struct req *r, void (*fn)(void *ud, const char *key, const char *raw), void *ud)
 {
     struct query_iter it = {fn, ud};
     MHD_get_connection_values(r->priv->conn, MHD_GET_ARGUMENT_KIND, query_iter, &it);
@@ -208,7 +207,7 @@ int req_reply_json(struct req *r, int status, cJSON *body)
             return req_fail(r, ERR_NOMEM, "out of memory rendering the response");
     }
     set_body(r, status, text, len,
-             r->accept == MIME_LD_JSON ? "application/ld+json"
+             r->accept == MIME_LD_JSON    ? "application/ld+json"
              : r->accept == MIME_GEO_JSON ? "application/geo+json"
                                           : "application/json");
     return HTTP_DONE;
@@ -299,8 +298,8 @@ static int method_of(const char *m)
     static const struct {
         const char *name;
         int bit;
-    } t[] = {{"GET", HTTP_GET},       {"POST", HTTP_POST}, {"PUT", HTTP_PUT},
-             {"PATCH", HTTP_PATCH},   {"DELETE", HTTP_DELETE}, {"HEAD", HTTP_HEAD},
+    } t[] = {{"GET", HTTP_GET},        {"POST", HTTP_POST},     {"PUT", HTTP_PUT},
+             {"PATCH", HTTP_PATCH},    {"DELETE", HTTP_DELETE}, {"HEAD", HTTP_HEAD},
              {"OPTIONS", HTTP_OPTIONS}};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (strcmp(m, t[i].name) == 0)
@@ -637,13 +636,25 @@ int req_reply_stream(struct req *r, const char *content_type, struct http_stream
     return HTTP_DONE;
 }
 
+/* Add the request's headers to resp, queue it and drop our reference. */
+static enum MHD_Result queue_send(struct req_priv *p, struct MHD_Response *resp)
+{
+    enum MHD_Result ret;
+
+    for (int i = 0; i < p->n_hdr; i++)
+        MHD_add_response_header(resp, p->hdr_name[i], p->hdr_value[i]);
+    ret = MHD_queue_response(p->conn, (unsigned)p->status, resp);
+    MHD_destroy_response(resp);
+    p->state = RS_DONE;
+    return ret;
+}
+
 static enum MHD_Result queue_stream(struct req *r)
 {
     struct req_priv *p = r->priv;
     struct http_stream *s = p->stream;
     struct http_server *srv = p->srv;
     struct MHD_Response *resp;
-    enum MHD_Result ret;
 
     pthread_mutex_lock(&srv->stream_mu);
     pthread_mutex_lock(&s->mu);
@@ -666,19 +677,13 @@ static enum MHD_Result queue_stream(struct req *r)
     srv->streams = s;
     pthread_mutex_unlock(&srv->stream_mu);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, p->resp_type);
-    for (int i = 0; i < p->n_hdr; i++)
-        MHD_add_response_header(resp, p->hdr_name[i], p->hdr_value[i]);
-    ret = MHD_queue_response(p->conn, (unsigned)p->status, resp);
-    MHD_destroy_response(resp);
-    p->state = RS_DONE;
-    return ret;
+    return queue_send(p, resp);
 }
 
 static enum MHD_Result queue(struct req *r)
 {
     struct req_priv *p = r->priv;
     struct MHD_Response *resp;
-    enum MHD_Result ret;
 
     if (p->stream && p->status == 200 && r->method != HTTP_HEAD)
         return queue_stream(r);
@@ -691,16 +696,11 @@ static enum MHD_Result queue(struct req *r)
     if (p->resp_len || p->status == 200)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 p->resp_type ? p->resp_type : "application/json");
-    for (int i = 0; i < p->n_hdr; i++)
-        MHD_add_response_header(resp, p->hdr_name[i], p->hdr_value[i]);
-    ret = MHD_queue_response(p->conn, (unsigned)p->status, resp);
-    MHD_destroy_response(resp);
-    p->state = RS_DONE;
-    return ret;
+    return queue_send(p, resp);
 }
 
-static struct req *req_new(struct http_server *srv, struct MHD_Connection *conn,
-                           const char *url, const char *method)
+static struct req *req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method)
 {
     struct req *r = calloc(1, sizeof(*r));
     struct req_priv *p = calloc(1, sizeof(*p));
@@ -789,8 +789,7 @@ static int dispatch(struct req *r)
     const char *tenant;
 
     if (r->priv->too_large)
-        return req_fail(r, ERR_TOO_LARGE, "request body larger than %zu bytes",
-                        srv->conf.max_body);
+        return req_fail(r, ERR_TOO_LARGE, "request body larger than %zu bytes", srv->conf.max_body);
     if ((fn = route(r, &srv->conf)) == NULL)
         return HTTP_DONE;
     r->body = r->priv->body.data;
@@ -815,9 +814,8 @@ static int dispatch(struct req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct http_server *srv = cls;
     struct req *r = *con_cls;
@@ -840,8 +838,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!r->priv->too_large &&
-            buf_append(&r->priv->body, upload_data, *upload_data_size) != 0)
+        if (!r->priv->too_large && buf_append(&r->priv->body, upload_data, *upload_data_size) != 0)
             r->priv->too_large = 1;
         *upload_data_size = 0;
         return MHD_YES;
@@ -862,17 +859,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         return queue(r);
     }
-    case RS_SUSPENDED: /* spurious call while suspended */
-        return MHD_YES;
-    default:
-        return MHD_NO;
+    case RS_SUSPENDED: /* spurious call while suspended */ return MHD_YES;
+    default: return MHD_NO;
     }
 }
 
 int http_start(const struct http_config *c, struct http_server **out, struct err *e)
 {
     struct http_server *s = calloc(1, sizeof(*s));
-    unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads =
+        c->threads > 0 ? (unsigned)c->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     struct sockaddr_in addr;
 
     *out = NULL;
@@ -888,15 +884,13 @@ int http_start(const struct http_config *c, struct http_server **out, struct err
         free(s);
         return err_set(e, ERR_INVALID_REQUEST, "bind: '%s' is not an IPv4 address", c->bind);
     }
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                                MHD_ALLOW_SUSPEND_RESUME,
-                            (uint16_t)c->port, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    s->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME,
+        (uint16_t)c->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        s, MHD_OPTION_END);
     if (s->d == NULL) {
         free(s);
         return err_set(e, ERR_IO, "cannot listen on %s:%d", c->bind, c->port);
