@@ -972,6 +972,13 @@ fail:
     return rc;
 }
 
+void store_stats(struct store *s, struct store_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (s->be_ops->stats)
+        s->be_ops->stats(s->be, st);
+}
+
 void store_drain(struct store *s)
 {
     if (s == NULL || !s->writer_started)

@@ -45,7 +45,23 @@ struct store_config {
     int group_max;          /* most ops per transaction */
     const char *history_max_age; /* default history retention: ISO 8601 duration
                                     ("P30D") or days ("30"); NULL/""/"0" = forever */
+    int checkpoint_frames;  /* WAL frames between background checkpoints; 0 =
+                               the default (500); tests use small values */
 };
+
+/* What the backend's write-ahead log is doing, for operators and tests.
+ * Counters run from store_open. */
+struct store_stats {
+    int64_t wal_frames;      /* frames in the WAL after the last commit */
+    int64_t wal_frames_max;  /* most frames it held after any commit */
+    uint64_t wal_restarts;   /* times the WAL started over from its beginning */
+    uint64_t ckpt_passes;    /* background checkpoint passes */
+    uint64_t ckpt_forced;    /* checkpoints the writer had to run itself */
+    int ckpt_pending;        /* a background pass is due or running */
+};
+
+/* Fill *st; zeros for a backend without a WAL. */
+void store_stats(struct store *s, struct store_stats *st);
 
 /* Open the store (runs schema migrations) and start its writer and
  * retention threads. Returns 0 and *out (caller closes with store_close).

@@ -35,6 +35,7 @@ struct store_backend_ops {
     const char *name;
     int (*open)(const struct store_config *c, void **be, struct err *e);
     void (*close)(void *be);
+    void (*stats)(void *be, struct store_stats *st); /* may be NULL */
 
     int (*w_begin)(void *be);
     int (*w_commit)(void *be);

@@ -485,6 +485,61 @@ static void test_aggregation_before_1970(void **state)
     store_close(s);
 }
 
+/* Under steady writes the background checkpointer keeps the WAL short:
+ * each time it holds checkpoint_frames new frames a pass runs (here the
+ * test lets it finish before the next write), the writer's next
+ * transaction starts the WAL over, and the writer never has to checkpoint
+ * itself. A checkpointer that loses count after a restart lets the WAL
+ * creep up to the writer's limit (16 x checkpoint_frames). */
+static void test_wal_restarts_under_steady_writes(void **state)
+{
+    struct store_config c = {
+        .backend = "sqlite", .data_dir = dir, .group_max = 100, .checkpoint_frames = 8};
+    struct store *s = NULL;
+    struct store_stats st, st0 = {0};
+    struct err e = {0};
+    char *json = malloc(9000);
+    int64_t max = 0;
+    (void)state;
+
+    assert_non_null(json);
+    assert_int_equal(store_open(&c, &s, &e), 0);
+    for (int i = 0; i < 1000; i++) {
+        struct store_op op = {.kind = STORE_UPSERT_REPLACE, .tenant = ""};
+        int n = snprintf(json, 9000, "{\"id\":\"urn:w:%d\",\"type\":\"W\",\"blob\":\"", i % 40);
+        memset(json + n, 'a' + i % 26, 8000);
+        snprintf(json + n + 8000, 9000 - n - 8000, "\"}");
+        op.doc = entity(json);
+        assert_int_equal(store_write(s, &op, 1), 0);
+        assert_int_equal(op.err.code, 0);
+        cJSON_Delete(op.doc);
+        store_ops_clear(&op, 1);
+        /* let a due pass run and end (the deadline only stops a hang) */
+        for (int w = 0;; w++) {
+            store_stats(s, &st);
+            if (!st.ckpt_pending)
+                break;
+            assert_true(w < 600000);
+            usleep(100);
+        }
+        if (i == 0)
+            st0 = st; /* the schema's own frames are behind us */
+        else if (st.wal_frames > max)
+            max = st.wal_frames;
+    }
+    store_stats(s, &st);
+    print_message("wal: %lld frames max, %llu restarts, %llu passes, %llu forced\n", (long long)max,
+                  (unsigned long long)(st.wal_restarts - st0.wal_restarts),
+                  (unsigned long long)(st.ckpt_passes - st0.ckpt_passes),
+                  (unsigned long long)(st.ckpt_forced - st0.ckpt_forced));
+    assert_true(st.ckpt_passes - st0.ckpt_passes >= 150);
+    assert_true(st.wal_restarts - st0.wal_restarts >= 150);
+    assert_true(st.ckpt_forced == st0.ckpt_forced);
+    assert_true(max < 16 * 8);
+    store_close(s);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_temporal_ops_and_retention),
         cmocka_unit_test_setup_teardown(test_history_v5_upgrade_and_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregation_before_1970, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_restarts_under_steady_writes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

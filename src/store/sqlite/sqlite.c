@@ -190,12 +190,12 @@ static const char *const rsql[N_RSTMT] = {
 };
 
 /* The background checkpointer runs every CHECKPOINT_FRAMES new frames, so
- * that when the writer must restart the WAL (CHECKPOINT_FORCE) little is
- * left to copy on its thread; 500 instead of 2,000 took the ingest bench
- * from ~6,500 to ~7,900 uplinks/s (~175 -> ~145 us hub CPU each), the
+ * that when the writer must restart the WAL (CHECKPOINT_FORCE times that)
+ * little is left to copy on its thread; 500 instead of 2,000 took the ingest
+ * bench from ~6,500 to ~7,900 uplinks/s (~175 -> ~145 us hub CPU each), the
  * writer's own checkpoints having been ~5 % of the hub's CPU. */
 #define CHECKPOINT_FRAMES 500 /* ~4 MB of WAL with 8 KiB pages */
-#define CHECKPOINT_FORCE 8000 /* ~64 MB: make the WAL start over */
+#define CHECKPOINT_FORCE 16   /* x CHECKPOINT_FRAMES, ~64 MB: start over */
 
 struct reader {
     struct sqlite_be *be;
@@ -339,16 +339,38 @@ sqlite3 *sq__reader_db(struct sqlite_be *be)
     return r ? r->db : NULL;
 }
 
-/* After each commit (writer thread): note the WAL size, wake the
- * checkpointer when it has grown enough. */
+/* Is a background pass due? (ckpt_mu held) Once the WAL holds
+ * ckpt_frames more frames than when the last pass ended, counting from
+ * zero if the writer restarted the WAL since. (It once compared only with
+ * the mark, which a restarted WAL reached late or never: every checkpoint
+ * then fell to the writer, a 40-60 ms stall of commits every ~8,000
+ * frames.) */
+static int ckpt_due(struct sqlite_be *be)
+{
+    if (be->wal_restarts != be->ckpt_mark_restarts) {
+        be->ckpt_mark = 0;
+        be->ckpt_mark_restarts = be->wal_restarts;
+    }
+    return be->wal_frames - be->ckpt_mark >= be->ckpt_frames;
+}
+
+/* After each commit that wrote frames (writer thread): note the WAL size,
+ * wake the checkpointer when a pass is due. A commit adds at least one
+ * frame, so no more frames than before means the WAL started over (a
+ * restart that wrote more frames than the WAL held is missed: the pass
+ * then comes one mark late). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int n_frames)
 {
     struct sqlite_be *be = arg;
     (void)db;
     (void)name;
     pthread_mutex_lock(&be->ckpt_mu);
+    if (n_frames <= be->wal_frames)
+        be->wal_restarts++;
     be->wal_frames = n_frames;
-    if (n_frames >= CHECKPOINT_FRAMES)
+    if (n_frames > be->wal_frames_max)
+        be->wal_frames_max = n_frames;
+    if (ckpt_due(be))
         pthread_cond_signal(&be->ckpt_cv);
     pthread_mutex_unlock(&be->ckpt_mu);
     return SQLITE_OK;
@@ -356,24 +378,23 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int n_frames)
 
 /* The checkpointer: copies WAL pages into the database with PASSIVE
  * checkpoints on its own connection, so the writer never stalls on them.
- * A checkpoint that cannot finish (a reader still needs old pages) is
- * retried once the WAL has grown by another CHECKPOINT_FRAMES. */
+ * A pass that cannot finish (a reader still needs old pages, or the writer
+ * added frames meanwhile) is followed by the next one when it is due; a
+ * complete one lets the writer's next transaction start the WAL over. */
 static void *ckpt_main(void *arg)
 {
     struct sqlite_be *be = arg;
     sqlite3 *db = NULL;
-    int next = CHECKPOINT_FRAMES;
 
     if (open_conn(be, &db, 1) != 0)
         return NULL;
     pthread_mutex_lock(&be->ckpt_mu);
     while (!be->ckpt_stop) {
-        if (be->wal_frames < next) {
-            if (be->wal_frames < CHECKPOINT_FRAMES)
-                next = CHECKPOINT_FRAMES; /* the WAL was restarted */
+        if (!ckpt_due(be)) {
             pthread_cond_wait(&be->ckpt_cv, &be->ckpt_mu);
             continue;
         }
+        be->ckpt_running = 1;
         pthread_mutex_unlock(&be->ckpt_mu);
         int log = 0, done = 0;
         if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
@@ -381,15 +402,28 @@ static void *ckpt_main(void *arg)
             sqlite3_errcode(db) != SQLITE_BUSY)
             log_msg(LOG_WARN, "store: checkpoint: %s", sqlite3_errmsg(db));
         pthread_mutex_lock(&be->ckpt_mu);
-        /* wait for more frames either way: a complete checkpoint only pays off
-         * once the writer has restarted the WAL (wal_frames drops, and the
-         * wait above resets `next`) */
-        next = be->wal_frames + CHECKPOINT_FRAMES;
+        be->ckpt_mark = be->wal_frames;
+        be->ckpt_mark_restarts = be->wal_restarts;
+        be->ckpt_running = 0;
+        be->ckpt_passes++;
         log_msg(LOG_DEBUG, "store: checkpoint %d of %d frames", done, log);
     }
     pthread_mutex_unlock(&be->ckpt_mu);
     sqlite3_close(db);
     return NULL;
+}
+
+static void be_stats(void *arg, struct store_stats *st)
+{
+    struct sqlite_be *be = arg;
+    pthread_mutex_lock(&be->ckpt_mu);
+    st->wal_frames = be->wal_frames;
+    st->wal_frames_max = be->wal_frames_max;
+    st->wal_restarts = be->wal_restarts;
+    st->ckpt_passes = be->ckpt_passes;
+    st->ckpt_forced = be->ckpt_forced;
+    st->ckpt_pending = be->ckpt_running || ckpt_due(be);
+    pthread_mutex_unlock(&be->ckpt_mu);
 }
 
 static void loaded_forget(struct sqlite_be *be);
@@ -449,6 +483,7 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
     pthread_mutex_init(&be->readers_mu, NULL);
     pthread_key_create(&be->reader_key, reader_destroy);
     be->sync_full = c->durability_full;
+    be->ckpt_frames = c->checkpoint_frames > 0 ? c->checkpoint_frames : CHECKPOINT_FRAMES;
     if (mkdir(c->data_dir, 0750) != 0 && errno != EEXIST) {
         rc =
             err_set(e, ERR_IO, "cannot create data directory %s: %s", c->data_dir, strerror(errno));
@@ -531,15 +566,17 @@ static int w_begin(void *arg)
 static int w_commit(void *arg)
 {
     struct sqlite_be *be = arg;
-    int rc, frames;
+    int rc, force;
 
     if ((rc = sq__hist_flush(be)) != 0 || (rc = w_exec(be, W_COMMIT)) != 0)
         return rc;
     sq__hist_committed(be);
     pthread_mutex_lock(&be->ckpt_mu);
-    frames = be->wal_frames;
+    force = be->wal_frames >= CHECKPOINT_FORCE * be->ckpt_frames;
+    if (force)
+        be->ckpt_forced++;
     pthread_mutex_unlock(&be->ckpt_mu);
-    if (frames >= CHECKPOINT_FORCE) {
+    if (force) {
         int log = 0, done = 0;
         sqlite3_busy_timeout(be->w, 0);
         if (sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
@@ -1187,6 +1224,7 @@ const struct store_backend_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = be_open,
     .close = be_close,
+    .stats = be_stats,
     .w_begin = w_begin,
     .w_commit = w_commit,
     .w_rollback = w_rollback,

@@ -25,7 +25,14 @@ struct sqlite_be {
     int ckpt_started, ckpt_stop;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
-    int wal_frames; /* frames in the WAL after the last commit (ckpt_mu) */
+    /* under ckpt_mu: */
+    int ckpt_frames;      /* frames between background passes */
+    int ckpt_mark;        /* frames in the WAL when the last pass ended */
+    uint64_t ckpt_mark_restarts; /* wal_restarts then */
+    int ckpt_running;     /* a pass is running */
+    int wal_frames;       /* frames in the WAL after the last commit */
+    int wal_frames_max;
+    uint64_t wal_restarts, ckpt_passes, ckpt_forced;
     pthread_key_t reader_key;
     pthread_mutex_t readers_mu; /* guards the list of reader connections */
     struct reader *readers;
