@@ -6,10 +6,13 @@
  * thread (connect / mosquitto_loop / reconnect); state, the last error and a
  * ring of recently completed message ids live under broker->mu, and
  * broker->cond wakes publishers on every change. A publisher calls
- * mosquitto_publish without any of our locks held, then waits under
- * broker->mu until its mid shows up in the ring (the ring makes the wait
- * race-free: the completion may come before the publisher starts waiting),
- * the broker goes down, the pool stops or the timeout passes.
+ * mosquitto_publish for each message of its batch without any of our locks
+ * held (the broker thread writes whatever queued up in one go: a batch
+ * costs one wake-up of it and of the publisher, not one per message), then
+ * waits under broker->mu until every mid showed up in the ring (read from
+ * the count it noted before publishing, so a completion that comes before
+ * the publisher waits is not missed), the broker goes down, the pool stops
+ * or the timeout passes.
  * Lock order: pool->mu before broker->mu; libmosquitto calls are made with
  * neither held, except the callbacks, which take broker->mu only.
  */
@@ -17,6 +20,7 @@
 #include "util/uri.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +50,8 @@ struct broker {
     enum bstate state;
     unsigned downs; /* times the connection went down */
     char error[160];
-    int done[DONE_RING];
-    size_t done_n, done_pos;
+    int done[DONE_RING]; /* ids of the last completed messages */
+    uint64_t done_total;   /* completions so far: the newest is at (total-1) % ring */
 };
 
 struct mqtt_pool {
@@ -200,20 +204,32 @@ static void on_publish(struct mosquitto *m, void *ud, int mid)
     struct broker *b = ud;
     (void)m;
     pthread_mutex_lock(&b->mu);
-    b->done[b->done_pos] = mid;
-    b->done_pos = (b->done_pos + 1) % DONE_RING;
-    if (b->done_n < DONE_RING)
-        b->done_n++;
+    b->done[b->done_total++ % DONE_RING] = mid;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
 }
 
-static int is_done(const struct broker *b, int mid)
+/* Mark the messages of a batch that completed since *seen (b->mu held).
+ * Returns how many are still pending. A waiter more than DONE_RING
+ * completions behind cannot see the oldest; they count as pending (and
+ * time out), which only happens when thousands of other messages completed
+ * on the broker between two wake-ups of this one. */
+static size_t take_done(const struct broker *b, uint64_t *seen, struct mqtt_msg *m, size_t n)
 {
-    for (size_t i = 0; i < b->done_n; i++)
-        if (b->done[i] == mid)
-            return 1;
-    return 0;
+    size_t pending = 0;
+    if (b->done_total - *seen > DONE_RING)
+        *seen = b->done_total - DONE_RING;
+    for (; *seen < b->done_total; (*seen)++) {
+        int mid = b->done[*seen % DONE_RING];
+        for (size_t i = 0; i < n; i++)
+            if (m[i].mid_ == mid && m[i].state_ == 1) {
+                m[i].state_ = 2;
+                break;
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        pending += m[i].state_ == 1;
+    return pending;
 }
 
 /* Sleep ms unless the pool stops (interruptible through b->cond). */
@@ -369,26 +385,35 @@ struct mqtt_pool *mqtt_pool_new(int max_brokers, int timeout_ms)
 int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload, size_t len,
                       int qos, char *reason, size_t cap)
 {
+    struct mqtt_msg m = {.payload = payload, .len = len, .qos = qos};
+    return mqtt_pool_publish_many(p, uri, &m, 1, reason, cap) == 1 ? 0 : -1;
+}
+
+size_t mqtt_pool_publish_many(struct mqtt_pool *p, const char *uri, struct mqtt_msg *msgs,
+                              size_t n, char *reason, size_t cap)
+{
     struct mqtt_uri u;
     struct err e = {0};
     struct broker *b;
     struct timespec ts;
-    int mid = 0, rc, ok = 0;
+    size_t n_ok = 0, pending = 0;
+    uint64_t seen;
     unsigned downs;
 
+    reason[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].ok = 0;
+        msgs[i].state_ = 0;
+    }
     if (mqtt_uri_parse(uri, &u, &e) != 0) {
         snprintf(reason, cap, "%s", e.detail);
-        return -1;
-    }
-    if (len > 256u * 1024 * 1024 || (qos != 0 && qos != 1)) {
-        snprintf(reason, cap, "MQTT message too large or bad QoS");
-        return -1;
+        return 0;
     }
     pthread_mutex_lock(&p->mu);
     if (POOL_STOPPING(p)) {
         pthread_mutex_unlock(&p->mu);
         snprintf(reason, cap, "MQTT transport stopped");
-        return -1;
+        return 0;
     }
     if (!p->lib_ready) {
         mosquitto_lib_init();
@@ -398,7 +423,7 @@ int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload,
     pthread_mutex_unlock(&p->mu);
     memset(u.password, 0, sizeof(u.password));
     if (b == NULL)
-        return -1;
+        return 0;
 
     deadline_after(&ts, p->timeout_ms);
     pthread_mutex_lock(&b->mu);
@@ -412,30 +437,52 @@ int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload,
                  : b->error[0]            ? b->error
                                           : "MQTT broker not connected");
         pthread_mutex_unlock(&b->mu);
-        return -1;
+        return 0;
     }
     downs = b->downs;
+    seen = b->done_total; /* nothing of this batch completed before it */
     pthread_mutex_unlock(&b->mu);
 
-    rc = mosquitto_publish(b->m, &mid, u.topic, (int)len, payload, qos, false);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        snprintf(reason, cap, "MQTT publish failed: %s", mosquitto_strerror(rc));
-        return -1;
+    /* all of them first: the broker thread writes what queued up at once */
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (msgs[i].len > 256u * 1024 * 1024 || (msgs[i].qos != 0 && msgs[i].qos != 1)) {
+            if (!reason[0])
+                snprintf(reason, cap, "MQTT message too large or bad QoS");
+            continue;
+        }
+        rc = mosquitto_publish(b->m, &msgs[i].mid_, u.topic, (int)msgs[i].len, msgs[i].payload,
+                               msgs[i].qos, false);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            if (!reason[0])
+                snprintf(reason, cap, "MQTT publish failed: %s", mosquitto_strerror(rc));
+            continue;
+        }
+        msgs[i].state_ = 1;
     }
     pthread_mutex_lock(&b->mu);
-    while (!(ok = is_done(b, mid)) && b->state == B_UP && b->downs == downs && !POOL_STOPPING(p))
-        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
+    while ((pending = take_done(b, &seen, msgs, n)) > 0 && b->state == B_UP &&
+           b->downs == downs && !POOL_STOPPING(p))
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0) {
+            pending = take_done(b, &seen, msgs, n);
             break;
-    ok = ok || is_done(b, mid);
-    if (!ok)
+        }
+    if (pending && !reason[0]) {
+        int qos1 = 0;
+        for (size_t i = 0; i < n; i++)
+            qos1 |= msgs[i].state_ == 1 && msgs[i].qos == 1;
         snprintf(reason, cap, "%s",
                  b->state != B_UP || b->downs != downs
                      ? "MQTT connection lost before the message was sent"
                  : POOL_STOPPING(p) ? "MQTT transport stopped"
-                 : qos              ? "MQTT PUBACK timed out"
+                 : qos1             ? "MQTT PUBACK timed out"
                                     : "MQTT send timed out");
+    }
     pthread_mutex_unlock(&b->mu);
-    return ok ? 0 : -1;
+    for (size_t i = 0; i < n; i++)
+        if ((msgs[i].ok = msgs[i].state_ == 2))
+            n_ok++;
+    return n_ok;
 }
 
 void mqtt_pool_stop(struct mqtt_pool *p)

@@ -55,6 +55,24 @@ struct mqtt_pool *mqtt_pool_new(int max_brokers, int timeout_ms);
 int mqtt_pool_publish(struct mqtt_pool *p, const char *uri, const void *payload, size_t len,
                       int qos, char *reason, size_t cap);
 
+/* One message of a batch: payload (len bytes, borrowed) and qos in; ok out;
+ * the members ending in _ belong to the pool. */
+struct mqtt_msg {
+    const void *payload;
+    size_t len;
+    int qos;
+    int ok;
+    int mid_, state_;
+};
+
+/* Publish msgs[0..n) in this order to the URI's topic without waiting
+ * between them, then wait (the pool's timeout, once for the batch) until
+ * each was written (QoS 0) or acknowledged (QoS 1). Sets every msgs[i].ok
+ * and returns how many are ok; when some are not, reason[cap] says why the
+ * first of them failed. */
+size_t mqtt_pool_publish_many(struct mqtt_pool *p, const char *uri, struct mqtt_msg *msgs,
+                              size_t n, char *reason, size_t cap);
+
 /* Wake every waiting publisher (they fail), stop and join the broker
  * threads and disconnect. Publishing afterwards fails. Accepts NULL. */
 void mqtt_pool_stop(struct mqtt_pool *p);

@@ -852,44 +852,79 @@ static int wanted(const struct endpoint *ep, const struct delivery *d, int64_t n
     return usable(d->e, now) && strcmp(d->e->ver->sub->uri, ep->uri) == 0;
 }
 
+/* Send d again until it succeeds or max_attempts is reached, with
+ * backoff (mu held, released while sending); then record and free it.
+ * attempt: the attempts already made (their failure in reason), started:
+ * when the last of them started. */
+static void mqtt_retry(struct notify *n, struct endpoint *ep, struct delivery *d, int attempt,
+                       int64_t started, char *reason, size_t cap)
+{
+    int ok = 0;
+    for (; attempt < n->c.max_attempts && !ok; attempt++) {
+        if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
+            break;
+        started = tm_now_ms();
+        pthread_mutex_unlock(&n->mu);
+        ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->v->sub->mqtt_qos, reason,
+                               cap) == 0;
+        pthread_mutex_lock(&n->mu);
+    }
+    if (started && (!STOPPING(n) || ok))
+        record(d->e, ok, started, reason);
+    delivery_free(n, d);
+}
+
+/* An MQTT endpoint's sender: takes what is queued (up to MQTT_BATCH
+ * deliveries still wanted) and publishes it as one batch on the broker's
+ * connection, in queue order; each that failed is then retried on its own
+ * with backoff, in order, before the next batch. */
+#define MQTT_BATCH 64
 static void *sender_main(void *arg)
 {
     struct endpoint *ep = arg;
     struct notify *n = ep->nt;
+    struct delivery *batch[MQTT_BATCH];
+    struct mqtt_msg msgs[MQTT_BATCH];
     char reason[160] = "";
 
     pthread_setname_np(pthread_self(), "pl-notify-mqtt");
     pthread_mutex_lock(&n->mu);
     while (!STOPPING(n)) {
-        struct delivery *d = ep->head;
-        int64_t started = 0;
-        int ok = 0;
-        if (d == NULL) {
+        size_t nb = 0;
+        int64_t now = tm_now_ms(), started;
+        if (ep->head == NULL) {
             if (ep->retire)
                 break;
             pthread_cond_wait(&ep->cond, &n->mu);
             continue;
         }
-        if ((ep->head = d->next) == NULL)
-            ep->tail = NULL;
-        ep->n--;
-        if (!wanted(ep, d, tm_now_ms())) {
-            delivery_free(n, d);
+        while (ep->head && nb < MQTT_BATCH) {
+            struct delivery *d = ep->head;
+            if ((ep->head = d->next) == NULL)
+                ep->tail = NULL;
+            ep->n--;
+            if (wanted(ep, d, now))
+                batch[nb++] = d;
+            else
+                delivery_free(n, d);
+        }
+        if (nb == 0)
             continue;
-        }
+        for (size_t i = 0; i < nb; i++)
+            msgs[i] = (struct mqtt_msg){
+                .payload = batch[i]->body, .len = batch[i]->len, .qos = batch[i]->v->sub->mqtt_qos};
         ep->busy = 1;
-        for (int attempt = 0; attempt < n->c.max_attempts && !ok; attempt++) {
-            if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
-                break;
-            started = tm_now_ms();
-            pthread_mutex_unlock(&n->mu);
-            ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->v->sub->mqtt_qos, reason,
-                                   sizeof(reason)) == 0;
-            pthread_mutex_lock(&n->mu);
+        started = tm_now_ms();
+        pthread_mutex_unlock(&n->mu);
+        mqtt_pool_publish_many(n->mqtt, ep->uri, msgs, nb, reason, sizeof(reason));
+        pthread_mutex_lock(&n->mu);
+        for (size_t i = 0; i < nb; i++) {
+            if (msgs[i].ok) {
+                record(batch[i]->e, 1, started, reason);
+                delivery_free(n, batch[i]);
+            } else
+                mqtt_retry(n, ep, batch[i], 1, started, reason, sizeof(reason));
         }
-        if (started && (!STOPPING(n) || ok))
-            record(d->e, ok, started, reason);
-        delivery_free(n, d);
         ep->busy = 0;
     }
     ep->exited = 1;

@@ -566,6 +566,37 @@ def test_mqtt_qos0_keyvalues_shared_broker(hub, broker):
         sink.stop()
 
 
+@pytest.mark.parametrize("qos", ["0", "1"])
+def test_mqtt_burst_arrives_whole_and_in_order(hub, broker, qos):
+    """A batch write of 300 entities queues 300 notifications at once on one
+    endpoint: the sender publishes them in batches on the broker's connection;
+    every one arrives, in the writes' order, and each is counted once."""
+    t = "mqtt-burst-" + qos
+    topic = "burst/q" + qos
+    sink = MqttSink(broker, topic)
+    try:
+        uri = "mqtt://127.0.0.1:%d/%s" % (broker.port, topic)
+        sid = create_sub(hub, sub(uri, notification={
+            "format": "keyValues",
+            "endpoint": {"uri": uri, "notifierInfo": [{"key": "MQTT-QoS", "value": qos}]}}),
+            tenant=t)
+        ids = ["b%03d" % i for i in range(300)]
+        st, _, b = hub.post(BASE + "/entityOperations/create",
+                            [sensor(i, k) for k, i in enumerate(ids)], tenant=t)
+        assert st == 201, b
+        msgs = sink.wait(300)
+        assert len(msgs) == 300
+        got = [m["body"]["data"][0]["id"] for _, m in msgs]
+        assert got == ["urn:ngsi-ld:Sensor:" + i for i in ids]
+        assert [m["body"]["data"][0]["temperature"] for _, m in msgs] == list(range(300))
+        b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 300, tenant=t)
+        assert b["notification"]["timesSent"] == 300
+        assert b["notification"].get("timesFailed", 0) == 0
+        assert b["notification"]["status"] == "ok"
+    finally:
+        sink.stop()
+
+
 def test_mqtt_broker_down_counts_failures_and_blocks_nothing(hub, receiver):
     t = "mqtt-down"
     down = "mqtt://127.0.0.1:%d/nobody/home" % free_port()
