@@ -70,6 +70,7 @@ struct store {
     store_wants_fn listener_wants[MAX_LISTENERS];
     unsigned char listener_on[MAX_LISTENERS]; /* writer: active in this group */
     int listening; /* writer only: some listener wants this group's events */
+    int group_listeners; /* writer only: n_listeners when the group began */
 
     pthread_rwlock_t tlock;
     struct tenant_entry *tenants;
@@ -197,11 +198,12 @@ static int wanted(const struct store *s, const char *tenant, const cJSON *a, con
 {
     if (!s->listening)
         return 0;
-    for (int i = 0; i < s->n_listeners; i++)
+    for (int i = 0; i < s->group_listeners; i++) {
+        store_wants_fn wants = __atomic_load_n(&s->listener_wants[i], __ATOMIC_ACQUIRE);
         if (s->listener_on[i] &&
-            (s->listener_wants[i] == NULL ||
-             s->listener_wants[i](s->listener_ud[i], tenant ? tenant : "", a, b)))
+            (wants == NULL || wants(s->listener_ud[i], tenant ? tenant : "", a, b)))
             return 1;
+    }
     return 0;
 }
 
@@ -763,7 +765,8 @@ static void run_group(struct store *s, struct submission *group, struct event_li
     tm_format(tm_now_ms(), now);
     /* events cost a copy of every changed document: only when wanted */
     s->listening = 0;
-    for (int i = 0; i < s->n_listeners; i++) {
+    s->group_listeners = __atomic_load_n(&s->n_listeners, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < s->group_listeners; i++) {
         s->listener_on[i] =
             s->listener_active[i] == NULL || s->listener_active[i](s->listener_ud[i]);
         s->listening |= s->listener_on[i];
@@ -788,7 +791,7 @@ static void run_group(struct store *s, struct submission *group, struct event_li
         for (int i = 0; i < g.n_new; i++)
             tenant_remember(s, g.new_tenants[i], g.new_ids[i]);
         if (ev->n && s->listening)
-            for (int i = 0; i < s->n_listeners; i++)
+            for (int i = 0; i < s->group_listeners; i++)
                 s->listeners[i](s->listener_ud[i], ev->evs, ev->n);
         events_reset(ev);
     }
@@ -900,24 +903,36 @@ void store_ops_clear(struct store_op *ops, size_t n)
     }
 }
 
+/* Registration may happen while the writer runs: a listener's slot is
+ * filled before n_listeners counts it (release; the writer reads the count
+ * once per group, acquire), and the wants hook is swapped atomically. */
 int store_listen_wants(struct store *s, void *ud, store_wants_fn wants)
 {
+    int rc = ERR_NOT_FOUND;
+    pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->n_listeners; i++)
         if (s->listener_ud[i] == ud) {
-            s->listener_wants[i] = wants;
-            return 0;
+            __atomic_store_n(&s->listener_wants[i], wants, __ATOMIC_RELEASE);
+            rc = 0;
+            break;
         }
-    return ERR_NOT_FOUND;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 int store_listen(struct store *s, store_listener_fn fn, int (*active)(void *ud), void *ud)
 {
-    if (s->n_listeners == MAX_LISTENERS)
+    int n;
+    pthread_mutex_lock(&s->mu);
+    if ((n = s->n_listeners) == MAX_LISTENERS) {
+        pthread_mutex_unlock(&s->mu);
         return ERR_INTERNAL;
-    s->listeners[s->n_listeners] = fn;
-    s->listener_active[s->n_listeners] = active;
-    s->listener_ud[s->n_listeners] = ud;
-    s->n_listeners++;
+    }
+    s->listeners[n] = fn;
+    s->listener_active[n] = active;
+    s->listener_ud[n] = ud;
+    __atomic_store_n(&s->n_listeners, n + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 

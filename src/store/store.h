@@ -56,7 +56,7 @@ struct store_stats {
     int64_t wal_frames_max;  /* most frames it held after any commit */
     uint64_t wal_restarts;   /* times the WAL started over from its beginning */
     uint64_t ckpt_passes;    /* background checkpoint passes */
-    uint64_t ckpt_forced;    /* checkpoints the writer had to run itself */
+    uint64_t ckpt_forced;    /* checkpoints the writer had to try itself */
     int ckpt_pending;        /* a background pass is due or running */
 };
 

@@ -16,9 +16,10 @@
  *     unique (tid, eid); index (tid) gives per-tenant creation order     array, so a
  *                                           replace needs no JSON parse
  *
- * Checkpoints run on their own thread and connection (PASSIVE, when the
- * WAL has grown past CHECKPOINT_FRAMES), never inside the writer's commit;
- * journal_size_limit truncates the WAL file after them. New databases use
+ * Checkpoints run on their own thread and connection (PASSIVE, each time
+ * the WAL holds CHECKPOINT_FRAMES more frames than after the last pass),
+ * not inside the writer's commit; a complete pass lets the writer's next
+ * transaction start the WAL over, and journal_size_limit trims the file. New databases use
  * 8 KiB pages: an expanded entity document is ~2.5 KB, and 4 KiB pages
  * would hold one each.
  *   entity_types(tid, type, rid)            one row per type: the type index
@@ -386,8 +387,15 @@ static void *ckpt_main(void *arg)
     struct sqlite_be *be = arg;
     sqlite3 *db = NULL;
 
-    if (open_conn(be, &db, 1) != 0)
+    if (open_conn(be, &db, 1) != 0) {
+        log_msg(LOG_ERROR, "store: the checkpointer cannot open the database: the writer"
+                           " will checkpoint past %d frames",
+                CHECKPOINT_FORCE * be->ckpt_frames);
+        pthread_mutex_lock(&be->ckpt_mu);
+        be->ckpt_dead = 1;
+        pthread_mutex_unlock(&be->ckpt_mu);
         return NULL;
+    }
     pthread_mutex_lock(&be->ckpt_mu);
     while (!be->ckpt_stop) {
         if (!ckpt_due(be)) {
@@ -422,7 +430,7 @@ static void be_stats(void *arg, struct store_stats *st)
     st->wal_restarts = be->wal_restarts;
     st->ckpt_passes = be->ckpt_passes;
     st->ckpt_forced = be->ckpt_forced;
-    st->ckpt_pending = be->ckpt_running || ckpt_due(be);
+    st->ckpt_pending = !be->ckpt_dead && (be->ckpt_running || ckpt_due(be));
     pthread_mutex_unlock(&be->ckpt_mu);
 }
 
@@ -483,7 +491,9 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
     pthread_mutex_init(&be->readers_mu, NULL);
     pthread_key_create(&be->reader_key, reader_destroy);
     be->sync_full = c->durability_full;
-    be->ckpt_frames = c->checkpoint_frames > 0 ? c->checkpoint_frames : CHECKPOINT_FRAMES;
+    be->ckpt_frames = c->checkpoint_frames > 0 && c->checkpoint_frames <= 100000
+                          ? c->checkpoint_frames
+                          : CHECKPOINT_FRAMES;
     if (mkdir(c->data_dir, 0750) != 0 && errno != EEXIST) {
         rc =
             err_set(e, ERR_IO, "cannot create data directory %s: %s", c->data_dir, strerror(errno));
@@ -554,15 +564,17 @@ static int w_begin(void *arg)
     return w_exec(arg, W_BEGIN);
 }
 
-/* Commit. Under steady writes the background PASSIVE checkpoints never
- * let the WAL start over (the writer's next transaction always began before
- * the checkpoint ended), so past CHECKPOINT_FORCE frames the writer itself
- * runs a PASSIVE checkpoint between its transactions: most frames are
- * already copied, it never waits on locks (busy: try after the next
- * commit), and when it completes the next transaction starts the WAL over
- * (journal_size_limit then trims the file). RESTART was worse: SQLite's
- * busy handler sleeps. Waiting for a moment right after a background pass
- * instead let the WAL grow to 700+ MB under two writers. */
+/* Commit. A background pass only lets the WAL start over if it ends while
+ * no commit adds frames; under writes that never pause, none does, so past
+ * CHECKPOINT_FORCE x ckpt_frames frames the writer itself runs a PASSIVE
+ * checkpoint between its transactions (the fallback: it costs the writer
+ * the pass's fsyncs): most frames are already copied, it never waits on
+ * locks (busy: try after the next commit, counted again), and when it
+ * completes the next transaction starts the WAL over. RESTART was worse:
+ * SQLite's busy handler sleeps. Waiting for a moment right after a
+ * background pass instead let the WAL grow to 700+ MB under two writers.
+ * Commits of the side connection (contexts, retention) have no WAL hook:
+ * their frames count from the writer's next commit. */
 static int w_commit(void *arg)
 {
     struct sqlite_be *be = arg;

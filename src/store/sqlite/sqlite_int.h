@@ -30,6 +30,7 @@ struct sqlite_be {
     int ckpt_mark;        /* frames in the WAL when the last pass ended */
     uint64_t ckpt_mark_restarts; /* wal_restarts then */
     int ckpt_running;     /* a pass is running */
+    int ckpt_dead;        /* the checkpointer could not open its connection */
     int wal_frames;       /* frames in the WAL after the last commit */
     int wal_frames_max;
     uint64_t wal_restarts, ckpt_passes, ckpt_forced;
