@@ -21,6 +21,7 @@
 #include "ingest/ingest.h"
 #include "ingest/mqttin.h"
 #include "ingest/profile.h"
+#include "store/store.h"
 #include "util/cfg.h"
 
 #define ADMIN "/pilotlight/v1"
@@ -497,6 +498,26 @@ int api_admin_ingest_stats(struct req *r)
                 cJSON_AddItemToArray(mine, cJSON_DetachItemViaPointer(all, c));
         }
         cJSON_Delete(all);
+    }
+    return reply(r, 200, out);
+}
+
+/* GET /pilotlight/v1/store/stats: what the store's write-ahead log is
+ * doing (not per tenant: one store serves them all). */
+int api_admin_store_stats(struct req *r)
+{
+    struct store_stats st;
+    cJSON *out;
+    if (api_auth_admin(r) != 0)
+        return req_reply_error(r);
+    store_stats(api_app(r)->store, &st);
+    if ((out = cJSON_CreateObject()) != NULL) {
+        cJSON_AddStringToObject(out, "backend", api_app(r)->cfg->store);
+        cJSON_AddNumberToObject(out, "walFrames", (double)st.wal_frames);
+        cJSON_AddNumberToObject(out, "walFramesMax", (double)st.wal_frames_max);
+        cJSON_AddNumberToObject(out, "walRestarts", (double)st.wal_restarts);
+        cJSON_AddNumberToObject(out, "checkpoints", (double)st.ckpt_passes);
+        cJSON_AddNumberToObject(out, "writerCheckpoints", (double)st.ckpt_forced);
     }
     return reply(r, 200, out);
 }

@@ -189,6 +189,7 @@ int api_admin_autoprov_list(struct req *r);
 int api_admin_autoprov_put(struct req *r);
 int api_admin_autoprov_delete(struct req *r);
 int api_admin_ingest_stats(struct req *r);
+int api_admin_store_stats(struct req *r);
 int api_ingest_chirpstack(struct req *r);
 int api_ingest_tts(struct req *r);
 int api_version(struct req *r);

@@ -72,6 +72,7 @@ const struct http_route api_routes[] = {
     {HTTP_PUT, A "/ingest/autoprovision/{application}", api_admin_autoprov_put},
     {HTTP_DELETE, A "/ingest/autoprovision/{application}", api_admin_autoprov_delete},
     {HTTP_GET, A "/ingest/stats", api_admin_ingest_stats},
+    {HTTP_GET, A "/store/stats", api_admin_store_stats},
     {HTTP_POST, A "/ingest/chirpstack", api_ingest_chirpstack, HTTP_ROUTE_ANY_BODY},
     {HTTP_POST, A "/ingest/tts", api_ingest_tts, HTTP_ROUTE_ANY_BODY},
     {HTTP_POST, A "/ingest/tts/{event}", api_ingest_tts, HTTP_ROUTE_ANY_BODY},
