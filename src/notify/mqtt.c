@@ -5,14 +5,15 @@
  * user"). Broker: a mosquitto handle in threaded mode, driven by its own
  * thread (connect / mosquitto_loop / reconnect); state, the last error and a
  * ring of recently completed message ids live under broker->mu, and
- * broker->cond wakes publishers on every change. A publisher calls
- * mosquitto_publish for each message of its batch without any of our locks
- * held (the broker thread writes whatever queued up in one go: a batch
- * costs one wake-up of it and of the publisher, not one per message), then
- * waits under broker->mu until every mid showed up in the ring (read from
- * the count it noted before publishing, so a completion that comes before
- * the publisher waits is not missed), the broker goes down, the pool stops
- * or the timeout passes.
+ * broker->cond wakes publishers on every change. A publisher registers its
+ * batch with the broker (broker->waiters), calls mosquitto_publish for each
+ * message without any of our locks held (the broker thread writes whatever
+ * queued up in one go: a batch costs one wake-up of it and of the
+ * publisher, not one per message) and notes each message id under
+ * broker->mu; on_publish marks the message done in its batch (or, if its
+ * id is not noted yet, in a small ring the publisher checks when noting).
+ * The publisher waits until none is pending, the broker goes down, the
+ * pool stops or the timeout passes.
  * Lock order: pool->mu before broker->mu; libmosquitto calls are made with
  * neither held, except the callbacks, which take broker->mu only.
  */
@@ -20,8 +21,8 @@
 #include "util/uri.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,17 @@ struct broker {
     enum bstate state;
     unsigned downs; /* times the connection went down */
     char error[160];
-    int done[DONE_RING]; /* ids of the last completed messages */
-    uint64_t done_total;   /* completions so far: the newest is at (total-1) % ring */
+    struct waiter *waiters; /* publishers waiting for their batches */
+    int early[DONE_RING];   /* ids completed before their publisher noted them */
+    uint64_t early_total;   /* such completions so far: the newest at (total-1) % ring */
+};
+
+/* A publisher's batch while it is on the wire (in broker->waiters). */
+struct waiter {
+    struct waiter *next;
+    struct mqtt_msg *m;
+    size_t n;
+    size_t first; /* no message before this one is pending */
 };
 
 struct mqtt_pool {
@@ -199,37 +209,57 @@ static void on_disconnect(struct mosquitto *m, void *ud, int rc)
     pthread_mutex_unlock(&b->mu);
 }
 
+/* A message was written (QoS 0) or acknowledged (QoS 1): mark it done in
+ * the batch of the publisher waiting for it. Completions come in sending
+ * order, so each batch is searched from its first pending message. A
+ * publisher notes a message's id only after mosquitto_publish returned, so
+ * an id nobody waits for yet goes to the `early` ring, which that publisher
+ * reads when it notes its ids. */
 static void on_publish(struct mosquitto *m, void *ud, int mid)
 {
     struct broker *b = ud;
+    int found = 0;
     (void)m;
     pthread_mutex_lock(&b->mu);
-    b->done[b->done_total++ % DONE_RING] = mid;
+    for (struct waiter *w = b->waiters; w && !found; w = w->next)
+        for (size_t i = w->first; i < w->n; i++)
+            if (w->m[i].state_ == 1 && w->m[i].mid_ == mid) {
+                w->m[i].state_ = 2;
+                found = 1;
+                break;
+            }
+    if (!found)
+        b->early[b->early_total++ % DONE_RING] = mid;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Mark the messages of a batch that completed since *seen (b->mu held).
- * Returns how many are still pending. A waiter more than DONE_RING
- * completions behind cannot see the oldest; they count as pending (and
- * time out), which only happens when thousands of other messages completed
- * on the broker between two wake-ups of this one. */
-static size_t take_done(const struct broker *b, uint64_t *seen, struct mqtt_msg *m, size_t n)
+/* Note a sent message's id (b->mu held): done already if it is among the
+ * early completions since the batch began (*seen). Entries more than
+ * DONE_RING behind are gone: only as many publishers as are between their
+ * mosquitto_publish and this call can fill the ring, far fewer. */
+static void note_sent(struct broker *b, uint64_t seen, struct mqtt_msg *msg, int mid)
 {
-    size_t pending = 0;
-    if (b->done_total - *seen > DONE_RING)
-        *seen = b->done_total - DONE_RING;
-    for (; *seen < b->done_total; (*seen)++) {
-        int mid = b->done[*seen % DONE_RING];
-        for (size_t i = 0; i < n; i++)
-            if (m[i].mid_ == mid && m[i].state_ == 1) {
-                m[i].state_ = 2;
-                break;
-            }
-    }
-    for (size_t i = 0; i < n; i++)
-        pending += m[i].state_ == 1;
-    return pending;
+    msg->mid_ = mid;
+    msg->state_ = 1;
+    if (b->early_total - seen > DONE_RING)
+        seen = b->early_total - DONE_RING;
+    for (; seen < b->early_total; seen++)
+        if (b->early[seen % DONE_RING] == mid) {
+            msg->state_ = 2;
+            return;
+        }
+}
+
+/* Messages of w still pending (b->mu held). */
+static size_t pending(struct waiter *w)
+{
+    size_t n = 0;
+    while (w->first < w->n && w->m[w->first].state_ != 1)
+        w->first++;
+    for (size_t i = w->first; i < w->n; i++)
+        n += w->m[i].state_ == 1;
+    return n;
 }
 
 /* Sleep ms unless the pool stops (interruptible through b->cond). */
@@ -395,16 +425,25 @@ size_t mqtt_pool_publish_many(struct mqtt_pool *p, const char *uri, struct mqtt_
     struct mqtt_uri u;
     struct err e = {0};
     struct broker *b;
+    struct waiter w = {.m = msgs, .n = n};
     struct timespec ts;
-    size_t n_ok = 0, pending = 0;
+    size_t n_ok = 0, n_valid = 0, left;
     uint64_t seen;
     unsigned downs;
 
     reason[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         msgs[i].ok = 0;
-        msgs[i].state_ = 0;
+        msgs[i].state_ = 0; /* 0 not sent, 1 on the wire, 2 done, -1 failed */
+        if (msgs[i].len > 256u * 1024 * 1024 || (msgs[i].qos != 0 && msgs[i].qos != 1)) {
+            msgs[i].state_ = -1;
+            if (!reason[0])
+                snprintf(reason, cap, "MQTT message too large or bad QoS");
+        } else
+            n_valid++;
     }
+    if (n_valid == 0)
+        return 0;
     if (mqtt_uri_parse(uri, &u, &e) != 0) {
         snprintf(reason, cap, "%s", e.detail);
         return 0;
@@ -440,34 +479,36 @@ size_t mqtt_pool_publish_many(struct mqtt_pool *p, const char *uri, struct mqtt_
         return 0;
     }
     downs = b->downs;
-    seen = b->done_total; /* nothing of this batch completed before it */
+    seen = b->early_total;
+    w.next = b->waiters;
+    b->waiters = &w;
     pthread_mutex_unlock(&b->mu);
 
     /* all of them first: the broker thread writes what queued up at once */
     for (size_t i = 0; i < n; i++) {
-        int rc;
-        if (msgs[i].len > 256u * 1024 * 1024 || (msgs[i].qos != 0 && msgs[i].qos != 1)) {
-            if (!reason[0])
-                snprintf(reason, cap, "MQTT message too large or bad QoS");
+        int mid = 0, rc;
+        if (msgs[i].state_ != 0)
             continue;
-        }
-        rc = mosquitto_publish(b->m, &msgs[i].mid_, u.topic, (int)msgs[i].len, msgs[i].payload,
+        rc = mosquitto_publish(b->m, &mid, u.topic, (int)msgs[i].len, msgs[i].payload,
                                msgs[i].qos, false);
-        if (rc != MOSQ_ERR_SUCCESS) {
+        pthread_mutex_lock(&b->mu);
+        if (rc == MOSQ_ERR_SUCCESS)
+            note_sent(b, seen, &msgs[i], mid);
+        else {
+            msgs[i].state_ = -1;
             if (!reason[0])
                 snprintf(reason, cap, "MQTT publish failed: %s", mosquitto_strerror(rc));
-            continue;
         }
-        msgs[i].state_ = 1;
+        pthread_mutex_unlock(&b->mu);
     }
     pthread_mutex_lock(&b->mu);
-    while ((pending = take_done(b, &seen, msgs, n)) > 0 && b->state == B_UP &&
-           b->downs == downs && !POOL_STOPPING(p))
+    while ((left = pending(&w)) > 0 && b->state == B_UP && b->downs == downs &&
+           !POOL_STOPPING(p))
         if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0) {
-            pending = take_done(b, &seen, msgs, n);
+            left = pending(&w);
             break;
         }
-    if (pending && !reason[0]) {
+    if (left && !reason[0]) {
         int qos1 = 0;
         for (size_t i = 0; i < n; i++)
             qos1 |= msgs[i].state_ == 1 && msgs[i].qos == 1;
@@ -478,6 +519,11 @@ size_t mqtt_pool_publish_many(struct mqtt_pool *p, const char *uri, struct mqtt_
                  : qos1             ? "MQTT PUBACK timed out"
                                     : "MQTT send timed out");
     }
+    for (struct waiter **pp = &b->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == &w) {
+            *pp = w.next;
+            break;
+        }
     pthread_mutex_unlock(&b->mu);
     for (size_t i = 0; i < n; i++)
         if ((msgs[i].ok = msgs[i].state_ == 2))

@@ -68,8 +68,9 @@ struct mqtt_msg {
 /* Publish msgs[0..n) in this order to the URI's topic without waiting
  * between them, then wait (the pool's timeout, once for the batch) until
  * each was written (QoS 0) or acknowledged (QoS 1). Sets every msgs[i].ok
- * and returns how many are ok; when some are not, reason[cap] says why the
- * first of them failed. */
+ * and returns how many are ok; when some are not, reason[cap] holds the
+ * first failure seen (a bad message, a refused publish, or why the wait
+ * ended), which need not be that of every failed message. */
 size_t mqtt_pool_publish_many(struct mqtt_pool *p, const char *uri, struct mqtt_msg *msgs,
                               size_t n, char *reason, size_t cap);
 

@@ -863,6 +863,8 @@ static void mqtt_retry(struct notify *n, struct endpoint *ep, struct delivery *d
     for (; attempt < n->c.max_attempts && !ok; attempt++) {
         if (attempt > 0 && backoff_wait(ep, (int64_t)n->c.backoff_ms << (attempt - 1)))
             break;
+        if (!wanted(ep, d, tm_now_ms()))
+            break; /* paused, deleted or re-pointed meanwhile */
         started = tm_now_ms();
         pthread_mutex_unlock(&n->mu);
         ok = mqtt_pool_publish(n->mqtt, ep->uri, d->body, d->len, d->v->sub->mqtt_qos, reason,
@@ -877,7 +879,10 @@ static void mqtt_retry(struct notify *n, struct endpoint *ep, struct delivery *d
 /* An MQTT endpoint's sender: takes what is queued (up to MQTT_BATCH
  * deliveries still wanted) and publishes it as one batch on the broker's
  * connection, in queue order; each that failed is then retried on its own
- * with backoff, in order, before the next batch. */
+ * with backoff, in order, before the next batch. Failures end a batch (a
+ * lost connection, a timeout: everything after the first failure failed
+ * too), so the order holds, except around a message that can never be sent
+ * (too large) or QoS 1 acknowledgements arriving out of order. */
 #define MQTT_BATCH 64
 static void *sender_main(void *arg)
 {

@@ -593,6 +593,9 @@ def test_mqtt_burst_arrives_whole_and_in_order(hub, broker, qos):
         assert b["notification"]["timesSent"] == 300
         assert b["notification"].get("timesFailed", 0) == 0
         assert b["notification"]["status"] == "ok"
+        # and nothing twice: the counters are final, so no resend can follow
+        time.sleep(0.5 * SLOW)
+        assert len(sink.messages()) == 300
     finally:
         sink.stop()
 
