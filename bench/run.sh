@@ -300,14 +300,23 @@ if [ "${BENCH_EXTRAS:-1}" = 0 ]; then
     exit 0
 fi
 
+# Each of these starts on a quiet disk: the sizes above leave gigabytes of
+# dirty pages and deleted files behind, whose writeback would otherwise land
+# in the next measurement (seen: 130 ms commit stalls in the first seconds
+# of the notification run).
+settle() { sync; sleep 1; }
+
 # the temporal API (bench/temporal.py: 30 days of 1-minute data, aggregation, lastN)
+settle
 BENCH_HUB="$HUB" BENCH_WORK="$WORK" /usr/bin/python3 "$BENCH_DIR/temporal.py" | tee -a "$RESULTS"
 
 # notification latency at 10,000 updates/s with 100 subscriptions (bench/notify.sh)
+settle
 BENCH_HUB="$HUB" BENCH_WORK="$WORK" BENCH_RESULTS="$RESULTS" "$BENCH_DIR/notify.sh" ||
     echo "bench: notify.sh failed" >&2
 
 # LoRaWAN uplinks end to end through a real mosquitto (bench/ingest.sh)
+settle
 BENCH_HUB="$HUB" BENCH_WORK="$WORK" "$BENCH_DIR/ingest.sh" || echo "bench: ingest.sh failed" >&2
 
 echo "results: $RESULTS" >&2
