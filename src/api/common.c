@@ -281,7 +281,11 @@ int api_view_parse(struct req *r, struct api_view *v)
                 p++;
         }
     }
-    if (format && (rc = set_format(r, v, format)) != 0)
+    if (format && !strcmp(format, "temporalValues")) /* the temporal API's, as an option */
+        v->temporal_values = 1;
+    else if (format && !strcmp(format, "aggregatedValues"))
+        v->aggregated_values = 1;
+    else if (format && (rc = set_format(r, v, format)) != 0)
         return rc;
     if (count) {
         if (!strcmp(count, "true"))

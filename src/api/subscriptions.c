@@ -210,14 +210,16 @@ static void stream_link(struct req *r, const cJSON *doc)
     const cJSON *ep = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(doc, "notification"), "endpoint");
     const cJSON *accept = cJSON_GetObjectItemCaseSensitive(ep, "accept");
-    char link[1200];
+    char link[1200], *url;
 
     if (cJSON_IsString(accept) && !strcmp(accept->valuestring, "application/ld+json"))
         return;
+    if ((url = notify_context_link(api_app(r)->contexts, ctx)) == NULL)
+        return;
     snprintf(link, sizeof(link),
              "<%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
-             cJSON_IsString(ctx) && strlen(ctx->valuestring) < 1024 ? ctx->valuestring
-                                                                    : LD_CORE_URL);
+             url);
+    free(url);
     req_add_header(r, "Link", link);
 }
 

@@ -327,9 +327,30 @@ out:
     return text;
 }
 
+char *notify_context_link(struct ld_cache *contexts, const cJSON *cv)
+{
+    char *url = NULL;
+    struct err e = {0};
+
+    if (cJSON_IsArray(cv) && cJSON_GetArraySize(cv) == 1 && cJSON_IsString(cv->child))
+        cv = cv->child;
+    if (cJSON_IsString(cv) && strlen(cv->valuestring) < 1024)
+        return strdup(cv->valuestring);
+    if ((cJSON_IsArray(cv) || cJSON_IsObject(cv)) && contexts != NULL) {
+        if (ld_cache_implicit(contexts, cv, &url, &e) == 0 && strlen(url) < 1024)
+            return url;
+        if (url == NULL)
+            log_msg(LOG_WARN, "subscriptions: cannot host an @context for notifications (%s);"
+                              " their Link names the core context",
+                    e.detail);
+        free(url);
+    }
+    return strdup(LD_CORE_URL);
+}
+
 /* A version of a subscription (takes s; doc is borrowed). NULL when out of
  * memory (s freed). */
-static struct ver *ver_new(const char *tenant, const cJSON *doc, struct sub *s)
+static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *doc, struct sub *s)
 {
     struct ver *v = calloc(1, sizeof(*v));
     const cJSON *cv = cJSON_GetObjectItemCaseSensitive(doc, "@context");
@@ -347,13 +368,14 @@ static struct ver *ver_new(const char *tenant, const cJSON *doc, struct sub *s)
     h = add_header(NULL, s->accept_ld ? "Content-Type: application/ld+json"
                                       : "Content-Type: application/json");
     if (h && !s->accept_ld) {
-        const char *url = LD_CORE_URL;
-        if (cJSON_IsString(cv) && strlen(cv->valuestring) < 1024)
-            url = cv->valuestring;
+        char *url = notify_context_link(n->c.contexts, cv);
+        if (url == NULL)
+            goto fail;
         snprintf(line, sizeof(line),
                  "Link: <%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
                  "type=\"application/ld+json\"",
                  url);
+        free(url);
         h = add_header(h, line);
     }
     if (h && tenant[0] && strlen(tenant) < 256) {
@@ -734,7 +756,7 @@ static int load_one(void *ud, const char *tenant, const char *id, const char *js
         cJSON_Delete(doc);
         goto out;
     }
-    if ((v = ver_new(tenant, doc, s)) == NULL || (ent = entry_new(tenant, id, doc, v)) == NULL) {
+    if ((v = ver_new(n, tenant, doc, s)) == NULL || (ent = entry_new(tenant, id, doc, v)) == NULL) {
         if (v == NULL)
             cJSON_Delete(doc);
         log_msg(LOG_WARN, "subscriptions: out of memory loading %s", id);
@@ -2073,7 +2095,7 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
     cJSON_AddItemToObject(
         d, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1) : cJSON_CreateString(LD_CORE_URL));
-    if ((v = ver_new(tenant, d, s)) == NULL) {
+    if ((v = ver_new(n, tenant, d, s)) == NULL) {
         cJSON_Delete(d);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
@@ -2220,7 +2242,7 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     }
     if ((rc = sub_merge(d, frag, e)) != 0 || (rc = sub_compile(d, ctx, &s, e)) != 0)
         goto out;
-    if ((v = ver_new(tenant, d, s)) == NULL) {
+    if ((v = ver_new(n, tenant, d, s)) == NULL) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto out;
     }

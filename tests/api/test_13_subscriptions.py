@@ -140,6 +140,43 @@ def test_names_expanded_with_context(hub, context_server, receiver):
     assert b["watchedAttributes"][0].startswith("https://smartdatamodels.org/")
 
 
+def test_link_names_a_hosted_copy_of_an_array_context(hub, context_server, receiver):
+    """A subscription made with an array @context (ld+json body) gets
+    notifications whose Link header names a context the receiver can fetch:
+    an ImplicitlyCreated copy of that array hosted by the hub (5.13.1); a
+    one-URL array links that URL."""
+    import urllib.parse
+    t = "ctx-array"
+    city = context_server.url()
+    ctx = [city, {"lamp": "https://example.org/lamp#"}]
+    body = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+            "notification": {"endpoint": {"uri": receiver.url}}, "@context": ctx}
+    st, _, b = hub.post(SUBS, body, tenant=t, ctype="application/ld+json")
+    assert st == 201, b
+    one = dict(body, **{"@context": [city],
+                        "notification": {"endpoint": {"uri": receiver.url + "one"}}})
+    st, _, b = hub.post(SUBS, one, tenant=t, ctype="application/ld+json")
+    assert st == 201, b
+    st, _, b = hub.post(ENTITIES, {"id": "urn:ngsi-ld:Streetlight:ca-1", "type": "Streetlight",
+                                   "powerState": prop("on"), "@context": city},
+                        tenant=t, ctype="application/ld+json")
+    assert st == 201, b
+    receiver.wait(2)
+    links = {path: h["link"] for path, h, _ in receiver.got}
+    assert len(links) == 2
+    one_link = [v for k, v in links.items() if k.endswith("one")][0]
+    assert one_link.startswith("<%s>;" % city)
+    arr_link = [v for k, v in links.items() if not k.endswith("one")][0]
+    url = arr_link[1:arr_link.index(">")]
+    assert url != city and "/ngsi-ld/v1/jsonldContexts/" in url
+    st, _, doc = hub.get(urllib.parse.urlparse(url).path)
+    assert st == 200, doc
+    assert doc == {"@context": ctx}
+    # the terms of the notification are those of that context
+    n = [b for path, _, b in receiver.got if not path.endswith("one")][0]
+    assert n["data"][0]["type"] == "Streetlight" and "powerState" in n["data"][0]
+
+
 @pytest.mark.parametrize("body,ptype", [
     ({"type": "Subscription", "notification": {"endpoint": {"uri": "http://x/"}}},
      "BadRequestData"),  # neither entities nor watchedAttributes

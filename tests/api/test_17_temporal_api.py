@@ -61,6 +61,16 @@ def test_create_temporal_entity_and_current_state(hub):
     assert cur["temp"]["value"] == 99
     st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues&attrs=temp")
     assert [v[0] for v in b["temp"]["values"]] == [10, 11, 12, 13, 14, 1, -5, 99]
+    # format= names the representation as well as options= (clients use both)
+    st, _, f = hub.get(TEMPORAL + "/" + eid + "?format=temporalValues&attrs=temp")
+    assert st == 200 and f == b
+    st, _, a = hub.get(TEMPORAL + "/" + eid + "?format=aggregatedValues&aggrMethods=max"
+                       "&attrs=temp")
+    assert st == 200, a
+    assert a["temp"]["max"][0][0] == 99
+    st, _, e = hub.get(TEMPORAL + "/" + eid + "?format=temporalValues&options=aggregatedValues"
+                       "&aggrMethods=max")
+    assert st == 400 and e["type"].endswith("BadRequestData"), e
 
 
 def test_append_attrs(hub):
