@@ -2069,6 +2069,18 @@ void notify_free(struct notify *n)
 
 /* --- management -------------------------------------------------------------------------- */
 
+/* expiresAt set by a request must lie ahead (GS CIM 009 5.8.1.4, 5.8.2.4);
+ * a stored one that passed while the hub was down only makes the
+ * subscription "expired". */
+static int expires_ahead(const cJSON *body, struct err *e)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(body, "expiresAt");
+    int64_t ms;
+    if (cJSON_IsString(x) && tm_parse(x->valuestring, &ms) == 0 && ms <= tm_now_ms())
+        return err_set(e, ERR_BAD_DATA, "expiresAt %s is in the past", x->valuestring);
+    return 0;
+}
+
 int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
                       const struct ld_ctx *ctx, const cJSON *ctx_value, char **id_out,
                       struct err *e)
@@ -2088,7 +2100,8 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
         sub_random_id("urn:ngsi-ld:Subscription:", id, sizeof(id));
         cJSON_AddStringToObject(d, "id", id);
     }
-    if ((rc = sub_compile(d, ctx, &s, e)) != 0) {
+    if ((rc = sub_compile(d, ctx, &s, e)) != 0 || (rc = expires_ahead(d, e)) != 0) {
+        sub_free(s);
         cJSON_Delete(d);
         return rc;
     }
@@ -2240,7 +2253,8 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = sub_merge(d, frag, e)) != 0 || (rc = sub_compile(d, ctx, &s, e)) != 0)
+    if ((rc = expires_ahead(frag, e)) != 0 || (rc = sub_merge(d, frag, e)) != 0 ||
+        (rc = sub_compile(d, ctx, &s, e)) != 0)
         goto out;
     if ((v = ver_new(n, tenant, d, s)) == NULL) {
         rc = err_set(e, ERR_NOMEM, "out of memory");

@@ -20,7 +20,8 @@
  *   - notifierInfo (or receiverInfo) "MQTT-QoS" is "0" or "1" (default 0;
  *     QoS 2 is not supported); "MQTT-Version" is accepted and ignored
  *     (MQTT 3.1.1 is always used);
- *   - expiresAt in the past is accepted: the subscription is "expired";
+ *   - expiresAt in the past is refused by create and PATCH (notify.c); one
+ *     that passed while the hub was down makes the subscription "expired";
  *   - receiverInfo keys and values must be printable header text.
  * Pure functions, any thread.
  */

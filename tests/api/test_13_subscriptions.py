@@ -449,8 +449,11 @@ def test_failing_receivers_do_not_block_others(hub, receiver):
 def test_paused_and_expired_send_nothing(hub, receiver):
     t = "n-paused"
     s_paused = create_sub(hub, sub(receiver.url, isActive=False), tenant=t)
-    s_exp = create_sub(hub, sub(receiver.url, expiresAt="2020-01-01T00:00:00Z"), tenant=t)
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    s_exp = create_sub(hub, sub(receiver.url, expiresAt=soon), tenant=t)
     st, _, b = hub.get(SUBS + "/" + s_exp, tenant=t)
+    assert b["status"] == "active"
+    b = wait_status(hub, s_exp, lambda b: b["status"] == "expired", tenant=t)
     assert b["status"] == "expired"
     st, _, b = hub.get(SUBS + "/" + s_paused, tenant=t)
     assert b["status"] == "paused"
@@ -735,6 +738,18 @@ def test_unknown_member_named_in_the_error(hub):
     st, _, b = hub.post(SUBS, body)
     assert_problem(st, b, 400, "BadRequestData")
     assert "watchedAttribute" in b["detail"]
+
+
+def test_expires_at_in_the_past_is_refused(hub, receiver):
+    t = "n-past"
+    st, _, b = hub.post(SUBS, sub(receiver.url, expiresAt="2020-01-01T00:00:00Z"), tenant=t)
+    assert_problem(st, b, 400, "BadRequestData")
+    assert "expiresAt" in b["detail"]
+    sid = create_sub(hub, sub(receiver.url, expiresAt="2999-01-01T00:00:00Z"), tenant=t)
+    st, _, b = hub.patch(SUBS + "/" + sid, {"expiresAt": "2020-01-01T00:00:00Z"}, tenant=t)
+    assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert b["expiresAt"] == "2999-01-01T00:00:00Z" and b["status"] == "active"
 
 
 def test_patch_empty_or_unknown_is_400(hub, receiver):
