@@ -71,6 +71,57 @@ static cJSON *get(const cJSON *o, const char *name)
     return cJSON_GetObjectItemCaseSensitive(o, name);
 }
 
+static int in_list(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i]))
+            return 1;
+    return 0;
+}
+
+/* Members of notification (NotificationParams, 5.2.14) and of its endpoint
+ * (5.2.15): those pilotlight implements pass (the read-only status ones are
+ * dropped later); those of the spec it does not implement, and anything
+ * else (a typo such as "attrs" would otherwise silently deliver every
+ * attribute), are refused. */
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static int check_notification_members(const cJSON *n, struct err *e)
+{
+    static const char *const ok[] = {"attributes", "format", "endpoint", "sysAttrs",
+                                      "showChanges"};
+    static const char *const ep_ok[] = {"uri", "accept", "receiverInfo", "notifierInfo",
+                                         "status"};
+    static const char *const unsupported[] = {"pick", "omit", "join", "joinLevel", "timeout",
+                                              "cooldown", "lang"};
+    const cJSON *it, *ep = get(n, "endpoint");
+    const char *where = NULL, *name = NULL;
+
+    cJSON_ArrayForEach(it, n)
+    {
+        if (!in_list(it->string, ok, N_OF(ok)) &&
+            !in_list(it->string, status_members, N_OF(status_members))) {
+            where = "notification.";
+            name = it->string;
+            break;
+        }
+    }
+    if (name == NULL && cJSON_IsObject(ep))
+        cJSON_ArrayForEach(it, ep)
+        {
+            if (!in_list(it->string, ep_ok, N_OF(ep_ok))) {
+                where = "notification.endpoint.";
+                name = it->string;
+                break;
+            }
+        }
+    if (name == NULL)
+        return 0;
+    return err_set(e, ERR_BAD_DATA, "'%s%.64s' is not a member of a Subscription%s", where, name,
+                   in_list(name, unsupported, N_OF(unsupported)) ? " that pilotlight supports"
+                                                                 : "");
+}
+
 static int known_member(const char *name)
 {
     for (size_t i = 0; i < sizeof(known_members) / sizeof(known_members[0]); i++)
@@ -131,6 +182,11 @@ int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON 
     }
     if (fragment && n_members == 0)
         return err_set(e, ERR_BAD_DATA, "the update names no member of the subscription");
+    if (cJSON_IsObject(n = get(body, NOTIF))) {
+        int rc = check_notification_members(n, e);
+        if (rc)
+            return rc;
+    }
     if ((d = cJSON_Duplicate(body, 1)) == NULL)
         goto oom;
     cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");

@@ -227,6 +227,10 @@ def test_link_names_a_hosted_copy_of_an_array_context(hub, context_server, recei
       "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
     ({"type": "Subscription", "entities": [{"type": "A"}], "csf": "a==1",
       "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],  # a typo must not widen it
+      "notification": {"attrs": ["a"], "endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],
+      "notification": {"endpoint": {"uri": "http://x/", "timeout": 100}}}, "BadRequestData"),
     ({"type": "Subscription", "entities": [{"type": "A"}], "scopeQ": "Madrid",
       "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
     ({"type": "Subscription", "entities": [{"type": "A"}], "scopeQ": "/a/#/b",
@@ -738,6 +742,30 @@ def test_unknown_member_named_in_the_error(hub):
     st, _, b = hub.post(SUBS, body)
     assert_problem(st, b, 400, "BadRequestData")
     assert "watchedAttribute" in b["detail"]
+
+
+def test_a_subscription_read_back_can_be_written_back(hub, receiver):
+    """GET's answer, status members and all, is accepted as a PATCH body
+    (clients round-trip it); a misspelt notification member is not."""
+    t = "n-roundtrip"
+    sid = create_sub(hub, sub(receiver.url, notification={
+        "format": "keyValues", "attributes": ["temperature"],
+        "endpoint": {"uri": receiver.url, "accept": "application/json",
+                     "receiverInfo": [{"key": "X-A", "value": "1"}]}}), tenant=t)
+    hub.post(ENTITIES, sensor("rt-1"), tenant=t)
+    wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert "timesSent" in b["notification"] and "status" in b["notification"]
+    body = {k: v for k, v in b.items() if k not in ("id", "type")}
+    st, _, r = hub.patch(SUBS + "/" + sid, body, tenant=t)
+    assert st == 204, r
+    st, _, r = hub.patch(SUBS + "/" + sid, {"notification": dict(b["notification"],
+                                                                 sysattrs=True)}, tenant=t)
+    assert_problem(st, r, 400, "BadRequestData")
+    assert "sysattrs" in r["detail"]
+    st, _, after = hub.get(SUBS + "/" + sid, tenant=t)
+    assert after["notification"]["format"] == "keyValues"
+    assert after["notification"]["timesSent"] == b["notification"]["timesSent"]
 
 
 def test_expires_at_in_the_past_is_refused(hub, receiver):
