@@ -294,34 +294,68 @@ static void cut_at(const struct tq *t, struct hist *h, struct cut *c)
     }
 }
 
-/* The simplified temporal representation of one rendered attribute: each
- * value with its time (the timeproperty's, from meta's [iid, t] pairs when
- * given, else observedAt). */
+/* The member of the simplified temporal representation that lists an
+ * attribute type's values (GS CIM 009 4.5.9), and the instance member read
+ * for them. */
+static const char *simplified_member(const char *type, const char **value_member)
+{
+    static const struct {
+        const char *type, *list, *value;
+    } map[] = {
+        {"Relationship", "objects", "object"},       {"ListRelationship", "objectLists", "objectList"},
+        {"LanguageProperty", "languageMaps", "languageMap"}, {"VocabProperty", "vocabs", "vocab"},
+        {"JsonProperty", "jsons", "json"},           {"ListProperty", "valueLists", "valueList"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(type, map[i].type)) {
+            *value_member = map[i].value;
+            return map[i].list;
+        }
+    *value_member = "value"; /* Property, GeoProperty */
+    return "values";
+}
+
+/* The simplified temporal representation of one rendered attribute: per
+ * datasetId (in order of appearance) an object {type, datasetId, <values
+ * member>: [[value, time]...]}, the time being the timeproperty's (from
+ * meta's [iid, t] pairs when given, else observedAt); one object, or an
+ * array of them when the attribute has several datasetIds. */
 static cJSON *temporal_values(const cJSON *instances, const cJSON *meta)
 {
-    cJSON *o = cJSON_CreateObject(), *values = cJSON_CreateArray();
+    cJSON *groups = cJSON_CreateArray(), *out;
     const cJSON *inst, *m = meta ? meta->child : NULL;
-    const char *type = "Property";
+
+    if (groups == NULL)
+        return NULL;
     cJSON_ArrayForEach(inst, instances)
     {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(inst, "type");
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(inst, "value");
+        const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(inst, "observedAt");
-        if (v == NULL)
-            v = cJSON_GetObjectItemCaseSensitive(inst, "object");
-        if (v == NULL)
-            v = cJSON_GetObjectItemCaseSensitive(inst, "languageMap");
-        if (v == NULL)
-            v = cJSON_GetObjectItemCaseSensitive(inst, "valueList");
-        if (v == NULL)
-            v = cJSON_GetObjectItemCaseSensitive(inst, "objectList");
-        if (v == NULL)
-            v = cJSON_GetObjectItemCaseSensitive(inst, "json");
-        if (v == NULL)
-            v = cJSON_GetObjectItemCaseSensitive(inst, "vocab");
-        if (cJSON_IsString(t))
-            type = t->valuestring;
-        cJSON *pair = cJSON_CreateArray();
+        const char *type = cJSON_IsString(t) ? t->valuestring : "Property", *vm;
+        const char *list = simplified_member(type, &vm);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(inst, vm);
+        cJSON *g = NULL, *pair;
+        cJSON_ArrayForEach(g, groups)
+        {
+            const cJSON *gds = cJSON_GetObjectItemCaseSensitive(g, "datasetId");
+            if (cJSON_IsString(ds) ? cJSON_IsString(gds) && !strcmp(gds->valuestring, ds->valuestring)
+                                   : gds == NULL)
+                break;
+        }
+        if (g == NULL) {
+            g = cJSON_CreateObject();
+            if (g == NULL || !cJSON_AddItemToArray(groups, g))
+                goto oom;
+            cJSON_AddStringToObject(g, "type", type);
+            if (cJSON_IsString(ds))
+                cJSON_AddStringToObject(g, "datasetId", ds->valuestring);
+            if (cJSON_AddArrayToObject(g, list) == NULL)
+                goto oom;
+        }
+        if ((pair = cJSON_CreateArray()) == NULL)
+            goto oom;
+        cJSON_AddItemToArray(g->child->prev, pair); /* the list: g's last member */
         cJSON_AddItemToArray(pair, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
         if (m != NULL && cJSON_GetArraySize(m) == 2) {
             char ts[TM_ISO_LEN];
@@ -330,12 +364,16 @@ static cJSON *temporal_values(const cJSON *instances, const cJSON *meta)
         } else {
             cJSON_AddItemToArray(pair, at ? cJSON_Duplicate(at, 1) : cJSON_CreateNull());
         }
-        cJSON_AddItemToArray(values, pair);
         m = m ? m->next : NULL;
     }
-    cJSON_AddStringToObject(o, "type", type);
-    cJSON_AddItemToObject(o, "values", values);
-    return o;
+    if (cJSON_GetArraySize(groups) != 1)
+        return groups;
+    out = cJSON_DetachItemFromArray(groups, 0);
+    cJSON_Delete(groups);
+    return out;
+oom:
+    cJSON_Delete(groups);
+    return NULL;
 }
 
 static void replace_member(cJSON *obj, cJSON *old, cJSON *with)
@@ -395,6 +433,11 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id, 
         }
         if (t->values) {
             cJSON *tv = temporal_values(a, this_meta);
+            if (tv == NULL) {
+                cJSON_Delete(out);
+                err_set(&r->err, ERR_NOMEM, "out of memory");
+                return NULL;
+            }
             replace_member(out, a, tv);
             a = tv;
         }

@@ -73,6 +73,29 @@ def test_create_temporal_entity_and_current_state(hub):
     assert st == 400 and e["type"].endswith("BadRequestData"), e
 
 
+def test_simplified_names_values_by_attribute_type_and_dataset(hub):
+    """temporalValues (4.5.9): a Relationship lists "objects", a
+    LanguageProperty "languageMaps", a Property "values"; instances of
+    several datasetIds give one object per dataset."""
+    eid = "urn:ngsi-ld:Sensor:w-simple"
+    ds = "urn:ngsi-ld:Dataset:b"
+    create(hub, temporal_entity(eid, "Sensor", {
+        "temp": [obs(1, 0), obs(2, 1), obs(7, 0, datasetId=ds)],
+        "site": [{"type": "Relationship", "object": "urn:ngsi-ld:Site:%d" % i,
+                  "observedAt": ts(i)} for i in range(2)],
+        "label": {"type": "LanguageProperty", "languageMap": {"en": "lamp", "nl": "lamp"},
+                  "observedAt": ts(3)}}))
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues")
+    assert st == 200, b
+    assert b["site"] == {"type": "Relationship",
+                         "objects": [["urn:ngsi-ld:Site:0", ts(0)], ["urn:ngsi-ld:Site:1", ts(1)]]}
+    assert b["label"] == {"type": "LanguageProperty",
+                          "languageMaps": [[{"en": "lamp", "nl": "lamp"}, ts(3)]]}
+    temp = sorted(b["temp"], key=lambda g: g.get("datasetId", ""))
+    assert temp == [{"type": "Property", "values": [[1, ts(0)], [2, ts(1)]]},
+                    {"type": "Property", "datasetId": ds, "values": [[7, ts(0)]]}]
+
+
 def test_append_attrs(hub):
     eid = "urn:ngsi-ld:Sensor:w2"
     create(hub, temporal_entity(eid, "Sensor", {"temp": obs(1, 0)}))
