@@ -816,6 +816,49 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
     return 0;
 }
 
+/* Attributes an update removed (in before, not in after) appear with the
+ * value "urn:ngsi-ld:null" (GS CIM 009 5.2.1, the attributeDeleted
+ * trigger), so the receiver learns which went: normalized as {type,
+ * value|object: marker} (with deletedAt under sysAttrs), otherwise the bare
+ * marker. Only those notification.attributes selects. */
+#define NGSI_LD_NULL "urn:ngsi-ld:null"
+static int add_deleted(const struct sub *s, const struct store_event *ev, const char *now,
+                       cJSON *out)
+{
+    const cJSON *b, *after = get(ev->after, "attrs");
+    cJSON_ArrayForEach(b, get(ev->before, "attrs"))
+    {
+        const cJSON *type = get(cJSON_GetArrayItem(b, 0), "type");
+        cJSON *o;
+        char *name;
+        if (get(after, b->string) ||
+            (s->n_pick && !in_list(b->string, (const char *const *)s->pick, s->n_pick)))
+            continue;
+        if ((name = ld_compact(s->ctx, b->string)) == NULL)
+            return ERR_NOMEM;
+        if (get(out, name) != NULL) {
+            free(name);
+            continue;
+        }
+        if (s->format != ENT_NORMALIZED) {
+            o = cJSON_CreateString(NGSI_LD_NULL);
+        } else if ((o = cJSON_CreateObject()) != NULL) {
+            int rel = cJSON_IsString(type) && strstr(type->valuestring, "Relationship") != NULL;
+            cJSON_AddStringToObject(o, "type", cJSON_IsString(type) ? type->valuestring : "Property");
+            cJSON_AddStringToObject(o, rel ? "object" : "value", NGSI_LD_NULL);
+            if (s->sys_attrs)
+                cJSON_AddStringToObject(o, "deletedAt", now);
+        }
+        if (o == NULL || !cJSON_AddItemToObject(out, name, o)) {
+            cJSON_Delete(o);
+            free(name);
+            return ERR_NOMEM;
+        }
+        free(name);
+    }
+    return 0;
+}
+
 int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *now,
                       cJSON **out, struct err *e)
 {
@@ -850,6 +893,11 @@ int sub_render_entity(const struct sub *s, const struct store_event *ev, const c
     int rc = ent_render(ev->after, &ro, out, e);
     if (rc)
         return rc;
+    if (ev->kind == STORE_EV_UPDATED && ev->before && add_deleted(s, ev, now, *out) != 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
     if (s->show_changes && ev->kind == STORE_EV_UPDATED && s->format != ENT_KEYVALUES &&
         add_previous(s, ev, *out) != 0) {
         cJSON_Delete(*out);

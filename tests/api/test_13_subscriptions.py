@@ -367,6 +367,33 @@ def test_untyped_subscription_by_watched_attribute(hub, receiver):
     bodies = receiver.bodies()
     assert [b["data"][0]["id"] for b in bodies] == ["urn:ngsi-ld:Tank:u1"] * 3
     assert bodies[1]["data"][0]["pressure"]["value"] == 2
+    # the deleted attribute is named, with the NGSI-LD null (5.2.1)
+    assert bodies[2]["data"][0]["pressure"] == {"type": "Property", "value": "urn:ngsi-ld:null"}
+
+
+def test_deleted_attribute_is_named_in_every_format(hub, receiver):
+    t = "n-attrdel"
+    for fmt, path in (("normalized", "n"), ("keyValues", "kv")):
+        create_sub(hub, sub(receiver.url + path, notificationTrigger=["attributeDeleted"],
+                            notification={"format": fmt, "sysAttrs": fmt == "normalized",
+                                          "endpoint": {"uri": receiver.url + path}}), tenant=t)
+    hub.post(ENTITIES, sensor("ad-1", 5, humidity=prop(40),
+                              site={"type": "Relationship", "object": "urn:ngsi-ld:Site:1"}),
+             tenant=t)
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:ad-1/attrs/humidity", tenant=t)[0] == 204
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:ad-1/attrs/site", tenant=t)[0] == 204
+    receiver.wait(4)
+    n = [b["data"][0] for path, _, b in receiver.got if path.endswith("n")]
+    kv = [b["data"][0] for path, _, b in receiver.got if path.endswith("kv")]
+    assert len(n) == 2 and len(kv) == 2
+    assert n[0]["humidity"]["value"] == "urn:ngsi-ld:null"
+    assert n[0]["humidity"]["type"] == "Property"
+    check_iso(n[0]["humidity"]["deletedAt"])
+    assert n[0]["temperature"]["value"] == 5 and "site" in n[0]
+    assert n[1]["site"]["type"] == "Relationship"
+    assert n[1]["site"]["object"] == "urn:ngsi-ld:null" and "humidity" not in n[1]
+    assert kv[0]["humidity"] == "urn:ngsi-ld:null" and kv[0]["temperature"] == 5
+    assert kv[1]["site"] == "urn:ngsi-ld:null"
 
 
 def test_only_subscribed_types_notify_and_new_types_count(hub, receiver):
