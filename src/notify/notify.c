@@ -2069,6 +2069,19 @@ void notify_free(struct notify *n)
 
 /* --- management -------------------------------------------------------------------------- */
 
+/* Rules a create or PATCH must meet that a stored subscription is not
+ * held to at load (refusing it then would drop it): showChanges cannot go
+ * with keyValues (5.2.14). */
+static int request_rules(const cJSON *doc, struct err *e)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(doc, "notification");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(n, "format");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "showChanges")) && cJSON_IsString(f) &&
+        (!strcmp(f->valuestring, "keyValues") || !strcmp(f->valuestring, "simplified")))
+        return err_set(e, ERR_BAD_DATA, "showChanges cannot be combined with format keyValues");
+    return 0;
+}
+
 /* expiresAt set by a request must lie ahead (GS CIM 009 5.8.1.4, 5.8.2.4);
  * a stored one that passed while the hub was down only makes the
  * subscription "expired". */
@@ -2100,7 +2113,8 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
         sub_random_id("urn:ngsi-ld:Subscription:", id, sizeof(id));
         cJSON_AddStringToObject(d, "id", id);
     }
-    if ((rc = sub_compile(d, ctx, &s, e)) != 0 || (rc = expires_ahead(d, e)) != 0) {
+    if ((rc = request_rules(d, e)) != 0 || (rc = expires_ahead(d, e)) != 0 ||
+        (rc = sub_compile(d, ctx, &s, e)) != 0) {
         sub_free(s);
         cJSON_Delete(d);
         return rc;
@@ -2254,7 +2268,7 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
         goto out;
     }
     if ((rc = expires_ahead(frag, e)) != 0 || (rc = sub_merge(d, frag, e)) != 0 ||
-        (rc = sub_compile(d, ctx, &s, e)) != 0)
+        (rc = request_rules(d, e)) != 0 || (rc = sub_compile(d, ctx, &s, e)) != 0)
         goto out;
     if ((v = ver_new(n, tenant, d, s)) == NULL) {
         rc = err_set(e, ERR_NOMEM, "out of memory");

@@ -43,6 +43,7 @@
 #include "util/uri.h"
 
 #define NOTIF "notification"
+#define NGSI_LD_NULL "urn:ngsi-ld:null"
 
 static const struct {
     const char *name;
@@ -628,10 +629,12 @@ fail:
 
 /* --- PATCH ------------------------------------------------------------------ */
 
+/* Set obj.name to a copy of val; JSON null or "urn:ngsi-ld:null" (the
+ * NGSI-LD null, 5.2.1) removes the member. */
 static int replace_member(cJSON *obj, const char *name, const cJSON *val)
 {
     cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
-    if (cJSON_IsNull(val))
+    if (cJSON_IsNull(val) || (cJSON_IsString(val) && !strcmp(val->valuestring, NGSI_LD_NULL)))
         return 0;
     cJSON *copy = cJSON_Duplicate(val, 1);
     if (copy == NULL)
@@ -821,7 +824,6 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
  * trigger), so the receiver learns which went: normalized as {type,
  * value|object: marker} (with deletedAt under sysAttrs), otherwise the bare
  * marker. Only those notification.attributes selects. */
-#define NGSI_LD_NULL "urn:ngsi-ld:null"
 static int add_deleted(const struct sub *s, const struct store_event *ev, const char *now,
                        cJSON *out)
 {

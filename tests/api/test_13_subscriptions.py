@@ -227,6 +227,9 @@ def test_link_names_a_hosted_copy_of_an_array_context(hub, context_server, recei
       "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
     ({"type": "Subscription", "entities": [{"type": "A"}], "csf": "a==1",
       "notification": {"endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
+    ({"type": "Subscription", "entities": [{"type": "A"}],  # 5.2.14
+      "notification": {"format": "keyValues", "showChanges": True,
+                       "endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
     ({"type": "Subscription", "entities": [{"type": "A"}],  # a typo must not widen it
       "notification": {"attrs": ["a"], "endpoint": {"uri": "http://x/"}}}, "BadRequestData"),
     ({"type": "Subscription", "entities": [{"type": "A"}],
@@ -793,6 +796,17 @@ def test_a_subscription_read_back_can_be_written_back(hub, receiver):
     st, _, after = hub.get(SUBS + "/" + sid, tenant=t)
     assert after["notification"]["format"] == "keyValues"
     assert after["notification"]["timesSent"] == b["notification"]["timesSent"]
+
+
+def test_patch_with_the_ngsi_ld_null_removes_a_member(hub, receiver):
+    t = "n-null"
+    sid = create_sub(hub, sub(receiver.url, throttling=60, description="lamps"), tenant=t)
+    st, _, b = hub.patch(SUBS + "/" + sid, {"throttling": "urn:ngsi-ld:null",
+                                            "description": None}, tenant=t)
+    assert st == 204, b
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert "throttling" not in b and "description" not in b
+    assert b["entities"] == [{"type": "Sensor"}]
 
 
 def test_expires_at_in_the_past_is_refused(hub, receiver):
