@@ -96,6 +96,22 @@ def test_simplified_names_values_by_attribute_type_and_dataset(hub):
                     {"type": "Property", "datasetId": ds, "values": [[7, ts(0)]]}]
 
 
+def test_pick_and_omit_project_the_temporal_answer(hub):
+    eid = "urn:ngsi-ld:Sensor:w-pick"
+    create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(1, 0), obs(3, 1)],
+                                                 "hum": obs(50, 0), "co2": obs(400, 0)}))
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?pick=id,temp")
+    assert st == 200, b
+    assert set(b) == {"id", "temp"} and len(b["temp"]) == 2
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?omit=hum,co2&options=temporalValues")
+    assert set(b) == {"id", "type", "temp"}
+    assert b["temp"]["values"] == [[1, ts(0)], [3, ts(1)]]
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?omit=hum&options=aggregatedValues"
+                       "&aggrMethods=max")
+    assert set(b) == {"id", "type", "temp", "co2"}
+    assert b["temp"]["max"][0][0] == 3
+
+
 def test_append_attrs(hub):
     eid = "urn:ngsi-ld:Sensor:w2"
     create(hub, temporal_entity(eid, "Sensor", {"temp": obs(1, 0)}))
