@@ -15,7 +15,7 @@
  *     read only through its event stream;
  *   - top-level members outside the Subscription data type are rejected
  *     (a typo such as "watchedAttribute" must not silently widen a
- *     subscription), as are csf, temporalQ, lang and jsonldContext, which
+ *     subscription), as are csf, temporalQ and jsonldContext, which
  *     pilotlight does not implement; scopeQ follows query/scopeq.h;
  *   - notifierInfo (or receiverInfo) "MQTT-QoS" is "0" or "1" (default 0;
  *     QoS 2 is not supported); "MQTT-Version" is accepted and ignored
@@ -65,6 +65,7 @@ static const char *const known_members[] = {
     "id",         "type",         "subscriptionName", "description", "entities",
     "watchedAttributes", "notificationTrigger", "timeInterval", "q", "geoQ",
     "scopeQ",     "isActive",     "notification",     "expiresAt",   "throttling",
+    "lang",
 };
 
 static cJSON *get(const cJSON *o, const char *name)
@@ -176,7 +177,7 @@ int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON 
             return err_set(e, ERR_BAD_DATA, "'%.64s' is not a member of a Subscription%s",
                            it->string,
                            (!strcmp(it->string, "csf") || !strcmp(it->string, "temporalQ") ||
-                            !strcmp(it->string, "lang") || !strcmp(it->string, "jsonldContext"))
+                            !strcmp(it->string, "jsonldContext"))
                                ? " that pilotlight supports"
                                : "");
         n_members += strcmp(it->string, "@context") != 0;
@@ -242,6 +243,7 @@ void sub_free(struct sub *s)
         free(s->pick[i]);
     free(s->pick);
     free(s->uri);
+    free(s->lang);
     for (size_t i = 0; i < s->n_headers; i++)
         free(s->headers[i]);
     free(s->headers);
@@ -593,6 +595,17 @@ int sub_compile(const cJSON *doc, const struct ld_ctx *ctx, struct sub **out, st
             goto fail;
         }
     }
+    if ((v = get(doc, "lang"))) {
+        /* the lang parameter's syntax ("fr-CH, fr;q=0.9, *"): printable, short */
+        if (!cJSON_IsString(v) || !header_text(v->valuestring, 256) || !v->valuestring[0]) {
+            rc = err_set(e, ERR_BAD_DATA, "lang must be a language range list such as \"fr,en\"");
+            goto fail;
+        }
+        if ((s->lang = strdup(v->valuestring)) == NULL) {
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if ((v = get(doc, "geoQ")) && (rc = compile_geoq(s, v, e)) != 0)
         goto fail;
     if ((rc = compile_notification(s, get(doc, NOTIF), e)) != 0)
@@ -870,6 +883,7 @@ int sub_render_entity(const struct sub *s, const struct store_event *ev, const c
         .sys_attrs = s->sys_attrs,
         .pick = (const char *const *)s->pick,
         .n_pick = s->n_pick,
+        .lang = s->lang,
     };
     *out = NULL;
     if (ev->kind == STORE_EV_DELETED) {

@@ -83,6 +83,7 @@ struct sub {
     size_t n_pick;                /* 0: every attribute */
     enum ent_format format;
     int sys_attrs, show_changes;
+    char *lang; /* the subscription's lang (LanguageProperty choice), or NULL */
     enum sub_transport transport;
     char *uri;
     int accept_ld;                /* endpoint.accept application/ld+json */

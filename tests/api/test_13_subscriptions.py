@@ -798,6 +798,18 @@ def test_a_subscription_read_back_can_be_written_back(hub, receiver):
     assert after["notification"]["timesSent"] == b["notification"]["timesSent"]
 
 
+def test_lang_picks_the_language_of_notified_language_properties(hub, receiver):
+    t = "n-lang"
+    create_sub(hub, sub(receiver.url, lang="nl", notification={"format": "keyValues"}), tenant=t)
+    hub.post(ENTITIES, sensor("lg-1", 1, name={"type": "LanguageProperty",
+                                               "languageMap": {"en": "lamp", "nl": "lantaarn"}}),
+             tenant=t)
+    n = receiver.wait(1)[0]
+    assert n["data"][0]["name"] == "lantaarn"
+    st, _, b = hub.post(SUBS, sub(receiver.url, lang=5), tenant=t)
+    assert_problem(st, b, 400, "BadRequestData")
+
+
 def test_patch_with_the_ngsi_ld_null_removes_a_member(hub, receiver):
     t = "n-null"
     sid = create_sub(hub, sub(receiver.url, throttling=60, description="lamps"), tenant=t)
