@@ -819,14 +819,24 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
         free(name);
         if (!cJSON_IsObject(target))
             continue;
-        const char *member = get(bi, "object") ? "object" : "value";
-        const cJSON *old = get(bi, member);
-        if (old && cJSON_Compare(old, get(ai, member), 1) == 0) {
-            cJSON *copy = cJSON_Duplicate(old, 1);
-            if (copy == NULL)
-                return ERR_NOMEM;
-            cJSON_AddItemToObject(target, member[0] == 'o' ? "previousObject" : "previousValue",
-                                  copy);
+        /* the member that holds the instance's value, and its previous* name (5.2.14) */
+        static const char *const members[][2] = {
+            {"value", "previousValue"},         {"object", "previousObject"},
+            {"languageMap", "previousLanguageMap"}, {"vocab", "previousVocab"},
+            {"valueList", "previousValueList"}, {"objectList", "previousObjectList"},
+            {"json", "previousJson"},
+        };
+        for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++) {
+            const cJSON *old = get(bi, members[k][0]);
+            if (old == NULL)
+                continue;
+            if (cJSON_Compare(old, get(ai, members[k][0]), 1) == 0) {
+                cJSON *copy = cJSON_Duplicate(old, 1);
+                if (copy == NULL)
+                    return ERR_NOMEM;
+                cJSON_AddItemToObject(target, members[k][1], copy);
+            }
+            break;
         }
     }
     return 0;

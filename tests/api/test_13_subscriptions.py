@@ -450,6 +450,19 @@ def test_show_changes(hub, receiver):
     n = receiver.wait(2)[1]
     assert n["data"][0]["temperature"]["value"] == 2
     assert n["data"][0]["temperature"]["previousValue"] == 1
+    # other attribute types name their previous member after their value's
+    assert hub.post(ENTITIES + "/urn:ngsi-ld:Sensor:sc-1/attrs", {
+        "name": {"type": "LanguageProperty", "languageMap": {"en": "a"}},
+        "site": {"type": "Relationship", "object": "urn:ngsi-ld:Site:1"}}, tenant=t)[0] == 204
+    receiver.wait(3)
+    hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:sc-1/attrs", {
+        "name": {"type": "LanguageProperty", "languageMap": {"en": "b"}},
+        "site": {"type": "Relationship", "object": "urn:ngsi-ld:Site:2"}}, tenant=t)
+    n = receiver.wait(4)[3]["data"][0]
+    assert n["name"]["languageMap"] == {"en": "b"}
+    assert n["name"]["previousLanguageMap"] == {"en": "a"}
+    assert n["site"]["previousObject"] == "urn:ngsi-ld:Site:1"
+    assert "previousValue" not in n["name"] and "previousValue" not in n["temperature"]
 
 
 def test_failing_receivers_do_not_block_others(hub, receiver):
