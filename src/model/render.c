@@ -288,6 +288,10 @@ static cJSON *render_instance(struct rstate *rs, const cJSON *inst, int multi)
             n_other++;
         }
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(inst, "deletedAt")) != NULL) {
+        add(rs, o, "deletedAt", dup(rs, v)); /* only history records of deletions have it */
+        n_other++;
+    }
     if (rs->o->sys_attrs) {
         if ((v = cJSON_GetObjectItemCaseSensitive(inst, "createdAt")) != NULL) {
             add(rs, o, "createdAt", dup(rs, v));

@@ -274,8 +274,10 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
     int one = op->kind == STORE_ATTR_PATCH || op->kind == STORE_ATTR_REPLACE;
     int rc;
 
-    if (s->history == STORE_HISTORY_OFF || eid == NULL || op->kind == STORE_TEMPORAL_UPSERT)
-        return 0; /* a temporal upsert appends its own instances (history_append) */
+    if (s->history == STORE_HISTORY_OFF || eid == NULL || op->kind == STORE_TEMPORAL_UPSERT ||
+        op->kind == STORE_ATTR_DELETE)
+        return 0; /* a temporal upsert appends its own instances (history_append); a
+                     deletion writes no instance (record_deleted notes it) */
     if (!one && !op->created && op->kind != STORE_CREATE && op->kind != STORE_REPLACE &&
         op->kind != STORE_UPSERT_REPLACE)
         touched = cJSON_GetObjectItemCaseSensitive(op->doc, "attrs");
@@ -304,11 +306,68 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
                 return ERR_NOMEM;
             rc = s->be_ops->w_history(s->be, tid, eid, a->string, t,
                                       cJSON_IsNumber(val) ? val->valuedouble : NAN,
-                                      cJSON_IsString(ds) ? ds->valuestring : NULL, text);
+                                      cJSON_IsString(ds) ? ds->valuestring : NULL, 0, text);
             free(text);
             if (rc)
                 return rc;
         }
+    }
+    return 0;
+}
+
+/* Deletions are changes too: each instance of attr that a DELETE of the
+ * attribute or of the entity removed is appended to the history as {type,
+ * value|object: "urn:ngsi-ld:null", deletedAt, datasetId} at the deletion
+ * time, if it was being recorded (history = observed: it had an
+ * observedAt; all: always). instances: the attribute's instances before;
+ * left: those that remain (NULL: none). Attributes a replace drops are not
+ * recorded: a replace does not read the document it overwrites. */
+static int record_deleted(struct store *s, int64_t tid, const char *eid, const char *attr,
+                          const cJSON *instances, const cJSON *left, const char *now)
+{
+    const cJSON *inst;
+    int64_t t;
+
+    if (s->history == STORE_HISTORY_OFF || eid == NULL || tm_parse(now, &t) != 0)
+        return 0;
+    cJSON_ArrayForEach(inst, instances)
+    {
+        const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(inst, "type"), *l;
+        int kept = 0, rc;
+        cJSON *rec;
+        char *text;
+        if (s->history == STORE_HISTORY_OBSERVED && !cJSON_HasObjectItem(inst, "observedAt"))
+            continue;
+        cJSON_ArrayForEach(l, left)
+        {
+            const cJSON *lds = cJSON_GetObjectItemCaseSensitive(l, "datasetId");
+            kept |= cJSON_IsString(ds) ? cJSON_IsString(lds) && !strcmp(ds->valuestring,
+                                                                        lds->valuestring)
+                                       : lds == NULL;
+        }
+        if (kept)
+            continue;
+        if ((rec = cJSON_CreateObject()) == NULL)
+            return ERR_NOMEM;
+        cJSON_AddStringToObject(rec, "type", cJSON_IsString(type) ? type->valuestring : "Property");
+        cJSON_AddStringToObject(rec,
+                                cJSON_IsString(type) && strstr(type->valuestring, "Relationship")
+                                    ? "object"
+                                    : "value",
+                                "urn:ngsi-ld:null");
+        if (cJSON_IsString(ds))
+            cJSON_AddStringToObject(rec, "datasetId", ds->valuestring);
+        cJSON_AddStringToObject(rec, "deletedAt", now);
+        text = json_print(rec, NULL);
+        cJSON_Delete(rec);
+        if (text == NULL)
+            return ERR_NOMEM;
+        rc = s->be_ops->w_history(s->be, tid, eid, attr, t, NAN,
+                                  cJSON_IsString(ds) ? ds->valuestring : NULL, 1, text);
+        free(text);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -346,7 +405,7 @@ static int history_put(struct store *s, int64_t tid, const char *eid, const char
     if (text == NULL)
         return ERR_NOMEM;
     rc = iid > 0 ? s->be_ops->w_history_set(s->be, tid, eid, attr, iid, t, num, dsv, text)
-                 : s->be_ops->w_history(s->be, tid, eid, attr, t, num, dsv, text);
+                 : s->be_ops->w_history(s->be, tid, eid, attr, t, num, dsv, 0, text);
     free(text);
     return rc;
 }
@@ -613,7 +672,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
                     struct event_list *ev)
 {
     const char *id = op_entity_id(op);
-    cJSON *cur = NULL, *before = NULL;
+    cJSON *cur = NULL, *before = NULL, *gone = NULL;
     char *text = NULL;
     size_t text_len;
     int64_t tid;
@@ -683,8 +742,14 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         return 0;
     }
     if (op->kind == STORE_DELETE) {
+        const cJSON *a;
         if ((rc = s->be_ops->w_delete(s->be, tid, cur)) != 0)
             goto fail;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(cur, "attrs"))
+        {
+            if ((rc = record_deleted(s, tid, id, a->string, a, NULL, now)) != 0)
+                goto fail;
+        }
         if (wanted(s, op->tenant, ent_doc_types(cur), NULL))
             events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
         else
@@ -718,6 +783,11 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         rc = ent_attr_replace(cur, op->attr_iri, op->inst, now, &op->err);
         break;
     case STORE_ATTR_DELETE:
+        /* its instances before, for the history's record of the deletion */
+        gone = cJSON_Duplicate(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"),
+                                             op->attr_iri),
+            1);
         rc = ent_attr_delete(cur, op->attr_iri, op->dataset_id, op->delete_all, &op->err);
         if (rc == 0) /* the model leaves the entity's modifiedAt to us */
             cJSON_ReplaceItemInObject(cur, "modifiedAt", cJSON_CreateString(now));
@@ -741,6 +811,13 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if ((rc = s->be_ops->w_update(s->be, tid, cur, text, geo)) != 0 ||
         (rc = record_history(s, tid, op, cur, now)) != 0)
         goto fail;
+    if (gone != NULL &&
+        (rc = record_deleted(s, tid, id, op->attr_iri, gone,
+                             cJSON_GetObjectItemCaseSensitive(
+                                 cJSON_GetObjectItemCaseSensitive(cur, "attrs"), op->attr_iri),
+                             now)) != 0)
+        goto fail;
+    cJSON_Delete(gone);
     text_len = strlen(text);
     free(text);
     if (want)
@@ -752,6 +829,7 @@ fail:
     free(text);
     cJSON_Delete(cur);
     cJSON_Delete(before);
+    cJSON_Delete(gone);
     return rc;
 }
 

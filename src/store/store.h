@@ -256,7 +256,7 @@ struct store_history_query {
 
 /* timeproperty (GS CIM 009 4.11): observedAt is the history's own key;
  * createdAt and modifiedAt are read from each instance (a scan of the
- * entity's whole history, so slower); no stored instance has deletedAt. */
+ * entity's whole history, so slower); deletedAt: the records of deletions. */
 enum { STORE_TP_OBSERVED = 0, STORE_TP_CREATED, STORE_TP_MODIFIED, STORE_TP_DELETED };
 
 /* each(ud, attr_iri, instance_id, time_ms, instance JSON text) in time order

@@ -56,9 +56,10 @@ struct store_backend_ops {
     int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text, int geo);
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
     /* Append one instance to the history. num: the numeric value or NAN;
-     * ds: its datasetId or NULL. */
+     * ds: its datasetId or NULL; deleted: it records a deletion (no value,
+     * left out of aggregations). */
     int (*w_history)(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                     double num, const char *ds, const char *inst);
+                     double num, const char *ds, int deleted, const char *inst);
     /* Delete history rows: the whole entity (attr NULL), one attribute's
      * dataset ds (NULL = default; all_ds: every dataset), or instance iid
      * (> 0). *n = rows deleted (0 is not an error). */

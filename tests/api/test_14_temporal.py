@@ -88,9 +88,11 @@ def test_tenants_and_restart(hub):
     assert_problem(st, b, 404, "ResourceNotFound")
     hub.restart()
     assert values(hub, eid, tenant="hist")["kwh"]["values"] == [[7, "2026-03-01T07:00:00.000Z"]]
-    # history outlives the entity
+    # history outlives the entity, and records its deletion
     assert hub.delete(ENTITIES + "/" + eid, tenant="hist")[0] == 204
-    assert values(hub, eid, tenant="hist")["kwh"]["values"] == [[7, "2026-03-01T07:00:00.000Z"]]
+    v = values(hub, eid, tenant="hist")["kwh"]["values"]
+    assert v[0] == [7, "2026-03-01T07:00:00.000Z"]
+    assert len(v) == 2 and v[1][0] == "urn:ngsi-ld:null"
 
 
 def test_history_modes(hub_factory):

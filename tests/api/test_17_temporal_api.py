@@ -198,7 +198,8 @@ def test_instance_patch_and_delete(hub):
 def test_timeproperty(hub):
     """timeproperty=modifiedAt / createdAt window, order and pair the
     instances by that member (read back here from sysAttrs), not observedAt;
-    deletedAt matches nothing; anything else is a 400."""
+    deletedAt matches nothing while nothing was deleted; anything else is a
+    400."""
     eid = "urn:ngsi-ld:Sensor:tp1"
     start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
     create(hub, temporal_entity(eid, "Sensor", {"temp": [obs(1, 0), obs(2, 1), obs(3, 2)]}))
@@ -239,6 +240,45 @@ def test_timeproperty(hub):
     assert "temp" not in get("timeproperty=deletedAt")
     st, _, b = hub.get(TEMPORAL + "/" + eid + "?timeproperty=observed")
     assert_problem(st, b, 400, "BadRequestData")
+
+
+def test_deletions_are_recorded_in_the_history(hub):
+    """Deleting an attribute (one datasetId of it) or the entity appends a
+    urn:ngsi-ld:null instance with deletedAt (5.2.1) for every instance that
+    was recorded: timeproperty=deletedAt finds them; aggregations skip
+    them; the attribute's earlier history stays."""
+    eid = "urn:ngsi-ld:Sensor:del-h"
+    ds = "urn:ngsi-ld:Dataset:d"
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    body = {"id": eid, "type": "Sensor",
+            "temp": [obs(1, 0), obs(2, 0, datasetId=ds)], "hum": obs(40, 0),
+            "note": prop("no observedAt")}
+    assert hub.post(ENTITIES, body)[0] == 201
+    assert hub.delete(ENTITIES + "/" + eid + "/attrs/temp?datasetId=" + ds)[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?timeproperty=deletedAt&timerel=after&timeAt="
+                       + start)
+    assert st == 200, b
+    assert set(b) == {"id", "type", "temp"}
+    d = b["temp"] if isinstance(b["temp"], dict) else b["temp"][0]
+    assert d["value"] == "urn:ngsi-ld:null" and d["datasetId"] == ds
+    deleted_at = d["deletedAt"]
+    assert deleted_at >= start
+    assert hub.delete(ENTITIES + "/" + eid)[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?timeproperty=deletedAt&options=temporalValues")
+    assert st == 200, b
+    temps = b["temp"] if isinstance(b["temp"], list) else [b["temp"]]
+    assert sorted((g.get("datasetId", ""), [v[0] for v in g["values"]]) for g in temps) == [
+        ("", ["urn:ngsi-ld:null"]), (ds, ["urn:ngsi-ld:null"])]
+    assert b["hum"]["values"][0][0] == "urn:ngsi-ld:null"
+    assert "note" not in b  # never recorded (no observedAt): its deletion is not either
+    # the history before the deletions is all there; aggregations skip the records
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?attrs=hum&options=temporalValues")
+    assert b["hum"]["values"][0] == [40, ts(0)] and len(b["hum"]["values"]) == 2
+    st, _, a = hub.get(TEMPORAL + "/" + eid + "?attrs=hum&options=aggregatedValues"
+                       "&aggrMethods=totalCount,max&timerel=before&timeAt=2999-01-01T00:00:00Z")
+    assert st == 200, a
+    assert sum(p[0] for p in a["hum"]["totalCount"]) == 1
+    assert max(p[0] for p in a["hum"]["max"]) == 40
 
 
 def test_delete_temporal_entity(hub):

@@ -19,7 +19,8 @@
  *                 zigzag   iid - rid  (0, 1, 2... as appended; an instance whose
  *                                      time is changed moves to a new row and
  *                                      keeps its id: its delta is then negative)
- *                 u8       flags      HF_NUM: numeric value, HF_DS: has a datasetId
+ *                 u8       flags      HF_NUM: numeric value, HF_DS: has a datasetId,
+ *                                      HF_DEL: records a deletion (no value)
  *                 8 bytes  the value, an IEEE double in host order (HF_NUM only)
  *
  * `body` holds their JSON in the same order: varint length (with the NUL),
@@ -58,6 +59,7 @@
 
 #define HF_NUM 1
 #define HF_DS 2
+#define HF_DEL 4
 
 #define HIST_PENDING 8           /* buffered rows (distinct times) of one entity */
 #define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
@@ -404,7 +406,7 @@ static int pend_flush(struct sq_hist *h)
 }
 
 int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                    double num, const char *ds, const char *inst)
+                    double num, const char *ds, int deleted, const char *inst)
 {
     struct sqlite_be *be = arg;
     struct sq_hist *h = be->hist;
@@ -439,7 +441,8 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
         r = &h->pend[h->n_pend++];
         r->t = t_ms;
     }
-    return hrow_add(r, aid, r->n, flags_of(num, ds), num, inst, strlen(inst));
+    return hrow_add(r, aid, r->n, flags_of(num, ds) | (deleted ? HF_DEL : 0), num, inst,
+                    strlen(inst));
 }
 
 int sq__hist_flush(struct sqlite_be *be)
@@ -1295,6 +1298,8 @@ static int fold_add(struct fold *f, int64_t t, const struct hent *e)
     int64_t k;
     int rc;
 
+    if (e->flags & HF_DEL)
+        return 0; /* a deletion has no value to aggregate */
     if (f->start == INT64_MIN)
         f->start = t;
     k = period_of(f, t);
