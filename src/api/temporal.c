@@ -324,6 +324,14 @@ static const char *simplified_member(const char *type, const char **value_member
     return "values";
 }
 
+static cJSON *last_member(cJSON *o)
+{
+    cJSON *c = o->child;
+    while (c && c->next)
+        c = c->next;
+    return c;
+}
+
 /* The simplified temporal representation of one rendered attribute: per
  * datasetId (in order of appearance) an object {type, datasetId, <values
  * member>: [[value, time]...]}, the time being the timeproperty's (from
@@ -364,7 +372,7 @@ static cJSON *temporal_values(const cJSON *instances, const cJSON *meta)
         }
         if ((pair = cJSON_CreateArray()) == NULL)
             goto oom;
-        cJSON_AddItemToArray(g->child->prev, pair); /* the list: g's last member */
+        cJSON_AddItemToArray(last_member(g), pair); /* the group's list */
         cJSON_AddItemToArray(pair, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
         if (m != NULL && cJSON_GetArraySize(m) == 2) {
             char ts[TM_ISO_LEN];
@@ -383,6 +391,14 @@ static cJSON *temporal_values(const cJSON *instances, const cJSON *meta)
 oom:
     cJSON_Delete(groups);
     return NULL;
+}
+
+static int listed(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i]))
+            return 1;
+    return 0;
 }
 
 static void replace_member(cJSON *obj, cJSON *old, cJSON *with)
@@ -414,6 +430,16 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id, 
         return NULL;
     }
     cJSON_AddItemToObject(doc, "type", types ? cJSON_Duplicate(types, 1) : cJSON_CreateArray());
+    /* pick / omit drop attributes here, from the instances and their [iid,
+     * t] pairs alike: the loop below pairs them by position */
+    for (cJSON *a = h->attrs ? h->attrs->child : NULL, *next; a; a = next) {
+        next = a->next;
+        if ((t->n_pick && !listed(a->string, t->pick, t->n_pick)) ||
+            listed(a->string, t->omit, t->n_omit)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(h->meta, a->string);
+            cJSON_DeleteItemFromObjectCaseSensitive(h->attrs, a->string);
+        }
+    }
     cJSON_AddItemToObject(doc, "attrs", h->attrs);
     h->attrs = NULL;
     out = api_render(r, &v, doc);
@@ -557,14 +583,6 @@ static int aggr_compute(struct store *st, const struct tq *t, const struct store
 
 /* The aggregated representation of entity id from a computed run (the
  * request's thread: it compacts with the request's context). */
-static int listed(const char *name, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(name, list[i]))
-            return 1;
-    return 0;
-}
-
 static cJSON *aggr_render(struct req *r, const char *id, const cJSON *cur, struct aggr_run *run)
 {
     const struct tq *t = run->t;

@@ -532,6 +532,39 @@ int ent_attr_replace(cJSON *cur, const char *attr_iri, const cJSON *inst, const 
     return 0;
 }
 
+cJSON *ent_null_instance(const char *type)
+{
+    enum ent__kind k = type ? ent__kind_by_name(type) : ENT__PROPERTY;
+    cJSON *o = cJSON_CreateObject(), *v;
+
+    if (k == ENT__NONE)
+        k = ENT__PROPERTY;
+    if (o == NULL)
+        return NULL;
+    if (k == ENT__LANG) {
+        v = cJSON_CreateObject();
+        if (v && !cJSON_AddStringToObject(v, "@none", "urn:ngsi-ld:null")) {
+            cJSON_Delete(v);
+            v = NULL;
+        }
+    } else if (k == ENT__LIST || k == ENT__LISTREL) {
+        v = cJSON_CreateArray();
+        if (v && !cJSON_AddItemToArray(v, cJSON_CreateString("urn:ngsi-ld:null"))) {
+            cJSON_Delete(v);
+            v = NULL;
+        }
+    } else {
+        v = cJSON_CreateString("urn:ngsi-ld:null");
+    }
+    if (v == NULL || !cJSON_AddStringToObject(o, "type", ent__kind_names[k]) ||
+        !cJSON_AddItemToObject(o, ent__value_members[k], v)) {
+        cJSON_Delete(v);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 int ent_attr_delete(cJSON *cur, const char *attr_iri, const char *dataset_id, int delete_all,
                     struct err *e)
 {

@@ -123,6 +123,12 @@ int ent_attr_replace(cJSON *cur, const char *attr_iri, const cJSON *inst, const 
  * delete_all. The attribute disappears with its last instance. Does not
  * touch modifiedAt (the caller does, it knows `now`). ERR_NOT_FOUND if the
  * attribute / instance is absent. */
+/* An instance saying "deleted" (GS CIM 009 5.2.1): {type, <the type's value
+ * member>: the NGSI-LD null "urn:ngsi-ld:null"}, in the shape the type's
+ * value takes (a languageMap {"@none": null}, a one-item list...). type:
+ * the deleted instance's (NULL: Property). NULL when out of memory. */
+cJSON *ent_null_instance(const char *type);
+
 int ent_attr_delete(cJSON *cur, const char *attr_iri, const char *dataset_id, int delete_all,
                     struct err *e);
 

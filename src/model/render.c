@@ -224,7 +224,8 @@ static cJSON *render_key_values(struct rstate *rs, const cJSON *inst, enum ent__
         return NULL;
     }
     if (k == ENT__VOCAB) {
-        add(rs, o, "vocab", compact_terms(rs, v, 0));
+        if (v != NULL)
+            add(rs, o, "vocab", compact_terms(rs, v, 0));
     } else if (k == ENT__LISTREL) {
         cJSON *uris = cJSON_CreateArray();
         const cJSON *it;
@@ -273,7 +274,7 @@ static cJSON *render_instance(struct rstate *rs, const cJSON *inst, int multi)
         add(rs, o, "value", dup(rs, lang_entry));
         add(rs, o, "lang", cJSON_CreateString(lang_entry->string));
         n_other++;
-    } else if (k == ENT__VOCAB) {
+    } else if (k == ENT__VOCAB && v != NULL) {
         add(rs, o, "vocab", compact_terms(rs, v, 0));
     } else if (v != NULL) {
         add(rs, o, ent__value_members[k], dup(rs, v));

@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,7 @@ struct endpoint {
     struct delivery *head, *tail;
     size_t n;
     pthread_cond_t cond;
-    pthread_t thread; /* MQTT only: HTTP endpoints are driven by the dispatcher */
+    pthread_t thread; /* MQTT only: HTTP endpoints are driven by their dispatcher */
     int started;
     CURL *curl;
     int busy;   /* a delivery is being sent (mu released) */
@@ -369,8 +370,10 @@ static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *do
                                       : "Content-Type: application/json");
     if (h && !s->accept_ld) {
         char *url = notify_context_link(n->c.contexts, cv);
-        if (url == NULL)
+        if (url == NULL) {
+            curl_slist_free_all(h);
             goto fail;
+        }
         snprintf(line, sizeof(line),
                  "Link: <%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
                  "type=\"application/ld+json\"",
@@ -1062,7 +1065,8 @@ static void enqueue(struct notify *n, struct entry *e, struct ver *v, char *body
             goto drop;
         ep->nt = n;
         ep->transport = v->sub->transport;
-        ep->disp = &n->disp[n->next_disp++ % (unsigned)n->n_disp];
+        if (ep->transport != SUB_MQTT) /* MQTT endpoints have threads of their own */
+            ep->disp = &n->disp[n->next_disp++ % (unsigned)n->n_disp];
         pthread_cond_init(&ep->cond, NULL);
         if ((ep->uri = strdup(v->sub->uri)) == NULL ||
             hmap_put(n->endpoints, ep->uri, ep, NULL) != 0) {
@@ -1909,7 +1913,9 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     n->wkeys = hmap_new(64);
     pthread_mutex_init(&n->wmu, NULL);
     n->mqtt = mqtt_pool_new(n->c.max_endpoints, n->c.timeout_ms);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t cpus;
+    long cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                               : sysconf(_SC_NPROCESSORS_ONLN);
     n->n_disp = cores < 1 ? 1 : cores > MAX_DISP ? MAX_DISP : (int)cores;
     int disp_ok = 1;
     for (int i = 0; i < MAX_DISP; i++)

@@ -17,7 +17,8 @@
  *   interval thread: the work that touches the store: due timeInterval
  *     subscriptions (a store scan each; overlapping ticks are skipped) and
  *     the persistence of changed status counters (every flush_ms).
- *   dispatcher thread: every HTTP notification, through one libcurl multi
+ *   dispatcher threads (one per core, up to 4; each HTTP endpoint belongs
+ *     to one): its endpoints' notifications, through its own libcurl multi
  *     handle (keep-alive connection per receiver, timeout, bounded retries
  *     with backoff, one transfer at a time per endpoint so each receiver
  *     gets its notifications in order). Each endpoint URI has a bounded

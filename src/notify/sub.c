@@ -865,14 +865,19 @@ static int add_deleted(const struct sub *s, const struct store_event *ev, const 
             free(name);
             continue;
         }
-        if (s->format != ENT_NORMALIZED) {
+        int rel = cJSON_IsString(type) && strstr(type->valuestring, "Relationship") != NULL;
+        if (s->format == ENT_KEYVALUES || (s->format == ENT_CONCISE && !rel)) {
             o = cJSON_CreateString(NGSI_LD_NULL);
-        } else if ((o = cJSON_CreateObject()) != NULL) {
-            int rel = cJSON_IsString(type) && strstr(type->valuestring, "Relationship") != NULL;
-            cJSON_AddStringToObject(o, "type", cJSON_IsString(type) ? type->valuestring : "Property");
-            cJSON_AddStringToObject(o, rel ? "object" : "value", NGSI_LD_NULL);
-            if (s->sys_attrs)
-                cJSON_AddStringToObject(o, "deletedAt", now);
+        } else if (s->format == ENT_CONCISE) { /* a bare string would read as a Property */
+            if ((o = cJSON_CreateObject()) != NULL &&
+                !cJSON_AddStringToObject(o, "object", NGSI_LD_NULL)) {
+                cJSON_Delete(o);
+                o = NULL;
+            }
+        } else if ((o = ent_null_instance(cJSON_IsString(type) ? type->valuestring : NULL)) !=
+                       NULL &&
+                   s->sys_attrs) {
+            cJSON_AddStringToObject(o, "deletedAt", now);
         }
         if (o == NULL || !cJSON_AddItemToObject(out, name, o)) {
             cJSON_Delete(o);

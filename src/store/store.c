@@ -348,14 +348,8 @@ static int record_deleted(struct store *s, int64_t tid, const char *eid, const c
         }
         if (kept)
             continue;
-        if ((rec = cJSON_CreateObject()) == NULL)
+        if ((rec = ent_null_instance(cJSON_IsString(type) ? type->valuestring : NULL)) == NULL)
             return ERR_NOMEM;
-        cJSON_AddStringToObject(rec, "type", cJSON_IsString(type) ? type->valuestring : "Property");
-        cJSON_AddStringToObject(rec,
-                                cJSON_IsString(type) && strstr(type->valuestring, "Relationship")
-                                    ? "object"
-                                    : "value",
-                                "urn:ngsi-ld:null");
         if (cJSON_IsString(ds))
             cJSON_AddStringToObject(rec, "datasetId", ds->valuestring);
         cJSON_AddStringToObject(rec, "deletedAt", now);

@@ -103,6 +103,14 @@ def test_pick_and_omit_project_the_temporal_answer(hub):
     st, _, b = hub.get(TEMPORAL + "/" + eid + "?pick=id,temp")
     assert st == 200, b
     assert set(b) == {"id", "temp"} and len(b["temp"]) == 2
+    # what is left keeps its own instanceIds, whatever went before it
+    st, _, full = hub.get(TEMPORAL + "/" + eid)
+    for attr in ("temp", "hum", "co2"):
+        st, _, b = hub.get(TEMPORAL + "/" + eid + "?pick=id," + attr)
+        assert b[attr] == full[attr], attr
+        st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=temporalValues&pick=" + attr)
+        vals = full[attr] if isinstance(full[attr], list) else [full[attr]]
+        assert b[attr]["values"] == [[i["value"], i["observedAt"]] for i in vals]
     st, _, b = hub.get(TEMPORAL + "/" + eid + "?omit=hum,co2&options=temporalValues")
     assert set(b) == {"id", "type", "temp"}
     assert b["temp"]["values"] == [[1, ts(0)], [3, ts(1)]]
@@ -271,6 +279,7 @@ def test_deletions_are_recorded_in_the_history(hub):
         ("", ["urn:ngsi-ld:null"]), (ds, ["urn:ngsi-ld:null"])]
     assert b["hum"]["values"][0][0] == "urn:ngsi-ld:null"
     assert "note" not in b  # never recorded (no observedAt): its deletion is not either
+
     # the history before the deletions is all there; aggregations skip the records
     st, _, b = hub.get(TEMPORAL + "/" + eid + "?attrs=hum&options=temporalValues")
     assert b["hum"]["values"][0] == [40, ts(0)] and len(b["hum"]["values"]) == 2
@@ -279,6 +288,28 @@ def test_deletions_are_recorded_in_the_history(hub):
     assert st == 200, a
     assert sum(p[0] for p in a["hum"]["totalCount"]) == 1
     assert max(p[0] for p in a["hum"]["max"]) == 40
+
+
+def test_deletion_records_take_the_shape_of_their_type(hub_factory):
+    h = hub_factory("--history", "all")
+    eid = "urn:ngsi-ld:Sensor:del-kinds"
+    body = {"id": eid, "type": "Sensor",
+            "name": {"type": "LanguageProperty", "languageMap": {"en": "lamp"}},
+            "state": {"type": "VocabProperty", "vocab": "on"},
+            "parts": {"type": "ListProperty", "valueList": [1, 2]},
+            "cfg": {"type": "JsonProperty", "json": {"a": 1}}}
+    assert h.post(ENTITIES, body)[0] == 201
+    assert h.delete(ENTITIES + "/" + eid)[0] == 204
+    st, _, b = h.get(TEMPORAL + "/" + eid + "?timeproperty=deletedAt")
+    assert st == 200, b
+    one = lambda x: x if isinstance(x, dict) else x[-1]
+    assert one(b["name"])["languageMap"] == {"@none": "urn:ngsi-ld:null"}
+    assert one(b["state"])["vocab"] == "urn:ngsi-ld:null"
+    assert one(b["parts"])["valueList"] == ["urn:ngsi-ld:null"]
+    assert one(b["cfg"])["json"] == "urn:ngsi-ld:null"
+    st, _, b = h.get(TEMPORAL + "/" + eid)
+    assert st == 200, b
+    assert one(b["state"])["type"] == "VocabProperty"
 
 
 def test_delete_temporal_entity(hub):

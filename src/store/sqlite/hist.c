@@ -865,7 +865,9 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
 {
     struct sqlite_be *be = arg;
     struct sq_hist *h = be->hist;
-    struct edit ed = {.iid = iid, .inst = inst, .num = num, .flags = flags_of(num, ds)};
+    /* a record of a deletion stays one */
+    struct edit ed = {.iid = iid, .inst = inst, .num = num,
+                      .flags = flags_of(num, ds) | (strstr(inst, "\"deletedAt\"") ? HF_DEL : 0)};
     sqlite3_stmt *row = NULL;
     int64_t hk, rid, t;
     int rc;
