@@ -75,10 +75,8 @@ struct tq {
     long last_n;            /* 0 = none */
     long cap;               /* instances per attribute per answer */
     int values, aggregated, sys_attrs;
-    /* the request's projection (its view's, alive while the answer is made) */
-    const char *const *pick, *const *omit;
-    size_t n_pick, n_omit;
-    const char *lang;
+    /* the request's pick, omit and lang (its view's, alive while the answer is made) */
+    struct ent_render_opts proj;
     unsigned methods;           /* AGGR_* */
     struct store_period period; /* zero = the whole window */
 };
@@ -168,11 +166,9 @@ static int tq_finish(struct req *r, struct tq *t, const struct api_view *v)
     t->values = v->temporal_values;
     t->aggregated = v->aggregated_values;
     t->sys_attrs = v->ro.sys_attrs;
-    t->pick = v->ro.pick;
-    t->n_pick = v->ro.n_pick;
-    t->omit = v->ro.omit;
-    t->n_omit = v->ro.n_omit;
-    t->lang = v->ro.lang;
+    t->proj = (struct ent_render_opts){.pick = v->ro.pick, .n_pick = v->ro.n_pick,
+                                       .omit = v->ro.omit, .n_omit = v->ro.n_omit,
+                                       .lang = v->ro.lang};
     if (t->values && t->aggregated)
         return err_set(&r->err, ERR_BAD_DATA,
                        "options temporalValues and aggregatedValues exclude each other");
@@ -393,14 +389,6 @@ oom:
     return NULL;
 }
 
-static int listed(const char *name, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(name, list[i]))
-            return 1;
-    return 0;
-}
-
 static void replace_member(cJSON *obj, cJSON *old, cJSON *with)
 {
     with->string = strdup(old->string); /* replacing keeps no key */
@@ -416,14 +404,10 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id, 
     cJSON *doc = cJSON_CreateObject(), *out = NULL;
 
     memset(&v, 0, sizeof(v));
+    v.ro = t->proj;
     v.ro.ctx = r->ctx;
     v.ro.format = ENT_NORMALIZED;
     v.ro.sys_attrs = t->sys_attrs;
-    v.ro.pick = t->pick;
-    v.ro.n_pick = t->n_pick;
-    v.ro.omit = t->omit;
-    v.ro.n_omit = t->n_omit;
-    v.ro.lang = t->lang;
     if (doc == NULL || cJSON_AddStringToObject(doc, "id", id) == NULL) {
         cJSON_Delete(doc);
         err_set(&r->err, ERR_NOMEM, "out of memory");
@@ -434,8 +418,7 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id, 
      * t] pairs alike: the loop below pairs them by position */
     for (cJSON *a = h->attrs ? h->attrs->child : NULL, *next; a; a = next) {
         next = a->next;
-        if ((t->n_pick && !listed(a->string, t->pick, t->n_pick)) ||
-            listed(a->string, t->omit, t->n_omit)) {
+        if (!ent_render_keeps(&t->proj, a->string)) {
             cJSON_DeleteItemFromObjectCaseSensitive(h->meta, a->string);
             cJSON_DeleteItemFromObjectCaseSensitive(h->attrs, a->string);
         }
@@ -591,11 +574,9 @@ static cJSON *aggr_render(struct req *r, const char *id, const cJSON *cur, struc
 
     /* id and type rendered like an entity's, then one member per attribute */
     memset(&v, 0, sizeof(v));
+    v.ro = t->proj;
+    v.ro.lang = NULL;
     v.ro.ctx = r->ctx;
-    v.ro.pick = t->pick;
-    v.ro.n_pick = t->n_pick;
-    v.ro.omit = t->omit;
-    v.ro.n_omit = t->n_omit;
     if ((head = cJSON_CreateObject()) == NULL)
         goto oom;
     cJSON_AddStringToObject(head, "id", id);
@@ -605,8 +586,7 @@ static cJSON *aggr_render(struct req *r, const char *id, const cJSON *cur, struc
     if ((out = api_render(r, &v, head)) == NULL)
         goto out;
     for (cJSON *a = run->attrs->child; a; a = a->next) {
-        if ((t->n_pick && !listed(a->string, t->pick, t->n_pick)) ||
-            listed(a->string, t->omit, t->n_omit))
+        if (!ent_render_keeps(&t->proj, a->string))
             continue; /* pick / omit */
         char *name = ld_compact(r->ctx ? r->ctx : ld_core(), a->string);
         cJSON *o = cJSON_CreateObject();

@@ -166,6 +166,9 @@ struct ent_render_opts {
  * (not a document). */
 int ent_render(const cJSON *doc, const struct ent_render_opts *o, cJSON **out, struct err *e);
 
+/* Does o's pick / omit keep member name (an attribute IRI, "id", "type")? */
+int ent_render_keeps(const struct ent_render_opts *o, const char *name);
+
 /* ---- Accessors for the store's indexes (borrowed pointers) ------------ */
 const char *ent_doc_id(const cJSON *doc);
 const cJSON *ent_doc_types(const cJSON *doc);                        /* the "type" array */

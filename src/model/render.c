@@ -111,13 +111,16 @@ static int in_list(const char *name, const char *const *list, size_t n)
     return 0;
 }
 
-static int keep(const struct rstate *rs, const char *name)
+int ent_render_keeps(const struct ent_render_opts *o, const char *name)
 {
-    const struct ent_render_opts *o = rs->o;
-
     if (o->n_pick > 0 && !in_list(name, o->pick, o->n_pick))
         return 0;
     return !in_list(name, o->omit, o->n_omit);
+}
+
+static int keep(const struct rstate *rs, const char *name)
+{
+    return ent_render_keeps(rs->o, name);
 }
 
 /* ---- lang ------------------------------------------------------------- */

@@ -1049,7 +1049,7 @@ static void count_drop(struct entry *e)
     e->dirty = 1;
 }
 
-static void ready_push(struct notify *n, struct endpoint *ep);
+static void ready_push(struct endpoint *ep);
 
 /* Queue a delivery on its endpoint (mu held; takes body). */
 static void enqueue(struct notify *n, struct entry *e, struct ver *v, char *body, size_t len)
@@ -1097,7 +1097,7 @@ static void enqueue(struct notify *n, struct entry *e, struct ver *v, char *body
     if (ep->transport == SUB_MQTT)
         pthread_cond_signal(&ep->cond);
     else if (!ep->cur)
-        ready_push(n, ep);
+        ready_push(ep);
     return;
 drop:
     count_drop(e);
@@ -1206,9 +1206,8 @@ static void ready_append(struct endpoint *ep)
 }
 
 /* Put ep on the ready list and wake its dispatcher (mu held). */
-static void ready_push(struct notify *n, struct endpoint *ep)
+static void ready_push(struct endpoint *ep)
 {
-    (void)n;
     if (ep->in_ready)
         return;
     ready_append(ep);
@@ -1266,7 +1265,7 @@ static int64_t dispatch_start(struct disp *dp, int64_t now)
             ep->cur = NULL;
             ep->busy = 0;
             if (ep->head)
-                ready_push(n, ep);
+                ready_push(ep);
             continue;
         }
         ep->in_multi = 1;
@@ -1286,33 +1285,33 @@ static void dispatch_done(struct notify *n, struct endpoint *ep, CURLcode rc)
         ep->cur = NULL;
         ep->busy = 0;
         if (ep->head)
-            ready_push(n, ep);
+            ready_push(ep);
     } else {
         ep->retry_at = tm_now_ms() + ((int64_t)n->c.backoff_ms << (ep->attempt - 1));
-        ready_push(n, ep);
+        ready_push(ep);
     }
 }
 
 /* curl: watch (or stop watching) socket s. */
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
 {
-    struct disp *n = ud;
+    struct disp *d = ud;
     struct epoll_event ev = {0};
     (void)easy;
 
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(n->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(n->multi, s, NULL);
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(d->multi, s, NULL);
         return 0;
     }
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
     ev.data.fd = s;
     if (sockp == NULL) {
-        if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-            epoll_ctl(n->epfd, EPOLL_CTL_MOD, s, &ev);
-        curl_multi_assign(n->multi, s, n);
-    } else if (epoll_ctl(n->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
-        epoll_ctl(n->epfd, EPOLL_CTL_ADD, s, &ev);
+        if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+        curl_multi_assign(d->multi, s, d);
+    } else if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
+        epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev);
     }
     return 0;
 }
@@ -1320,9 +1319,9 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *ud, void 
 /* curl: call socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: never). */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud)
 {
-    struct disp *n = ud;
+    struct disp *d = ud;
     (void)multi;
-    n->curl_due_ms = timeout_ms < 0 ? -1 : tm_now_ms() + timeout_ms;
+    d->curl_due_ms = timeout_ms < 0 ? -1 : tm_now_ms() + timeout_ms;
     return 0;
 }
 
