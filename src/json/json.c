@@ -13,17 +13,19 @@
 
 #define JSON_MAX_DEPTH 512 /* cJSON's own nesting limit is 1000 on input */
 
-static int write_number(struct buf *b, double d)
+size_t json_number_text(double d, char out[JSON_NUM_MAX])
 {
-    char tmp[40];
+    char tmp[JSON_NUM_MAX], *p = tmp + sizeof(tmp);
+    size_t len;
     int n;
 
-    if (isnan(d) || isinf(d))
-        return buf_append(b, "null", 4);
+    if (isnan(d) || isinf(d)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
     if (d == floor(d) && fabs(d) < 1e15) {
         /* integral: exact in int64, and "%1.15g" would print the same digits */
         long long v = (long long)d;
-        char *p = tmp + sizeof(tmp);
         int neg = v < 0 || (v == 0 && signbit(d));
         unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
         do {
@@ -32,7 +34,7 @@ static int write_number(struct buf *b, double d)
         } while (u);
         if (neg)
             *--p = '-';
-        return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+        goto done;
     }
     /* Short decimals (sensor readings, coordinates): the fewest fraction
      * digits k with n / 10^k == d. Both n and 10^k are exact doubles, so the
@@ -47,7 +49,6 @@ static int write_number(struct buf *b, double d)
             long long v = llround(scaled);
             if ((double)v / p10[k] != d)
                 continue;
-            char *p = tmp + sizeof(tmp);
             unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
             for (int i = 0; i < k; i++) {
                 *--p = (char)('0' + u % 10);
@@ -60,13 +61,26 @@ static int write_number(struct buf *b, double d)
             } while (u);
             if (v < 0)
                 *--p = '-';
-            return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+            goto done;
         }
     }
-    n = snprintf(tmp, sizeof(tmp), "%1.15g", d);
-    if (strtod(tmp, NULL) != d)
-        n = snprintf(tmp, sizeof(tmp), "%1.17g", d);
-    return buf_append(b, tmp, (size_t)n);
+    n = snprintf(out, JSON_NUM_MAX, "%1.15g", d);
+    if (strtod(out, NULL) != d)
+        n = snprintf(out, JSON_NUM_MAX, "%1.17g", d);
+    return (size_t)n;
+done:
+    len = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return len;
+}
+
+static int write_number(struct buf *b, double d)
+{
+    char tmp[JSON_NUM_MAX];
+    size_t n = json_number_text(d, tmp);
+
+    return buf_append(b, tmp, n);
 }
 
 /* Copy a string that needs no escaping in one go; escape otherwise. */

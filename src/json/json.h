@@ -24,6 +24,13 @@
  * (b's cap). Invalid numbers (NaN, inf) print as null, as cJSON does. */
 int json_write(struct buf *b, const cJSON *item);
 
+#define JSON_NUM_MAX 40 /* buffer size for json_number_text */
+
+/* The text json_write gives the number d (NUL-terminated in out, which
+ * holds JSON_NUM_MAX bytes): the shortest that reads back as d; "null" for
+ * NaN and infinities. Returns its length. */
+size_t json_number_text(double d, char out[JSON_NUM_MAX]);
+
 /* Print item to a new string (caller frees); NULL when out of memory.
  * *len (may be NULL) receives the length. */
 char *json_print(const cJSON *item, size_t *len);

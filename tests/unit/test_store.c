@@ -13,6 +13,7 @@
 
 #include "ld/ld.h"
 #include "model/entity.h"
+#include "json/json.h"
 #include "store/store.h"
 #include "util/time.h"
 
@@ -485,6 +486,122 @@ static void test_aggregation_before_1970(void **state)
     store_close(s);
 }
 
+/* What a history read returned: each instance's exact text. */
+struct texts {
+    char *text[32];
+    int n;
+};
+
+static int collect_text(void *ud, const char *attr, int64_t iid, int64_t t, const char *inst)
+{
+    struct texts *c = ud;
+    (void)attr, (void)iid, (void)t;
+    assert_true(c->n < 32);
+    c->text[c->n++] = strdup(inst);
+    return 0;
+}
+
+/* hist.c keeps common instances (a number or a short string, a unit, the
+ * three timestamps) packed and everything else as JSON: each reads back
+ * as exactly the text the store recorded (the instance with its createdAt
+ * and modifiedAt), whichever way it was kept. */
+static void test_history_keeps_instance_text(void **state)
+{
+    static const char *const insts[] = {
+        /* packed, in time order */
+        "{\"type\":\"Property\",\"value\":0.1,\"observedAt\":\"1969-12-31T23:59:59.999Z\"}",
+        "{\"type\":\"Property\",\"value\":58.3,\"unitCode\":\"GQ\","
+        "\"observedAt\":\"2026-01-15T00:00:01.000Z\"}",
+        "{\"type\":\"Property\",\"value\":-0,\"observedAt\":\"2026-01-15T00:00:02.000Z\"}",
+        "{\"type\":\"Property\",\"value\":1e+300,\"observedAt\":\"2026-01-15T00:00:03.000Z\"}",
+        "{\"type\":\"Property\",\"value\":\"veryUnhealthy\",\"unitCode\":\"C62\","
+        "\"observedAt\":\"2026-01-15T00:00:04.000Z\"}",
+        "{\"type\":\"Property\",\"value\":\"\",\"observedAt\":\"2026-01-15T00:00:05.000Z\"}",
+        /* JSON: other members, types, escapes, long strings, other time forms */
+        "{\"type\":\"Property\",\"value\":1,\"observedAt\":\"2026-01-15T00:00:06Z\"}",
+        "{\"type\":\"Property\",\"value\":\"caf\\u00e9\",\"observedAt\":\"2026-01-15T00:00:07.000Z\"}",
+        "{\"type\":\"Property\",\"value\":\"a\\\"b\",\"observedAt\":\"2026-01-15T00:00:08.000Z\"}",
+        "{\"type\":\"Property\",\"value\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+        "\"observedAt\":\"2026-01-15T00:00:09.000Z\"}",
+        "{\"type\":\"Property\",\"value\":2,\"observedAt\":\"2026-01-15T00:00:10.000Z\",\"x\":1}",
+        "{\"type\":\"Property\",\"value\":true,\"observedAt\":\"2026-01-15T00:00:11.000Z\"}",
+        "{\"type\":\"Property\",\"value\":[1,2],\"observedAt\":\"2026-01-15T00:00:12.000Z\"}",
+        "{\"type\":\"GeoProperty\",\"value\":{\"type\":\"Point\",\"coordinates\":[4.3,52]},"
+        "\"observedAt\":\"2026-01-15T00:00:13.000Z\"}",
+        "{\"type\":\"Property\",\"value\":3,\"unitCode\":\"C\\\\\","
+        "\"observedAt\":\"2026-01-15T00:00:14.000Z\"}",
+        "{\"type\":\"Property\",\"value\":4,\"observedAt\":\"2026-01-15T00:00:15.000Z\","
+        "\"datasetId\":\"urn:ds:a\"}",
+    };
+    enum { N = sizeof(insts) / sizeof(insts[0]), N_PACKED = 6 };
+    struct store *s = open_store();
+    struct store_history_query q = {
+        .entity_id = "urn:ngsi-ld:M:9", .from_ms = INT64_MIN, .to_ms = INT64_MAX};
+    struct texts got = {{0}, 0};
+    struct store_op op;
+    struct err e = {0};
+    cJSON *hist = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(hist, "urn:p");
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t before, after;
+    (void)state;
+
+    for (int i = 0; i < N; i++) {
+        cJSON *j = cJSON_Parse(insts[i]);
+        assert_non_null(j);
+        cJSON_AddItemToArray(arr, j);
+    }
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_TEMPORAL_UPSERT;
+    op.doc = entity("{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\"}");
+    op.history = hist;
+    before = tm_now_ms();
+    assert_int_equal(store_write(s, &op, 1), 0);
+    after = tm_now_ms();
+    assert_int_equal(op.err.code, 0);
+    store_ops_clear(&op, 1);
+    cJSON_Delete(op.doc);
+
+    assert_int_equal(store_history(s, &q, collect_text, &got, &e), 0);
+    assert_int_equal(got.n, N);
+    for (int i = 0; i < N; i++) {
+        /* what went in, with the timestamps the store gave it */
+        cJSON *want = cJSON_Parse(insts[i]), *read = cJSON_Parse(got.text[i]);
+        const char *sys[] = {"createdAt", "modifiedAt"};
+        assert_non_null(read);
+        for (int k = 0; k < 2; k++) {
+            const cJSON *v = cJSON_GetObjectItem(read, sys[k]);
+            int64_t ms;
+            assert_true(cJSON_IsString(v));
+            assert_int_equal(tm_parse(v->valuestring, &ms), 0);
+            assert_true(ms >= before && ms <= after);
+            cJSON_AddStringToObject(want, sys[k], v->valuestring);
+        }
+        char *txt = json_print(want, NULL);
+        assert_string_equal(got.text[i], txt);
+        free(txt);
+        free(got.text[i]);
+        cJSON_Delete(want);
+        cJSON_Delete(read);
+    }
+    cJSON_Delete(hist);
+    store_close(s);
+
+    /* and the first N_PACKED were packed (body entry: length, then 0x01) */
+    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM hist_rows WHERE substr(body, 2, 1) ="
+                                        " x'01' AND length(body) < 40",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), N_PACKED);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 /* Under steady writes the background checkpointer keeps the WAL short:
  * each time it holds checkpoint_frames new frames a pass runs (here the
  * test lets it finish before the next write), the writer's next
@@ -549,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_temporal_ops_and_retention),
         cmocka_unit_test_setup_teardown(test_history_v5_upgrade_and_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregation_before_1970, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_keeps_instance_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_restarts_under_steady_writes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

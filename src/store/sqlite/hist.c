@@ -1,5 +1,5 @@
 /*
- * hist.c - the temporal history of the SQLite backend (schema v6).
+ * hist.c - the temporal history of the SQLite backend (schema v6, v8 bodies).
  *
  * Every entity write appends the attribute instances it set. The layout
  * makes that append cost about one row per entity write, and keeps reads
@@ -23,8 +23,9 @@
  *                                      HF_DEL: records a deletion (no value)
  *                 8 bytes  the value, an IEEE double in host order (HF_NUM only)
  *
- * `body` holds their JSON in the same order: varint length (with the NUL),
- * the text, a NUL.
+ * `body` holds their text in the same order: varint length, then the JSON
+ * text and a NUL, or (schema v8) a packed instance, which unpacks to the
+ * same text (see "packed instances" below).
  *
  * Why: v5 had one row per instance, indexed by (entity attribute, time), so
  * each instance was an insert at a random place of that index, and a group
@@ -67,17 +68,24 @@
 
 /* ---- row encoding ------------------------------------------------------- */
 
-static int put_varint(struct buf *b, uint64_t v)
+/* Write v as a varint at o (up to 10 bytes); returns the bytes written. */
+static size_t raw_varint(uint8_t *o, uint64_t v)
 {
-    uint8_t tmp[10];
     size_t n = 0;
 
     do {
         uint8_t c = v & 0x7f;
         v >>= 7;
-        tmp[n++] = v ? c | 0x80 : c;
+        o[n++] = v ? c | 0x80 : c;
     } while (v);
-    return buf_append(b, tmp, n);
+    return n;
+}
+
+static int put_varint(struct buf *b, uint64_t v)
+{
+    uint8_t tmp[10];
+
+    return buf_append(b, tmp, raw_varint(tmp, v));
 }
 
 static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -105,6 +113,187 @@ static int64_t unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+/* ---- packed instances ------------------------------------------------------
+ *
+ * Most instances a city keeps are a number with a unit and its timestamps,
+ *   {"type":"Property","value":21.5,"unitCode":"CEL","observedAt":"...Z",
+ *    "createdAt":"...Z","modifiedAt":"...Z"}
+ * about 165 bytes of JSON. Their body entry is packed instead (~12 bytes):
+ *   u8 BODY_PACKED, u8 members (PK_UNIT | PK_OBS | PK_CRE | PK_MOD),
+ *   [u8 length, the unitCode], then each timestamp present as a zigzag
+ *   varint: its ms minus the previous one present (the first minus 0).
+ * The value is the instance's HF_NUM double in `nums`; a string value
+ * (PK_STR) is stored as u8 length and bytes before the unit. An instance is
+ * packed only when unpacking gives its exact text back: numbers printed as
+ * json_write prints them, times as tm_format prints them, members in this
+ * order, strings of printable ASCII without escapes. Anything else (other
+ * members, datasetId, other types) stays JSON, whose entries start with '{'
+ * and end with a NUL.
+ */
+#define BODY_PACKED 0x01
+#define PK_UNIT 1
+#define PK_OBS 2 /* PK_OBS << i for the i-th of pk_times */
+#define PK_STR 16
+#define PK_STR_MAX 64 /* longest string value or unit packed */
+#define PK_MAX (2 + 2 * (1 + PK_STR_MAX) + 3 * 10)
+#define INST_PACKED_MAX 384 /* the longest JSON text a packed entry unpacks to */
+
+static const char pk_head[] = "{\"type\":\"Property\",\"value\":";
+static const char pk_unit[] = ",\"unitCode\":\"";
+static const char *const pk_times[3] = {",\"observedAt\":\"", ",\"createdAt\":\"",
+                                        ",\"modifiedAt\":\""};
+
+/* Skip the literal lit at *p if it is there. */
+static int skip_lit(const char **p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return 0;
+    *p += n;
+    return 1;
+}
+
+/* Copy a JSON string body at *p (after its opening quote) that needs no
+ * escapes to o as u8 length + bytes, and skip its closing quote; returns
+ * the bytes written, 0 when it does not pack. */
+static size_t pack_str(const char **p, const char *end, uint8_t *o)
+{
+    const char *u = *p, *q = *p;
+
+    while (q < end && *q != '"') {
+        if (*q < 0x20 || *q > 0x7e || *q == '\\')
+            return 0;
+        q++;
+    }
+    if (q == end || q - u > PK_STR_MAX)
+        return 0;
+    o[0] = (uint8_t)(q - u);
+    memcpy(o + 1, u, (size_t)(q - u));
+    *p = q + 1;
+    return (size_t)(q - u) + 1;
+}
+
+/* Unpack a pack_str at *p into o as a quoted JSON string; returns the
+ * characters written, 0 when damaged. */
+static size_t unpack_str(const uint8_t **p, const uint8_t *end, char *o)
+{
+    size_t n;
+
+    if (*p >= end || (n = **p) > PK_STR_MAX || (size_t)(end - *p - 1) < n)
+        return 0;
+    o[0] = '"';
+    memcpy(o + 1, *p + 1, n);
+    o[n + 1] = '"';
+    *p += n + 1;
+    return n + 2;
+}
+
+/* Pack the instance text s (len bytes) into out (PK_MAX bytes); its value
+ * is num when it has HF_NUM (flags). Returns the packed length, 0 when it
+ * does not pack. */
+static size_t pack_inst(const char *s, size_t len, int flags, double num, uint8_t *out)
+{
+    const char *p = s, *end = s + len;
+    char text[JSON_NUM_MAX > TM_ISO_LEN ? JSON_NUM_MAX : TM_ISO_LEN];
+    uint8_t *o = out + 2;
+    int64_t prev = 0;
+    size_t n;
+
+    out[1] = 0;
+    if ((flags & ~HF_NUM) != 0 || !skip_lit(&p, end, pk_head))
+        return 0;
+    if (flags & HF_NUM) {
+        n = json_number_text(num, text);
+        if ((size_t)(end - p) < n || memcmp(p, text, n) != 0)
+            return 0;
+        p += n;
+    } else if (skip_lit(&p, end, "\"") && (n = pack_str(&p, end, o)) > 0) {
+        o += n;
+        out[1] |= PK_STR;
+    } else {
+        return 0;
+    }
+    if (skip_lit(&p, end, pk_unit)) {
+        if ((n = pack_str(&p, end, o)) == 0)
+            return 0;
+        o += n;
+        out[1] |= PK_UNIT;
+    }
+    for (int i = 0; i < 3; i++) {
+        int64_t ms;
+        if (!skip_lit(&p, end, pk_times[i]))
+            continue;
+        if (end - p < 25 || p[24] != '"')
+            return 0;
+        memcpy(text, p, 24);
+        text[24] = '\0';
+        if (tm_parse(text, &ms) != 0)
+            return 0;
+        tm_format(ms, text);
+        if (memcmp(text, p, 24) != 0)
+            return 0;
+        o += raw_varint(o, zigzag(ms - prev));
+        prev = ms;
+        p += 25;
+        out[1] |= (uint8_t)(PK_OBS << i);
+    }
+    if (end - p != 1 || *p != '}')
+        return 0;
+    out[0] = BODY_PACKED;
+    return (size_t)(o - out);
+}
+
+/* Unpack a packed entry (p .. end, after BODY_PACKED) into out
+ * (INST_PACKED_MAX bytes, NUL-terminated); its value is num when it has
+ * HF_NUM (flags). Returns the text's length, 0 when the entry is damaged. */
+static size_t unpack_inst(const uint8_t *p, const uint8_t *end, int flags, double num, char *out)
+{
+    char *o = out;
+    int64_t prev = 0;
+    uint8_t members;
+    size_t n;
+
+    if (p >= end)
+        return 0;
+    members = *p++;
+    if (!(flags & HF_NUM) == !(members & PK_STR))
+        return 0; /* a value: exactly one of the number and the string */
+    memcpy(o, pk_head, sizeof(pk_head) - 1);
+    o += sizeof(pk_head) - 1;
+    if (flags & HF_NUM)
+        o += json_number_text(num, o);
+    else if ((n = unpack_str(&p, end, o)) == 0)
+        return 0;
+    else
+        o += n;
+    if (members & PK_UNIT) {
+        memcpy(o, pk_unit, sizeof(pk_unit) - 2);
+        o += sizeof(pk_unit) - 2; /* unpack_str writes the quotes */
+        if ((n = unpack_str(&p, end, o)) == 0)
+            return 0;
+        o += n;
+    }
+    for (int i = 0; i < 3; i++) {
+        uint64_t z;
+        if (!(members & (PK_OBS << i)))
+            continue;
+        if (get_varint(&p, end, &z))
+            return 0;
+        prev += unzigzag(z);
+        memcpy(o, pk_times[i], strlen(pk_times[i]));
+        o += strlen(pk_times[i]);
+        tm_format(prev, o);
+        o += 24;
+        *o++ = '"';
+    }
+    if (p != end)
+        return 0;
+    *o++ = '}';
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
 /* One decoded instance. inst is NULL when the body was not read. */
 struct hent {
     int64_t aid, iid;
@@ -115,10 +304,12 @@ struct hent {
 };
 
 /* A walk over one row's instances (pointers into SQLite's column memory:
- * valid until the statement moves). */
+ * valid until the statement moves; a packed instance's text is in unpacked,
+ * valid until the next hcur_next). */
 struct hcur {
     const uint8_t *p, *end, *bp, *bend;
     int64_t rid;
+    char unpacked[INST_PACKED_MAX];
 };
 
 static void hcur_init(struct hcur *c, sqlite3_stmt *st, int rid_col, int nums_col, int body_col)
@@ -156,11 +347,19 @@ static int hcur_next(struct hcur *c, struct hent *e)
     e->inst = NULL;
     e->inst_len = 0;
     if (c->bp != NULL) {
-        if (get_varint(&c->bp, c->bend, &len) || len == 0 || len > (uint64_t)(c->bend - c->bp) ||
-            c->bp[len - 1] != '\0')
+        if (get_varint(&c->bp, c->bend, &len) || len == 0 || len > (uint64_t)(c->bend - c->bp))
             return -1;
-        e->inst = (const char *)c->bp;
-        e->inst_len = len - 1;
+        if (c->bp[0] == BODY_PACKED) {
+            e->inst_len = unpack_inst(c->bp + 1, c->bp + len, e->flags, e->num, c->unpacked);
+            if (e->inst_len == 0)
+                return -1;
+            e->inst = c->unpacked;
+        } else {
+            if (c->bp[len - 1] != '\0')
+                return -1;
+            e->inst = (const char *)c->bp;
+            e->inst_len = len - 1;
+        }
         c->bp += len;
     }
     return 1;
@@ -197,14 +396,21 @@ static void hrow_free(struct hrow *r)
 static int hrow_add(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
                     const char *inst, size_t inst_len)
 {
-    uint8_t f = (uint8_t)flags;
+    uint8_t f = (uint8_t)flags, packed[PK_MAX];
+    size_t n = pack_inst(inst, inst_len, flags, num, packed);
     int rc;
 
     if ((rc = put_varint(&r->nums, (uint64_t)aid)) || (rc = put_varint(&r->nums, zigzag(delta))) ||
         (rc = buf_append(&r->nums, &f, 1)) ||
-        ((flags & HF_NUM) && (rc = buf_append(&r->nums, &num, 8))) ||
-        (rc = put_varint(&r->body, inst_len + 1)) || (rc = buf_append(&r->body, inst, inst_len)) ||
-        (rc = buf_append(&r->body, "", 1)))
+        ((flags & HF_NUM) && (rc = buf_append(&r->nums, &num, 8))))
+        return rc;
+    if (n > 0) {
+        if ((rc = put_varint(&r->body, n)) == 0)
+            rc = buf_append(&r->body, packed, n);
+    } else if ((rc = put_varint(&r->body, inst_len + 1)) == 0 &&
+             (rc = buf_append(&r->body, inst, inst_len)) == 0)
+        rc = buf_append(&r->body, "", 1);
+    if (rc)
         return rc;
     r->n++;
     return 0;
