@@ -293,7 +293,6 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
             const cJSON *val = cJSON_GetObjectItemCaseSensitive(inst, "value");
             const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
             int64_t t;
-            char *text;
             if (!cJSON_IsString(mod) || strcmp(mod->valuestring, now) != 0)
                 continue;
             if (cJSON_IsString(obs)) {
@@ -302,12 +301,9 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
             } else if (s->history != STORE_HISTORY_ALL || tm_parse(now, &t) != 0) {
                 continue;
             }
-            if ((text = json_print(inst, NULL)) == NULL)
-                return ERR_NOMEM;
             rc = s->be_ops->w_history(s->be, tid, eid, a->string, t,
                                       cJSON_IsNumber(val) ? val->valuedouble : NAN,
-                                      cJSON_IsString(ds) ? ds->valuestring : NULL, 0, text);
-            free(text);
+                                      cJSON_IsString(ds) ? ds->valuestring : NULL, 0, inst);
             if (rc)
                 return rc;
         }
@@ -336,7 +332,6 @@ static int record_deleted(struct store *s, int64_t tid, const char *eid, const c
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(inst, "type"), *l;
         int kept = 0, rc;
         cJSON *rec;
-        char *text;
         if (s->history == STORE_HISTORY_OBSERVED && !cJSON_HasObjectItem(inst, "observedAt"))
             continue;
         cJSON_ArrayForEach(l, left)
@@ -353,13 +348,9 @@ static int record_deleted(struct store *s, int64_t tid, const char *eid, const c
         if (cJSON_IsString(ds))
             cJSON_AddStringToObject(rec, "datasetId", ds->valuestring);
         cJSON_AddStringToObject(rec, "deletedAt", now);
-        text = json_print(rec, NULL);
-        cJSON_Delete(rec);
-        if (text == NULL)
-            return ERR_NOMEM;
         rc = s->be_ops->w_history(s->be, tid, eid, attr, t, NAN,
-                                  cJSON_IsString(ds) ? ds->valuestring : NULL, 1, text);
-        free(text);
+                                  cJSON_IsString(ds) ? ds->valuestring : NULL, 1, rec);
+        cJSON_Delete(rec);
         if (rc)
             return rc;
     }
@@ -393,13 +384,14 @@ static int history_put(struct store *s, int64_t tid, const char *eid, const char
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
     double num = cJSON_IsNumber(val) ? val->valuedouble : NAN;
     const char *dsv = cJSON_IsString(ds) ? ds->valuestring : NULL;
-    char *text = json_print(inst, NULL);
+    char *text;
     int rc;
 
-    if (text == NULL)
+    if (iid <= 0)
+        return s->be_ops->w_history(s->be, tid, eid, attr, t, num, dsv, 0, inst);
+    if ((text = json_print(inst, NULL)) == NULL)
         return ERR_NOMEM;
-    rc = iid > 0 ? s->be_ops->w_history_set(s->be, tid, eid, attr, iid, t, num, dsv, text)
-                 : s->be_ops->w_history(s->be, tid, eid, attr, t, num, dsv, 0, text);
+    rc = s->be_ops->w_history_set(s->be, tid, eid, attr, iid, t, num, dsv, text);
     free(text);
     return rc;
 }

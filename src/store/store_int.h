@@ -57,9 +57,10 @@ struct store_backend_ops {
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
     /* Append one instance to the history. num: the numeric value or NAN;
      * ds: its datasetId or NULL; deleted: it records a deletion (no value,
-     * left out of aggregations). */
+     * left out of aggregations). inst: the instance (the backend keeps
+     * what json_write prints of it, in whatever form it likes). */
     int (*w_history)(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                     double num, const char *ds, int deleted, const char *inst);
+                     double num, const char *ds, int deleted, const cJSON *inst);
     /* Delete history rows: the whole entity (attr NULL), one attribute's
      * dataset ds (NULL = default; all_ds: every dataset), or instance iid
      * (> 0). *n = rows deleted (0 is not an error). */

@@ -532,6 +532,9 @@ static void test_history_keeps_instance_text(void **state)
         "\"observedAt\":\"2026-01-15T00:00:14.000Z\"}",
         "{\"type\":\"Property\",\"value\":4,\"observedAt\":\"2026-01-15T00:00:15.000Z\","
         "\"datasetId\":\"urn:ds:a\"}",
+        "{\"type\":\"Property\",\"observedAt\":\"2026-01-15T00:00:16.000Z\",\"value\":5}",
+        "{\"type\":\"Property\",\"value\":6,\"observedAt\":\"2026-01-15T00:00:17.000Z\","
+        "\"unitCode\":\"CEL\"}",
     };
     enum { N = sizeof(insts) / sizeof(insts[0]), N_PACKED = 6 };
     struct store *s = open_store();

@@ -294,6 +294,106 @@ static size_t unpack_inst(const uint8_t *p, const uint8_t *end, int flags, doubl
     return (size_t)(o - out);
 }
 
+/* A timestamp as tm_format prints it ("YYYY-MM-DDTHH:MM:SS.mmmZ"): its ms
+ * in *ms, else -1. last caches the previous answer: the createdAt and
+ * modifiedAt of one write are the same string. */
+struct tcache {
+    char text[TM_ISO_LEN];
+    int64_t ms;
+};
+
+static int canon_time(const char *s, struct tcache *last, int64_t *ms)
+{
+    char again[TM_ISO_LEN];
+
+    if (strlen(s) != 24)
+        return -1;
+    if (memcmp(s, last->text, 25) == 0) {
+        *ms = last->ms;
+        return 0;
+    }
+    if (tm_parse(s, ms) != 0)
+        return -1;
+    tm_format(*ms, again);
+    if (memcmp(again, s, 25) != 0)
+        return -1;
+    memcpy(last->text, s, 25);
+    last->ms = *ms;
+    return 0;
+}
+
+/* A string json_write prints as is (no escapes) that fits a pack_str:
+ * written to o as pack_str writes it; its size, 0 when it does not fit. */
+static size_t plain_str(const cJSON *v, uint8_t *o)
+{
+    const char *c;
+
+    if (!cJSON_IsString(v))
+        return 0;
+    for (c = v->valuestring; *c; c++)
+        if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\' || c - v->valuestring >= PK_STR_MAX)
+            return 0;
+    o[0] = (uint8_t)(c - v->valuestring);
+    memcpy(o + 1, v->valuestring, (size_t)o[0]);
+    return (size_t)o[0] + 1;
+}
+
+/* Pack the instance inst into out (PK_MAX bytes) exactly as pack_inst
+ * packs the text json_write prints of it, without printing it; 0 when it
+ * does not pack. tc: canon_time's caches (observedAt; the other two). */
+static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache tc[2],
+                        uint8_t *out)
+{
+    static const char *const names[3] = {"observedAt", "createdAt", "modifiedAt"};
+    const cJSON *m = cJSON_IsObject(inst) ? inst->child : NULL;
+    uint8_t *o = out + 2;
+    int64_t prev = 0;
+    size_t n;
+
+    out[1] = 0;
+    if ((flags & ~HF_NUM) != 0 || m == NULL || m->string == NULL ||
+        strcmp(m->string, "type") != 0 || !cJSON_IsString(m) ||
+        strcmp(m->valuestring, "Property") != 0)
+        return 0;
+    if ((m = m->next) == NULL || strcmp(m->string, "value") != 0)
+        return 0;
+    if (flags & HF_NUM) {
+        if (!cJSON_IsNumber(m) || memcmp(&m->valuedouble, &num, sizeof(num)) != 0)
+            return 0;
+    } else if (cJSON_IsString(m) && m->valuestring[0] == '\0') {
+        *o++ = 0;
+        out[1] |= PK_STR;
+    } else if ((n = plain_str(m, o)) > 0) {
+        o += n;
+        out[1] |= PK_STR;
+    } else {
+        return 0;
+    }
+    m = m->next;
+    if (m != NULL && strcmp(m->string, "unitCode") == 0) {
+        if ((n = plain_str(m, o)) == 0)
+            return 0;
+        o += n;
+        out[1] |= PK_UNIT;
+        m = m->next;
+    }
+    for (int i = 0; i < 3 && m != NULL; i++) {
+        int64_t ms;
+        if (strcmp(m->string, names[i]) != 0)
+            continue;
+        if (!cJSON_IsString(m) || canon_time(m->valuestring, &tc[i > 0], &ms) != 0)
+            return 0;
+        o += raw_varint(o, zigzag(ms - prev));
+        prev = ms;
+        out[1] |= (uint8_t)(PK_OBS << i);
+        m = m->next;
+    }
+    if (m != NULL)
+        return 0;
+    out[0] = BODY_PACKED;
+    return (size_t)(o - out);
+}
+
 /* One decoded instance. inst is NULL when the body was not read. */
 struct hent {
     int64_t aid, iid;
@@ -393,11 +493,12 @@ static void hrow_free(struct hrow *r)
     buf_free(&r->body);
 }
 
-static int hrow_add(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
-                    const char *inst, size_t inst_len)
+/* Add an instance to a row: its nums entry, then its body entry, which is
+ * packed (n > 0 bytes at packed) or else the JSON text. */
+static int hrow_put(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
+                    const uint8_t *packed, size_t n, const char *inst, size_t inst_len)
 {
-    uint8_t f = (uint8_t)flags, packed[PK_MAX];
-    size_t n = pack_inst(inst, inst_len, flags, num, packed);
+    uint8_t f = (uint8_t)flags;
     int rc;
 
     if ((rc = put_varint(&r->nums, (uint64_t)aid)) || (rc = put_varint(&r->nums, zigzag(delta))) ||
@@ -408,12 +509,23 @@ static int hrow_add(struct hrow *r, int64_t aid, int64_t delta, int flags, doubl
         if ((rc = put_varint(&r->body, n)) == 0)
             rc = buf_append(&r->body, packed, n);
     } else if ((rc = put_varint(&r->body, inst_len + 1)) == 0 &&
-             (rc = buf_append(&r->body, inst, inst_len)) == 0)
+               (rc = buf_append(&r->body, inst, inst_len)) == 0) {
         rc = buf_append(&r->body, "", 1);
+    }
     if (rc)
         return rc;
     r->n++;
     return 0;
+}
+
+/* Add an instance given as JSON text (packed when it packs). */
+static int hrow_add(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
+                    const char *inst, size_t inst_len)
+{
+    uint8_t packed[PK_MAX];
+    size_t n = pack_inst(inst, inst_len, flags, num, packed);
+
+    return hrow_put(r, aid, delta, flags, num, packed, n, inst, inst_len);
 }
 
 static int flags_of(double num, const char *ds)
@@ -471,6 +583,8 @@ struct sq_hist {
     int n_noted;
     struct hrow pend[HIST_PENDING];
     int n_pend;
+    struct buf text;         /* an appended instance's JSON, when it does not pack */
+    struct tcache tcache[2]; /* observedAt; createdAt and modifiedAt */
 };
 
 static void caches_clear(struct sq_hist *h)
@@ -612,13 +726,15 @@ static int pend_flush(struct sq_hist *h)
 }
 
 int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                    double num, const char *ds, int deleted, const char *inst)
+                    double num, const char *ds, int deleted, const cJSON *inst)
 {
     struct sqlite_be *be = arg;
     struct sq_hist *h = be->hist;
     struct hrow *r = NULL;
+    uint8_t packed[PK_MAX];
     int64_t hk, aid;
-    int rc;
+    size_t n;
+    int rc, flags;
 
     if (tid == h->tid && h->eid.data != NULL && strcmp(eid, h->eid.data) == 0) {
         hk = h->hk;
@@ -647,8 +763,13 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
         r = &h->pend[h->n_pend++];
         r->t = t_ms;
     }
-    return hrow_add(r, aid, r->n, flags_of(num, ds) | (deleted ? HF_DEL : 0), num, inst,
-                    strlen(inst));
+    flags = flags_of(num, ds) | (deleted ? HF_DEL : 0);
+    if ((n = pack_json(inst, flags, num, h->tcache, packed)) == 0) {
+        buf_reset(&h->text);
+        if ((rc = json_write(&h->text, inst)) != 0)
+            return rc;
+    }
+    return hrow_put(r, aid, r->n, flags, num, packed, n, h->text.data, h->text.len);
 }
 
 int sq__hist_flush(struct sqlite_be *be)
@@ -708,6 +829,7 @@ int sq__hist_open(struct sqlite_be *be)
     be->hist = h;
     h->db = be->w;
     buf_init(&h->eid, 4096);
+    buf_init(&h->text, HIST_ROW_MAX);
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_init(&h->pend[i]);
     for (int i = 0; i < N_HSTMT; i++)
@@ -745,6 +867,7 @@ void sq__hist_close(struct sqlite_be *be)
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_free(&h->pend[i]);
     buf_free(&h->eid);
+    buf_free(&h->text);
     caches_clear(h);
     free(h);
     be->hist = NULL;

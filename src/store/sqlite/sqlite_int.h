@@ -67,7 +67,7 @@ void sq__hist_committed(struct sqlite_be *be);
 void sq__hist_rollback(struct sqlite_be *be);
 
 int sq__hist_append(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
-                    double num, const char *ds, int deleted, const char *inst);
+                    double num, const char *ds, int deleted, const cJSON *inst);
 int sq__hist_delete(void *be, int64_t tid, const char *eid, const char *attr, const char *ds,
                     int all_ds, int64_t iid, long *n);
 int sq__hist_get(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
