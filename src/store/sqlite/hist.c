@@ -566,14 +566,79 @@ static const char *const hsql[N_HSTMT] = {
     [H_ENT_ROWS] = "SELECT rid, nums FROM hist_rows WHERE hk = ?1",
 };
 
+/* A set of (hk, aid) pairs, both below 2^32 (others are never cached):
+ * open addressing over 64-bit keys, 0 = empty; it starts over past
+ * HIST_CACHE_MAX entries. */
+struct pairset {
+    uint64_t *k;
+    size_t cap, n;
+};
+
+static uint64_t pair_key(int64_t hk, int64_t aid)
+{
+    if (hk <= 0 || aid <= 0 || hk > UINT32_MAX || aid > UINT32_MAX)
+        return 0;
+    return (uint64_t)hk << 32 | (uint64_t)aid;
+}
+
+static size_t pair_slot(const struct pairset *ps, uint64_t key)
+{
+    uint64_t x = key * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(x >> 32) & (ps->cap - 1);
+
+    while (ps->k[i] != 0 && ps->k[i] != key)
+        i = (i + 1) & (ps->cap - 1);
+    return i;
+}
+
+static int pairset_has(const struct pairset *ps, uint64_t key)
+{
+    return key != 0 && ps->cap > 0 && ps->k[pair_slot(ps, key)] == key;
+}
+
+static void pairset_clear(struct pairset *ps)
+{
+    free(ps->k);
+    memset(ps, 0, sizeof(*ps));
+}
+
+/* Add key (a cache: out of memory just forgets). */
+static void pairset_add(struct pairset *ps, uint64_t key)
+{
+    if (key == 0)
+        return;
+    if (ps->n >= HIST_CACHE_MAX)
+        pairset_clear(ps);
+    if ((ps->n + 1) * 2 > ps->cap) {
+        struct pairset big = {calloc(ps->cap ? ps->cap * 2 : 1024, sizeof(uint64_t)),
+                              ps->cap ? ps->cap * 2 : 1024, 0};
+        if (big.k == NULL)
+            return;
+        for (size_t i = 0; i < ps->cap; i++)
+            if (ps->k[i] != 0) {
+                big.k[pair_slot(&big, ps->k[i])] = ps->k[i];
+                big.n++;
+            }
+        free(ps->k);
+        *ps = big;
+    }
+    size_t i = pair_slot(ps, key);
+    if (ps->k[i] == 0) {
+        ps->k[i] = key;
+        ps->n++;
+    }
+}
+
 struct sq_hist {
     sqlite3 *db;
     sqlite3_stmt *st[N_HSTMT];
     int64_t next_iid;  /* id of the next instance appended */
     int64_t saved_iid; /* next_iid as of the last commit (= meta) */
-    /* key caches: "tid\x1feid" -> hk, name -> aid, "hk:aid" -> 1; cleared
-     * on rollback (their rows went with it) and when they grow too big */
-    struct hmap *ents, *attrs, *ent_attrs;
+    /* key caches: "tid\x1feid" -> hk, name -> aid, and the (hk, aid) pairs
+     * known to be in hist_ent_attrs; cleared on rollback (their rows went
+     * with it) and when they grow too big */
+    struct hmap *ents, *attrs;
+    struct pairset ent_attrs;
     /* the buffered rows of entity hk (of tenant tid, id eid: the next
      * append to the same entity skips the key lookups), and the attributes
      * already noted in hist_ent_attrs for it */
@@ -593,8 +658,8 @@ static void caches_clear(struct sq_hist *h)
     h->n_noted = 0;
     hmap_free(h->ents, NULL);
     hmap_free(h->attrs, NULL);
-    hmap_free(h->ent_attrs, NULL);
-    h->ents = h->attrs = h->ent_attrs = NULL;
+    h->ents = h->attrs = NULL;
+    pairset_clear(&h->ent_attrs);
 }
 
 static void *cache_get(struct hmap *m, const char *key)
@@ -679,21 +744,20 @@ static int attr_key(struct sq_hist *h, const char *attr, int create, int64_t *ai
 static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
 {
     sqlite3_stmt *st = h->st[H_EA_ADD];
-    char key[48];
+    uint64_t key = pair_key(hk, aid);
 
     for (int i = 0; i < h->n_noted; i++)
         if (h->noted[i] == aid)
             return 0;
     if (h->n_noted < (int)(sizeof(h->noted) / sizeof(h->noted[0])))
         h->noted[h->n_noted++] = aid;
-    snprintf(key, sizeof(key), "%" PRId64 ":%" PRId64, hk, aid);
-    if (cache_get(h->ent_attrs, key) != NULL)
+    if (pairset_has(&h->ent_attrs, key))
         return 0;
     sqlite3_bind_int64(st, 1, hk);
     sqlite3_bind_int64(st, 2, aid);
     if (sq__step_done(st))
         return sq__err(h->db, "history attribute");
-    cache_put(&h->ent_attrs, key, 1);
+    pairset_add(&h->ent_attrs, key);
     return 0;
 }
 
