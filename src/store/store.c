@@ -1703,6 +1703,7 @@ static void *retainer_main(void *arg)
     struct store *s = arg;
     int64_t wait_ms = 0;
 
+    pthread_setname_np(pthread_self(), "pl-retention");
     pthread_mutex_lock(&s->ret_mu);
     while (!s->ret_stop) {
         if (s->ret_started == s->ret_requested && wait_ms > 0) {

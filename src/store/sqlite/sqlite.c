@@ -391,6 +391,7 @@ static void *ckpt_main(void *arg)
     struct sqlite_be *be = arg;
     sqlite3 *db = NULL;
 
+    pthread_setname_np(pthread_self(), "pl-checkpoint");
     if (open_conn(be, &db, 1) != 0) {
         log_msg(LOG_ERROR, "store: the checkpointer cannot open the database: the writer"
                            " will checkpoint past %d frames",
