@@ -486,91 +486,165 @@ static void test_aggregation_before_1970(void **state)
     store_close(s);
 }
 
-/* What a history read returned: each instance's exact text. */
+/* What a history read returned: each instance's exact text and id. */
 struct texts {
     char *text[32];
+    int64_t iid[32];
     int n;
 };
 
 static int collect_text(void *ud, const char *attr, int64_t iid, int64_t t, const char *inst)
 {
     struct texts *c = ud;
-    (void)attr, (void)iid, (void)t;
+    (void)attr, (void)t;
     assert_true(c->n < 32);
+    c->iid[c->n] = iid;
     c->text[c->n++] = strdup(inst);
     return 0;
+}
+
+static void texts_free(struct texts *c)
+{
+    for (int i = 0; i < c->n; i++)
+        free(c->text[i]);
+    c->n = 0;
+}
+
+/* The observedAt (ms) of the history rows whose body starts with a packed
+ * instance (after the entry's varint length of one or two bytes, the
+ * packed marker 0x01; JSON has '{' there), in order, as "t;" text. */
+static void packed_rows(char *out, size_t size)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT t FROM hist_rows WHERE substr(body, 1, 1) < x'80'"
+                                        " AND substr(body, 2, 1) = x'01' OR substr(body, 1, 1)"
+                                        " >= x'80' AND substr(body, 3, 1) = x'01' ORDER BY t",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%lld;", (long long)sqlite3_column_int64(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void temporal_upsert(struct store *s, cJSON *hist)
+{
+    struct store_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_TEMPORAL_UPSERT;
+    op.doc = entity("{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\"}");
+    op.history = hist;
+    assert_int_equal(store_write(s, &op, 1), 0);
+    assert_int_equal(op.err.code, 0);
+    store_ops_clear(&op, 1);
+    cJSON_Delete(op.doc);
 }
 
 /* hist.c keeps common instances (a number or a short string, a unit, the
  * three timestamps) packed and everything else as JSON: each reads back
  * as exactly the text the store recorded (the instance with its createdAt
- * and modifiedAt), whichever way it was kept. */
+ * and modifiedAt), whichever way it was kept; the right ones are packed;
+ * a row rewritten from its read-back text (an instance deleted from it)
+ * packs the same way again. */
 static void test_history_keeps_instance_text(void **state)
 {
-    static const char *const insts[] = {
-        /* packed, in time order */
-        "{\"type\":\"Property\",\"value\":0.1,\"observedAt\":\"1969-12-31T23:59:59.999Z\"}",
-        "{\"type\":\"Property\",\"value\":58.3,\"unitCode\":\"GQ\","
-        "\"observedAt\":\"2026-01-15T00:00:01.000Z\"}",
-        "{\"type\":\"Property\",\"value\":-0,\"observedAt\":\"2026-01-15T00:00:02.000Z\"}",
-        "{\"type\":\"Property\",\"value\":1e+300,\"observedAt\":\"2026-01-15T00:00:03.000Z\"}",
-        "{\"type\":\"Property\",\"value\":\"veryUnhealthy\",\"unitCode\":\"C62\","
-        "\"observedAt\":\"2026-01-15T00:00:04.000Z\"}",
-        "{\"type\":\"Property\",\"value\":\"\",\"observedAt\":\"2026-01-15T00:00:05.000Z\"}",
-        /* JSON: other members, types, escapes, long strings, other time forms */
-        "{\"type\":\"Property\",\"value\":1,\"observedAt\":\"2026-01-15T00:00:06Z\"}",
-        "{\"type\":\"Property\",\"value\":\"caf\\u00e9\",\"observedAt\":\"2026-01-15T00:00:07.000Z\"}",
-        "{\"type\":\"Property\",\"value\":\"a\\\"b\",\"observedAt\":\"2026-01-15T00:00:08.000Z\"}",
-        "{\"type\":\"Property\",\"value\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
-        "\"observedAt\":\"2026-01-15T00:00:09.000Z\"}",
-        "{\"type\":\"Property\",\"value\":2,\"observedAt\":\"2026-01-15T00:00:10.000Z\",\"x\":1}",
-        "{\"type\":\"Property\",\"value\":true,\"observedAt\":\"2026-01-15T00:00:11.000Z\"}",
-        "{\"type\":\"Property\",\"value\":[1,2],\"observedAt\":\"2026-01-15T00:00:12.000Z\"}",
-        "{\"type\":\"GeoProperty\",\"value\":{\"type\":\"Point\",\"coordinates\":[4.3,52]},"
-        "\"observedAt\":\"2026-01-15T00:00:13.000Z\"}",
-        "{\"type\":\"Property\",\"value\":3,\"unitCode\":\"C\\\\\","
-        "\"observedAt\":\"2026-01-15T00:00:14.000Z\"}",
-        "{\"type\":\"Property\",\"value\":4,\"observedAt\":\"2026-01-15T00:00:15.000Z\","
-        "\"datasetId\":\"urn:ds:a\"}",
-        "{\"type\":\"Property\",\"observedAt\":\"2026-01-15T00:00:16.000Z\",\"value\":5}",
-        "{\"type\":\"Property\",\"value\":6,\"observedAt\":\"2026-01-15T00:00:17.000Z\","
-        "\"unitCode\":\"CEL\"}",
+    static const struct {
+        const char *json;
+        int packed;
+    } insts[] = {
+        /* in time order */
+        {"{\"type\":\"Property\",\"value\":1,\"observedAt\":\"0001-01-01T00:00:00.000Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":0.1,\"observedAt\":\"1969-12-31T23:59:59.999Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":58.3,\"unitCode\":\"GQ\","
+         "\"observedAt\":\"2026-01-15T00:00:01.000Z\"}",
+         1},
+        {"{\"type\":\"Property\",\"value\":-0,\"observedAt\":\"2026-01-15T00:00:02.000Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":1e+300,\"observedAt\":\"2026-01-15T00:00:03.000Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":\"veryUnhealthy\",\"unitCode\":\"C62\","
+         "\"observedAt\":\"2026-01-15T00:00:04.000Z\"}",
+         1},
+        {"{\"type\":\"Property\",\"value\":\"\",\"unitCode\":\"\","
+         "\"observedAt\":\"2026-01-15T00:00:05.000Z\"}",
+         1},
+        {"{\"type\":\"Property\",\"value\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+         "\"unitCode\":\"uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu\","
+         "\"observedAt\":\"2026-01-15T00:00:05.500Z\"}",
+         1}, /* 64 characters each: the longest that pack */
+        /* other members, types, escapes, longer strings, other time forms */
+        {"{\"type\":\"Property\",\"value\":1,\"observedAt\":\"2026-01-15T00:00:06Z\"}", 0},
+        {"{\"type\":\"Property\",\"value\":\"caf\\u00e9\",\"observedAt\":\"2026-01-15T00:00:07.000Z\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":\"a\\\"b\",\"observedAt\":\"2026-01-15T00:00:08.000Z\"}", 0},
+        {"{\"type\":\"Property\",\"value\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+         "\"observedAt\":\"2026-01-15T00:00:09.000Z\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":2,\"observedAt\":\"2026-01-15T00:00:10.000Z\",\"x\":1}", 0},
+        {"{\"type\":\"Property\",\"value\":true,\"observedAt\":\"2026-01-15T00:00:11.000Z\"}", 0},
+        {"{\"type\":\"Property\",\"value\":[1,2],\"observedAt\":\"2026-01-15T00:00:12.000Z\"}", 0},
+        {"{\"type\":\"GeoProperty\",\"value\":{\"type\":\"Point\",\"coordinates\":[4.3,52]},"
+         "\"observedAt\":\"2026-01-15T00:00:13.000Z\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":3,\"unitCode\":\"C\\\\\","
+         "\"observedAt\":\"2026-01-15T00:00:14.000Z\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":4,\"observedAt\":\"2026-01-15T00:00:15.000Z\","
+         "\"datasetId\":\"urn:ds:a\"}",
+         0},
+        {"{\"type\":\"Property\",\"observedAt\":\"2026-01-15T00:00:16.000Z\",\"value\":5}", 0},
+        {"{\"type\":\"Property\",\"value\":6,\"observedAt\":\"2026-01-15T00:00:17.000Z\","
+         "\"unitCode\":\"CEL\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":7,\"unitCode\":8,\"observedAt\":\"2026-01-15T00:00:18.000Z\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":9,\"unitCode\":\"caf\\u00e9\","
+         "\"observedAt\":\"2026-01-15T00:00:19.000Z\"}",
+         0},
+        {"{\"type\":\"Property\",\"value\":10,\"observedAt\":\"9999-12-31T23:59:59.999Z\"}", 1},
     };
-    enum { N = sizeof(insts) / sizeof(insts[0]), N_PACKED = 6 };
+    enum { N = sizeof(insts) / sizeof(insts[0]) };
     struct store *s = open_store();
     struct store_history_query q = {
         .entity_id = "urn:ngsi-ld:M:9", .from_ms = INT64_MIN, .to_ms = INT64_MAX};
-    struct texts got = {{0}, 0};
+    struct texts got = {{0}, {0}, 0}, again = {{0}, {0}, 0};
     struct store_op op;
     struct err e = {0};
     cJSON *hist = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(hist, "urn:p");
-    char path[512];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t before, after;
+    char want_packed[1024] = "", have_packed[1024];
+    int64_t before, after, t_row;
     (void)state;
 
     for (int i = 0; i < N; i++) {
-        cJSON *j = cJSON_Parse(insts[i]);
+        cJSON *j = cJSON_Parse(insts[i].json);
+        const cJSON *obs = cJSON_GetObjectItem(j, "observedAt");
+        int64_t ms;
         assert_non_null(j);
+        assert_int_equal(tm_parse(obs->valuestring, &ms), 0);
+        if (insts[i].packed) {
+            size_t len = strlen(want_packed);
+            snprintf(want_packed + len, sizeof(want_packed) - len, "%lld;", (long long)ms);
+        }
         cJSON_AddItemToArray(arr, j);
     }
-    memset(&op, 0, sizeof(op));
-    op.kind = STORE_TEMPORAL_UPSERT;
-    op.doc = entity("{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\"}");
-    op.history = hist;
     before = tm_now_ms();
-    assert_int_equal(store_write(s, &op, 1), 0);
+    temporal_upsert(s, hist);
     after = tm_now_ms();
-    assert_int_equal(op.err.code, 0);
-    store_ops_clear(&op, 1);
-    cJSON_Delete(op.doc);
+    cJSON_Delete(hist);
 
     assert_int_equal(store_history(s, &q, collect_text, &got, &e), 0);
     assert_int_equal(got.n, N);
     for (int i = 0; i < N; i++) {
         /* what went in, with the timestamps the store gave it */
-        cJSON *want = cJSON_Parse(insts[i]), *read = cJSON_Parse(got.text[i]);
+        cJSON *want = cJSON_Parse(insts[i].json), *read = cJSON_Parse(got.text[i]);
         const char *sys[] = {"createdAt", "modifiedAt"};
         assert_non_null(read);
         for (int k = 0; k < 2; k++) {
@@ -584,24 +658,79 @@ static void test_history_keeps_instance_text(void **state)
         char *txt = json_print(want, NULL);
         assert_string_equal(got.text[i], txt);
         free(txt);
-        free(got.text[i]);
         cJSON_Delete(want);
         cJSON_Delete(read);
     }
+    texts_free(&got);
+    packed_rows(have_packed, sizeof(have_packed));
+    assert_string_equal(have_packed, want_packed);
+
+    /* one row of three attributes at one time (packed, JSON, packed); the
+     * JSON one deleted: the row is rewritten from the other two's text */
+    hist = cJSON_Parse("{\"urn:q\":[{\"type\":\"Property\",\"value\":1.5,\"unitCode\":\"CEL\","
+                       "\"observedAt\":\"2026-02-01T00:00:00.000Z\"}],"
+                       "\"urn:r\":[{\"type\":\"Property\",\"value\":{\"a\":1},"
+                       "\"observedAt\":\"2026-02-01T00:00:00.000Z\"}],"
+                       "\"urn:s\":[{\"type\":\"Property\",\"value\":\"on\","
+                       "\"observedAt\":\"2026-02-01T00:00:00.000Z\"}]}");
+    assert_non_null(hist);
+    temporal_upsert(s, hist);
     cJSON_Delete(hist);
+    assert_int_equal(tm_parse("2026-02-01T00:00:00Z", &t_row), 0);
+    q.from_ms = t_row;
+    q.to_ms = t_row + 1;
+    assert_int_equal(store_history(s, &q, collect_text, &got, &e), 0);
+    assert_int_equal(got.n, 3); /* urn:q, urn:r, urn:s */
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_HISTORY_DELETE;
+    op.entity_id = "urn:ngsi-ld:M:9";
+    op.attr_iri = "urn:r";
+    op.instance_id = got.iid[1];
+    assert_int_equal(store_write(s, &op, 1), 0);
+    assert_int_equal(op.err.code, 0);
+    store_ops_clear(&op, 1);
+    assert_int_equal(store_history(s, &q, collect_text, &again, &e), 0);
+    assert_int_equal(again.n, 2);
+    assert_string_equal(again.text[0], got.text[0]);
+    assert_string_equal(again.text[1], got.text[2]);
+    assert_int_equal(again.iid[0], got.iid[0]);
+    assert_int_equal(again.iid[1], got.iid[2]);
+    texts_free(&got);
+    texts_free(&again);
     store_close(s);
 
-    /* and the first N_PACKED were packed (body entry: length, then 0x01) */
+    /* the rewritten row holds the two packed: 1 + 1 + 8 (nums) + ... */
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
     snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(*) FROM hist_rows WHERE substr(body, 2, 1) ="
-                                        " x'01' AND length(body) < 40",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT length(body) FROM hist_rows WHERE t = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, t_row);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), N_PACKED);
+    assert_true(sqlite3_column_int(st, 0) < 60); /* two packed entries, no JSON */
     sqlite3_finalize(st);
+
+    /* damaged packed entries are errors, not text: a string byte that
+     * packing never writes, then a cut entry */
+    static const char *const damage[] = {
+        "UPDATE hist_rows SET body = substr(body, 1, 4) || x'22' || substr(body, 6)"
+        " WHERE t = ?1",
+        "UPDATE hist_rows SET body = substr(body, 1, length(body) - 1) WHERE t = ?1",
+    };
+    for (int k = 0; k < 2; k++) {
+        struct store *s2;
+        assert_int_equal(sqlite3_prepare_v2(db, damage[k], -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_int64(st, 1, t_row);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        s2 = open_store();
+        assert_int_equal(store_history(s2, &q, collect_text, &got, &e), ERR_INTERNAL);
+        texts_free(&got);
+        store_close(s2);
+    }
     sqlite3_close(db);
 }
 

@@ -65,6 +65,7 @@
 #define HIST_PENDING 8           /* buffered rows (distinct times) of one entity */
 #define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
 #define HIST_CACHE_MAX 262144    /* entries per writer key cache before it starts over */
+#define HIST_TEXT_KEEP 65536     /* bytes of the writer's instance text buffer kept */
 
 /* ---- row encoding ------------------------------------------------------- */
 
@@ -119,7 +120,8 @@ static int64_t unzigzag(uint64_t v)
  *   {"type":"Property","value":21.5,"unitCode":"CEL","observedAt":"...Z",
  *    "createdAt":"...Z","modifiedAt":"...Z"}
  * about 165 bytes of JSON. Their body entry is packed instead (~12 bytes):
- *   u8 BODY_PACKED, u8 members (PK_UNIT | PK_OBS | PK_CRE | PK_MOD),
+ *   u8 BODY_PACKED, u8 members (PK_STR, PK_UNIT, and PK_OBS << i for each
+ *   of pk_times present: observedAt, createdAt, modifiedAt),
  *   [u8 length, the unitCode], then each timestamp present as a zigzag
  *   varint: its ms minus the previous one present (the first minus 0).
  * The value is the instance's HF_NUM double in `nums`; a string value
@@ -134,6 +136,7 @@ static int64_t unzigzag(uint64_t v)
 #define PK_UNIT 1
 #define PK_OBS 2 /* PK_OBS << i for the i-th of pk_times */
 #define PK_STR 16
+#define PK_ALL 31 /* every members bit */
 #define PK_STR_MAX 64 /* longest string value or unit packed */
 #define PK_MAX (2 + 2 * (1 + PK_STR_MAX) + 3 * 10)
 #define INST_PACKED_MAX 384 /* the longest JSON text a packed entry unpacks to */
@@ -175,13 +178,16 @@ static size_t pack_str(const char **p, const char *end, uint8_t *o)
 }
 
 /* Unpack a pack_str at *p into o as a quoted JSON string; returns the
- * characters written, 0 when damaged. */
+ * characters written, 0 when damaged (bytes pack_str never writes). */
 static size_t unpack_str(const uint8_t **p, const uint8_t *end, char *o)
 {
     size_t n;
 
     if (*p >= end || (n = **p) > PK_STR_MAX || (size_t)(end - *p - 1) < n)
         return 0;
+    for (size_t i = 1; i <= n; i++)
+        if ((*p)[i] < 0x20 || (*p)[i] > 0x7e || (*p)[i] == '"' || (*p)[i] == '\\')
+            return 0;
     o[0] = '"';
     memcpy(o + 1, *p + 1, n);
     o[n + 1] = '"';
@@ -257,8 +263,9 @@ static size_t unpack_inst(const uint8_t *p, const uint8_t *end, int flags, doubl
     if (p >= end)
         return 0;
     members = *p++;
-    if (!(flags & HF_NUM) == !(members & PK_STR))
-        return 0; /* a value: exactly one of the number and the string */
+    if ((flags & ~HF_NUM) != 0 || (members & ~PK_ALL) != 0 ||
+        !(flags & HF_NUM) == !(members & PK_STR))
+        return 0; /* packing never writes these; a value is a number or a string */
     memcpy(o, pk_head, sizeof(pk_head) - 1);
     o += sizeof(pk_head) - 1;
     if (flags & HF_NUM)
@@ -280,7 +287,7 @@ static size_t unpack_inst(const uint8_t *p, const uint8_t *end, int flags, doubl
             continue;
         if (get_varint(&p, end, &z))
             return 0;
-        prev += unzigzag(z);
+        prev = (int64_t)((uint64_t)prev + (uint64_t)unzigzag(z)); /* wraps on damage */
         memcpy(o, pk_times[i], strlen(pk_times[i]));
         o += strlen(pk_times[i]);
         tm_format(prev, o);
@@ -355,14 +362,11 @@ static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache 
         strcmp(m->string, "type") != 0 || !cJSON_IsString(m) ||
         strcmp(m->valuestring, "Property") != 0)
         return 0;
-    if ((m = m->next) == NULL || strcmp(m->string, "value") != 0)
+    if ((m = m->next) == NULL || m->string == NULL || strcmp(m->string, "value") != 0)
         return 0;
     if (flags & HF_NUM) {
         if (!cJSON_IsNumber(m) || memcmp(&m->valuedouble, &num, sizeof(num)) != 0)
             return 0;
-    } else if (cJSON_IsString(m) && m->valuestring[0] == '\0') {
-        *o++ = 0;
-        out[1] |= PK_STR;
     } else if ((n = plain_str(m, o)) > 0) {
         o += n;
         out[1] |= PK_STR;
@@ -370,7 +374,7 @@ static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache 
         return 0;
     }
     m = m->next;
-    if (m != NULL && strcmp(m->string, "unitCode") == 0) {
+    if (m != NULL && m->string != NULL && strcmp(m->string, "unitCode") == 0) {
         if ((n = plain_str(m, o)) == 0)
             return 0;
         o += n;
@@ -379,7 +383,7 @@ static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache 
     }
     for (int i = 0; i < 3 && m != NULL; i++) {
         int64_t ms;
-        if (strcmp(m->string, names[i]) != 0)
+        if (m->string == NULL || strcmp(m->string, names[i]) != 0)
             continue;
         if (!cJSON_IsString(m) || canon_time(m->valuestring, &tc[i > 0], &ms) != 0)
             return 0;
@@ -399,7 +403,8 @@ struct hent {
     int64_t aid, iid;
     int flags;
     double num;
-    const char *inst; /* NUL-terminated, inside the row's body */
+    const char *inst; /* NUL-terminated: in the row's body, or the cursor's
+                         unpacked text (valid until the next hcur_next) */
     size_t inst_len;  /* without the NUL */
 };
 
@@ -833,7 +838,10 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
         if ((rc = json_write(&h->text, inst)) != 0)
             return rc;
     }
-    return hrow_put(r, aid, r->n, flags, num, packed, n, h->text.data, h->text.len);
+    rc = hrow_put(r, aid, r->n, flags, num, packed, n, h->text.data, h->text.len);
+    if (h->text.cap_alloc > HIST_TEXT_KEEP)
+        buf_free(&h->text); /* a big instance: do not keep its buffer */
+    return rc;
 }
 
 int sq__hist_flush(struct sqlite_be *be)
