@@ -359,11 +359,11 @@ static void history_write(struct store *s, enum store_op_kind kind, const char *
     store_ops_clear(&op, 1);
 }
 
-static void history_append(struct store *s, const char *attr, double v, const char *at)
+/* POST /temporal/entities of entity M:9 with history hist (the caller's) */
+static void temporal_upsert(struct store *s, cJSON *hist)
 {
     struct store_op op;
-    cJSON *hist = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(hist, attr), timed(v, at));
+
     memset(&op, 0, sizeof(op));
     op.kind = STORE_TEMPORAL_UPSERT;
     op.doc = entity("{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\"}");
@@ -372,6 +372,13 @@ static void history_append(struct store *s, const char *attr, double v, const ch
     assert_int_equal(op.err.code, 0);
     store_ops_clear(&op, 1);
     cJSON_Delete(op.doc);
+}
+
+static void history_append(struct store *s, const char *attr, double v, const char *at)
+{
+    cJSON *hist = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(hist, attr), timed(v, at));
+    temporal_upsert(s, hist);
     cJSON_Delete(hist);
 }
 
@@ -534,20 +541,6 @@ static void packed_rows(char *out, size_t size)
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
-}
-
-static void temporal_upsert(struct store *s, cJSON *hist)
-{
-    struct store_op op;
-
-    memset(&op, 0, sizeof(op));
-    op.kind = STORE_TEMPORAL_UPSERT;
-    op.doc = entity("{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\"}");
-    op.history = hist;
-    assert_int_equal(store_write(s, &op, 1), 0);
-    assert_int_equal(op.err.code, 0);
-    store_ops_clear(&op, 1);
-    cJSON_Delete(op.doc);
 }
 
 /* hist.c keeps common instances (a number or a short string, a unit, the
