@@ -82,9 +82,12 @@ class MqttSink:
     def lines(self):
         out = []
         with open(self.path) as f:
-            for line in f.read().splitlines():
-                topic, _, payload = line.partition(" ")
-                out.append((topic, payload))
+            text = f.read()
+        # a line mosquitto_sub is still writing is not a message yet
+        text = text[:text.rfind("\n") + 1]
+        for line in text.splitlines():
+            topic, _, payload = line.partition(" ")
+            out.append((topic, payload))
         return out
 
     def messages(self):

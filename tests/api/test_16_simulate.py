@@ -59,7 +59,10 @@ class Recorder:
 
     def lines(self):
         with open(self.path) as f:
-            return [ln.partition(" ")[::2] for ln in f.read().splitlines()]
+            text = f.read()
+        # a line mosquitto_sub is still writing is not a message yet
+        text = text[:text.rfind("\n") + 1]
+        return [ln.partition(" ")[::2] for ln in text.splitlines()]
 
     def messages(self):
         return [(t, p) for t, p in self.lines() if not t.startswith("pl-probe/")]
