@@ -359,6 +359,30 @@ static void history_write(struct store *s, enum store_op_kind kind, const char *
     store_ops_clear(&op, 1);
 }
 
+/* The length of the nums of the history row at time at (read beside the
+ * open store: WAL mode lets a second connection read). */
+static int nums_len_at(const char *at)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t t;
+    int len = -1;
+
+    assert_int_equal(tm_parse(at, &t), 0);
+    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT length(nums) FROM hist_rows WHERE t = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, t);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        len = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return len;
+}
+
 /* POST /temporal/entities of entity M:9 with history hist (the caller's) */
 static void temporal_upsert(struct store *s, cJSON *hist)
 {
@@ -563,6 +587,18 @@ static void test_history_keeps_instance_text(void **state)
          1},
         {"{\"type\":\"Property\",\"value\":-0,\"observedAt\":\"2026-01-15T00:00:02.000Z\"}", 1},
         {"{\"type\":\"Property\",\"value\":1e+300,\"observedAt\":\"2026-01-15T00:00:03.000Z\"}", 1},
+        /* values kept as decimals m / 10^k, and those that stay doubles */
+        {"{\"type\":\"Property\",\"value\":-12.75,\"observedAt\":\"2026-01-15T00:00:03.100Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":0.001,\"observedAt\":\"2026-01-15T00:00:03.200Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":123456789.5,\"observedAt\":\"2026-01-15T00:00:03.300Z\"}",
+         1},
+        {"{\"type\":\"Property\",\"value\":0.1234567891,\"observedAt\":\"2026-01-15T00:00:03.400Z\"}",
+         1},
+        {"{\"type\":\"Property\",\"value\":4503599627370497,\"observedAt\":\"2026-01-15T00:00:03.500Z\"}",
+         1},
+        {"{\"type\":\"Property\",\"value\":1e-07,\"observedAt\":\"2026-01-15T00:00:03.600Z\"}", 1},
+        {"{\"type\":\"Property\",\"value\":999999999.999999,\"observedAt\":\"2026-01-15T00:00:03.700Z\"}",
+         1},
         {"{\"type\":\"Property\",\"value\":\"veryUnhealthy\",\"unitCode\":\"C62\","
          "\"observedAt\":\"2026-01-15T00:00:04.000Z\"}",
          1},
@@ -657,6 +693,10 @@ static void test_history_keeps_instance_text(void **state)
     texts_free(&got);
     packed_rows(have_packed, sizeof(have_packed));
     assert_string_equal(have_packed, want_packed);
+    /* nums: aid, delta, flags, then -12.75 as the varint of -1275 (2 bytes)
+     * but 0.1234567891 (10 decimals) as an 8-byte double */
+    assert_int_equal(nums_len_at("2026-01-15T00:00:03.100Z"), 5);
+    assert_int_equal(nums_len_at("2026-01-15T00:00:03.400Z"), 11);
 
     /* one row of three attributes at one time (packed, JSON, packed); the
      * JSON one deleted: the row is rewritten from the other two's text */

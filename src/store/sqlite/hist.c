@@ -1,5 +1,5 @@
 /*
- * hist.c - the temporal history of the SQLite backend (schema v6, v8 bodies).
+ * hist.c - the temporal history of the SQLite backend (schema v6; v8 bodies, v9 nums).
  *
  * Every entity write appends the attribute instances it set. The layout
  * makes that append cost about one row per entity write, and keeps reads
@@ -20,8 +20,14 @@
  *                                      time is changed moves to a new row and
  *                                      keeps its id: its delta is then negative)
  *                 u8       flags      HF_NUM: numeric value, HF_DS: has a datasetId,
- *                                      HF_DEL: records a deletion (no value)
- *                 8 bytes  the value, an IEEE double in host order (HF_NUM only)
+ *                                      HF_DEL: records a deletion (no value),
+ *                                      HF_DEC (schema v9): the value is a decimal,
+ *                                      k (0-9) in the high nibble
+ *                 the value (HF_NUM only): with HF_DEC a zigzag varint m, the
+ *                 value being exactly m / 10^k; else 8 bytes, an IEEE double in
+ *                 host order. Sensor readings are short decimals: 1-4 bytes
+ *                 instead of 8 keep the index entries small (80 -> 36 bytes of
+ *                 nums per bench write; ~10 % less writer CPU per entity).
  *
  * `body` holds their text in the same order: varint length, then the JSON
  * text and a NUL, or (schema v8) a packed instance, which unpacks to the
@@ -61,6 +67,8 @@
 #define HF_NUM 1
 #define HF_DS 2
 #define HF_DEL 4
+#define HF_DEC 8 /* with HF_NUM: the value as a decimal, m / 10^k (k in the high nibble) */
+#define HF_KEEP 7 /* the flags hcur_next reports */
 
 #define HIST_PENDING 8           /* buffered rows (distinct times) of one entity */
 #define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
@@ -398,6 +406,27 @@ static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache 
     return (size_t)(o - out);
 }
 
+/* Values as decimals: most readings are short decimals (21.5, 0.29, 174),
+ * 1-4 bytes as m / 10^k instead of 8 as a double; a value is kept so only
+ * when the division gives back the very same double (it is correctly
+ * rounded, as strtod rounds the printed text). */
+static const double dec_p10[10] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+/* k (0-9) with num == round(num * 10^k) / 10^k exactly, the smallest; -1 if none. */
+static int dec_of(double num)
+{
+    if (!(fabs(num) < 1e9) || (num == 0 && signbit(num)))
+        return -1; /* also NaN; -0 keeps its sign as a double */
+    for (int k = 0; k < 10; k++) {
+        double scaled = num * dec_p10[k];
+        if (fabs(scaled) >= 4503599627370496.0) /* 2^52: m stays exact */
+            return -1;
+        if ((double)llround(scaled) / dec_p10[k] == num)
+            return k;
+    }
+    return -1;
+}
+
 /* One decoded instance. inst is NULL when the body was not read. */
 struct hent {
     int64_t aid, iid;
@@ -443,12 +472,19 @@ static int hcur_next(struct hcur *c, struct hent *e)
     e->iid = c->rid + unzigzag(delta);
     e->flags = *c->p++;
     e->num = NAN;
-    if (e->flags & HF_NUM) {
+    if ((e->flags & (HF_NUM | HF_DEC)) == (HF_NUM | HF_DEC)) {
+        uint64_t m;
+        int k = e->flags >> 4;
+        if (k > 9 || get_varint(&c->p, c->end, &m))
+            return -1;
+        e->num = (double)unzigzag(m) / dec_p10[k];
+    } else if (e->flags & HF_NUM) {
         if (c->end - c->p < 8)
             return -1;
         memcpy(&e->num, c->p, 8);
         c->p += 8;
     }
+    e->flags &= HF_KEEP;
     e->inst = NULL;
     e->inst_len = 0;
     if (c->bp != NULL) {
@@ -503,12 +539,18 @@ static void hrow_free(struct hrow *r)
 static int hrow_put(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
                     const uint8_t *packed, size_t n, const char *inst, size_t inst_len)
 {
-    uint8_t f = (uint8_t)flags;
+    int k = (flags & HF_NUM) ? dec_of(num) : -1;
+    uint8_t f = (uint8_t)(k >= 0 ? flags | HF_DEC | k << 4 : flags);
     int rc;
 
     if ((rc = put_varint(&r->nums, (uint64_t)aid)) || (rc = put_varint(&r->nums, zigzag(delta))) ||
-        (rc = buf_append(&r->nums, &f, 1)) ||
-        ((flags & HF_NUM) && (rc = buf_append(&r->nums, &num, 8))))
+        (rc = buf_append(&r->nums, &f, 1)))
+        return rc;
+    if (k >= 0)
+        rc = put_varint(&r->nums, zigzag(llround(num * dec_p10[k])));
+    else if (flags & HF_NUM)
+        rc = buf_append(&r->nums, &num, 8);
+    if (rc)
         return rc;
     if (n > 0) {
         if ((rc = put_varint(&r->body, n)) == 0)

@@ -33,7 +33,8 @@
  *                                           layout and why). v4 had one wide row per
  *                                           instance, v5 one per instance keyed by
  *                                           entity attribute; (v8) common instances
- *                                           packed instead of JSON.
+ *                                           packed instead of JSON; (v9) values as
+ *                                           short decimals.
  *
  * History retention (sq__hist_expire) deletes on the side connection in
  * short transactions of at most a batch of rows, so the writer waits at
@@ -124,6 +125,8 @@ static const char *const migrations[] = {
     "ALTER TABLE entity_geo7 RENAME TO entity_geo;",
     /* 8: hist_rows bodies may hold packed instances (hist.c), which builds
      * before it cannot read: the version bump makes them refuse the file */
+    "",
+    /* 9: hist_rows nums may hold decimal values (HF_DEC, hist.c): the same */
     "",
 };
 /* C steps run after a migration's SQL, in its transaction */
