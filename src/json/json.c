@@ -13,6 +13,23 @@
 
 #define JSON_MAX_DEPTH 512 /* cJSON's own nesting limit is 1000 on input */
 
+const double json_pow10[10] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+int json_decimal(double d, long long *m)
+{
+    for (int k = 0; k < 10; k++) {
+        double scaled = d * json_pow10[k];
+        if (!(fabs(scaled) < 9007199254740992.0)) /* 2^53: m stays exact */
+            return -1;
+        long long v = llround(scaled);
+        if ((double)v / json_pow10[k] == d) {
+            *m = v;
+            return k;
+        }
+    }
+    return -1;
+}
+
 size_t json_number_text(double d, char out[JSON_NUM_MAX])
 {
     char tmp[JSON_NUM_MAX], *p = tmp + sizeof(tmp);
@@ -40,29 +57,22 @@ size_t json_number_text(double d, char out[JSON_NUM_MAX])
      * digits k with n / 10^k == d. Both n and 10^k are exact doubles, so the
      * division is correctly rounded, exactly as strtod rounds the printed
      * text: it reads back as d, and it is what "%1.15g" prints. */
-    if (fabs(d) >= 1e-3 && fabs(d) < 1e9) {
-        static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-        for (int k = 1; k <= 9; k++) {
-            double scaled = d * p10[k];
-            if (fabs(scaled) >= 9007199254740992.0)
-                break;
-            long long v = llround(scaled);
-            if ((double)v / p10[k] != d)
-                continue;
-            unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
-            for (int i = 0; i < k; i++) {
-                *--p = (char)('0' + u % 10);
-                u /= 10;
-            }
-            *--p = '.';
-            do {
-                *--p = (char)('0' + u % 10);
-                u /= 10;
-            } while (u);
-            if (v < 0)
-                *--p = '-';
-            goto done;
+    long long v;
+    int k;
+    if (fabs(d) >= 1e-3 && fabs(d) < 1e9 && (k = json_decimal(d, &v)) > 0) {
+        unsigned long long u = v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
+        for (int i = 0; i < k; i++) {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
         }
+        *--p = '.';
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        goto done;
     }
     n = snprintf(out, JSON_NUM_MAX, "%1.15g", d);
     if (strtod(out, NULL) != d)

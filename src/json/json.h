@@ -26,6 +26,14 @@ int json_write(struct buf *b, const cJSON *item);
 
 #define JSON_NUM_MAX 40 /* buffer size for json_number_text */
 
+/* 10^0 .. 10^9 */
+extern const double json_pow10[10];
+
+/* d as a short decimal: the fewest fraction digits k (0-9) with
+ * m / 10^k == d exactly (m below 2^53; the division is correctly rounded,
+ * as strtod rounds the printed text); -1 when there are none. */
+int json_decimal(double d, long long *m);
+
 /* The text json_write gives the number d (NUL-terminated in out, which
  * holds JSON_NUM_MAX bytes): the shortest that reads back as d; "null" for
  * NaN and infinities. Returns its length. */

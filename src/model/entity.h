@@ -118,17 +118,17 @@ int ent_attr_patch(cJSON *cur, const char *attr_iri, const cJSON *inst, const ch
 int ent_attr_replace(cJSON *cur, const char *attr_iri, const cJSON *inst, const char *now,
                      struct err *e);
 
-/* DELETE /entities/{id}/attrs/{attrId}?datasetId=&deleteAll=: delete the
- * instance with dataset_id (NULL = default instance), or every instance when
- * delete_all. The attribute disappears with its last instance. Does not
- * touch modifiedAt (the caller does, it knows `now`). ERR_NOT_FOUND if the
- * attribute / instance is absent. */
 /* An instance saying "deleted" (GS CIM 009 5.2.1): {type, <the type's value
  * member>: the NGSI-LD null "urn:ngsi-ld:null"}, in the shape the type's
  * value takes (a languageMap {"@none": null}, a one-item list...). type:
  * the deleted instance's (NULL: Property). NULL when out of memory. */
 cJSON *ent_null_instance(const char *type);
 
+/* DELETE /entities/{id}/attrs/{attrId}?datasetId=&deleteAll=: delete the
+ * instance with dataset_id (NULL = default instance), or every instance when
+ * delete_all. The attribute disappears with its last instance. Does not
+ * touch modifiedAt (the caller does, it knows `now`). ERR_NOT_FOUND if the
+ * attribute / instance is absent. */
 int ent_attr_delete(cJSON *cur, const char *attr_iri, const char *dataset_id, int delete_all,
                     struct err *e);
 

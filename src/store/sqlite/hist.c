@@ -410,21 +410,13 @@ static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache 
  * 1-4 bytes as m / 10^k instead of 8 as a double; a value is kept so only
  * when the division gives back the very same double (it is correctly
  * rounded, as strtod rounds the printed text). */
-static const double dec_p10[10] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-
-/* k (0-9) with num == round(num * 10^k) / 10^k exactly, the smallest; -1 if none. */
-static int dec_of(double num)
+/* A value kept as a decimal: its k (json_decimal's), -1 when it stays a
+ * double (NaN, -0, over 10^9, or no short decimal). */
+static int dec_of(double num, long long *m)
 {
     if (!(fabs(num) < 1e9) || (num == 0 && signbit(num)))
         return -1; /* also NaN; -0 keeps its sign as a double */
-    for (int k = 0; k < 10; k++) {
-        double scaled = num * dec_p10[k];
-        if (fabs(scaled) >= 4503599627370496.0) /* 2^52: m stays exact */
-            return -1;
-        if ((double)llround(scaled) / dec_p10[k] == num)
-            return k;
-    }
-    return -1;
+    return json_decimal(num, m);
 }
 
 /* One decoded instance. inst is NULL when the body was not read. */
@@ -477,7 +469,7 @@ static int hcur_next(struct hcur *c, struct hent *e)
         int k = e->flags >> 4;
         if (k > 9 || get_varint(&c->p, c->end, &m))
             return -1;
-        e->num = (double)unzigzag(m) / dec_p10[k];
+        e->num = (double)unzigzag(m) / json_pow10[k];
     } else if (e->flags & HF_NUM) {
         if (c->end - c->p < 8)
             return -1;
@@ -539,7 +531,8 @@ static void hrow_free(struct hrow *r)
 static int hrow_put(struct hrow *r, int64_t aid, int64_t delta, int flags, double num,
                     const uint8_t *packed, size_t n, const char *inst, size_t inst_len)
 {
-    int k = (flags & HF_NUM) ? dec_of(num) : -1;
+    long long m = 0;
+    int k = (flags & HF_NUM) ? dec_of(num, &m) : -1;
     uint8_t f = (uint8_t)(k >= 0 ? flags | HF_DEC | k << 4 : flags);
     int rc;
 
@@ -547,7 +540,7 @@ static int hrow_put(struct hrow *r, int64_t aid, int64_t delta, int flags, doubl
         (rc = buf_append(&r->nums, &f, 1)))
         return rc;
     if (k >= 0)
-        rc = put_varint(&r->nums, zigzag(llround(num * dec_p10[k])));
+        rc = put_varint(&r->nums, zigzag(m));
     else if (flags & HF_NUM)
         rc = buf_append(&r->nums, &num, 8);
     if (rc)
