@@ -407,11 +407,9 @@ static size_t pack_json(const cJSON *inst, int flags, double num, struct tcache 
 }
 
 /* Values as decimals: most readings are short decimals (21.5, 0.29, 174),
- * 1-4 bytes as m / 10^k instead of 8 as a double; a value is kept so only
- * when the division gives back the very same double (it is correctly
- * rounded, as strtod rounds the printed text). */
-/* A value kept as a decimal: its k (json_decimal's), -1 when it stays a
- * double (NaN, -0, over 10^9, or no short decimal). */
+ * 1-4 bytes as m / 10^k instead of 8 as a double, kept so only when the
+ * division gives back the very same double. Returns k (json_decimal's), -1
+ * when the value stays a double (NaN, -0, over 10^9, no short decimal). */
 static int dec_of(double num, long long *m)
 {
     if (!(fabs(num) < 1e9) || (num == 0 && signbit(num)))
