@@ -9,7 +9,8 @@
  *                       at hosted_base_url + localId, resolved without a fetch;
  *   "ImplicitlyCreated" made by the broker for an inline/array @context it must
  *                       refer to by URL later (e.g. a subscription's), served
- *                       like a Hosted one.
+ *                       like a Hosted one; its maker deletes it when no longer
+ *                       needed (notify: with the last subscription naming it).
  * The built-in core context is listed as a "Cached" entry (URL LD_CORE_URL,
  * localId LD_CACHE_CORE_ID); it is never fetched and cannot be deleted.
  *

@@ -78,6 +78,8 @@ struct ver {
     cJSON *ctx_value;           /* the creation "@context" value */
     struct curl_slist *headers; /* of every notification (HTTP; MQTT metadata) */
     char *mqtt_meta;            /* MQTT: the printed "metadata" object */
+    char *implicit;             /* the URL of the ImplicitlyCreated @context
+                                 * its Link names (NULL: none); see drop_implicit */
 };
 
 struct stream {
@@ -286,6 +288,7 @@ static void ver_release(struct ver *v)
     cJSON_Delete(v->ctx_value);
     curl_slist_free_all(v->headers);
     free(v->mqtt_meta);
+    free(v->implicit);
     free(v);
 }
 
@@ -328,18 +331,23 @@ out:
     return text;
 }
 
-char *notify_context_link(struct ld_cache *contexts, const cJSON *cv)
+/* notify_context_link; *implicit set when the URL names an
+ * ImplicitlyCreated copy of cv. */
+static char *context_link(struct ld_cache *contexts, const cJSON *cv, int *implicit)
 {
     char *url = NULL;
     struct err e = {0};
 
+    *implicit = 0;
     if (cJSON_IsArray(cv) && cJSON_GetArraySize(cv) == 1 && cJSON_IsString(cv->child))
         cv = cv->child;
     if (cJSON_IsString(cv) && strlen(cv->valuestring) < 1024)
         return strdup(cv->valuestring);
     if ((cJSON_IsArray(cv) || cJSON_IsObject(cv)) && contexts != NULL) {
-        if (ld_cache_implicit(contexts, cv, &url, &e) == 0 && strlen(url) < 1024)
+        if (ld_cache_implicit(contexts, cv, &url, &e) == 0 && strlen(url) < 1024) {
+            *implicit = 1;
             return url;
+        }
         if (url == NULL)
             log_msg(LOG_WARN, "subscriptions: cannot host an @context for notifications (%s);"
                               " their Link names the core context",
@@ -347,6 +355,37 @@ char *notify_context_link(struct ld_cache *contexts, const cJSON *cv)
         free(url);
     }
     return strdup(LD_CORE_URL);
+}
+
+char *notify_context_link(struct ld_cache *contexts, const cJSON *cv)
+{
+    int implicit;
+    return context_link(contexts, cv, &implicit);
+}
+
+/* An ImplicitlyCreated @context lives as long as a subscription names it
+ * (GS CIM 009 5.13.1: the broker made it for that subscription): after a
+ * version naming url was replaced or deleted, remove it unless another
+ * subscription (of any tenant: contexts are shared) still names it. pmu is
+ * held, so no create or patch can pick the same context up meanwhile (they
+ * make their versions under pmu); mu is not. */
+static void drop_implicit(struct notify *n, const char *url)
+{
+    size_t pos = 0;
+    void *val;
+    int used = 0;
+    struct err e = {0};
+
+    if (url == NULL || n->c.contexts == NULL)
+        return;
+    pthread_mutex_lock(&n->mu);
+    while (!used && hmap_next(n->subs, &pos, NULL, &val)) {
+        const struct ver *v = ((const struct entry *)val)->ver;
+        used = v->implicit != NULL && strcmp(v->implicit, url) == 0;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (!used && ld_cache_delete(n->c.contexts, url, 0, &e) != 0 && e.code != ERR_NOT_FOUND)
+        log_msg(LOG_WARN, "subscriptions: cannot remove the @context %s (%s)", url, e.detail);
 }
 
 /* A version of a subscription (takes s; doc is borrowed). NULL when out of
@@ -369,7 +408,8 @@ static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *do
     h = add_header(NULL, s->accept_ld ? "Content-Type: application/ld+json"
                                       : "Content-Type: application/json");
     if (h && !s->accept_ld) {
-        char *url = notify_context_link(n->c.contexts, cv);
+        int implicit;
+        char *url = context_link(n->c.contexts, cv, &implicit);
         if (url == NULL) {
             curl_slist_free_all(h);
             goto fail;
@@ -378,7 +418,10 @@ static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *do
                  "Link: <%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
                  "type=\"application/ld+json\"",
                  url);
-        free(url);
+        if (implicit)
+            v->implicit = url;
+        else
+            free(url);
         h = add_header(h, line);
     }
     if (h && tenant[0] && strlen(tenant) < 256) {
@@ -1875,6 +1918,23 @@ long notify_events_dropped(struct notify *n)
 
 /* --- life cycle ------------------------------------------------------------------------ */
 
+/* At open: the ImplicitlyCreated contexts no loaded subscription names
+ * (left by a build that kept them, or by subscriptions that no longer load). */
+static void drop_unused_implicit(struct notify *n)
+{
+    cJSON *urls = NULL, *u;
+    struct err e = {0};
+
+    if (n->c.contexts == NULL || ld_cache_list(n->c.contexts, 0, LD_KIND_IMPLICIT, &urls, &e) != 0)
+        return;
+    cJSON_ArrayForEach(u, urls)
+    {
+        if (cJSON_IsString(u))
+            drop_implicit(n, u->valuestring);
+    }
+    cJSON_Delete(urls);
+}
+
 int notify_open(const struct notify_config *c, struct notify **out, struct err *e)
 {
     struct notify *n = calloc(1, sizeof(*n));
@@ -1948,6 +2008,7 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     }
     if (n->c.store)
         store_doc_each(n->c.store, NULL, COLL, load_one, n);
+    drop_unused_implicit(n);
     *out = n;
     return 0;
 }
@@ -2127,13 +2188,16 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     cJSON_DeleteItemFromObjectCaseSensitive(d, "@context");
     cJSON_AddItemToObject(
         d, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1) : cJSON_CreateString(LD_CORE_URL));
+    pthread_mutex_lock(&n->pmu); /* before ver_new: see drop_implicit */
     if ((v = ver_new(n, tenant, d, s)) == NULL) {
+        pthread_mutex_unlock(&n->pmu);
         cJSON_Delete(d);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
-    if ((ent = entry_new(tenant, v->sub->id, d, v)) == NULL)
+    if ((ent = entry_new(tenant, v->sub->id, d, v)) == NULL) {
+        pthread_mutex_unlock(&n->pmu);
         return err_set(e, ERR_NOMEM, "out of memory");
-    pthread_mutex_lock(&n->pmu);
+    }
     pthread_mutex_lock(&n->mu);
     /* createdAt orders the list: strictly increasing, so two subscriptions
      * created in the same millisecond keep their creation order */
@@ -2144,7 +2208,6 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     tm_format(created, ent->created_at);
     if (hmap_get(n->subs, ent->key)) {
         pthread_mutex_unlock(&n->mu);
-        pthread_mutex_unlock(&n->pmu);
         rc = err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->ver->sub->id);
         goto out;
     }
@@ -2169,10 +2232,15 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
             pthread_mutex_unlock(&n->mu);
         }
     }
-    pthread_mutex_unlock(&n->pmu);
 out:
+    if (ent != NULL) { /* not created: its context may have been made for it */
+        char *url = ent->ver->implicit ? strdup(ent->ver->implicit) : NULL;
+        entry_free(n, ent);
+        drop_implicit(n, url);
+        free(url);
+    }
+    pthread_mutex_unlock(&n->pmu);
     free(text);
-    entry_free(n, ent);
     return rc;
 }
 
@@ -2300,6 +2368,9 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     if (rc == 0 && (text == NULL || store_doc_put(n->c.store, tenant, COLL, id, text, 0) != 0))
         rc = err_set(e, ERR_IO, "could not store the subscription");
 out:
+    if (old != NULL && old->implicit != NULL && (v == NULL || v->implicit == NULL ||
+                                                 strcmp(old->implicit, v->implicit) != 0))
+        drop_implicit(n, old->implicit);
     pthread_mutex_unlock(&n->pmu);
     ld_ctx_release(ctx);
     ver_release(old);
@@ -2312,7 +2383,7 @@ out:
 
 int notify_sub_delete(struct notify *n, const char *tenant, const char *id, struct err *e)
 {
-    char *key = make_key(tenant, id);
+    char *key = make_key(tenant, id), *implicit = NULL;
     void *old = NULL;
     int rc = 0;
     if (key == NULL)
@@ -2321,6 +2392,9 @@ int notify_sub_delete(struct notify *n, const char *tenant, const char *id, stru
     pthread_mutex_lock(&n->mu);
     if (hmap_del(n->subs, key, &old)) {
         struct entry *ent = old;
+        if (ent->ver->implicit && (implicit = strdup(ent->ver->implicit)) == NULL)
+            log_msg(LOG_WARN, "subscriptions: out of memory; @context %s kept",
+                    ent->ver->implicit);
         index_entry(n, ent, 0);
         ent->deleted = 1;
         streams_close(n, ent, SSE_END, sizeof(SSE_END) - 1);
@@ -2332,7 +2406,9 @@ int notify_sub_delete(struct notify *n, const char *tenant, const char *id, stru
         rc = err_set(e, ERR_NOT_FOUND, "no subscription %.200s", id);
     else if (store_doc_delete(n->c.store, tenant, COLL, id) != 0)
         rc = err_set(e, ERR_IO, "could not delete the stored subscription");
+    drop_implicit(n, implicit);
     pthread_mutex_unlock(&n->pmu);
+    free(implicit);
     free(key);
     return rc;
 }

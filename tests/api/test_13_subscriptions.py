@@ -177,6 +177,60 @@ def test_link_names_a_hosted_copy_of_an_array_context(hub, context_server, recei
     assert n["data"][0]["type"] == "Streetlight" and "powerState" in n["data"][0]
 
 
+
+def test_implicit_context_lives_as_long_as_its_subscriptions(hub):
+    """An ImplicitlyCreated @context is the hub's own copy for subscriptions
+    (5.13.1): two subscriptions with the same inline context share one; it
+    stays while one of them names it (also across a restart) and is removed
+    with the last one; a create that fails leaves none behind."""
+    import urllib.parse
+    ctxs = BASE + "/jsonldContexts?kind=ImplicitlyCreated"
+    inline = {"lamp": "https://example.org/lamp#", "Streetlight": "https://example.org/Sl"}
+
+    def implicit():
+        st, _, b = hub.get(ctxs)
+        assert st == 200, b
+        return set(b)
+
+    before = implicit()
+
+    def make(tenant):
+        body = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+                "notification": {"endpoint": {"uri": "http://127.0.0.1:9/x"}},
+                "@context": inline}
+        st, h, b = hub.post(SUBS, body, tenant=tenant, ctype="application/ld+json")
+        assert st == 201, b
+        return h["location"][len(SUBS) + 1:]
+
+    a = make("ictx-a")
+    made = implicit() - before
+    assert len(made) == 1, made
+    url = made.pop()
+    st, _, doc = hub.get(urllib.parse.urlparse(url).path)
+    assert st == 200 and doc == {"@context": inline}, doc
+    b = make("ictx-b")  # another tenant, the same context: the same copy
+    assert implicit() - before == {url}
+    assert hub.delete(SUBS + "/" + a, tenant="ictx-a")[0] == 204
+    assert url in implicit()  # b still names it
+    hub.restart()
+    assert url in implicit()  # loaded subscriptions keep theirs
+    st, _, b_doc = hub.get(SUBS + "/" + b, tenant="ictx-b")
+    assert st == 200, b_doc
+    assert hub.delete(SUBS + "/" + b, tenant="ictx-b")[0] == 204
+    assert url not in implicit()
+    assert hub.get(urllib.parse.urlparse(url).path)[0] == 404
+    # made again by a new subscription; a failed create leaves nothing behind
+    c = make("ictx-a")
+    assert url in implicit()
+    dup = {"id": c, "type": "Subscription", "entities": [{"type": "Streetlight"}],
+           "notification": {"endpoint": {"uri": "http://127.0.0.1:9/y"}},
+           "@context": [inline, {"other": "https://example.org/other#"}]}
+    st, _, _ = hub.post(SUBS, dup, tenant="ictx-a", ctype="application/ld+json")
+    assert st == 409
+    assert implicit() - before == {url}
+    assert hub.delete(SUBS + "/" + c, tenant="ictx-a")[0] == 204
+    assert implicit() == before
+
 @pytest.mark.parametrize("body,ptype", [
     ({"type": "Subscription", "notification": {"endpoint": {"uri": "http://x/"}}},
      "BadRequestData"),  # neither entities nor watchedAttributes
