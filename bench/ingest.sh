@@ -12,6 +12,10 @@
 #   ingest-max      as fast as the simulator can publish: uplinks/s from the
 #                   first publish to the last one committed, hub CPU per uplink
 #                   (utime+stime from /proc/PID/stat), notifications delivered
+#   ingest-budget   the same run's CPU per uplink of everything else on the
+#                   machine (broker, simulator, notification subscriber) and
+#                   what that leaves the hub per uplink at the 30,000/s target
+#                   on this many cores
 #   ingest-10k      at 10,000/s for BENCH_INGEST_STEADY messages: sent,
 #                   received, committed and lost (sent - committed - rejected)
 #
@@ -123,24 +127,39 @@ settle() {
 }
 
 mosquitto_sub -h 127.0.0.1 -p "$MPORT" -t 'bench/notify' >"$WORK/notify.txt" &
-PIDS+=($!)
+NSUB=$!
+PIDS+=($NSUB)
 sleep 0.5
 c0=$(cpu_ticks $HUBPID)
+b0=$(cpu_ticks "${PIDS[0]}")
+n0=$(cpu_ticks $NSUB)
 t0=$(now)
-sim --rate 0 --count "$COUNT" >"$WORK/sim-max.txt"
+TIMEFORMAT='%U %S'
+simcpu=$( { time sim --rate 0 --count "$COUNT" >"$WORK/sim-max.txt"; } 2>&1 )
 read -r recv settled _ stored rejected <<<"$(settle "$COUNT")"
 t1=$(now)
 c1=$(cpu_ticks $HUBPID)
 sleep 2
+b1=$(cpu_ticks "${PIDS[0]}")
+n1=$(cpu_ticks $NSUB)
 notified=$(wc -l <"$WORK/notify.txt")
-python3 - "$COUNT" "$t0" "$t1" "$c0" "$c1" "$CLK_TCK" "$ceiling" "$recv" "$stored" "$notified" <<'EOF' | tee -a "$RESULTS"
+python3 - "$COUNT" "$t0" "$t1" "$c0" "$c1" "$CLK_TCK" "$ceiling" "$recv" "$stored" "$notified" \
+    "$b0" "$b1" "$n0" "$n1" $simcpu "$(nproc)" <<'EOF' | tee -a "$RESULTS"
 import sys
-n, t0, t1, c0, c1, tck, ceil, recv, stored, notified = map(float, sys.argv[1:])
+(n, t0, t1, c0, c1, tck, ceil, recv, stored, notified,
+ b0, b1, n0, n1, su, ss, cores) = map(float, sys.argv[1:])
 rate = recv / (t1 - t0)
-cpu_us = (c1 - c0) / tck / max(recv, 1) * 1e6
+per = lambda ticks: ticks / tck / max(recv, 1) * 1e6
+cpu_us = per(c1 - c0)
 print("ingest-max      %d uplinks/s  (%.0f%% of the ceiling %d)  hub CPU %.1f us/uplink"
       "  received %d stored %d notifications %d"
       % (rate, 100 * rate / ceil, ceil, cpu_us, recv, stored, notified))
+broker, subscriber = per(b1 - b0), per(n1 - n0)
+simulator = (su + ss) / max(recv, 1) * 1e6
+rest = broker + subscriber + simulator
+print("ingest-budget   others' CPU per uplink: broker %.1f us, simulator %.1f us, notification"
+      " subscriber %.1f us (%.1f in all); at 30000/s %d cores leave the hub %.1f us/uplink"
+      % (broker, simulator, subscriber, rest, cores, cores * 1e6 / 30000 - rest))
 EOF
 
 # ---- no loss at 10,000/s ---------------------------------------------------------------
