@@ -157,6 +157,7 @@ struct qev {
     char *tenant, *entity_id;
     cJSON *before, *after;
     size_t bytes;
+    char at[TM_ISO_LEN]; /* the write's time (store_event.at) */
 };
 
 /* one matching candidate of an event (matcher thread) */
@@ -1512,7 +1513,10 @@ static void process(struct notify *n, const struct qev *q)
         char ts[TM_ISO_LEN];
         if (sub_match(c->v->sub, &ev) == 0)
             continue;
-        tm_format(now, ts);
+        if (q->at[0]) /* a deletion's deletedAt is when it was written */
+            snprintf(ts, sizeof(ts), "%s", q->at);
+        else
+            tm_format(now, ts);
         c->state = -1;
         if (sub_render_entity(c->v->sub, &ev, ts, &item, &err) != 0 ||
             (data = cJSON_CreateArray()) == NULL) {
@@ -1876,6 +1880,8 @@ void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
         if (full)
             continue;
         q.bytes = bytes;
+        if (evs[i].at != NULL)
+            snprintf(q.at, sizeof(q.at), "%s", evs[i].at);
         q.tenant = strdup(evs[i].tenant ? evs[i].tenant : "");
         q.entity_id = strdup(evs[i].entity_id ? evs[i].entity_id : "");
         /* take the store's documents (notify is the last listener), copy

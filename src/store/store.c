@@ -69,7 +69,7 @@ struct store {
     int (*listener_active[MAX_LISTENERS])(void *ud);
     store_wants_fn listener_wants[MAX_LISTENERS];
     unsigned char listener_on[MAX_LISTENERS]; /* writer: active in this group */
-    int listening; /* writer only: some listener wants this group's events */
+    int listening;       /* writer only: some listener wants this group's events */
     int group_listeners; /* writer only: n_listeners when the group began */
 
     pthread_rwlock_t tlock;
@@ -155,7 +155,7 @@ struct event_list {
  * others belong to the submitter and live until its completion. */
 static void events_add(struct event_list *l, enum store_event_kind kind, const char *tenant,
                        const char *id, cJSON *before, int before_owned, cJSON *after,
-                       int after_owned, size_t text_len)
+                       int after_owned, size_t text_len, const char *at)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -178,7 +178,8 @@ static void events_add(struct event_list *l, enum store_event_kind kind, const c
                                           after,
                                           (unsigned char)(before_owned && before),
                                           (unsigned char)(after_owned && after),
-                                          text_len};
+                                          text_len,
+                                          at};
 }
 
 static void events_reset(struct event_list *l)
@@ -337,9 +338,9 @@ static int record_deleted(struct store *s, int64_t tid, const char *eid, const c
         cJSON_ArrayForEach(l, left)
         {
             const cJSON *lds = cJSON_GetObjectItemCaseSensitive(l, "datasetId");
-            kept |= cJSON_IsString(ds) ? cJSON_IsString(lds) && !strcmp(ds->valuestring,
-                                                                        lds->valuestring)
-                                       : lds == NULL;
+            kept |= cJSON_IsString(ds)
+                        ? cJSON_IsString(lds) && !strcmp(ds->valuestring, lds->valuestring)
+                        : lds == NULL;
         }
         if (kept)
             continue;
@@ -460,7 +461,7 @@ static void keep_newer(const cJSON *cur, cJSON *frag)
 }
 
 static int history_delete(struct store *s, struct store_op *op, int64_t tid, const char *id,
-                          struct event_list *ev)
+                          const char *now, struct event_list *ev)
 {
     cJSON *cur = NULL;
     long n = 0;
@@ -479,7 +480,8 @@ static int history_delete(struct store *s, struct store_op *op, int64_t tid, con
                 return rc;
             }
             if (wanted(s, op->tenant, ent_doc_types(cur), NULL))
-                events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
+                events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0,
+                           now);
             else
                 cJSON_Delete(cur);
             return 0;
@@ -570,7 +572,8 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
             cJSON_AddItemToArray(op->updated, cJSON_CreateString(a->string));
     }
     if (wanted(s, op->tenant, ent_doc_types(doc), NULL))
-        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0, text_len);
+        events_add(ev, STORE_EV_CREATED, op->tenant, ent_doc_id(doc), NULL, 0, doc, 0, text_len,
+                   now);
     return 0;
 }
 
@@ -682,7 +685,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     if (rc)
         return rc;
     if (op->kind == STORE_HISTORY_DELETE)
-        return history_delete(s, op, tid, id, ev);
+        return history_delete(s, op, tid, id, now, ev);
     if (op->kind == STORE_HISTORY_PATCH)
         return history_patch(s, op, tid, id, now);
 
@@ -737,7 +740,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
                 goto fail;
         }
         if (wanted(s, op->tenant, ent_doc_types(cur), NULL))
-            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0);
+            events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0, now);
         else
             cJSON_Delete(cur);
         return 0;
@@ -770,10 +773,9 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         break;
     case STORE_ATTR_DELETE:
         /* its instances before, for the history's record of the deletion */
-        gone = cJSON_Duplicate(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"),
-                                             op->attr_iri),
-            1);
+        gone = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(
+                                   cJSON_GetObjectItemCaseSensitive(cur, "attrs"), op->attr_iri),
+                               1);
         rc = ent_attr_delete(cur, op->attr_iri, op->dataset_id, op->delete_all, &op->err);
         if (rc == 0) /* the model leaves the entity's modifiedAt to us */
             cJSON_ReplaceItemInObject(cur, "modifiedAt", cJSON_CreateString(now));
@@ -807,7 +809,8 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     text_len = strlen(text);
     free(text);
     if (want)
-        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1, text_len);
+        events_add(ev, STORE_EV_UPDATED, op->tenant, ent_doc_id(cur), before, 1, cur, 1, text_len,
+                   now);
     else
         cJSON_Delete(cur);
     return 0;

@@ -161,6 +161,9 @@ struct store_event {
     /* Length of the document as stored (after, else before), 0 when
      * unknown: listeners size their queues by it without walking the tree. */
     size_t text_len;
+    /* When the write happened ("YYYY-MM-DDThh:mm:ss.fffZ", the modifiedAt it
+     * gave, a deletion's deletedAt); valid during the listener call. */
+    const char *at;
 };
 
 /* Called on the writer thread after each commit with that group's events,

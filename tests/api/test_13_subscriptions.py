@@ -453,6 +453,29 @@ def test_deleted_attribute_is_named_in_every_format(hub, receiver):
     assert kv[1]["site"] == "urn:ngsi-ld:null"
 
 
+def test_deleted_at_is_the_time_of_the_write(hub, receiver):
+    """A notification's deletedAt is when the deletion was written (the
+    modifiedAt it gave the entity, the history's deletedAt), not when the
+    matcher got to it: here it is busy with 2,000 creations first."""
+    t = "n-delat"
+    create_sub(hub, sub(receiver.url + "del", notificationTrigger=["attributeDeleted"],
+                        notification={"sysAttrs": True}), tenant=t)
+    create_sub(hub, sub(receiver.url + "bulk", notificationTrigger=["entityCreated"],
+                        notification={"format": "keyValues"}), tenant=t)
+    assert hub.post(ENTITIES, sensor("da-0", 5, humidity=prop(40)), tenant=t)[0] == 201
+    bulk = [sensor("da-%d" % i, i) for i in range(1, 2001)]
+    st, _, b = hub.post(BASE + "/entityOperations/create", bulk, tenant=t)
+    assert st == 201, b
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:da-0/attrs/humidity", tenant=t)[0] == 204
+    deadline = time.monotonic() + WAIT
+    while not [1 for path, _, _ in receiver.got if path.endswith("del")]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    n = [b["data"][0] for path, _, b in receiver.got if path.endswith("del")]
+    st, _, e = hub.get(ENTITIES + "/urn:ngsi-ld:Sensor:da-0?options=sysAttrs", tenant=t)
+    assert st == 200 and n[0]["humidity"]["deletedAt"] == e["modifiedAt"], (n[0], e)
+
+
 def test_only_subscribed_types_notify_and_new_types_count(hub, receiver):
     """The writer skips the change events of entities whose types no
     subscription selects; an entity that gains a subscribed type through
