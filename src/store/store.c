@@ -317,8 +317,8 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
  * value|object: "urn:ngsi-ld:null", deletedAt, datasetId} at the deletion
  * time, if it was being recorded (history = observed: it had an
  * observedAt; all: always). instances: the attribute's instances before;
- * left: those that remain (NULL: none). Attributes a replace drops are not
- * recorded: a replace does not read the document it overwrites. */
+ * left: those that remain (NULL: none). A replace records what it drops
+ * (record_replaced). */
 static int record_deleted(struct store *s, int64_t tid, const char *eid, const char *attr,
                           const cJSON *instances, const cJSON *left, const char *now)
 {
@@ -356,6 +356,44 @@ static int record_deleted(struct store *s, int64_t tid, const char *eid, const c
             return rc;
     }
     return 0;
+}
+
+/* A replace deletes the instances of the old document the new one lacks:
+ * old_attrs / new_attrs are their "attrs" objects. */
+static int record_replaced(struct store *s, int64_t tid, const char *eid, const cJSON *old_attrs,
+                           const cJSON *new_attrs, const char *now)
+{
+    const cJSON *a;
+    int rc;
+    cJSON_ArrayForEach(a, old_attrs)
+    {
+        if ((rc = record_deleted(s, tid, eid, a->string, a,
+                                 cJSON_GetObjectItemCaseSensitive(new_attrs, a->string), now)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The same from the old document's text, which the fast replace does not
+ * parse: only when the scan says something was dropped (or cannot tell). A
+ * stored document that does not parse is being overwritten: logged. */
+static int record_replaced_text(struct store *s, int64_t tid, const char *eid, const char *text,
+                                size_t len, const cJSON *new_attrs, const char *now)
+{
+    cJSON *old;
+    int rc;
+
+    if (ent_text_drops(text, len, new_attrs) == 0)
+        return 0;
+    if ((old = cJSON_ParseWithLength(text, len)) == NULL) {
+        log_msg(LOG_WARN, "store: entity %s: the stored document replaced did not parse; what"
+                          " the replace dropped is not in its history", eid);
+        return 0;
+    }
+    rc = record_replaced(s, tid, eid, cJSON_GetObjectItemCaseSensitive(old, "attrs"), new_attrs,
+                         now);
+    cJSON_Delete(old);
+    return rc;
 }
 
 /* ---- temporal writes ---------------------------------------------------- */
@@ -585,11 +623,14 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
                         const char *now, int *done)
 {
     cJSON *doc = op->doc;
-    char created[TM_ISO_LEN], *text = NULL;
+    char created[TM_ISO_LEN], *text = NULL, *old = NULL;
+    size_t old_len = 0;
     int rc;
 
     *done = 0;
-    if ((rc = s->be_ops->w_peek(s->be, tid, id, created)) != 0)
+    /* with history, the old text too: what the replace drops is recorded */
+    if ((rc = s->be_ops->w_peek(s->be, tid, id, created,
+                                s->history != STORE_HISTORY_OFF ? &old : NULL, &old_len)) != 0)
         return rc == ERR_NOT_FOUND ? 0 : rc;
     *done = 1;
     if (ent_doc_id(doc) == NULL) { /* a PUT body need not repeat the id */
@@ -603,11 +644,19 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
     ent_stamp_new(doc, now);
     if (created[0])
         cJSON_ReplaceItemInObject(doc, "createdAt", cJSON_CreateString(created));
-    if ((text = json_print(doc, NULL)) == NULL)
+    if ((text = json_print(doc, NULL)) == NULL) {
+        free(old);
         return ERR_NOMEM;
+    }
     rc = s->be_ops->w_update(s->be, tid, doc, text, 1);
     free(text);
-    return rc ? rc : record_history(s, tid, op, doc, now);
+    if (rc == 0)
+        rc = record_history(s, tid, op, doc, now);
+    if (rc == 0 && old != NULL)
+        rc = record_replaced_text(s, tid, id, old, old_len,
+                                  cJSON_GetObjectItemCaseSensitive(doc, "attrs"), now);
+    free(old);
+    return rc;
 }
 
 static int same_member(const cJSON *a, const cJSON *b, const char *name)
@@ -661,7 +710,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
                     struct event_list *ev)
 {
     const char *id = op_entity_id(op);
-    cJSON *cur = NULL, *before = NULL, *gone = NULL;
+    cJSON *cur = NULL, *before = NULL, *gone = NULL, *replaced = NULL;
     char *text = NULL;
     size_t text_len;
     int64_t tid;
@@ -754,7 +803,20 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     geo = touches_location(op, cur); /* before the op changes cur */
     switch (op->kind) {
     case STORE_UPSERT_REPLACE:
-    case STORE_REPLACE: rc = ent_replace(cur, op->doc, now); break;
+    case STORE_REPLACE:
+        if (s->history != STORE_HISTORY_OFF) { /* the old attributes, for record_replaced */
+            cJSON *attrs = cJSON_GetObjectItemCaseSensitive(cur, "attrs");
+            if (attrs != NULL && (replaced = cJSON_CreateObject()) == NULL) {
+                rc = ERR_NOMEM;
+                break;
+            }
+            if (attrs != NULL) { /* move the members; ent_replace sets new ones */
+                replaced->child = attrs->child;
+                attrs->child = NULL;
+            }
+        }
+        rc = ent_replace(cur, op->doc, now);
+        break;
     case STORE_UPSERT_UPDATE:
     case STORE_APPEND:
     case STORE_TEMPORAL_UPSERT:
@@ -805,7 +867,12 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
                                  cJSON_GetObjectItemCaseSensitive(cur, "attrs"), op->attr_iri),
                              now)) != 0)
         goto fail;
+    if (replaced != NULL &&
+        (rc = record_replaced(s, tid, id, replaced, cJSON_GetObjectItemCaseSensitive(cur, "attrs"),
+                              now)) != 0)
+        goto fail;
     cJSON_Delete(gone);
+    cJSON_Delete(replaced);
     text_len = strlen(text);
     free(text);
     if (want)
@@ -819,6 +886,7 @@ fail:
     cJSON_Delete(cur);
     cJSON_Delete(before);
     cJSON_Delete(gone);
+    cJSON_Delete(replaced);
     return rc;
 }
 

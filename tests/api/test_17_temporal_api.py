@@ -290,6 +290,57 @@ def test_deletions_are_recorded_in_the_history(hub):
     assert max(p[0] for p in a["hum"]["max"]) == 40
 
 
+def test_a_replace_records_what_it_drops(hub_factory):
+    """A replace (PUT /entities/{id}, batch upsert) deletes the instances the
+    new entity lacks: each recorded one gets its deletion record, as a
+    DELETE would give it; what it keeps or adds does not. Both writer paths:
+    without any subscription the old document is only scanned, with one it
+    is read whole."""
+    h = hub_factory()
+    ds = "urn:ngsi-ld:Dataset:d"
+
+    def check(eid, replace):
+        body = {"id": eid, "type": "Sensor",
+                "temp": [obs(1, 0), obs(2, 0, datasetId=ds)], "hum": obs(40, 0),
+                "pres": obs(1000, 0), "note": prop("no observedAt")}
+        assert h.post(ENTITIES, body)[0] == 201
+        # keeps temp's default instance and pres, drops temp's dataset, hum and note
+        replace({"id": eid, "type": "Sensor", "temp": obs(3, 1), "pres": obs(1001, 1),
+                 "level": obs(7, 1)})
+        st, _, b = h.get(TEMPORAL + "/" + eid + "?timeproperty=deletedAt&options=temporalValues")
+        assert st == 200, b
+        assert set(b) == {"id", "type", "temp", "hum"}, b
+        temps = b["temp"] if isinstance(b["temp"], list) else [b["temp"]]
+        assert [(g.get("datasetId"), [v[0] for v in g["values"]]) for g in temps] == [
+            (ds, ["urn:ngsi-ld:null"])]
+        assert [v[0] for v in b["hum"]["values"]] == ["urn:ngsi-ld:null"]
+        st, _, e = h.get(ENTITIES + "/" + eid + "?options=sysAttrs")
+        assert b["hum"]["values"][0][1] == e["modifiedAt"]  # deleted when replaced
+        # a replace that drops nothing records nothing
+        replace({"id": eid, "type": "Sensor", "temp": obs(4, 2), "pres": obs(1002, 2),
+                 "level": obs(8, 2), "extra": obs(1, 2)})
+        st, _, b2 = h.get(TEMPORAL + "/" + eid + "?timeproperty=deletedAt&options=temporalValues")
+        assert b2 == b
+
+    def put(eid):
+        def replace(body):
+            st, _, r = h.put(ENTITIES + "/" + eid, body)
+            assert st == 204, r
+        return replace
+
+    def upsert(body):
+        st, _, r = h.post(BASE + "/entityOperations/upsert", [body])
+        assert st == 204, r
+
+    check("urn:ngsi-ld:Sensor:rep-put-fast", put("urn:ngsi-ld:Sensor:rep-put-fast"))
+    check("urn:ngsi-ld:Sensor:rep-ups-fast", upsert)
+    st, _, b = h.post(BASE + "/subscriptions", {
+        "type": "Subscription", "entities": [{"type": "Other"}],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/x"}}})
+    assert st == 201, b
+    check("urn:ngsi-ld:Sensor:rep-put-slow", put("urn:ngsi-ld:Sensor:rep-put-slow"))
+    check("urn:ngsi-ld:Sensor:rep-ups-slow", upsert)
+
 def test_deletion_records_take_the_shape_of_their_type(hub_factory):
     h = hub_factory("--history", "all")
     eid = "urn:ngsi-ld:Sensor:del-kinds"

@@ -143,6 +143,7 @@ enum wstmt {
     W_TENANT_ADD,
     W_LOAD,
     W_PEEK,
+    W_PEEK_DOC,
     W_INSERT,
     W_KEYS,
     W_UPDATE,
@@ -163,6 +164,7 @@ static const char *const wsql[N_WSTMT] = {
     [W_TENANT_ADD] = "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
     [W_LOAD] = "SELECT doc, rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
     [W_PEEK] = "SELECT created_at FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_PEEK_DOC] = "SELECT created_at, doc FROM entities WHERE tid = ?1 AND eid = ?2",
     [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types)"
                   " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [W_KEYS] = "SELECT rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
@@ -686,13 +688,18 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
     return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "load");
 }
 
-static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO_LEN])
+static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO_LEN],
+                  char **text, size_t *text_len)
 {
     struct sqlite_be *be = arg;
-    sqlite3_stmt *st = be->ws[W_PEEK];
+    sqlite3_stmt *st = be->ws[text ? W_PEEK_DOC : W_PEEK];
     int rc;
 
     created_at[0] = '\0';
+    if (text) {
+        *text = NULL;
+        *text_len = 0;
+    }
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -700,6 +707,19 @@ static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO
         const char *c = (const char *)sqlite3_column_text(st, 0);
         if (c)
             snprintf(created_at, TM_ISO_LEN, "%s", c);
+        if (text) {
+            const char *d = (const char *)sqlite3_column_text(st, 1);
+            size_t n = (size_t)sqlite3_column_bytes(st, 1);
+            if (d != NULL && (*text = malloc(n + 1)) == NULL) {
+                sqlite3_reset(st);
+                return ERR_NOMEM;
+            }
+            if (d != NULL) {
+                memcpy(*text, d, n);
+                (*text)[n] = '\0';
+                *text_len = n;
+            }
+        }
         sqlite3_reset(st);
         return 0;
     }
