@@ -587,6 +587,45 @@ int ent_attr_delete(cJSON *cur, const char *attr_iri, const char *dataset_id, in
 
 /* ---- accessors -------------------------------------------------------- */
 
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* murmur3's finalizer: sums of raw FNV values would collide by structure */
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+uint64_t ent_attr_sig(const cJSON *doc)
+{
+    const cJSON *a, *inst;
+    uint64_t sum = 0;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(doc, "attrs"))
+    {
+        if (a->string == NULL)
+            continue;
+        uint64_t ha = fnv(0xcbf29ce484222325ULL, a->string);
+        cJSON_ArrayForEach(inst, a)
+        {
+            const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+            /* the datasetId hashed on its own (another basis), not appended
+             * to the name: ("a", "b") must not read as ("a" + "b", none) */
+            sum += mix(cJSON_IsString(ds) ? ha ^ mix(fnv(0x84222325cbf29ce4ULL, ds->valuestring))
+                                          : ha);
+        }
+    }
+    return sum;
+}
+
 const char *ent_doc_id(const cJSON *doc)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");

@@ -24,6 +24,7 @@
 #define PL_ENTITY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -169,13 +170,13 @@ int ent_render(const cJSON *doc, const struct ent_render_opts *o, cJSON **out, s
 /* Does o's pick / omit keep member name (an attribute IRI, "id", "type")? */
 int ent_render_keeps(const struct ent_render_opts *o, const char *name);
 
-/* Does a replace drop anything of the stored document? text/len: the
- * stored document as JSON text (read without building a tree, scan.c);
- * attrs: the new document's "attrs" object (NULL: none). 1 when an
- * instance of the old one (an attribute name with its datasetId, or none)
- * has no counterpart in attrs, 0 when every one has, -1 when the text
- * cannot be read that way (damaged, or a name with an escape): parse it. */
-int ent_text_drops(const char *text, size_t len, const cJSON *attrs);
+/* Which instances a document has, in one number: the sum over its
+ * attribute instances of a 64-bit hash of (attribute IRI, datasetId or
+ * none), so member order does not matter. Documents with the same value
+ * have the same instances (but for a 2^-64 accident): the store keeps it
+ * beside each document, and a replace that brings the same value knows it
+ * drops nothing without reading the old document. */
+uint64_t ent_attr_sig(const cJSON *doc);
 
 /* ---- Accessors for the store's indexes (borrowed pointers) ------------ */
 const char *ent_doc_id(const cJSON *doc);

@@ -374,28 +374,6 @@ static int record_replaced(struct store *s, int64_t tid, const char *eid, const 
     return 0;
 }
 
-/* The same from the old document's text, which the fast replace does not
- * parse: only when the scan says something was dropped (or cannot tell). A
- * stored document that does not parse is being overwritten: logged. */
-static int record_replaced_text(struct store *s, int64_t tid, const char *eid, const char *text,
-                                size_t len, const cJSON *new_attrs, const char *now)
-{
-    cJSON *old;
-    int rc;
-
-    if (ent_text_drops(text, len, new_attrs) == 0)
-        return 0;
-    if ((old = cJSON_ParseWithLength(text, len)) == NULL) {
-        log_msg(LOG_WARN, "store: entity %s: the stored document replaced did not parse; what"
-                          " the replace dropped is not in its history", eid);
-        return 0;
-    }
-    rc = record_replaced(s, tid, eid, cJSON_GetObjectItemCaseSensitive(old, "attrs"), new_attrs,
-                         now);
-    cJSON_Delete(old);
-    return rc;
-}
-
 /* ---- temporal writes ---------------------------------------------------- */
 
 static void set_member(cJSON *o, const char *name, const char *value)
@@ -622,17 +600,24 @@ static int create_entity(struct store *s, struct store_op *op, int64_t tid, cons
 static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const char *id,
                         const char *now, int *done)
 {
-    cJSON *doc = op->doc;
-    char created[TM_ISO_LEN], *text = NULL, *old = NULL;
-    size_t old_len = 0;
-    int rc;
+    cJSON *doc = op->doc, *old = NULL;
+    char created[TM_ISO_LEN], *text = NULL;
+    uint64_t sig;
+    int rc, has_sig;
 
     *done = 0;
-    /* with history, the old text too: what the replace drops is recorded */
-    if ((rc = s->be_ops->w_peek(s->be, tid, id, created,
-                                s->history != STORE_HISTORY_OFF ? &old : NULL, &old_len)) != 0)
+    if ((rc = s->be_ops->w_peek(s->be, tid, id, created, &sig, &has_sig)) != 0)
         return rc == ERR_NOT_FOUND ? 0 : rc;
     *done = 1;
+    /* with history, what the replace drops is recorded: the old document is
+     * read only when its instances are not the new one's */
+    if (s->history != STORE_HISTORY_OFF && (!has_sig || sig != ent_attr_sig(doc)) &&
+        (rc = s->be_ops->w_load(s->be, tid, id, &old)) != 0) {
+        if (rc != ERR_INTERNAL) /* a damaged document: the replace mends it */
+            return rc;
+        log_msg(LOG_WARN, "store: entity %s: the document replaced did not parse; what the"
+                          " replace dropped is not in its history", id);
+    }
     if (ent_doc_id(doc) == NULL) { /* a PUT body need not repeat the id */
         cJSON *idv = cJSON_CreateString(id);
         if (idv == NULL || (idv->string = strdup("id")) == NULL) {
@@ -645,7 +630,7 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
     if (created[0])
         cJSON_ReplaceItemInObject(doc, "createdAt", cJSON_CreateString(created));
     if ((text = json_print(doc, NULL)) == NULL) {
-        free(old);
+        cJSON_Delete(old);
         return ERR_NOMEM;
     }
     rc = s->be_ops->w_update(s->be, tid, doc, text, 1);
@@ -653,9 +638,9 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
     if (rc == 0)
         rc = record_history(s, tid, op, doc, now);
     if (rc == 0 && old != NULL)
-        rc = record_replaced_text(s, tid, id, old, old_len,
-                                  cJSON_GetObjectItemCaseSensitive(doc, "attrs"), now);
-    free(old);
+        rc = record_replaced(s, tid, id, cJSON_GetObjectItemCaseSensitive(old, "attrs"),
+                             cJSON_GetObjectItemCaseSensitive(doc, "attrs"), now);
+    cJSON_Delete(old);
     return rc;
 }
 

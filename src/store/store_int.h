@@ -45,12 +45,11 @@ struct store_backend_ops {
     int (*w_tenant)(void *be, const char *tenant, int create, int64_t *tid, int *created);
     /* Current document (caller frees), ERR_NOT_FOUND. */
     int (*w_load)(void *be, int64_t tid, const char *id, cJSON **doc);
-    /* What a replace needs of the current document without parsing it:
-     * its createdAt and, when text is not NULL, a copy of its text
-     * (malloc'd, *text_len bytes plus a NUL; the caller frees it).
-     * ERR_NOT_FOUND, ERR_NOMEM. */
-    int (*w_peek)(void *be, int64_t tid, const char *id, char created_at[32], char **text,
-                  size_t *text_len);
+    /* What a replace needs of the current document without reading it:
+     * its createdAt and its ent_attr_sig (*has_sig = 0 when the backend
+     * does not have it). ERR_NOT_FOUND. */
+    int (*w_peek)(void *be, int64_t tid, const char *id, char created_at[32], uint64_t *sig,
+                  int *has_sig);
     /* Store a new entity; ERR_EXISTS if the id is taken. text = doc serialized. */
     int (*w_insert)(void *be, int64_t tid, const cJSON *doc, const char *text);
     /* Replace an existing entity's document, keeping its indexes in step

@@ -12,9 +12,10 @@
  * in one transaction at open):
  *   tenants(tid, name, created_at)          "" is tenant 1, the default
  *   entities(rid, tid, eid, doc,            doc = entity document (JSON text)
- *            created_at, types)             (v2) copies of doc's createdAt and type
- *     unique (tid, eid); index (tid) gives per-tenant creation order     array, so a
- *                                           replace needs no JSON parse
+ *            created_at, types, asig)       (v2) copies of doc's createdAt and type
+ *     unique (tid, eid); index (tid) gives per-tenant creation order     array, (v10)
+ *                                           its ent_attr_sig, so a replace needs no
+ *                                           JSON parse
  *
  * Checkpoints run on their own thread and connection (PASSIVE, each time
  * the WAL holds CHECKPOINT_FRAMES more frames than after the last pass),
@@ -128,6 +129,10 @@ static const char *const migrations[] = {
     "",
     /* 9: hist_rows nums may hold decimal values (HF_DEC, hist.c): the same */
     "",
+    /* 10: which instances each document has (ent_attr_sig), so a replace
+     * knows without reading the old document that it drops none; NULL
+     * (rows written before) reads the document */
+    "ALTER TABLE entities ADD COLUMN asig INTEGER;",
 };
 /* C steps run after a migration's SQL, in its transaction */
 static int (*const migration_fns[])(sqlite3 *db) = {
@@ -143,7 +148,6 @@ enum wstmt {
     W_TENANT_ADD,
     W_LOAD,
     W_PEEK,
-    W_PEEK_DOC,
     W_INSERT,
     W_KEYS,
     W_UPDATE,
@@ -163,12 +167,11 @@ static const char *const wsql[N_WSTMT] = {
     [W_TENANT_GET] = "SELECT tid FROM tenants WHERE name = ?1",
     [W_TENANT_ADD] = "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
     [W_LOAD] = "SELECT doc, rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_PEEK] = "SELECT created_at FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_PEEK_DOC] = "SELECT created_at, doc FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5)"),
+    [W_PEEK] = "SELECT created_at, asig FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types, asig)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
     [W_KEYS] = "SELECT rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_UPDATE] = "UPDATE entities SET doc = ?2, types = ?3 WHERE rid = ?1",
+    [W_UPDATE] = "UPDATE entities SET doc = ?2, types = ?3, asig = ?4 WHERE rid = ?1",
     [W_DELETE] = "DELETE FROM entities WHERE tid = ?1 AND eid = ?2 RETURNING rid",
     [W_TYPE_ADD] = "INSERT OR IGNORE INTO entity_types(tid, type, rid) VALUES (?1, ?2, ?3)",
     [W_TYPE_DEL] = "DELETE FROM entity_types WHERE tid = ?1 AND type = ?2 AND rid = ?3",
@@ -689,17 +692,15 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
 }
 
 static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO_LEN],
-                  char **text, size_t *text_len)
+                  uint64_t *sig, int *has_sig)
 {
     struct sqlite_be *be = arg;
-    sqlite3_stmt *st = be->ws[text ? W_PEEK_DOC : W_PEEK];
+    sqlite3_stmt *st = be->ws[W_PEEK];
     int rc;
 
     created_at[0] = '\0';
-    if (text) {
-        *text = NULL;
-        *text_len = 0;
-    }
+    *sig = 0;
+    *has_sig = 0;
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -707,18 +708,9 @@ static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO
         const char *c = (const char *)sqlite3_column_text(st, 0);
         if (c)
             snprintf(created_at, TM_ISO_LEN, "%s", c);
-        if (text) {
-            const char *d = (const char *)sqlite3_column_text(st, 1);
-            size_t n = (size_t)sqlite3_column_bytes(st, 1);
-            if (d != NULL && (*text = malloc(n + 1)) == NULL) {
-                sqlite3_reset(st);
-                return ERR_NOMEM;
-            }
-            if (d != NULL) {
-                memcpy(*text, d, n);
-                (*text)[n] = '\0';
-                *text_len = n;
-            }
+        if (sqlite3_column_type(st, 1) == SQLITE_INTEGER) {
+            *sig = (uint64_t)sqlite3_column_int64(st, 1);
+            *has_sig = 1;
         }
         sqlite3_reset(st);
         return 0;
@@ -824,6 +816,7 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
     sqlite3_bind_text(st, 4, cJSON_IsString(created) ? created->valuestring : NULL, -1,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 5, types, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)ent_attr_sig(doc));
     rc = sq__step_done(st);
     free(types);
     if (rc == SQLITE_CONSTRAINT)
@@ -894,6 +887,7 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, types, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)ent_attr_sig(after));
     rc = sq__step_done(st) ? sq__err(be->w, "update") : 0;
     if (rc == 0 && (old_types == NULL || strcmp(old_types, types) != 0)) {
         cJSON *old = old_types ? cJSON_Parse(old_types) : NULL;
