@@ -769,6 +769,96 @@ static void test_history_keeps_instance_text(void **state)
     sqlite3_close(db);
 }
 
+/* Run one SQL statement on the database beside the store. */
+static void sql(const char *stmt)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, stmt, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void replace_m9(struct store *s, const char *json)
+{
+    struct store_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_UPSERT_REPLACE;
+    op.entity_id = "urn:ngsi-ld:M:9";
+    op.doc = entity(json);
+    assert_int_equal(store_write(s, &op, 1), 0);
+    assert_int_equal(op.err.code, 0);
+    store_ops_clear(&op, 1);
+    cJSON_Delete(op.doc);
+}
+
+/* How many deletion records the history of M:9 holds. */
+static int deletions(struct store *s)
+{
+    struct collected c = {{0}};
+    struct err e = {0};
+    struct store_history_query q = {
+        .entity_id = "urn:ngsi-ld:M:9", .from_ms = INT64_MIN, .to_ms = INT64_MAX};
+    int n = 0;
+    assert_int_equal(store_history(s, &q, collect, &c, &e), 0);
+    for (const char *p = c.text; (p = strstr(p, "urn:ngsi-ld:null")) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* A replace records what it drops: the entity row's signature says when
+ * nothing is; rows without one (written before schema v10) have their old
+ * document read. A damaged stored document is replaced all the same. */
+static void test_replace_records_what_it_drops(void **state)
+{
+    static const char two[] = "{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\","
+                              "\"a\":{\"type\":\"Property\",\"value\":1,"
+                              "\"observedAt\":\"2026-01-01T00:00:00Z\"},"
+                              "\"b\":{\"type\":\"Property\",\"value\":2,"
+                              "\"observedAt\":\"2026-01-01T00:00:00Z\"}}";
+    static const char one[] = "{\"id\":\"urn:ngsi-ld:M:9\",\"type\":\"M\","
+                              "\"a\":{\"type\":\"Property\",\"value\":3,"
+                              "\"observedAt\":\"2026-01-01T01:00:00Z\"}}";
+    struct store *s = open_store();
+    (void)state;
+
+    replace_m9(s, two); /* creates */
+    assert_int_equal(deletions(s), 0);
+    replace_m9(s, one); /* drops b */
+    assert_int_equal(deletions(s), 1);
+    replace_m9(s, one); /* drops nothing */
+    assert_int_equal(deletions(s), 1);
+    replace_m9(s, two);
+    store_close(s);
+
+    /* a row from before v10 (no signature): the old document is read */
+    sql("UPDATE entities SET asig = NULL");
+    s = open_store();
+    replace_m9(s, one);
+    assert_int_equal(deletions(s), 2);
+    store_close(s);
+
+    /* the same signature and a damaged document: replaced */
+    sql("UPDATE entities SET doc = '{damaged'");
+    s = open_store();
+    replace_m9(s, one);
+    assert_int_equal(deletions(s), 2);
+    store_close(s);
+    /* no signature and damaged: replaced all the same (what it dropped is lost) */
+    sql("UPDATE entities SET doc = '{damaged', asig = NULL");
+    s = open_store();
+    replace_m9(s, two);
+    cJSON *got = NULL;
+    struct err e = {0};
+    assert_int_equal(store_entity_get(s, "", "urn:ngsi-ld:M:9", &got, &e), 0);
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(got, "attrs"),
+                                        "https://uri.etsi.org/ngsi-ld/default-context/b"));
+    cJSON_Delete(got);
+    assert_int_equal(deletions(s), 2);
+    store_close(s);
+}
+
 /* Under steady writes the background checkpointer keeps the WAL short:
  * each time it holds checkpoint_frames new frames a pass runs (here the
  * test lets it finish before the next write), the writer's next
@@ -835,6 +925,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aggregation_before_1970, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_keeps_instance_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_restarts_under_steady_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_records_what_it_drops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
