@@ -472,7 +472,8 @@ static cJSON *render_history(struct req *r, const struct tq *t, const char *id, 
 
 struct aggr_run {
     const struct tq *t;
-    cJSON *attrs; /* attr IRI -> {method: [[v, start, end]...]} */
+    cJSON *attrs; /* attr IRI -> {series: {method: [[v, start, end]...]}}, series
+                   * "" for the default instances, else the datasetId */
     long n_periods;
     int too_many, oom;
 };
@@ -484,8 +485,10 @@ static cJSON *aggr_value(unsigned m, const struct store_aggr *a)
         return cJSON_CreateNumber((double)a->count);
     if (m == AGGR_DISTINCT)
         return cJSON_CreateNumber((double)a->distinct);
+    if (a->n_num == 0 && a->n_text > 0 && (m == AGGR_MIN || m == AGGR_MAX))
+        return cJSON_CreateString(m == AGGR_MIN ? a->smin : a->smax); /* text order */
     if (a->n_num == 0)
-        return cJSON_CreateNull();
+        return cJSON_CreateNull(); /* no value the method applies to */
     switch (m) {
     case AGGR_SUM: return cJSON_CreateNumber(a->sum);
     case AGGR_AVG: return cJSON_CreateNumber(avg);
@@ -502,14 +505,18 @@ static cJSON *aggr_value(unsigned m, const struct store_aggr *a)
 static int on_aggr(void *ud, const char *attr, const struct store_aggr *a)
 {
     struct aggr_run *run = ud;
-    cJSON *o = cJSON_GetObjectItemCaseSensitive(run->attrs, attr);
+    cJSON *at = cJSON_GetObjectItemCaseSensitive(run->attrs, attr), *o;
+    const char *series = a->dataset_id ? a->dataset_id : "";
     char start[TM_ISO_LEN], end[TM_ISO_LEN];
 
     if (++run->n_periods > run->t->cap) {
         run->too_many = 1;
         return 1;
     }
-    if (o == NULL && (o = cJSON_AddObjectToObject(run->attrs, attr)) == NULL)
+    if (at == NULL && (at = cJSON_AddObjectToObject(run->attrs, attr)) == NULL)
+        goto oom;
+    if ((o = cJSON_GetObjectItemCaseSensitive(at, series)) == NULL &&
+        (o = cJSON_AddObjectToObject(at, series)) == NULL)
         goto oom;
     tm_format(a->start_ms, start);
     tm_format(a->end_ms == INT64_MAX ? a->last_ms : a->end_ms, end);
@@ -588,19 +595,41 @@ static cJSON *aggr_render(struct req *r, const char *id, const cJSON *cur, struc
     for (cJSON *a = run->attrs->child; a; a = a->next) {
         if (!ent_render_keeps(&t->proj, a->string))
             continue; /* pick / omit */
+        /* one object per series, the default instances' first; an array
+         * when there are several */
         char *name = ld_compact(r->ctx ? r->ctx : ld_core(), a->string);
-        cJSON *o = cJSON_CreateObject();
-        if (name == NULL || o == NULL ||
-            cJSON_AddStringToObject(o, "type", attr_type(cur, a->string)) == NULL) {
+        cJSON *list = cJSON_CreateArray(), *def = cJSON_GetObjectItemCaseSensitive(a, "");
+        if (name == NULL || list == NULL) {
             free(name);
-            cJSON_Delete(o);
+            cJSON_Delete(list);
             goto oom;
         }
-        while (a->child) { /* the methods, after "type" */
-            cJSON *method = cJSON_DetachItemViaPointer(a, a->child);
-            cJSON_AddItemToObject(o, method->string, method);
+        if (def != NULL) /* first */
+            cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(a, def));
+        while (a->child)
+            cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(a, a->child));
+        for (cJSON *s = list->child; s; s = s->next) {
+            cJSON *o = cJSON_CreateObject();
+            if (o == NULL || cJSON_AddStringToObject(o, "type", attr_type(cur, a->string)) == NULL ||
+                (s->string[0] && cJSON_AddStringToObject(o, "datasetId", s->string) == NULL)) {
+                cJSON_Delete(o);
+                free(name);
+                cJSON_Delete(list);
+                goto oom;
+            }
+            while (s->child) { /* the methods, after "type" */
+                cJSON *method = cJSON_DetachItemViaPointer(s, s->child);
+                cJSON_AddItemToObject(o, method->string, method);
+            }
+            cJSON_ReplaceItemViaPointer(list, s, o);
+            s = o;
         }
-        cJSON_AddItemToObject(out, name, o);
+        if (cJSON_GetArraySize(list) == 1) {
+            cJSON_AddItemToObject(out, name, cJSON_DetachItemViaPointer(list, list->child));
+            cJSON_Delete(list);
+        } else {
+            cJSON_AddItemToObject(out, name, list);
+        }
         free(name);
     }
     goto out;

@@ -270,13 +270,19 @@ int store_history(struct store *s, const struct store_history_query *q,
                               const char *inst),
                   void *ud, struct err *e);
 
-/* One period of an aggregation. The numeric members cover the instances
- * with a numeric value (n_num of them); count covers every instance. */
+/* One period of one series of an attribute: its default instances, or
+ * those of one datasetId. The numeric members cover the instances with a
+ * value that counts as a number (GS CIM 4.5.19: numbers, booleans as 1 and
+ * 0, arrays by their length; n_num of them); smin / smax the least and
+ * greatest of those with a text value (strings, vocab, DateTime / Date /
+ * Time literals; n_text of them); count covers every instance. */
 struct store_aggr {
     int64_t start_ms, end_ms;  /* the period [start, end); end INT64_MAX when open */
     int64_t last_ms;           /* time of its newest instance */
-    long count, n_num, distinct;
+    long count, n_num, n_text, distinct;
     double sum, min, max, sumsq;
+    const char *smin, *smax;   /* NULL when n_text is 0 */
+    const char *dataset_id;    /* NULL: the default instances */
 };
 
 /* An aggregation period: calendar months (a duration's years and months)
@@ -287,7 +293,10 @@ struct store_period {
 
 /* Aggregate an entity's history (q: entity, attrs, window; last_n and
  * limit ignored) per period (NULL or zero = the whole window): each(ud,
- * attr, aggr) per attribute (name order) and non-empty period (time order).
+ * attr, aggr) per attribute (name order), series (the default instances or
+ * a datasetId's, a->dataset_id, in the order their first instances come) and
+ * non-empty period (time order within a series; a's strings are valid
+ * during the call).
  * distinct is only computed with want_distinct (it reads every instance).
  * Periods start at q->from_ms, or at the first instance when the window is
  * open below; period k starts k periods after that (calendar months added

@@ -4,6 +4,7 @@ and of instances with 206 + Content-Range), aggregation (every method,
 periods, checked against values computed here), temporal writes (create,
 append, deletes, instance PATCH/DELETE) and their effect on the current
 state, POST /temporal/entityOperations/query, and retention."""
+import json
 import math
 import time
 
@@ -457,11 +458,34 @@ def test_post_query(hub):
 # ---- aggregation -----------------------------------------------------------------
 
 def aggregate(values, method):
-    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    """What GS CIM 009 4.5.19 makes of the values: numbers as they are,
+    booleans as 1/0, arrays by their length; strings and typed literals
+    ({"@type": "DateTime", "@value": ...}) only for min/max, in text order;
+    anything else only counts."""
+    def num(v):
+        if isinstance(v, bool):
+            return 1 if v else 0
+        if isinstance(v, (int, float)):
+            return v
+        if isinstance(v, list):
+            return len(v)
+        return None
+
+    def text(v):
+        if isinstance(v, str):
+            return v
+        if isinstance(v, dict) and isinstance(v.get("@value"), str):
+            return v["@value"]
+        return None
+
+    nums = [num(v) for v in values if num(v) is not None]
+    texts = [text(v) for v in values if text(v) is not None]
     if method == "totalCount":
         return len(values)
     if method == "distinctCount":
-        return len(set(repr(v) for v in values))
+        return len(set(json.dumps(v, sort_keys=True) for v in values))
+    if not nums and texts and method in ("min", "max"):
+        return min(texts) if method == "min" else max(texts)
     if not nums:
         return None
     if method == "sum":
@@ -588,6 +612,63 @@ def test_aggregation_many_and_distinct_text(hub):
         assert e["state"]["avg"][0][0] is None
         assert close(e["watts"]["avg"][0][0], i * 10 + 1.5)
 
+
+def test_aggregation_of_every_kind_of_value_and_dataset(hub):
+    """Booleans count as 1 and 0, arrays by their length, strings and
+    DateTime literals give min/max in text order (sum, avg... are null), a
+    Relationship only counts (4.5.19); each datasetId is a series of its
+    own, listed after the default instances' with its datasetId (5.7.4.4:
+    an attribute's instances are aggregated per datasetId). Every figure is
+    computed here from the same instances."""
+    eid = "urn:ngsi-ld:Spot:agg"
+    dt = lambda d: {"@type": "DateTime", "@value": "2026-0%d-01T00:00:00Z" % d}
+    series = {
+        "occupied": [True, False, True, True, False, True],
+        "status": ["free", "occupied", "closed", "occupied", "free", "free"],
+        "since": [dt(3), dt(1), dt(5), dt(2), dt(4), dt(1)],
+        "cars": [["a"], [], ["a", "b", "c"], ["b"], [], ["c", "d"]],
+    }
+    attrs = {name: [obs(v, m * 10) for m, v in enumerate(vals)]
+             for name, vals in series.items()}
+    attrs["spot"] = [{"type": "Relationship", "object": "urn:ngsi-ld:Spot:%d" % (m % 2),
+                      "observedAt": ts(m * 10)} for m in range(6)]
+    ds = "urn:ngsi-ld:Dataset:camera"
+    power = [1.5, 2.5, 4.0, 3.0, 0.5, 6.0]
+    attrs["power"] = [obs(v, m * 10) for m, v in enumerate(power)] + \
+                     [obs(v * 10, m * 10 + 5, datasetId=ds) for m, v in enumerate(power)]
+    create(hub, temporal_entity(eid, "Spot", attrs))
+    q = (TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=" + ",".join(METHODS) +
+         "&aggrPeriodDuration=PT30M&timerel=between&timeAt=2026-04-01T00:00:00Z"
+         "&endTimeAt=2026-04-01T01:00:00Z")
+    st, _, b = hub.get(q)
+    assert st == 200, hub.last_text
+    series["spot"] = [{"object": a["object"]} for a in attrs["spot"]]
+    for name, vals in series.items():
+        for method in METHODS:
+            rows = b[name][method]
+            assert len(rows) == 2, (name, method, rows)
+            for half in range(2):
+                want = aggregate(vals[half * 3:half * 3 + 3], method)
+                if name == "spot" and method not in ("totalCount", "distinctCount"):
+                    want = None  # a Relationship has no value to aggregate
+                got = rows[half][0]
+                assert (got == want if isinstance(want, str) or want is None
+                        else close(got, want)), (name, method, half, got, want)
+    assert b["spot"]["type"] == "Relationship"
+    # the datasetId is a series of its own
+    p = b["power"]
+    assert isinstance(p, list) and len(p) == 2, p
+    assert "datasetId" not in p[0] and p[1]["datasetId"] == ds
+    for sr, scale in ((p[0], 1), (p[1], 10)):
+        for method in METHODS:
+            for half in range(2):
+                want = aggregate([v * scale for v in power[half * 3:half * 3 + 3]], method)
+                assert close(sr[method][half][0], want), (sr.get("datasetId"), method, half)
+    # only the dataset's instances: one series, an object
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=sum"
+                       "&attrs=power&timerel=after&timeAt=2026-04-01T00:54:00Z")
+    assert st == 200, hub.last_text
+    assert b["power"]["datasetId"] == ds and b["power"]["sum"][0][0] == 60
 
 # ---- pagination of instances ------------------------------------------------------
 

@@ -1671,23 +1671,46 @@ static char *distinct_key(const struct hent *e)
 
 /* ---- aggregation ---------------------------------------------------------- */
 
-/* Instances folded, in time order, into one attribute's periods. */
+/* Instances folded, in time order, into the periods of one series: an
+ * attribute's default instances, or those of one datasetId. */
 struct fold {
     const struct store_history_query *q;
     const char *attr;
+    char *ds;                /* the series' datasetId (NULL: the default instances) */
     int64_t start;           /* the first period's start (INT64_MIN: the first instance's time) */
     struct store_period per; /* zero: the whole window */
     int64_t k;               /* the current period's number */
     int have, want_distinct;
     struct store_aggr a;
-    struct hmap *seen; /* distinct values of the current period */
-    int (*each)(void *ud, const char *attr, const struct store_aggr *a);
-    void *ud;
+    char *smin, *smax;  /* the least / greatest text value of the period (strings, dates) */
+    struct hmap *seen;  /* distinct values of the current period */
+    struct pbuf *out;   /* where finished periods go */
 };
 
-/* Hand over the current period: 0, 1 when each() asked to stop. */
+/* Finished periods, handed to each() only once the attribute is known to
+ * be all numbers without datasetIds (the index alone), or after the slower
+ * fold that reads the instances. */
+struct pbuf {
+    struct store_aggr *a;
+    size_t n, cap;
+};
+
+static void pbuf_clear(struct pbuf *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free((char *)b->a[i].dataset_id);
+        free((char *)b->a[i].smin);
+        free((char *)b->a[i].smax);
+    }
+    b->n = 0;
+}
+
+/* Hand over the current period (its strings move to out). 0 or ERR_NOMEM. */
 static int fold_flush(struct fold *f)
 {
+    struct pbuf *b = f->out;
+    struct store_aggr *a;
+
     if (!f->have)
         return 0;
     f->have = 0;
@@ -1696,7 +1719,24 @@ static int fold_flush(struct fold *f)
         hmap_free(f->seen, NULL);
         f->seen = NULL;
     }
-    return f->each(f->ud, f->attr, &f->a) ? 1 : 0;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        struct store_aggr *p = realloc(b->a, cap * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        b->a = p;
+        b->cap = cap;
+    }
+    a = &b->a[b->n];
+    *a = f->a;
+    a->dataset_id = NULL;
+    a->smin = f->smin;
+    a->smax = f->smax;
+    f->smin = f->smax = NULL;
+    b->n++;
+    if (f->ds != NULL && (a->dataset_id = strdup(f->ds)) == NULL)
+        return ERR_NOMEM;
+    return 0;
 }
 
 /* Start of period k (saturating, so that far-off periods compare right). */
@@ -1729,13 +1769,12 @@ static int64_t period_of(const struct fold *f, int64_t t)
     return k;
 }
 
-static int fold_add(struct fold *f, int64_t t, const struct hent *e)
+/* Count an instance at t into its period (flushing the previous one). */
+static int fold_count(struct fold *f, int64_t t)
 {
     int64_t k;
     int rc;
 
-    if (e->flags & HF_DEL)
-        return 0; /* a deletion has no value to aggregate */
     if (f->start == INT64_MIN)
         f->start = t;
     k = period_of(f, t);
@@ -1751,109 +1790,303 @@ static int fold_add(struct fold *f, int64_t t, const struct hent *e)
         f->have = 1;
     }
     f->a.count++;
-    if (e->flags & HF_NUM) {
-        double v = e->num;
-        if (f->a.n_num == 0 || v < f->a.min)
-            f->a.min = v;
-        if (f->a.n_num == 0 || v > f->a.max)
-            f->a.max = v;
-        f->a.sum += v;
-        f->a.sumsq += v * v;
-        f->a.n_num++;
-    }
     f->a.last_ms = t;
-    if (f->want_distinct) {
-        char *key = distinct_key(e);
-        if (key != NULL) {
-            if (f->seen == NULL)
-                f->seen = hmap_new(64);
-            rc = f->seen == NULL || hmap_put(f->seen, key, (void *)1, NULL) < 0 ? ERR_NOMEM : 0;
-            free(key);
-            return rc;
-        }
-    }
     return 0;
 }
 
-/* Aggregation of one entity's history per attribute and period: a scan of
- * the index (hk, t, nums) in time order, folded into periods in C (no sort,
- * no table reads); distinctCount needs the JSON of non-numeric instances,
- * so it reads the rows too, only when asked. Periods start at q->from_ms,
- * or at the first instance's time when the window is open; only non-empty
- * periods are reported, each ending at start + period, clipped to
- * q->to_ms. Another timeproperty than observedAt folds tp_collect's list. */
+static void fold_num(struct fold *f, double v)
+{
+    if (f->a.n_num == 0 || v < f->a.min)
+        f->a.min = v;
+    if (f->a.n_num == 0 || v > f->a.max)
+        f->a.max = v;
+    f->a.sum += v;
+    f->a.sumsq += v * v;
+    f->a.n_num++;
+}
+
+static int fold_text(struct fold *f, const char *v)
+{
+    char *d;
+    if (f->smin == NULL || strcmp(v, f->smin) < 0) {
+        if ((d = strdup(v)) == NULL)
+            return ERR_NOMEM;
+        free(f->smin);
+        f->smin = d;
+    }
+    if (f->smax == NULL || strcmp(v, f->smax) > 0) {
+        if ((d = strdup(v)) == NULL)
+            return ERR_NOMEM;
+        free(f->smax);
+        f->smax = d;
+    }
+    f->a.n_text++;
+    return 0;
+}
+
+/* Note a distinct value (key is taken). */
+static int fold_distinct(struct fold *f, char *key)
+{
+    int rc;
+    if (key == NULL)
+        return 0;
+    if (f->seen == NULL)
+        f->seen = hmap_new(64);
+    rc = f->seen == NULL || hmap_put(f->seen, key, (void *)1, NULL) < 0 ? ERR_NOMEM : 0;
+    free(key);
+    return rc;
+}
+
+/* The index's view of an instance: its number (HF_NUM) or nothing. */
+static int fold_add(struct fold *f, int64_t t, const struct hent *e)
+{
+    int rc;
+
+    if (e->flags & HF_DEL)
+        return 0; /* a deletion has no value to aggregate */
+    if ((rc = fold_count(f, t)) != 0)
+        return rc;
+    if (e->flags & HF_NUM)
+        fold_num(f, e->num);
+    return f->want_distinct ? fold_distinct(f, distinct_key(e)) : 0;
+}
+
+/* The instance's view (GS CIM 009 4.5.19): numbers as they are, booleans
+ * as 1 and 0, arrays (a value or a valueList) by their length; strings, a
+ * VocabProperty's vocab and typed literals (DateTime, Date, Time: their
+ * @value) compare as text, for min and max; anything else (objects,
+ * Relationships, LanguageProperties) only counts. */
+static int fold_add_inst(struct fold *f, int64_t t, const cJSON *inst)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(inst, "value");
+    int rc;
+
+    if (v == NULL)
+        v = cJSON_GetObjectItemCaseSensitive(inst, "vocab");
+    if (v == NULL)
+        v = cJSON_GetObjectItemCaseSensitive(inst, "valueList");
+    if ((rc = fold_count(f, t)) != 0)
+        return rc;
+    if (cJSON_IsNumber(v))
+        fold_num(f, v->valuedouble);
+    else if (cJSON_IsBool(v))
+        fold_num(f, cJSON_IsTrue(v) ? 1 : 0);
+    else if (cJSON_IsArray(v))
+        fold_num(f, cJSON_GetArraySize(v));
+    else if (cJSON_IsString(v))
+        rc = fold_text(f, v->valuestring);
+    else if (cJSON_IsObject(v) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "@value")))
+        rc = fold_text(f, cJSON_GetObjectItemCaseSensitive(v, "@value")->valuestring);
+    if (rc == 0 && f->want_distinct) {
+        static const char *const members[] = {"value",     "object", "languageMap",
+                                              "valueList", "json",   "vocab"};
+        for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(inst, members[i]);
+            char *text, *key;
+            if (m == NULL)
+                continue;
+            if ((text = cJSON_PrintUnformatted(m)) == NULL)
+                return ERR_NOMEM;
+            key = malloc(strlen(text) + 2);
+            if (key != NULL) {
+                key[0] = '=';
+                strcpy(key + 1, text);
+            }
+            cJSON_free(text);
+            return key ? fold_distinct(f, key) : ERR_NOMEM;
+        }
+    }
+    return rc;
+}
+
+/* The series of one attribute (the default instances first, then by
+ * datasetId as they come). */
+struct series {
+    struct fold *f;
+    size_t n;
+};
+
+static void series_clear(struct series *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->f[i].ds);
+        free(s->f[i].smin);
+        free(s->f[i].smax);
+        hmap_free(s->f[i].seen, NULL);
+    }
+    free(s->f);
+    s->f = NULL;
+    s->n = 0;
+}
+
+static struct fold *series_get(struct series *s, const struct fold *proto, const char *ds)
+{
+    struct fold *f;
+    for (size_t i = 0; i < s->n; i++)
+        if (ds == NULL ? s->f[i].ds == NULL : s->f[i].ds != NULL && !strcmp(s->f[i].ds, ds))
+            return &s->f[i];
+    if ((f = realloc(s->f, (s->n + 1) * sizeof(*f))) == NULL)
+        return NULL;
+    s->f = f;
+    f = &s->f[s->n];
+    *f = *proto;
+    if (ds != NULL && (f->ds = strdup(ds)) == NULL)
+        return NULL;
+    s->n++;
+    return f;
+}
+
+/* One instance's text into its series. */
+static int series_add(struct series *s, const struct fold *proto, int64_t t, int flags,
+                      const char *text, size_t len)
+{
+    cJSON *inst;
+    struct fold *f;
+    int rc;
+
+    if (flags & HF_DEL)
+        return 0;
+    if (text == NULL || (inst = cJSON_ParseWithLength(text, len)) == NULL)
+        return ERR_INTERNAL;
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+    if ((f = series_get(s, proto, cJSON_IsString(ds) ? ds->valuestring : NULL)) == NULL)
+        rc = ERR_NOMEM;
+    else
+        rc = fold_add_inst(f, t, inst);
+    cJSON_Delete(inst);
+    return rc;
+}
+
+static int series_flush(struct series *s)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->n; i++)
+        rc = fold_flush(&s->f[i]);
+    return rc;
+}
+
+/* Aggregation of one entity's history per attribute, series and period.
+ * The common case, an attribute of numbers without datasetIds, is a scan of
+ * the index (hk, t, nums) in time order folded into periods in C (no sort,
+ * no table reads; distinctCount of non-numbers reads the rows). When that
+ * scan meets an instance the index cannot value (not a number, or one of
+ * a datasetId), the attribute is folded again from the instances' text
+ * (fold_add_inst), one series per datasetId. Periods start at q->from_ms,
+ * or at the series' first instance when the window is open; only
+ * non-empty periods are reported, each ending at start + period, clipped
+ * to q->to_ms. Another timeproperty than observedAt folds tp_collect's
+ * list, from the text. */
 static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query *q,
                      const struct store_period *period, int want_distinct,
                      int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *full = NULL;
     struct akey *keys = NULL;
+    struct pbuf out = {0};
     size_t n_keys = 0;
     int64_t hk;
     int tp = q->time_prop != STORE_TP_OBSERVED, rc;
-    const char *sql = tp              ? "SELECT rid, nums, body FROM hist_rows WHERE hk = ?1"
-                      : want_distinct ? "SELECT t, nums, body FROM hist_rows WHERE hk = ?1 AND"
-                                        " t >= ?2 AND t < ?3 ORDER BY t"
-                                      : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND"
-                                        " t >= ?2 AND t < ?3 ORDER BY t";
+    const char *sql_full = tp ? "SELECT rid, nums, body FROM hist_rows WHERE hk = ?1"
+                              : "SELECT t, nums, body FROM hist_rows WHERE hk = ?1 AND"
+                                " t >= ?2 AND t < ?3 ORDER BY t";
+    const char *sql_index = want_distinct ? sql_full
+                                          : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND"
+                                            " t >= ?2 AND t < ?3 ORDER BY t";
 
     if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql_full, -1, &full, NULL) != SQLITE_OK ||
+        (!tp && sqlite3_prepare_v2(db, sql_index, -1, &st, NULL) != SQLITE_OK)) {
         rc = sq__err(db, "history aggregation");
         goto out;
     }
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
-        struct fold f = {.q = q,
-                         .attr = keys[k].name,
-                         .start = q->from_ms,
-                         .per = period ? *period : (struct store_period){0, 0},
-                         .want_distinct = want_distinct,
-                         .each = each,
-                         .ud = ud};
-        if (tp) {
-            struct tp_inst *v;
-            size_t n;
-            if ((rc = tp_collect(db, st, hk, keys[k].aid, q, &v, &n)) != 0)
-                break;
-            for (size_t i = 0; rc == 0 && i < n; i++) {
-                struct hent e = {keys[k].aid, v[i].iid,  v[i].flags,
-                                 v[i].num,    v[i].inst, strlen(v[i].inst)};
-                rc = fold_add(&f, v[i].t, &e);
-            }
-            tp_free(v, n);
-        } else {
-            int step;
+        struct fold proto = {.q = q,
+                             .attr = keys[k].name,
+                             .start = q->from_ms,
+                             .per = period ? *period : (struct store_period){0, 0},
+                             .want_distinct = want_distinct,
+                             .out = &out};
+        struct series ser = {0};
+        int slow = tp, step = SQLITE_DONE, more = 0;
+
+        pbuf_clear(&out);
+        if (!tp) { /* the index: numbers of the default instances */
+            struct fold f = proto;
             sqlite3_bind_int64(st, 1, hk);
             sqlite3_bind_int64(st, 2, q->from_ms);
             sqlite3_bind_int64(st, 3, q->to_ms);
-            while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            while (rc == 0 && !slow && (step = sqlite3_step(st)) == SQLITE_ROW) {
                 int64_t t = sqlite3_column_int64(st, 0);
                 struct hcur c;
                 struct hent e;
-                int more;
                 hcur_init(&c, st, -1, 1, want_distinct ? 2 : -1);
+                while (rc == 0 && !slow && (more = hcur_next(&c, &e)) == 1) {
+                    if (e.aid != keys[k].aid)
+                        continue;
+                    if (!(e.flags & HF_DEL) && (e.flags & (HF_DS | HF_NUM)) != HF_NUM)
+                        slow = 1;
+                    else
+                        rc = fold_add(&f, t, &e);
+                }
+                if (rc == 0 && more < 0)
+                    rc = ERR_INTERNAL;
+            }
+            if (rc == 0 && !slow && step != SQLITE_DONE)
+                rc = sq__err(db, "history aggregation");
+            sqlite3_reset(st);
+            if (rc == 0 && !slow)
+                rc = fold_flush(&f);
+            hmap_free(f.seen, NULL);
+            free(f.smin);
+            free(f.smax);
+            if (slow)
+                pbuf_clear(&out);
+        }
+        if (rc == 0 && slow && tp) {
+            struct tp_inst *v;
+            size_t n;
+            if ((rc = tp_collect(db, full, hk, keys[k].aid, q, &v, &n)) == 0) {
+                for (size_t i = 0; rc == 0 && i < n; i++)
+                    rc = series_add(&ser, &proto, v[i].t, v[i].flags, v[i].inst,
+                                    strlen(v[i].inst));
+                tp_free(v, n);
+            }
+        } else if (rc == 0 && slow) { /* the instances' text */
+            sqlite3_bind_int64(full, 1, hk);
+            sqlite3_bind_int64(full, 2, q->from_ms);
+            sqlite3_bind_int64(full, 3, q->to_ms);
+            while (rc == 0 && (step = sqlite3_step(full)) == SQLITE_ROW) {
+                int64_t t = sqlite3_column_int64(full, 0);
+                struct hcur c;
+                struct hent e;
+                hcur_init(&c, full, -1, 1, 2);
                 while (rc == 0 && (more = hcur_next(&c, &e)) == 1)
                     if (e.aid == keys[k].aid)
-                        rc = fold_add(&f, t, &e);
-                if (rc == 0 && more < 0) {
-                    log_msg(LOG_ERROR, "sqlite: a history row of entity %s is damaged",
-                            q->entity_id);
+                        rc = series_add(&ser, &proto, t, e.flags, e.inst, e.inst_len);
+                if (rc == 0 && more < 0)
                     rc = ERR_INTERNAL;
-                }
             }
             if (rc == 0 && step != SQLITE_DONE)
                 rc = sq__err(db, "history aggregation");
-            sqlite3_reset(st);
+            sqlite3_reset(full);
         }
-        if (rc == 0)
-            rc = fold_flush(&f);
-        hmap_free(f.seen, NULL);
+        if (rc == 0 && slow)
+            rc = series_flush(&ser);
+        series_clear(&ser);
+        if (rc == ERR_INTERNAL)
+            log_msg(LOG_ERROR, "sqlite: a history row of entity %s is damaged", q->entity_id);
+        for (size_t i = 0; rc == 0 && i < out.n; i++)
+            if (each(ud, keys[k].name, &out.a[i]))
+                rc = 1; /* each() asked to stop */
     }
     if (rc == 1)
         rc = 0;
 out:
+    pbuf_clear(&out);
+    free(out.a);
     sqlite3_finalize(st);
+    sqlite3_finalize(full);
     akeys_free(keys, n_keys);
     return rc;
 }
