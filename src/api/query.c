@@ -7,6 +7,7 @@
  */
 #include "api/api.h"
 
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -556,6 +557,61 @@ int api_query_run(struct req *r, struct api_query *q, int (*each)(void *ud, cons
 {
     struct app *app = api_app(r);
     return store_query(app->store, &q->s.sq, each, ud, count, &r->err);
+}
+
+struct filtered {
+    const struct store_query *sq;
+    int (*accept)(void *ud, const cJSON *doc);
+    void *accept_ud;
+    int (*each)(void *ud, const cJSON *doc);
+    void *ud;
+    long accepted;
+    int stopped, failed;
+};
+
+static int on_filtered(void *ud, const cJSON *doc)
+{
+    struct filtered *f = ud;
+    int a = f->accept(f->accept_ud, doc);
+    long idx;
+
+    if (a < 0) {
+        f->failed = 1;
+        return 1;
+    }
+    if (a == 0)
+        return 0;
+    idx = f->accepted++;
+    if (!f->stopped && idx >= f->sq->offset && idx < f->sq->offset + f->sq->limit &&
+        f->each(f->ud, doc) != 0)
+        f->stopped = 1;
+    /* without a count, one accepted past the page tells whether there is another */
+    return !f->sq->want_count && (f->stopped || f->accepted > f->sq->offset + f->sq->limit);
+}
+
+int api_query_run_filtered(struct req *r, struct api_query *q,
+                           int (*accept)(void *ud, const cJSON *doc), void *accept_ud,
+                           int (*each)(void *ud, const cJSON *doc), void *ud, long *count)
+{
+    struct store_query all = q->s.sq;
+    struct filtered f = {&q->s.sq, accept, accept_ud, each, ud, 0, 0, 0};
+    long ignore;
+
+    all.q = NULL; /* the caller's to evaluate */
+    all.offset = 0;
+    all.limit = LONG_MAX;
+    all.want_count = 0;
+    if (store_query(api_app(r)->store, &all, on_filtered, &f, &ignore, &r->err) != 0)
+        return r->err.code;
+    if (f.failed)
+        return r->err.code ? r->err.code : err_set(&r->err, ERR_INTERNAL, "query failed");
+    *count = f.accepted;
+    return 0;
+}
+
+const struct q_expr *api_query_q(const struct api_query *q)
+{
+    return q->s.sq.q;
 }
 
 void api_query_page_headers(struct req *r, struct api_query *q, long n_results, long count)

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "ld/ld.h"
+#include "query/q.h"
 #include "util/cfg.h"
 #include "util/time.h"
 
@@ -892,11 +893,120 @@ static int pick(void *ud, const cJSON *doc)
     return 0;
 }
 
+/* ---- selection on the history ----------------------------------------------
+ * GS CIM 009 5.7.4.4: a temporal query answers with the entities that have
+ * instances within the window (of the selected attributes), and its q is
+ * checked against the attribute instances of that window, not against the
+ * current state. Here each term of q holds when any instance of its
+ * attribute within the window satisfies it (q_match's "any instance" rule,
+ * on a document whose attributes hold every instance of the window), and
+ * the terms combine as usual. The other restrictions (id, type, scopeQ,
+ * geoQ) still select on the current state; entities that no longer exist
+ * are not found by a query (only GET /temporal/entities/{id} reads them). */
+
+struct tfilter {
+    struct req *r;
+    const struct tq *t;
+    const struct api_view *v;
+    const struct q_expr *q;
+    const char **q_attrs;
+    size_t n_q_attrs;
+    cJSON *attrs; /* the window's instances of q's attributes */
+    int found, oom;
+};
+
+static void add_q_attr(void *ud, const char *attr)
+{
+    struct tfilter *f = ud;
+    const char **p = realloc(f->q_attrs, (f->n_q_attrs + 1) * sizeof(*p));
+    if (p == NULL) {
+        f->oom = 1;
+        return;
+    }
+    f->q_attrs = p;
+    f->q_attrs[f->n_q_attrs++] = attr;
+}
+
+static int found_one(void *ud, const char *attr, int64_t iid, int64_t t_ms, const char *text)
+{
+    (void)attr, (void)iid, (void)t_ms, (void)text;
+    ((struct tfilter *)ud)->found = 1;
+    return 1;
+}
+
+static int add_instance(void *ud, const char *attr, int64_t iid, int64_t t_ms, const char *text)
+{
+    struct tfilter *f = ud;
+    cJSON *inst = cJSON_Parse(text), *arr = cJSON_GetObjectItemCaseSensitive(f->attrs, attr);
+    (void)iid, (void)t_ms;
+    if (inst == NULL || (arr == NULL && (arr = cJSON_AddArrayToObject(f->attrs, attr)) == NULL)) {
+        cJSON_Delete(inst);
+        f->oom = 1;
+        return 1;
+    }
+    cJSON_AddItemToArray(arr, inst);
+    return 0;
+}
+
+/* 1: doc is in the answer, 0: not, -1: failed (r->err). */
+static int temporal_accept(void *ud, const cJSON *doc)
+{
+    struct tfilter *f = ud;
+    struct store *st = api_app(f->r)->store;
+    struct store_history_query hq = {.tenant = f->r->tenant,
+                                      .entity_id = ent_doc_id(doc),
+                                      .attrs = (const char *const *)f->v->attrs,
+                                      .n_attrs = f->v->n_attrs,
+                                      .from_ms = f->t->from_ms,
+                                      .to_ms = f->t->to_ms,
+                                      .limit = 1,
+                                      .time_prop = f->t->time_prop};
+    static const char *const entity_members[] = {"id", "type", "scope", "createdAt",
+                                                 "modifiedAt"};
+    cJSON *hdoc;
+    int in;
+
+    f->found = 0;
+    if (store_history(st, &hq, found_one, f, &f->r->err) != 0)
+        return -1;
+    if (!f->found)
+        return 0;
+    if (f->q == NULL)
+        return 1;
+    /* q on the window's instances, the entity's own members from its state */
+    if ((hdoc = cJSON_CreateObject()) == NULL)
+        goto oom;
+    for (size_t i = 0; i < sizeof(entity_members) / sizeof(entity_members[0]); i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, entity_members[i]);
+        if (m != NULL)
+            cJSON_AddItemToObject(hdoc, entity_members[i], cJSON_Duplicate(m, 1));
+    }
+    if ((f->attrs = cJSON_AddObjectToObject(hdoc, "attrs")) == NULL)
+        goto oom;
+    hq.attrs = f->q_attrs;
+    hq.n_attrs = f->n_q_attrs;
+    hq.limit = 0;
+    if (f->n_q_attrs > 0 && store_history(st, &hq, add_instance, f, &f->r->err) != 0) {
+        cJSON_Delete(hdoc);
+        return -1;
+    }
+    if (f->oom)
+        goto oom;
+    in = q_match(f->q, hdoc);
+    cJSON_Delete(hdoc);
+    return in;
+oom:
+    cJSON_Delete(hdoc);
+    err_set(&f->r->err, ERR_NOMEM, "out of memory");
+    return -1;
+}
+
 /* Run the selection q and answer with the temporal representation of each
  * entity of the page. */
 static int temporal_many(struct req *r, struct api_query *q, const struct tq *t)
 {
     struct api_view *v = api_query_view(q);
+    struct tfilter tf = {.r = r, .t = t, .v = v, .q = api_query_q(q)};
     struct picked p = {0};
     struct cut c = {0};
     struct hist *hs = NULL;
@@ -908,7 +1018,13 @@ static int temporal_many(struct req *r, struct api_query *q, const struct tq *t)
         err_set(&r->err, ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (api_query_run(r, q, pick, &p, &count) != 0)
+    if (tf.q != NULL)
+        q_foreach_attr(tf.q, add_q_attr, &tf);
+    if (tf.oom) {
+        err_set(&r->err, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (api_query_run_filtered(r, q, temporal_accept, &tf, pick, &p, &count) != 0)
         goto fail;
     n = cJSON_GetArraySize(p.docs);
     if (n && (hs = calloc((size_t)n, sizeof(*hs))) == NULL) {
@@ -948,12 +1064,14 @@ done:
     for (i = 0; hs && i < n; i++)
         hist_free(&hs[i]);
     free(hs);
+    free(tf.q_attrs);
     cJSON_Delete(p.docs);
     return reply_temporal(r, t, &c, results);
 fail:
     for (i = 0; hs && i < n; i++)
         hist_free(&hs[i]);
     free(hs);
+    free(tf.q_attrs);
     cJSON_Delete(p.docs);
     cJSON_Delete(results);
     return req_reply_error(r);

@@ -432,6 +432,55 @@ def test_query_many(hub):
     assert_problem(st, b, 404, "NonexistentTenant")
 
 
+def test_query_selects_on_the_history_of_the_window(hub):
+    """GS CIM 009 5.7.4.4: a temporal query answers with the entities that
+    have instances within the window (the others are removed, also from the
+    count), and q is checked against those instances, not the current
+    state: each term holds when an instance of its attribute in the window
+    satisfies it."""
+    t = "hist-q"
+    speeds = {"A": [(120, 3), (80, 5), (100, 20)],
+              "B": [(50, 2), (60, 25)],
+              "C": [(90, 40)]}
+    for name, pts in speeds.items():
+        create(hub, temporal_entity("urn:ngsi-ld:Car:" + name, "Car",
+                                    {"speed": [obs(v, m) for v, m in pts]}), tenant=t)
+    # the current state: A 100, B 60, C 90
+    st, _, e = hub.get(ENTITIES + "/urn:ngsi-ld:Car:A", tenant=t)
+    assert e["speed"]["value"] == 100
+
+    def ids(qs):
+        st, h, b = hub.get(TEMPORAL + "?type=Car&count=true&attrs=speed&timerel=between&timeAt="
+                           + ts(0) + "&endTimeAt=" + ts(30) + qs, tenant=t)
+        assert st == 200, hub.last_text
+        got = [x["id"][len("urn:ngsi-ld:Car:"):] for x in b]
+        assert h["ngsild-results-count"] == str(len(got)), (qs, h)
+        return got
+
+    assert ids("") == ["A", "B"]              # C has nothing in the window
+    assert ids("&q=speed>110") == ["A"]       # 120 at 00:03, though A is 100 now
+    assert ids("&q=speed<55") == ["B"]        # 50 at 00:02, though B is 60 now
+    assert ids("&q=speed==90") == []          # C's 90 is outside the window
+    assert ids("&q=speed>110;speed<90") == ["A"]  # each term on some instance
+    assert ids("&q=speed>110|speed<55") == ["A", "B"]
+    # the same q outside the window of A's 120
+    st, _, b = hub.get(TEMPORAL + "?type=Car&q=speed>110&timerel=between&timeAt=" + ts(10) +
+                       "&endTimeAt=" + ts(30), tenant=t)
+    assert st == 200 and b == []
+    # paging follows the selected entities
+    st, h, b = hub.get(TEMPORAL + "?type=Car&limit=1&timerel=before&timeAt=" + ts(30), tenant=t)
+    assert st == 200 and [x["id"] for x in b] == ["urn:ngsi-ld:Car:A"]
+    assert "rel=\"next\"" in h["link"]
+    st, h, b = hub.get(TEMPORAL + "?type=Car&limit=1&offset=1&timerel=before&timeAt=" + ts(30),
+                       tenant=t)
+    assert [x["id"] for x in b] == ["urn:ngsi-ld:Car:B"]
+    assert "rel=\"next\"" not in h.get("link", "")
+    # aggregated answers select the same way
+    st, _, b = hub.get(TEMPORAL + "?type=Car&q=speed<55&options=aggregatedValues"
+                       "&aggrMethods=max&timerel=before&timeAt=" + ts(30), tenant=t)
+    assert st == 200 and [x["id"] for x in b] == ["urn:ngsi-ld:Car:B"]
+    assert b[0]["speed"]["max"][0][0] == 60
+
 def test_post_query(hub):
     t = "fleet2"
     load_fleet(hub, t)
