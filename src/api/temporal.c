@@ -130,7 +130,7 @@ static int tq_window(struct req *r, struct tq *t, const char *rel, const char *a
     } else if (!strcmp(rel, "after")) {
         if (parse_time(r, "timeAt", at, &a))
             return r->err.code;
-        t->from_ms = a + 1;
+        t->from_ms = a; /* 4.11: after is an inclusive bound, before an exclusive one */
     } else if (!strcmp(rel, "between")) {
         if (parse_time(r, "timeAt", at, &a) || parse_time(r, "endTimeAt", end_at, &b))
             return r->err.code;
@@ -253,8 +253,13 @@ static int64_t meta_time(const cJSON *pair)
     return (int64_t)cJSON_GetArrayItem(pair, 1)->valuedouble;
 }
 
-/* Over the cap: keep the first cap (forwards) or the last cap (backwards)
- * of each attribute and note where the page ends. */
+/* Over the cap: the page ends at the time of the cap-th instance of an
+ * attribute (forwards: the cap-th oldest; backwards: the cap-th newest),
+ * the earliest (latest) such time over every attribute. cut_at then keeps
+ * every instance up to (from) that time, all of those at it included, so
+ * the next page starts right after it: forwards `after` (inclusive) the
+ * Content-Range end, which is 1 ms past that time; backwards `before`
+ * (exclusive) it. */
 static void trim(const struct tq *t, struct hist *h, struct cut *c)
 {
     cJSON *a = h->attrs->child, *m = h->meta->child;
@@ -263,11 +268,11 @@ static void trim(const struct tq *t, struct hist *h, struct cut *c)
         int n = cJSON_GetArraySize(a);
         if (n <= t->cap)
             continue;
-        for (; n > t->cap; n--) { /* backwards: the oldest go; forwards: the newest */
-            cJSON_DeleteItemFromArray(a, t->last_n ? 0 : n - 1);
-            cJSON_DeleteItemFromArray(m, t->last_n ? 0 : n - 1);
-        }
-        int64_t edge = meta_time(cJSON_GetArrayItem(m, t->last_n ? 0 : n - 1));
+        int64_t edge = meta_time(cJSON_GetArrayItem(m, t->last_n ? n - t->cap : t->cap - 1));
+        int64_t far = meta_time(cJSON_GetArrayItem(m, t->last_n ? 0 : n - 1));
+        if (far == edge)
+            continue; /* more than cap only by instances of the edge's time: all kept */
+        /* far is the store's one more: there is more past edge */
         if (!c->truncated || (t->last_n ? edge > c->end : edge < c->end))
             c->end = edge;
         c->truncated = 1;
@@ -773,11 +778,15 @@ static int entity_temporal(struct req *r, const struct tq *t, const char *id, co
         *has_history = cJSON_GetArraySize(*out) > 2;
         return 0;
     }
-    /* one more than the cap tells whether there is more */
-    if (t->last_n)
-        hq.last_n = t->last_n < t->cap + 1 ? t->last_n : t->cap + 1;
-    else
-        hq.limit = t->cap + 1;
+    /* the cap's worth (with the others of the cap-th's time), and one more
+     * past them tells whether there is more */
+    if (t->last_n) {
+        hq.last_n = t->last_n < t->cap ? t->last_n : t->cap;
+        hq.one_more = t->last_n > t->cap;
+    } else {
+        hq.limit = t->cap;
+        hq.one_more = 1;
+    }
     memset(h, 0, sizeof(*h));
     if ((h->attrs = cJSON_CreateObject()) == NULL || (h->meta = cJSON_CreateObject()) == NULL)
         return err_set(&r->err, ERR_NOMEM, "out of memory");
@@ -809,7 +818,7 @@ static int reply_temporal(struct req *r, const struct tq *t, const struct cut *c
             tm_format(t->from_ms != INT64_MIN ? t->from_ms : c->first, a);
             snprintf(size, sizeof(size), "*");
         }
-        tm_format(c->end, b);
+        tm_format(t->last_n ? c->end : c->end + 1, b); /* forwards: where the next page starts */
         snprintf(range, sizeof(range), "date-time %s-%s/%s", a, b, size);
         req_add_header(r, "Content-Range", range);
         return api_reply_entities(r, 206, body);

@@ -253,6 +253,9 @@ struct store_history_query {
     int64_t from_ms, to_ms;    /* time >= from and < to (INT64_MIN / INT64_MAX: open) */
     long last_n;               /* > 0: only the last N instances of each attribute */
     long limit;                /* > 0 (without last_n): only the first N of each attribute */
+                               /* (either way with the others of the N-th's time) */
+    int one_more;              /* with last_n or limit: also the next instance past those,
+                                  if any (tells a pager whether there is more) */
     int time_prop;             /* STORE_TP_*: the instance time the window, order, lastN
                                   and periods use */
 };

@@ -48,7 +48,8 @@ def test_timerel_lastn_attrs(hub):
     assert a_values("") == [0, 1, 2, 3, 4, 5]
     assert a_values("&lastN=2") == [4, 5]
     assert a_values("&timerel=before&timeAt=2026-03-01T02:00:00Z") == [0, 1]
-    assert a_values("&timerel=after&timeAt=2026-03-01T02:00:00Z") == [3, 4, 5]
+    # 4.11: before is an exclusive bound, after an inclusive one
+    assert a_values("&timerel=after&timeAt=2026-03-01T02:00:00Z") == [2, 3, 4, 5]
     assert a_values("&timerel=between&timeAt=2026-03-01T01:00:00Z"
                     "&endTimeAt=2026-03-01T04:00:00Z") == [1, 2, 3]
     assert a_values("&timerel=between&timeAt=2026-03-01T01:00:00Z"

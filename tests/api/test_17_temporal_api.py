@@ -726,18 +726,24 @@ def test_instance_pagination(hub_factory):
     eid = "urn:ngsi-ld:Meter:pg"
     create(h, temporal_entity(eid, "Meter", {"a": [obs(m, m) for m in range(10)],
                                              "b": [obs(100 + m, m) for m in range(0, 10, 3)]}))
-    # forwards: the first 4 of a; b cut at the same time
+    def past(minute):  # 1 ms after minute: where a forward page ends (exclusive)
+        return ts(minute)[:17] + "00.001Z"
+
+    # forwards: the first 4 of a; b cut at the same time; the range ends 1 ms
+    # past the last instance, where the next page starts (after is inclusive)
     st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues")
     assert st == 206, h.last_text
-    assert hd["content-range"] == "date-time %s-%s/*" % (ts(0), ts(3))
+    assert hd["content-range"] == "date-time %s-%s/*" % (ts(0), past(3))
     assert [v[0] for v in b["a"]["values"]] == [0, 1, 2, 3]
     assert [v[0] for v in b["b"]["values"]] == [100, 103]
-    # the next page
-    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&timerel=after&timeAt=" + ts(3))
-    assert st == 206 and hd["content-range"] == "date-time %s-%s/*" % (ts(3, 0)[:17] + "00.001Z", ts(7))
+    # the next page, from the range's end: nothing twice, nothing lost
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&timerel=after&timeAt=" +
+                      past(3))
+    assert st == 206 and hd["content-range"] == "date-time %s-%s/*" % (past(3), past(7))
     assert [v[0] for v in b["a"]["values"]] == [4, 5, 6, 7]
     assert [v[0] for v in b["b"]["values"]] == [106]
-    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&timerel=after&timeAt=" + ts(7))
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&timerel=after&timeAt=" +
+                      past(7))
     assert st == 200 and "content-range" not in hd
     assert [v[0] for v in b["a"]["values"]] == [8, 9] and [v[0] for v in b["b"]["values"]] == [109]
     # backwards with lastN
@@ -748,6 +754,22 @@ def test_instance_pagination(hub_factory):
     assert [v[0] for v in b["b"]["values"]] == [106, 109]
     st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&lastN=3")
     assert st == 200 and [v[0] for v in b["a"]["values"]] == [7, 8, 9]
+    # the next page backwards: before (exclusive) the range's end
+    st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&lastN=6&timerel=before"
+                      "&timeAt=" + ts(6))
+    assert st == 206 and [v[0] for v in b["a"]["values"]] == [2, 3, 4, 5]
+    # instances that share the page's last time all stay on that page
+    eid2 = "urn:ngsi-ld:Meter:pg2"
+    create(h, temporal_entity(eid2, "Meter", {
+        "a": [obs(m, m) for m in range(3)] + [obs(30 + k, 3, datasetId="urn:d:%d" % k)
+                                              for k in range(3)] + [obs(9, 9)]}))
+    st, hd, b = h.get(TEMPORAL + "/" + eid2 + "?options=temporalValues")
+    assert st == 206 and hd["content-range"] == "date-time %s-%s/*" % (ts(0), past(3))
+    seen = sorted(v[0] for g in b["a"] for v in g["values"])
+    assert seen == [0, 1, 2, 30, 31, 32], b
+    st, hd, b = h.get(TEMPORAL + "/" + eid2 + "?options=temporalValues&timerel=after&timeAt=" +
+                      past(3))
+    assert st == 200 and b["a"]["values"] == [[9, ts(9)]]
     # too many aggregation periods
     st, _, b = h.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=max&aggrPeriodDuration=PT1M")
     assert_problem(st, b, 403, "TooManyResults")

@@ -1563,7 +1563,10 @@ static void lastn_clear(struct lastn *l)
 
 /* History of one entity: per attribute (name order) in time order; with
  * last_n, the newest N of each attribute (read newest first, handed over
- * reversed); else at most q->limit (> 0) oldest. */
+ * reversed); else at most q->limit (> 0) oldest. Either way the instances
+ * that share the time of the N-th come too (GS CIM 009: lastN counts
+ * timestamps; a page never ends between instances of one time), and with
+ * q->one_more the next one after them. */
 static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query *q,
                      int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                                  const char *inst),
@@ -1593,21 +1596,28 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
     }
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         long want = q->last_n > 0 ? q->last_n : q->limit > 0 ? q->limit : -1, got = 0;
-        int step = SQLITE_DONE;
+        int64_t edge = INT64_MIN; /* the time of the want-th */
+        int step = SQLITE_DONE, past = 0;
         sqlite3_bind_int64(st, 1, hk);
         sqlite3_bind_int64(st, 2, q->from_ms);
         sqlite3_bind_int64(st, 3, q->to_ms);
         lastn_clear(&ln);
-        while (rc == 0 && (want < 0 || got < want) && (step = sqlite3_step(st)) == SQLITE_ROW) {
+#define ROOM(t) (want < 0 || got < want || (t) == edge || (q->one_more && !past))
+        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
             int64_t t = sqlite3_column_int64(st, 1);
             struct hcur c;
             struct hent e;
             int more = 0;
+            if (!ROOM(t))
+                break;
             hcur_init(&c, st, 0, 2, 3);
-            while (rc == 0 && (want < 0 || got < want) && (more = hcur_next(&c, &e)) == 1) {
+            while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
                 if (e.aid != keys[k].aid)
                     continue;
-                got++;
+                if (want >= 0 && got >= want && t != edge && (!q->one_more || past++))
+                    break; /* past the N-th's time, and the one more taken (or not wanted) */
+                if (++got == want)
+                    edge = t;
                 if (q->last_n > 0)
                     rc = lastn_add(&ln, e.iid, t, e.inst);
                 else if (each(ud, keys[k].name, e.iid, t, e.inst))
@@ -1618,8 +1628,9 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
                 rc = ERR_INTERNAL;
             }
         }
-        if (rc == 0 && (want < 0 || got < want) && step != SQLITE_DONE)
+        if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
             rc = sq__err(db, "history query");
+#undef ROOM
         sqlite3_reset(st);
         for (size_t i = ln.n; rc == 0 && i-- > 0;)
             if (each(ud, keys[k].name, ln.iids[i], ln.ts[i], ln.insts[i]))
