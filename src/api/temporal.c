@@ -69,6 +69,8 @@ static const struct {
 };
 #define N_AGGR (sizeof(aggr_names) / sizeof(aggr_names[0]))
 
+#define TQ_MAX_DATASETS 32
+
 /* A parsed temporal query. */
 struct tq {
     int64_t from_ms, to_ms; /* the window [from, to) */
@@ -80,6 +82,10 @@ struct tq {
     struct ent_render_opts proj;
     unsigned methods;           /* AGGR_* */
     struct store_period period; /* zero = the whole window */
+    /* datasetId=: only these instances ("@none": the default ones); into ds_buf */
+    const char *datasets[TQ_MAX_DATASETS];
+    size_t n_datasets;
+    char ds_buf[1024];
 };
 
 /* Instance pagination over the whole answer. */
@@ -203,12 +209,47 @@ static int tq_finish(struct req *r, struct tq *t, const struct api_view *v)
     return 0;
 }
 
+/* datasetId=a,b,@none (GS CIM 009 5.7.3.4, 5.7.4.4). */
+static int tq_datasets(struct req *r, struct tq *t, const char *list)
+{
+    char *p;
+
+    if (list == NULL)
+        return 0;
+    if (strlen(list) >= sizeof(t->ds_buf))
+        return err_set(&r->err, ERR_BAD_DATA, "datasetId: the list is too long");
+    strcpy(t->ds_buf, list);
+    for (p = t->ds_buf; p != NULL;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!strcmp(p, "@none") ? 0 : !api_is_uri(p))
+            return err_set(&r->err, ERR_BAD_DATA, "datasetId '%.100s' is not a URI or @none", p);
+        if (t->n_datasets == TQ_MAX_DATASETS)
+            return err_set(&r->err, ERR_BAD_DATA, "datasetId: more than %d", TQ_MAX_DATASETS);
+        t->datasets[t->n_datasets++] = p;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The store query's instance selection from the temporal query. */
+static void tq_select(const struct tq *t, struct store_history_query *hq)
+{
+    hq->from_ms = t->from_ms;
+    hq->to_ms = t->to_ms;
+    hq->time_prop = t->time_prop;
+    hq->datasets = t->n_datasets ? t->datasets : NULL;
+    hq->n_datasets = t->n_datasets;
+}
+
 static int tq_from_params(struct req *r, struct tq *t, const struct api_view *v)
 {
     memset(t, 0, sizeof(*t));
     if (tq_window(r, t, req_query(r, "timerel"), req_query(r, "timeAt"), req_query(r, "endTimeAt"),
                   req_query(r, "timeproperty")) != 0 ||
-        tq_last_n(r, t, req_query(r, "lastN")) != 0)
+        tq_last_n(r, t, req_query(r, "lastN")) != 0 ||
+        tq_datasets(r, t, req_query(r, "datasetId")) != 0)
         return r->err.code;
     return tq_finish(r, t, v);
 }
@@ -708,9 +749,7 @@ static int aggregate_many(struct req *r, const struct tq *t, const struct api_vi
         hqs[i].entity_id = ent_doc_id(doc);
         hqs[i].attrs = (const char *const *)v->attrs;
         hqs[i].n_attrs = v->n_attrs;
-        hqs[i].from_ms = t->from_ms;
-        hqs[i].to_ms = t->to_ms;
-        hqs[i].time_prop = t->time_prop;
+        tq_select(t, &hqs[i]);
         i++;
     }
     main_job = (struct aggr_job){api_app(r)->store, t, hqs, runs, errs, n, 0, 1};
@@ -769,9 +808,7 @@ static int entity_temporal(struct req *r, const struct tq *t, const char *id, co
     hq.entity_id = id;
     hq.attrs = (const char *const *)v->attrs;
     hq.n_attrs = v->n_attrs;
-    hq.from_ms = t->from_ms;
-    hq.to_ms = t->to_ms;
-    hq.time_prop = t->time_prop;
+    tq_select(t, &hq);
     if (t->aggregated) {
         if ((*out = render_aggregated(r, t, id, cur, &hq)) == NULL)
             return r->err.code ? r->err.code : ERR_INTERNAL;
@@ -966,15 +1003,13 @@ static int temporal_accept(void *ud, const cJSON *doc)
                                       .entity_id = ent_doc_id(doc),
                                       .attrs = (const char *const *)f->v->attrs,
                                       .n_attrs = f->v->n_attrs,
-                                      .from_ms = f->t->from_ms,
-                                      .to_ms = f->t->to_ms,
-                                      .limit = 1,
-                                      .time_prop = f->t->time_prop};
+                                      .limit = 1};
     static const char *const entity_members[] = {"id", "type", "scope", "createdAt",
                                                  "modifiedAt"};
     cJSON *hdoc;
     int in;
 
+    tq_select(f->t, &hq);
     f->found = 0;
     if (store_history(st, &hq, found_one, f, &f->r->err) != 0)
         return -1;
@@ -1141,6 +1176,7 @@ int api_temporal_batch_query(struct req *r)
     memset(&t, 0, sizeof(t));
     if (tq_window(r, &t, val[0], val[1], val[2], val[3]) != 0 ||
         tq_last_n(r, &t, val[4] ? val[4] : req_query(r, "lastN")) != 0 ||
+        tq_datasets(r, &t, req_query(r, "datasetId")) != 0 ||
         tq_finish(r, &t, api_query_view(q)) != 0)
         goto fail;
     rc = temporal_many(r, q, &t);

@@ -256,6 +256,9 @@ struct store_history_query {
                                /* (either way with the others of the N-th's time) */
     int one_more;              /* with last_n or limit: also the next instance past those,
                                   if any (tells a pager whether there is more) */
+    const char *const *datasets; /* only the instances of these datasetIds ("@none": the
+                                    default instances); NULL = all */
+    size_t n_datasets;
     int time_prop;             /* STORE_TP_*: the instance time the window, order, lastN
                                   and periods use */
 };

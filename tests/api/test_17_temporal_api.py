@@ -481,6 +481,49 @@ def test_query_selects_on_the_history_of_the_window(hub):
     assert st == 200 and [x["id"] for x in b] == ["urn:ngsi-ld:Car:B"]
     assert b[0]["speed"]["max"][0][0] == 60
 
+def test_dataset_id_selects_instances(hub_factory):
+    """datasetId= keeps only the instances of the listed datasetIds, "@none"
+    naming the default ones (5.7.3.4, 5.7.4.4); attributes left without
+    instances go; paging and aggregation see only the selected ones."""
+    h = hub_factory("--temporal-max-instances", "5")
+    eid = "urn:ngsi-ld:Bus:ds"
+    gps, odo = "urn:ngsi-ld:Dataset:gps", "urn:ngsi-ld:Dataset:odo"
+    create(h, temporal_entity(eid, "Bus", {
+        "speed": [obs(10 + m, m) for m in range(4)] +
+                 [obs(50 + m, m, datasetId=gps) for m in range(4)] +
+                 [obs(90 + m, m, datasetId=odo) for m in range(4)],
+        "fuel": [obs(70 - m, m) for m in range(2)]}))
+
+    def values(qs):
+        st, hd, b = h.get(TEMPORAL + "/" + eid + "?options=temporalValues&" + qs)
+        assert st in (200, 206), h.last_text
+        out = {}
+        for name in ("speed", "fuel"):
+            groups = b.get(name, [])
+            for g in groups if isinstance(groups, list) else [groups]:
+                out[(name, g.get("datasetId"))] = [v[0] for v in g["values"]]
+        return st, hd, out
+
+    st, _, got = values("datasetId=" + gps)
+    assert st == 200 and got == {("speed", gps): [50, 51, 52, 53]}  # fuel has none: gone
+    st, _, got = values("datasetId=@none")
+    assert got == {("speed", None): [10, 11, 12, 13], ("fuel", None): [70, 69]}
+    # 8 instances, 5 a page: the 5th's time (minute 2) completes the page
+    st, hd, got = values("datasetId=" + gps + "," + odo)
+    assert st == 206 and got == {("speed", gps): [50, 51, 52], ("speed", odo): [90, 91, 92]}
+    rng = hd["content-range"].split(" ")[1].split("/")[0]  # date-time a-b/size
+    end = rng[rng.index("Z-") + 2:]
+    assert end == ts(2)[:17] + "00.001Z"
+    st, _, got = values("datasetId=" + gps + "," + odo + "&timerel=after&timeAt=" + end)
+    assert st == 200 and got == {("speed", gps): [53], ("speed", odo): [93]}
+    st, _, b = h.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=sum,totalCount"
+                     "&datasetId=" + odo)
+    assert st == 200, h.last_text
+    assert b["speed"]["datasetId"] == odo and b["speed"]["sum"][0][0] == 90 + 91 + 92 + 93
+    assert "fuel" not in b
+    st, _, b = h.get(TEMPORAL + "/" + eid + "?datasetId=not%20a%20uri")
+    assert_problem(st, b, 400, "BadRequestData")
+
 def test_post_query(hub):
     t = "fleet2"
     load_fleet(hub, t)

@@ -1429,6 +1429,33 @@ static void tp_free(struct tp_inst *v, size_t n)
 /* Every instance of (hk, aid) whose time property lies in the window, in
  * that time's order. The index is by observedAt, so this reads the
  * entity's whole history and parses each instance of the attribute. */
+/* Is an instance among the query's datasetIds (GS CIM 009 5.7.3.4: "@none"
+ * names the default instances)? Only instances with a datasetId (HF_DS)
+ * have their text read for it. */
+static int ds_selected(const struct store_history_query *q, int flags, const char *inst,
+                       size_t len)
+{
+    const char *want = "@none";
+    cJSON *j = NULL;
+    int in = 0;
+
+    if (q->datasets == NULL)
+        return 1;
+    if (flags & HF_DS) {
+        const cJSON *ds;
+        if (inst == NULL || (j = cJSON_ParseWithLength(inst, len)) == NULL ||
+            !cJSON_IsString(ds = cJSON_GetObjectItemCaseSensitive(j, "datasetId"))) {
+            cJSON_Delete(j);
+            return 0;
+        }
+        want = ds->valuestring;
+    }
+    for (size_t i = 0; !in && i < q->n_datasets; i++)
+        in = strcmp(q->datasets[i], want) == 0;
+    cJSON_Delete(j);
+    return in;
+}
+
 static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
                       const struct store_history_query *q, struct tp_inst **out, size_t *n_out)
 {
@@ -1455,7 +1482,8 @@ static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
             cJSON *j;
             const cJSON *m;
             int64_t t;
-            if (e.aid != aid || (j = cJSON_ParseWithLength(e.inst, e.inst_len)) == NULL)
+            if (e.aid != aid || !ds_selected(q, e.flags, e.inst, e.inst_len) ||
+                (j = cJSON_ParseWithLength(e.inst, e.inst_len)) == NULL)
                 continue;
             m = cJSON_GetObjectItemCaseSensitive(j, name);
             if (cJSON_IsString(m) && tm_parse(m->valuestring, &t) == 0 && t >= q->from_ms &&
@@ -1612,7 +1640,7 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
                 break;
             hcur_init(&c, st, 0, 2, 3);
             while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
-                if (e.aid != keys[k].aid)
+                if (e.aid != keys[k].aid || !ds_selected(q, e.flags, e.inst, e.inst_len))
                     continue;
                 if (want >= 0 && got >= want && t != edge && (!q->one_more || past++))
                     break; /* past the N-th's time, and the one more taken (or not wanted) */
@@ -1959,6 +1987,10 @@ static int series_add(struct series *s, const struct fold *proto, int64_t t, int
         return 0;
     if (text == NULL || (inst = cJSON_ParseWithLength(text, len)) == NULL)
         return ERR_INTERNAL;
+    if (!ds_selected(proto->q, flags, text, len)) {
+        cJSON_Delete(inst);
+        return 0;
+    }
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
     if ((f = series_get(s, proto, cJSON_IsString(ds) ? ds->valuestring : NULL)) == NULL)
         rc = ERR_NOMEM;
@@ -2019,7 +2051,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                              .want_distinct = want_distinct,
                              .out = &out};
         struct series ser = {0};
-        int slow = tp, step = SQLITE_DONE, more = 0;
+        int slow = tp || q->datasets != NULL, step = SQLITE_DONE, more = 0;
 
         pbuf_clear(&out);
         if (!tp) { /* the index: numbers of the default instances */
