@@ -563,7 +563,8 @@ static int on_aggr(void *ud, const char *attr, const struct store_aggr *a)
     if (at == NULL && (at = cJSON_AddObjectToObject(run->attrs, attr)) == NULL)
         goto oom;
     if ((o = cJSON_GetObjectItemCaseSensitive(at, series)) == NULL &&
-        (o = cJSON_AddObjectToObject(at, series)) == NULL)
+        ((o = cJSON_AddObjectToObject(at, series)) == NULL ||
+         (a->type[0] && cJSON_AddStringToObject(o, "type", a->type) == NULL)))
         goto oom;
     tm_format(a->start_ms, start);
     tm_format(a->end_ms == INT64_MAX ? a->last_ms : a->end_ms, end);
@@ -588,14 +589,15 @@ oom:
     return 1;
 }
 
-/* The type an attribute has in the current document (aggregates say
- * "Property" when the entity is gone). */
-static const char *attr_type(const cJSON *cur, const char *iri)
+/* The type an attribute has in the current document, else the one its
+ * instances had (recorded, the store read them), else "Property" (numbers
+ * from the index). */
+static const char *attr_type(const cJSON *cur, const char *iri, const char *recorded)
 {
     const cJSON *a =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "attrs"), iri);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(a, 0), "type");
-    return cJSON_IsString(t) ? t->valuestring : "Property";
+    return cJSON_IsString(t) ? t->valuestring : recorded ? recorded : "Property";
 }
 
 /* The aggregates of one entity's history into run->attrs (any thread: it
@@ -657,8 +659,13 @@ static cJSON *aggr_render(struct req *r, const char *id, const cJSON *cur, struc
             cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(a, a->child));
         for (cJSON *s = list->child; s; s = s->next) {
             cJSON *o = cJSON_CreateObject();
-            if (o == NULL || cJSON_AddStringToObject(o, "type", attr_type(cur, a->string)) == NULL ||
-                (s->string[0] && cJSON_AddStringToObject(o, "datasetId", s->string) == NULL)) {
+            cJSON *rec = cJSON_DetachItemFromObjectCaseSensitive(s, "type");
+            const char *type = attr_type(cur, a->string, cJSON_IsString(rec) ? rec->valuestring
+                                                                              : NULL);
+            int failed = o == NULL || cJSON_AddStringToObject(o, "type", type) == NULL ||
+                         (s->string[0] && cJSON_AddStringToObject(o, "datasetId", s->string) == NULL);
+            cJSON_Delete(rec);
+            if (failed) {
                 cJSON_Delete(o);
                 free(name);
                 cJSON_Delete(list);

@@ -289,6 +289,8 @@ struct store_aggr {
     double sum, min, max, sumsq;
     const char *smin, *smax;   /* NULL when n_text is 0 */
     const char *dataset_id;    /* NULL: the default instances */
+    char type[20];             /* the instances' type when they were read ("" when not:
+                                  numbers from the index are a Property's) */
 };
 
 /* An aggregation period: calendar months (a duration's years and months)

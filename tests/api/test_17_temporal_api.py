@@ -761,6 +761,12 @@ def test_aggregation_of_every_kind_of_value_and_dataset(hub):
                        "&attrs=power&timerel=after&timeAt=2026-04-01T00:54:00Z")
     assert st == 200, hub.last_text
     assert b["power"]["datasetId"] == ds and b["power"]["sum"][0][0] == 60
+    # a deleted attribute keeps the type its instances had
+    assert hub.delete(ENTITIES + "/" + eid + "/attrs/spot")[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=totalCount"
+                       "&attrs=spot&timerel=before&timeAt=2026-04-01T01:00:00Z")
+    assert st == 200 and b["spot"]["type"] == "Relationship", b
+    assert b["spot"]["totalCount"][0][0] == 6
 
 # ---- pagination of instances ------------------------------------------------------
 

@@ -1722,6 +1722,7 @@ struct fold {
     int have, want_distinct;
     struct store_aggr a;
     char *smin, *smax;  /* the least / greatest text value of the period (strings, dates) */
+    char type[20];      /* the first instance's type (read from its text) */
     struct hmap *seen;  /* distinct values of the current period */
     struct pbuf *out;   /* where finished periods go */
 };
@@ -1768,6 +1769,7 @@ static int fold_flush(struct fold *f)
     }
     a = &b->a[b->n];
     *a = f->a;
+    memcpy(a->type, f->type, sizeof(a->type));
     a->dataset_id = NULL;
     a->smin = f->smin;
     a->smax = f->smax;
@@ -1906,6 +1908,9 @@ static int fold_add_inst(struct fold *f, int64_t t, const cJSON *inst)
         v = cJSON_GetObjectItemCaseSensitive(inst, "valueList");
     if ((rc = fold_count(f, t)) != 0)
         return rc;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(inst, "type");
+    if (f->type[0] == '\0' && cJSON_IsString(type))
+        snprintf(f->type, sizeof(f->type), "%s", type->valuestring);
     if (cJSON_IsNumber(v))
         fold_num(f, v->valuedouble);
     else if (cJSON_IsBool(v))
