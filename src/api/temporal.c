@@ -893,6 +893,17 @@ int api_temporal_entity_get(struct req *r)
         err_set(&r->err, ERR_NOT_FOUND, "no entity %s and no history of it", id);
         goto fail;
     }
+    if (cur == NULL) { /* deleted: its history keeps the type it had */
+        cJSON *types = NULL;
+        if (store_history_types(app->store, r->tenant, id, &types, &ignore) == 0 &&
+            cJSON_IsArray(types) && (cur = cJSON_CreateObject()) != NULL) {
+            cJSON_AddStringToObject(cur, "id", id);
+            cJSON_AddItemToObject(cur, "type", types);
+            cJSON_AddObjectToObject(cur, "attrs");
+            types = NULL;
+        }
+        cJSON_Delete(types);
+    }
     if (entity_temporal(r, &t, id, cur, &v, &c, &h, &out, &has) != 0)
         goto fail;
     if (cur == NULL && !has) {

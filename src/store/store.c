@@ -773,6 +773,14 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
             if ((rc = record_deleted(s, tid, id, a->string, a, NULL, now)) != 0)
                 goto fail;
         }
+        if (s->history != STORE_HISTORY_OFF && ent_doc_types(cur) != NULL) {
+            /* its history still needs a type */
+            char *types = json_print(ent_doc_types(cur), NULL);
+            rc = types ? s->be_ops->w_history_types(s->be, tid, id, types) : ERR_NOMEM;
+            free(types);
+            if (rc)
+                goto fail;
+        }
         if (wanted(s, op->tenant, ent_doc_types(cur), NULL))
             events_add(ev, STORE_EV_DELETED, op->tenant, ent_doc_id(cur), cur, 1, NULL, 0, 0, now);
         else
@@ -1524,6 +1532,25 @@ int store_history(struct store *s, const struct store_history_query *q,
         return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
     if ((rc = s->be_ops->r_history(s->be, tid, q, each, ud)) != 0)
         return err_set(e, rc, "history read failed");
+    return 0;
+}
+
+int store_history_types(struct store *s, const char *tenant, const char *eid, cJSON **types,
+                        struct err *e)
+{
+    int64_t tid;
+    char *text = NULL;
+    int rc;
+
+    *types = NULL;
+    if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", tenant);
+    if ((rc = s->be_ops->r_history_types(s->be, tid, eid, &text)) != 0)
+        return err_set(e, rc, "history read failed");
+    if (text != NULL) {
+        *types = cJSON_Parse(text);
+        free(text);
+    }
     return 0;
 }
 

@@ -276,6 +276,11 @@ int store_history(struct store *s, const struct store_history_query *q,
                               const char *inst),
                   void *ud, struct err *e);
 
+/* The type array of an entity that is gone, as it was when it was deleted
+ * (*types NULL when unknown; caller frees). ERR_NO_TENANT. */
+int store_history_types(struct store *s, const char *tenant, const char *eid, cJSON **types,
+                        struct err *e);
+
 /* One period of one series of an attribute: its default instances, or
  * those of one datasetId. The numeric members cover the instances with a
  * value that counts as a number (GS CIM 4.5.19: numbers, booleans as 1 and

@@ -74,6 +74,9 @@ struct store_backend_ops {
     /* Rewrite instance iid of (eid, attr); ERR_NOT_FOUND. */
     int (*w_history_set)(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
                          int64_t t_ms, double num, const char *ds, const char *inst);
+    /* Keep the type array (JSON text) of a deleted entity beside its
+     * history; nothing when it has none. */
+    int (*w_history_types)(void *be, int64_t tid, const char *eid, const char *types);
     int (*w_context_put)(void *be, const char *url, const char *kind, const char *text);
     int (*w_context_delete)(void *be, const char *url);
 
@@ -100,6 +103,9 @@ struct store_backend_ops {
                      int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                                  const char *inst),
                      void *ud);
+    /* The type array kept by w_history_types (caller frees; NULL when
+     * none). */
+    int (*r_history_types)(void *be, int64_t tid, const char *eid, char **types);
     /* store_history_aggregate for one entity (see store.h). */
     int (*r_history_aggr)(void *be, int64_t tid, const struct store_history_query *q,
                           const struct store_period *period, int want_distinct,

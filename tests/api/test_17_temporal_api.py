@@ -275,6 +275,7 @@ def test_deletions_are_recorded_in_the_history(hub):
     assert hub.delete(ENTITIES + "/" + eid)[0] == 204
     st, _, b = hub.get(TEMPORAL + "/" + eid + "?timeproperty=deletedAt&options=temporalValues")
     assert st == 200, b
+    assert b["type"] == "Sensor"  # the type it had: the entity is gone
     temps = b["temp"] if isinstance(b["temp"], list) else [b["temp"]]
     assert sorted((g.get("datasetId", ""), [v[0] for v in g["values"]]) for g in temps) == [
         ("", ["urn:ngsi-ld:null"]), (ds, ["urn:ngsi-ld:null"])]
@@ -287,6 +288,7 @@ def test_deletions_are_recorded_in_the_history(hub):
     st, _, a = hub.get(TEMPORAL + "/" + eid + "?attrs=hum&options=aggregatedValues"
                        "&aggrMethods=totalCount,max&timerel=before&timeAt=2999-01-01T00:00:00Z")
     assert st == 200, a
+    assert a["type"] == "Sensor"
     assert sum(p[0] for p in a["hum"]["totalCount"]) == 1
     assert max(p[0] for p in a["hum"]["max"]) == 40
 

@@ -2139,6 +2139,47 @@ out:
     return rc;
 }
 
+/* ---- the types of a deleted entity ------------------------------------------ */
+
+int sq__hist_types_set(void *arg, int64_t tid, const char *eid, const char *types)
+{
+    struct sqlite_be *be = arg;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(be->hist->db,
+                           "UPDATE hist_ents SET types = ?3 WHERE tid = ?1 AND eid = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq__err(be->hist->db, "history types");
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, types, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq__err(be->hist->db, "history types");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sq__hist_types(void *arg, int64_t tid, const char *eid, char **types)
+{
+    sqlite3 *db = sq__reader_db(arg);
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    *types = NULL;
+    if (db == NULL)
+        return ERR_IO;
+    if (sqlite3_prepare_v2(db, "SELECT types FROM hist_ents WHERE tid = ?1 AND eid = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq__err(db, "history types");
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+        (*types = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
+        rc = ERR_NOMEM;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* A read of one entity's history is one snapshot: its keys and its rows
  * come from the same state of the database (between them, a writer could
  * delete the entity's history and give its rows to another). */

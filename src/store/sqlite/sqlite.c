@@ -133,6 +133,9 @@ static const char *const migrations[] = {
      * knows without reading the old document that it drops none; NULL
      * (rows written before) reads the document */
     "ALTER TABLE entities ADD COLUMN asig INTEGER;",
+    /* 11: the type array of an entity that was deleted, beside its history
+     * (its temporal representation still needs a type) */
+    "ALTER TABLE hist_ents ADD COLUMN types TEXT;",
 };
 /* C steps run after a migration's SQL, in its transaction */
 static int (*const migration_fns[])(sqlite3 *db) = {
@@ -1273,6 +1276,8 @@ const struct store_backend_ops store_sqlite_ops = {
     .w_history_delete = sq__hist_delete,
     .w_history_get = sq__hist_get,
     .w_history_set = sq__hist_set,
+    .w_history_types = sq__hist_types_set,
+    .r_history_types = sq__hist_types,
     .r_history = sq__hist_read,
     .r_history_aggr = sq__hist_aggr,
     .x_tenants = x_tenants,

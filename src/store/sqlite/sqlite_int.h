@@ -74,6 +74,8 @@ int sq__hist_get(void *be, int64_t tid, const char *eid, const char *attr, int64
                  char **inst);
 int sq__hist_set(void *be, int64_t tid, const char *eid, const char *attr, int64_t iid,
                  int64_t t_ms, double num, const char *ds, const char *inst);
+int sq__hist_types_set(void *be, int64_t tid, const char *eid, const char *types);
+int sq__hist_types(void *be, int64_t tid, const char *eid, char **types);
 int sq__hist_read(void *be, int64_t tid, const struct store_history_query *q,
                   int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                               const char *inst),
