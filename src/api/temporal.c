@@ -206,6 +206,7 @@ static int tq_finish(struct req *r, struct tq *t, const struct api_view *v)
                        "aggrPeriodDuration '%.64s' is not an ISO 8601 duration "
                        "(PnYnMnWnDTnHnMnS, years and months in whole numbers)",
                        period);
+    t->period.max = t->cap;
     return 0;
 }
 

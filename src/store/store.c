@@ -1565,7 +1565,12 @@ int store_history_aggregate(struct store *s, const struct store_history_query *q
     if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
         return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
     if ((rc = s->be_ops->r_history_aggr(s->be, tid, q, period, want_distinct, each, ud)) != 0)
-        return err_set(e, rc, "history aggregation failed");
+        return rc == ERR_TOO_MANY
+                   ? err_set(e, rc,
+                             "more than %ld aggregation periods in the time range: choose a "
+                             "longer aggrPeriodDuration or a shorter range",
+                             period ? period->max : 0L)
+                   : err_set(e, rc, "history aggregation failed");
     return 0;
 }
 

@@ -650,6 +650,33 @@ def test_aggregation(hub):
                                  [data[5][2], ts(50), ts(0, 1)]]
 
 
+def test_aggregation_lists_every_period_of_the_range(hub):
+    """4.5.19: as many elements as there are periods in the time range, so
+    a period without instances is there too (count 0, no value); the range
+    runs to the window's end, or to the last instance when it is open."""
+    eid = "urn:ngsi-ld:Meter:gaps"
+    create(hub, temporal_entity(eid, "Meter", {"kwh": [obs(2, 10, 0), obs(4, 20, 0),
+                                                       obs(7, 30, 3)]}))
+
+    def rows(qs):
+        st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues"
+                           "&aggrMethods=totalCount,sum&aggrPeriodDuration=PT1H" + qs)
+        assert st == 200, hub.last_text
+        return [(c[0], s[0], c[1], c[2]) for c, s in zip(b["kwh"]["totalCount"], b["kwh"]["sum"])]
+
+    assert rows("&timerel=between&timeAt=" + ts(0) + "&endTimeAt=" + ts(0, 5)) == [
+        (2, 6, ts(0), ts(0, 1)), (0, None, ts(0, 1), ts(0, 2)), (0, None, ts(0, 2), ts(0, 3)),
+        (1, 7, ts(0, 3), ts(0, 4)), (0, None, ts(0, 4), ts(0, 5))]
+    # open above: up to the last instance's period; anchored at timeAt
+    assert rows("&timerel=after&timeAt=" + ts(0, 0)) == [
+        (2, 6, ts(0), ts(0, 1)), (0, None, ts(0, 1), ts(0, 2)), (0, None, ts(0, 2), ts(0, 3)),
+        (1, 7, ts(0, 3), ts(0, 4))]
+    # too many periods in the range
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=sum"
+                       "&aggrPeriodDuration=PT1S&timerel=between&timeAt=" + ts(0) +
+                       "&endTimeAt=" + ts(0, 5))
+    assert_problem(st, b, 403, "TooManyResults")
+
 def test_aggregation_calendar_periods(hub):
     """aggrPeriodDuration in months and years: calendar periods anchored at
     timeAt (P1M from Jan 31 ends on the last day of February), sums checked
@@ -680,8 +707,8 @@ def test_aggregation_calendar_periods(hub):
         while add_months(start, k * months) < end:
             a, z = add_months(start, k * months), min(add_months(start, (k + 1) * months), end)
             vals = [i + 1.0 for i, d in enumerate(days) if a <= d + dt.timedelta(hours=12) < z]
-            if vals:
-                want.append([sum(vals), iso(a), iso(z)])
+            # every period of the range, those without instances too (4.5.19)
+            want.append([sum(vals) if vals else None, iso(a), iso(z)])
             k += 1
         assert b["kwh"]["sum"] == want, (period, b["kwh"]["sum"], want)
     assert want[0][1:] == ["2026-01-31T00:00:00.000Z", "2026-07-01T00:00:00.000Z"]

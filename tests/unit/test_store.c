@@ -259,7 +259,7 @@ static void test_temporal_ops_and_retention(void **state)
     assert_int_equal(n, 13);
     double agg[4] = {0};
     assert_int_equal(tm_parse("2026-01-01T00:00:00Z", &q.from_ms), 0);
-    struct store_period hour = {0, 3600000};
+    struct store_period hour = {0, 3600000, 0};
     assert_int_equal(store_history_aggregate(s, &q, &hour, 0, sum_aggr, agg, &e), 0);
     assert_true(agg[0] == 12 && agg[1] == 66 && agg[2] == 11 && agg[3] == 2);
 
@@ -509,7 +509,7 @@ static void test_aggregation_before_1970(void **state)
 {
     struct store *s = open_store();
     struct store_history_query q = {.entity_id = "urn:ngsi-ld:M:9", .to_ms = INT64_MAX};
-    struct store_period hour = {0, 3600000};
+    struct store_period hour = {0, 3600000, 0};
     struct collected c = {{0}};
     struct err e = {0};
     (void)state;

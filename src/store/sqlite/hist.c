@@ -1719,6 +1719,8 @@ struct fold {
     int64_t start;           /* the first period's start (INT64_MIN: the first instance's time) */
     struct store_period per; /* zero: the whole window */
     int64_t k;               /* the current period's number */
+    int64_t next_k;          /* the first period not handed over yet */
+    long emitted;            /* periods handed over */
     int have, want_distinct;
     struct store_aggr a;
     char *smin, *smax;  /* the least / greatest text value of the period (strings, dates) */
@@ -1745,11 +1747,44 @@ static void pbuf_clear(struct pbuf *b)
     b->n = 0;
 }
 
-/* Hand over the current period (its strings move to out). 0 or ERR_NOMEM. */
-static int fold_flush(struct fold *f)
+/* A slot for one more period in the series' output. */
+static struct store_aggr *fold_slot(struct fold *f, int *rc)
 {
     struct pbuf *b = f->out;
     struct store_aggr *a;
+
+    *rc = 0;
+    if (f->per.max > 0 && ++f->emitted > f->per.max) {
+        *rc = ERR_TOO_MANY;
+        return NULL;
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        struct store_aggr *p = realloc(b->a, cap * sizeof(*p));
+        if (p == NULL) {
+            *rc = ERR_NOMEM;
+            return NULL;
+        }
+        b->a = p;
+        b->cap = cap;
+    }
+    a = &b->a[b->n++];
+    memset(a, 0, sizeof(*a));
+    memcpy(a->type, f->type, sizeof(a->type));
+    if (f->ds != NULL && (a->dataset_id = strdup(f->ds)) == NULL) {
+        *rc = ERR_NOMEM;
+        return NULL;
+    }
+    return a;
+}
+
+/* Hand over the current period (its strings move to out). 0, ERR_NOMEM or
+ * ERR_TOO_MANY. */
+static int fold_flush(struct fold *f)
+{
+    struct store_aggr *a;
+    const char *ds;
+    int rc;
 
     if (!f->have)
         return 0;
@@ -1759,24 +1794,16 @@ static int fold_flush(struct fold *f)
         hmap_free(f->seen, NULL);
         f->seen = NULL;
     }
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        struct store_aggr *p = realloc(b->a, cap * sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        b->a = p;
-        b->cap = cap;
-    }
-    a = &b->a[b->n];
+    if ((a = fold_slot(f, &rc)) == NULL)
+        return rc;
+    ds = a->dataset_id;
     *a = f->a;
     memcpy(a->type, f->type, sizeof(a->type));
-    a->dataset_id = NULL;
+    a->dataset_id = ds;
     a->smin = f->smin;
     a->smax = f->smax;
     f->smin = f->smax = NULL;
-    b->n++;
-    if (f->ds != NULL && (a->dataset_id = strdup(f->ds)) == NULL)
-        return ERR_NOMEM;
+    f->next_k = f->k + 1;
     return 0;
 }
 
@@ -1810,7 +1837,38 @@ static int64_t period_of(const struct fold *f, int64_t t)
     return k;
 }
 
-/* Count an instance at t into its period (flushing the previous one). */
+/* The periods before `upto` that have no instance (4.5.19: as many
+ * elements as there are periods in the time range): count 0, no values. */
+static int fold_gap(struct fold *f, int64_t upto)
+{
+    int rc;
+    if (f->per.months == 0 && f->per.ms == 0)
+        return 0; /* the whole window is one period */
+    for (; f->next_k < upto; f->next_k++) {
+        struct store_aggr *a = fold_slot(f, &rc);
+        int64_t end = period_at(f, f->next_k + 1);
+        if (a == NULL)
+            return rc;
+        a->start_ms = period_at(f, f->next_k);
+        a->end_ms = end > f->q->to_ms ? f->q->to_ms : end;
+        a->last_ms = a->start_ms;
+    }
+    return 0;
+}
+
+/* The series is complete: its last period, then the empty ones up to the
+ * window's end (when it has one). */
+static int fold_end(struct fold *f)
+{
+    int rc = fold_flush(f);
+    if (rc == 0 && f->next_k > 0 && f->q->to_ms != INT64_MAX && f->q->to_ms > f->start &&
+        (f->per.months || f->per.ms))
+        rc = fold_gap(f, period_of(f, f->q->to_ms - 1) + 1);
+    return rc;
+}
+
+/* Count an instance at t into its period (flushing the previous one, and
+ * handing over the empty ones between). */
 static int fold_count(struct fold *f, int64_t t)
 {
     int64_t k;
@@ -1820,6 +1878,8 @@ static int fold_count(struct fold *f, int64_t t)
         f->start = t;
     k = period_of(f, t);
     if (f->have && k != f->k && (rc = fold_flush(f)) != 0)
+        return rc;
+    if (!f->have && (rc = fold_gap(f, k)) != 0)
         return rc;
     if (!f->have) {
         int whole = f->per.months == 0 && f->per.ms == 0;
@@ -2009,7 +2069,7 @@ static int series_flush(struct series *s)
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n; i++)
-        rc = fold_flush(&s->f[i]);
+        rc = fold_end(&s->f[i]);
     return rc;
 }
 
@@ -2020,9 +2080,10 @@ static int series_flush(struct series *s)
  * scan meets an instance the index cannot value (not a number, or one of
  * a datasetId), the attribute is folded again from the instances' text
  * (fold_add_inst), one series per datasetId. Periods start at q->from_ms,
- * or at the series' first instance when the window is open; only
- * non-empty periods are reported, each ending at start + period, clipped
- * to q->to_ms. Another timeproperty than observedAt folds tp_collect's
+ * or at the series' first instance when the window is open; every period
+ * from there to the window's end is reported (fold_gap: those without
+ * instances with count 0), each ending at start + period, clipped to
+ * q->to_ms. Another timeproperty than observedAt folds tp_collect's
  * list, from the text. */
 static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query *q,
                      const struct store_period *period, int want_distinct,
@@ -2052,7 +2113,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
         struct fold proto = {.q = q,
                              .attr = keys[k].name,
                              .start = q->from_ms,
-                             .per = period ? *period : (struct store_period){0, 0},
+                             .per = period ? *period : (struct store_period){0, 0, 0},
                              .want_distinct = want_distinct,
                              .out = &out};
         struct series ser = {0};
@@ -2084,7 +2145,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                 rc = sq__err(db, "history aggregation");
             sqlite3_reset(st);
             if (rc == 0 && !slow)
-                rc = fold_flush(&f);
+                rc = fold_end(&f);
             hmap_free(f.seen, NULL);
             free(f.smin);
             free(f.smax);
