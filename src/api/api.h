@@ -162,6 +162,8 @@ int api_temporal_instance_delete(struct req *r);
  * attrs, view options, limit/offset/count) from the query string or a
  * Query object body, shared with the temporal API. Errors in r->err. */
 struct q_expr;
+struct geo_rel;
+struct geo_shape;
 struct api_query;
 int api_query_from_params(struct req *r, struct api_query **out);
 int api_query_from_body(struct req *r, const cJSON *body, struct api_query **out);
@@ -171,15 +173,19 @@ int api_query_run(struct req *r, struct api_query *q, int (*each)(void *ud, cons
 /* NGSILD-Results-Count and Link rel=prev/next for a page of n_results. */
 void api_query_page_headers(struct req *r, struct api_query *q, long n_results, long count);
 /* The same selection, but the query's q and the final say are the
- * caller's: accept(accept_ud, doc) returns 1 (in), 0 (out) or -1 (failed: the
- * error is in r->err) for every candidate that meets the rest; paging and
- * *count follow the accepted ones (temporal queries select on the
- * history). */
-int api_query_run_filtered(struct req *r, struct api_query *q,
+ * caller's (and its geo-query too with own_geo): accept(accept_ud, doc)
+ * returns 1 (in), 0 (out) or -1 (failed: the error is in r->err) for every
+ * candidate that meets the rest; paging and *count follow the accepted ones
+ * (temporal queries select on the history). */
+int api_query_run_filtered(struct req *r, struct api_query *q, int own_geo,
                            int (*accept)(void *ud, const cJSON *doc), void *accept_ud,
                            int (*each)(void *ud, const cJSON *doc), void *ud, long *count);
 /* The query's q (expanded), or NULL. */
 const struct q_expr *api_query_q(const struct api_query *q);
+/* The query's geo-query: 1 and its parts (geoproperty expanded, location by
+ * default), or 0. */
+int api_query_geo(const struct api_query *q, const struct geo_rel **rel,
+                  const struct geo_shape **shape, const char **geoproperty);
 void api_query_free(struct api_query *q);
 /* admin.c: /pilotlight/v1 */
 int api_admin_profile_create(struct req *r);

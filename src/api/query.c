@@ -589,7 +589,7 @@ static int on_filtered(void *ud, const cJSON *doc)
     return !f->sq->want_count && (f->stopped || f->accepted > f->sq->offset + f->sq->limit);
 }
 
-int api_query_run_filtered(struct req *r, struct api_query *q,
+int api_query_run_filtered(struct req *r, struct api_query *q, int own_geo,
                            int (*accept)(void *ud, const cJSON *doc), void *accept_ud,
                            int (*each)(void *ud, const cJSON *doc), void *ud, long *count)
 {
@@ -598,6 +598,10 @@ int api_query_run_filtered(struct req *r, struct api_query *q,
     long ignore;
 
     all.q = NULL; /* the caller's to evaluate */
+    if (own_geo) {
+        all.georel = NULL;
+        all.geometry = NULL;
+    }
     all.offset = 0;
     all.limit = LONG_MAX;
     all.want_count = 0;
@@ -612,6 +616,15 @@ int api_query_run_filtered(struct req *r, struct api_query *q,
 const struct q_expr *api_query_q(const struct api_query *q)
 {
     return q->s.sq.q;
+}
+
+int api_query_geo(const struct api_query *q, const struct geo_rel **rel,
+                  const struct geo_shape **shape, const char **geoproperty)
+{
+    *rel = q->s.sq.geometry ? q->s.sq.georel : NULL;
+    *shape = q->s.sq.geometry;
+    *geoproperty = q->s.sq.geoproperty ? q->s.sq.geoproperty : LD_LOCATION_IRI;
+    return *rel != NULL;
 }
 
 void api_query_page_headers(struct req *r, struct api_query *q, long n_results, long count)

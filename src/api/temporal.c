@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "ld/ld.h"
+#include "query/geo.h"
 #include "query/q.h"
 #include "util/cfg.h"
 #include "util/time.h"
@@ -965,9 +966,12 @@ static int pick(void *ud, const cJSON *doc)
  * current state. Here each term of q holds when any instance of its
  * attribute within the window satisfies it (q_match's "any instance" rule,
  * on a document whose attributes hold every instance of the window), and
- * the terms combine as usual. The other restrictions (id, type, scopeQ,
- * geoQ) still select on the current state; entities that no longer exist
- * are not found by a query (only GET /temporal/entities/{id} reads them). */
+ * the terms combine as usual. A geo-query likewise holds when a GeoProperty
+ * instance of the window satisfies it, except `near`, which orders the
+ * answer by distance and so stays on the current location. The other
+ * restrictions (id, type, scopeQ) select on the current state; entities
+ * that no longer exist are not found by a query (only GET
+ * /temporal/entities/{id} reads them). */
 
 struct tfilter {
     struct req *r;
@@ -977,8 +981,27 @@ struct tfilter {
     const char **q_attrs;
     size_t n_q_attrs;
     cJSON *attrs; /* the window's instances of q's attributes */
+    const struct geo_rel *rel; /* a geo-query on the window's instances, or NULL */
+    const struct geo_shape *shape;
+    const char *geoprop;
     int found, oom;
 };
+
+/* Does a GeoProperty instance of the window satisfy the geo-query? */
+static int geo_instance(void *ud, const char *attr, int64_t iid, int64_t t_ms, const char *text)
+{
+    struct tfilter *f = ud;
+    cJSON *inst = cJSON_Parse(text);
+    struct geo_shape *shape = NULL;
+    (void)attr, (void)iid, (void)t_ms;
+    if (inst != NULL &&
+        geo_parse(cJSON_GetObjectItemCaseSensitive(inst, "value"), &shape, NULL) == 0 &&
+        geo_match(f->rel, f->shape, shape))
+        f->found = 1;
+    geo_free(shape);
+    cJSON_Delete(inst);
+    return f->found; /* one is enough */
+}
 
 static void add_q_attr(void *ud, const char *attr)
 {
@@ -1034,6 +1057,16 @@ static int temporal_accept(void *ud, const cJSON *doc)
         return -1;
     if (!f->found)
         return 0;
+    if (f->rel != NULL) {
+        hq.attrs = &f->geoprop;
+        hq.n_attrs = 1;
+        hq.limit = 0;
+        f->found = 0;
+        if (store_history(st, &hq, geo_instance, f, &f->r->err) != 0)
+            return -1;
+        if (!f->found)
+            return 0;
+    }
     if (f->q == NULL)
         return 1;
     /* q on the window's instances, the entity's own members from its state */
@@ -1083,11 +1116,13 @@ static int temporal_many(struct req *r, struct api_query *q, const struct tq *t)
     }
     if (tf.q != NULL)
         q_foreach_attr(tf.q, add_q_attr, &tf);
+    if (api_query_geo(q, &tf.rel, &tf.shape, &tf.geoprop) && tf.rel->op == GEO_NEAR)
+        tf.rel = NULL; /* near orders by the current location: the store's */
     if (tf.oom) {
         err_set(&r->err, ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (api_query_run_filtered(r, q, temporal_accept, &tf, pick, &p, &count) != 0)
+    if (api_query_run_filtered(r, q, tf.rel != NULL, temporal_accept, &tf, pick, &p, &count) != 0)
         goto fail;
     n = cJSON_GetArraySize(p.docs);
     if (n && (hs = calloc((size_t)n, sizeof(*hs))) == NULL) {

@@ -526,6 +526,39 @@ def test_dataset_id_selects_instances(hub_factory):
     st, _, b = h.get(TEMPORAL + "/" + eid + "?datasetId=not%20a%20uri")
     assert_problem(st, b, 400, "BadRequestData")
 
+def test_geo_query_on_the_window_s_locations(hub):
+    """5.7.4.4: a geo-query is checked against the GeoProperty instances of
+    the window: a bus that crossed the square within the window is found,
+    wherever it is now; near stays on the current location (it orders)."""
+    t = "hist-geo"
+
+    def at(lon, lat, minute):
+        return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]},
+                "observedAt": ts(minute)}
+
+    square = "[[[4.0,52.0],[4.1,52.0],[4.1,52.1],[4.0,52.1],[4.0,52.0]]]"
+    create(hub, temporal_entity("urn:ngsi-ld:Bus:crossed", "Bus", {
+        "location": [at(3.5, 51.5, 0), at(4.05, 52.05, 10), at(5.0, 53.0, 40)]}), tenant=t)
+    create(hub, temporal_entity("urn:ngsi-ld:Bus:never", "Bus", {
+        "location": [at(3.0, 51.0, 0), at(3.1, 51.1, 10)]}), tenant=t)
+    create(hub, temporal_entity("urn:ngsi-ld:Bus:arrived", "Bus", {
+        "location": [at(3.0, 51.0, 0), at(4.02, 52.02, 50)]}), tenant=t)
+
+    def ids(window):
+        st, _, b = hub.get(TEMPORAL + "?type=Bus&georel=within&geometry=Polygon&coordinates=" +
+                           square + "&attrs=location&" + window, tenant=t)
+        assert st == 200, hub.last_text
+        return sorted(x["id"].rsplit(":", 1)[1] for x in b)
+
+    # the current state would give only "arrived" (crossed is elsewhere now)
+    assert ids("timerel=between&timeAt=" + ts(0) + "&endTimeAt=" + ts(30)) == ["crossed"]
+    assert ids("timerel=before&timeAt=" + ts(59)) == ["arrived", "crossed"]
+    assert ids("timerel=after&timeAt=" + ts(20)) == ["arrived"]
+    # near: the current location, nearest first
+    st, _, b = hub.get(TEMPORAL + "?type=Bus&georel=near;maxDistance==5000&geometry=Point"
+                       "&coordinates=[4.02,52.02]&timerel=before&timeAt=" + ts(59), tenant=t)
+    assert st == 200 and [x["id"] for x in b] == ["urn:ngsi-ld:Bus:arrived"]
+
 def test_post_query(hub):
     t = "fleet2"
     load_fleet(hub, t)
