@@ -597,7 +597,9 @@ int api_query_run_filtered(struct req *r, struct api_query *q, int own_geo,
     struct filtered f = {&q->s.sq, accept, accept_ud, each, ud, 0, 0, 0};
     long ignore;
 
-    all.q = NULL; /* the caller's to evaluate */
+    all.q = NULL; /* the caller's to evaluate, and attrs (on the history) */
+    all.attrs = NULL;
+    all.n_attrs = 0;
     if (own_geo) {
         all.georel = NULL;
         all.geometry = NULL;

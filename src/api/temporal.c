@@ -523,8 +523,7 @@ struct aggr_run {
     const struct tq *t;
     cJSON *attrs; /* attr IRI -> {series: {method: [[v, start, end]...]}}, series
                    * "" for the default instances, else the datasetId */
-    long n_periods;
-    int too_many, oom;
+    int oom;
 };
 
 static cJSON *aggr_value(unsigned m, const struct store_aggr *a)
@@ -558,10 +557,6 @@ static int on_aggr(void *ud, const char *attr, const struct store_aggr *a)
     const char *series = a->dataset_id ? a->dataset_id : "";
     char start[TM_ISO_LEN], end[TM_ISO_LEN];
 
-    if (++run->n_periods > run->t->cap) {
-        run->too_many = 1;
-        return 1;
-    }
     if (at == NULL && (at = cJSON_AddObjectToObject(run->attrs, attr)) == NULL)
         goto oom;
     if ((o = cJSON_GetObjectItemCaseSensitive(at, series)) == NULL &&
@@ -613,12 +608,8 @@ static int aggr_compute(struct store *st, const struct tq *t, const struct store
     if (store_history_aggregate(st, hq, &t->period, (t->methods & AGGR_DISTINCT) != 0, on_aggr, run,
                                 e) != 0)
         return e->code;
-    if (run->oom)
+    if (run->oom) /* (the store bounds the periods: t->period.max per attribute) */
         return err_set(e, ERR_NOMEM, "out of memory");
-    if (run->too_many)
-        return err_set(e, ERR_TOO_MANY,
-                       "more than %ld aggregation periods: choose a longer aggrPeriodDuration",
-                       t->cap);
     return 0;
 }
 
@@ -882,7 +873,7 @@ int api_temporal_entity_get(struct req *r)
     const char *id = r->route_params[0];
     cJSON *cur = NULL, *out = NULL;
     struct err ignore = {0};
-    int has;
+    int has, standin = 0;
 
     memset(&v, 0, sizeof(v));
     if (!api_is_uri(id))
@@ -899,6 +890,7 @@ int api_temporal_entity_get(struct req *r)
         cJSON *types = NULL;
         if (store_history_types(app->store, r->tenant, id, &types, &ignore) == 0 &&
             cJSON_IsArray(types) && (cur = cJSON_CreateObject()) != NULL) {
+            standin = 1;
             cJSON_AddStringToObject(cur, "id", id);
             cJSON_AddItemToObject(cur, "type", types);
             cJSON_AddObjectToObject(cur, "attrs");
@@ -908,7 +900,7 @@ int api_temporal_entity_get(struct req *r)
     }
     if (entity_temporal(r, &t, id, cur, &v, &c, &h, &out, &has) != 0)
         goto fail;
-    if (cur == NULL && !has) {
+    if ((cur == NULL || standin) && !has) {
         /* no entity, and nothing in this window: does it have a history at all? */
         struct store_history_query any = {.tenant = r->tenant,
                                           .entity_id = id,

@@ -1567,8 +1567,9 @@ int store_history_aggregate(struct store *s, const struct store_history_query *q
     if ((rc = s->be_ops->r_history_aggr(s->be, tid, q, period, want_distinct, each, ud)) != 0)
         return rc == ERR_TOO_MANY
                    ? err_set(e, rc,
-                             "more than %ld aggregation periods in the time range: choose a "
-                             "longer aggrPeriodDuration or a shorter range",
+                             "an attribute's answer would hold more than %ld aggregation "
+                             "periods (over its datasetIds) or too many datasetIds: choose a "
+                             "longer aggrPeriodDuration, a shorter range or datasetId=",
                              period ? period->max : 0L)
                    : err_set(e, rc, "history aggregation failed");
     return 0;

@@ -291,6 +291,11 @@ def test_deletions_are_recorded_in_the_history(hub):
     assert a["type"] == "Sensor"
     assert sum(p[0] for p in a["hum"]["totalCount"]) == 1
     assert max(p[0] for p in a["hum"]["max"]) == 40
+    # once its history is gone too, the entity is unknown
+    for attr in ("temp", "hum"):
+        assert hub.delete(TEMPORAL + "/" + eid + "/attrs/" + attr + "?deleteAll=true")[0] == 204
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    assert_problem(st, b, 404, "ResourceNotFound")
 
 
 def test_a_replace_records_what_it_drops(hub_factory):
@@ -465,6 +470,9 @@ def test_query_selects_on_the_history_of_the_window(hub):
     assert ids("&q=speed==90") == []          # C's 90 is outside the window
     assert ids("&q=speed>110;speed<90") == ["A"]  # each term on some instance
     assert ids("&q=speed>110|speed<55") == ["A", "B"]
+    # attrs= and q look at the window, even after the attribute was deleted
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Car:A/attrs/speed", tenant=t)[0] == 204
+    assert ids("") == ["A", "B"] and ids("&q=speed>110") == ["A"]
     # the same q outside the window of A's 120
     st, _, b = hub.get(TEMPORAL + "?type=Car&q=speed>110&timerel=between&timeAt=" + ts(10) +
                        "&endTimeAt=" + ts(30), tenant=t)
@@ -829,6 +837,17 @@ def test_aggregation_of_every_kind_of_value_and_dataset(hub):
                        "&attrs=spot&timerel=before&timeAt=2026-04-01T01:00:00Z")
     assert st == 200 and b["spot"]["type"] == "Relationship", b
     assert b["spot"]["totalCount"][0][0] == 6
+    # also when the range begins with periods without instances
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=totalCount"
+                       "&aggrPeriodDuration=PT30M&attrs=spot&timerel=between"
+                       "&timeAt=2026-03-31T23:00:00Z&endTimeAt=2026-04-01T01:00:00Z")
+    assert st == 200 and b["spot"]["type"] == "Relationship", b
+    assert [p[0] for p in b["spot"]["totalCount"]] == [0, 0, 3, 3]
+    # every series of an attribute counts against the cap on periods
+    st, _, b = hub.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=sum"
+                       "&aggrPeriodDuration=PT1S&attrs=power&timerel=between"
+                       "&timeAt=2026-04-01T00:00:00Z&endTimeAt=2026-04-01T01:30:00Z")
+    assert_problem(st, b, 403, "TooManyResults")
 
 # ---- pagination of instances ------------------------------------------------------
 
@@ -881,6 +900,16 @@ def test_instance_pagination(hub_factory):
     st, hd, b = h.get(TEMPORAL + "/" + eid2 + "?options=temporalValues&timerel=after&timeAt=" +
                       past(3))
     assert st == 200 and b["a"]["values"] == [[9, ts(9)]]
+    # another timeproperty pages the same way
+    eid3 = "urn:ngsi-ld:Meter:pg3"
+    create(h, temporal_entity(eid3, "Meter", {"a": [obs(0, 0)]}))
+    for m in range(1, 7):
+        time.sleep(0.003)  # each its own modifiedAt
+        st, _, b = h.post(TEMPORAL + "/" + eid3 + "/attrs", {"a": [obs(m, m)]})
+        assert st == 204, b
+    st, hd, b = h.get(TEMPORAL + "/" + eid3 + "?options=temporalValues&timeproperty=modifiedAt")
+    assert st == 206 and "content-range" in hd, (st, hd)
+    assert len(b["a"]["values"]) == 4
     # too many aggregation periods
     st, _, b = h.get(TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=max&aggrPeriodDuration=PT1M")
     assert_problem(st, b, 403, "TooManyResults")

@@ -1519,6 +1519,10 @@ static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
     return 0;
 }
 
+/* The most instances a limit of n reads with the others of the n-th's time
+ * (a page must end somewhere: thousands of writes with one observedAt). */
+#define TIES_MAX(n) ((size_t)(n) * 2 + 16)
+
 static int tp_read(sqlite3 *db, int64_t hk, const struct akey *keys, size_t n_keys,
                    const struct store_history_query *q,
                    int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
@@ -1537,10 +1541,20 @@ static int tp_read(sqlite3 *db, int64_t hk, const struct akey *keys, size_t n_ke
         if ((rc = tp_collect(db, st, hk, keys[k].aid, q, &v, &n)) != 0)
             break;
         to = n;
-        if (q->last_n > 0 && n > (size_t)q->last_n)
+        /* as hist_read: the others of the N-th's time, then one_more */
+        if (q->last_n > 0 && n > (size_t)q->last_n) {
             from = n - (size_t)q->last_n;
-        else if (q->last_n <= 0 && q->limit > 0 && n > (size_t)q->limit)
+            while (from > 0 && v[from - 1].t == v[from].t && n - from < TIES_MAX(q->last_n))
+                from--;
+            if (q->one_more && from > 0)
+                from--;
+        } else if (q->last_n <= 0 && q->limit > 0 && n > (size_t)q->limit) {
             to = (size_t)q->limit;
+            while (to < n && v[to].t == v[to - 1].t && to < TIES_MAX(q->limit))
+                to++;
+            if (q->one_more && to < n)
+                to++;
+        }
         for (size_t i = from; rc == 0 && i < to; i++)
             if (each(ud, keys[k].name, v[i].iid, v[i].t, v[i].inst))
                 rc = 1;
@@ -1630,7 +1644,9 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
         sqlite3_bind_int64(st, 2, q->from_ms);
         sqlite3_bind_int64(st, 3, q->to_ms);
         lastn_clear(&ln);
-#define ROOM(t) (want < 0 || got < want || (t) == edge || (q->one_more && !past))
+#define ROOM(t)                                                                                    \
+    (want < 0 || got < want || ((t) == edge && got < (long)TIES_MAX(want)) ||                     \
+     (q->one_more && !past))
         while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
             int64_t t = sqlite3_column_int64(st, 1);
             struct hcur c;
@@ -1642,7 +1658,8 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
             while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
                 if (e.aid != keys[k].aid || !ds_selected(q, e.flags, e.inst, e.inst_len))
                     continue;
-                if (want >= 0 && got >= want && t != edge && (!q->one_more || past++))
+                if (want >= 0 && got >= want &&
+                    (t != edge || got >= (long)TIES_MAX(want)) && (!q->one_more || past++))
                     break; /* past the N-th's time, and the one more taken (or not wanted) */
                 if (++got == want)
                     edge = t;
@@ -1720,7 +1737,6 @@ struct fold {
     struct store_period per; /* zero: the whole window */
     int64_t k;               /* the current period's number */
     int64_t next_k;          /* the first period not handed over yet */
-    long emitted;            /* periods handed over */
     int have, want_distinct;
     struct store_aggr a;
     char *smin, *smax;  /* the least / greatest text value of the period (strings, dates) */
@@ -1754,7 +1770,7 @@ static struct store_aggr *fold_slot(struct fold *f, int *rc)
     struct store_aggr *a;
 
     *rc = 0;
-    if (f->per.max > 0 && ++f->emitted > f->per.max) {
+    if (f->per.max > 0 && (long)b->n >= f->per.max) { /* every series of the attribute */
         *rc = ERR_TOO_MANY;
         return NULL;
     }
@@ -1966,11 +1982,11 @@ static int fold_add_inst(struct fold *f, int64_t t, const cJSON *inst)
         v = cJSON_GetObjectItemCaseSensitive(inst, "vocab");
     if (v == NULL)
         v = cJSON_GetObjectItemCaseSensitive(inst, "valueList");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(inst, "type");
+    if (f->type[0] == '\0' && cJSON_IsString(type)) /* before the leading empty periods */
+        snprintf(f->type, sizeof(f->type), "%s", type->valuestring);
     if ((rc = fold_count(f, t)) != 0)
         return rc;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(inst, "type");
-    if (f->type[0] == '\0' && cJSON_IsString(type))
-        snprintf(f->type, sizeof(f->type), "%s", type->valuestring);
     if (cJSON_IsNumber(v))
         fold_num(f, v->valuedouble);
     else if (cJSON_IsBool(v))
@@ -2023,12 +2039,22 @@ static void series_clear(struct series *s)
     s->n = 0;
 }
 
-static struct fold *series_get(struct series *s, const struct fold *proto, const char *ds)
+/* An attribute aggregated in more series than this is refused (ERR_TOO_MANY):
+ * a series is looked up by a walk, and each one is a column of the answer. */
+#define SERIES_MAX 256
+
+static struct fold *series_get(struct series *s, const struct fold *proto, const char *ds,
+                               int *rc)
 {
     struct fold *f;
+    *rc = ERR_NOMEM;
     for (size_t i = 0; i < s->n; i++)
         if (ds == NULL ? s->f[i].ds == NULL : s->f[i].ds != NULL && !strcmp(s->f[i].ds, ds))
             return &s->f[i];
+    if (s->n >= SERIES_MAX) {
+        *rc = ERR_TOO_MANY;
+        return NULL;
+    }
     if ((f = realloc(s->f, (s->n + 1) * sizeof(*f))) == NULL)
         return NULL;
     s->f = f;
@@ -2057,9 +2083,7 @@ static int series_add(struct series *s, const struct fold *proto, int64_t t, int
         return 0;
     }
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
-    if ((f = series_get(s, proto, cJSON_IsString(ds) ? ds->valuestring : NULL)) == NULL)
-        rc = ERR_NOMEM;
-    else
+    if ((f = series_get(s, proto, cJSON_IsString(ds) ? ds->valuestring : NULL, &rc)) != NULL)
         rc = fold_add_inst(f, t, inst);
     cJSON_Delete(inst);
     return rc;
