@@ -700,8 +700,13 @@ static unsigned event_triggers(const struct sub *s, const struct store_event *ev
     const cJSON *a, *attrs_before, *attrs_after;
     int watched_change = 0;
 
-    if (ev->kind == STORE_EV_DELETED)
-        return SUB_ENTITY_DELETED;
+    if (ev->kind == STORE_EV_DELETED) {
+        /* deleting an entity deletes its attributes too (5.8.6) */
+        t = SUB_ENTITY_DELETED;
+        cJSON_ArrayForEach(a, get(ev->before, "attrs")) if (watched(s, a->string)) t |=
+            SUB_ATTR_DELETED;
+        return t;
+    }
     attrs_after = get(ev->after, "attrs");
     if (ev->kind == STORE_EV_CREATED) {
         t |= SUB_ENTITY_CREATED;
@@ -842,54 +847,158 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
     return 0;
 }
 
-/* Attributes an update removed (in before, not in after) appear with the
- * value "urn:ngsi-ld:null" (GS CIM 009 5.2.1, the attributeDeleted
- * trigger), so the receiver learns which went: normalized as {type,
- * value|object: marker} (with deletedAt under sysAttrs), otherwise the bare
- * marker. Only those notification.attributes selects. */
-static int add_deleted(const struct sub *s, const struct store_event *ev, const char *now,
-                       cJSON *out)
+/* The instance an attribute's deletion is told with: its default instance
+ * (no datasetId), else its first. */
+static const cJSON *base_instance(const cJSON *insts)
 {
-    const cJSON *b, *after = get(ev->after, "attrs");
-    cJSON_ArrayForEach(b, get(ev->before, "attrs"))
-    {
-        const cJSON *type = get(cJSON_GetArrayItem(b, 0), "type");
-        cJSON *o;
-        char *name;
-        if (get(after, b->string) ||
-            (s->n_pick && !in_list(b->string, (const char *const *)s->pick, s->n_pick)))
-            continue;
-        if ((name = ld_compact(s->ctx, b->string)) == NULL)
-            return ERR_NOMEM;
-        if (get(out, name) != NULL) {
-            free(name);
-            continue;
-        }
-        int rel = cJSON_IsString(type) && strstr(type->valuestring, "Relationship") != NULL;
-        if (s->format == ENT_KEYVALUES || (s->format == ENT_CONCISE && !rel)) {
-            o = cJSON_CreateString(NGSI_LD_NULL);
-        } else if (s->format == ENT_CONCISE) { /* a bare string would read as a Property */
-            if ((o = cJSON_CreateObject()) != NULL &&
-                !cJSON_AddStringToObject(o, "object", NGSI_LD_NULL)) {
-                cJSON_Delete(o);
-                o = NULL;
-            }
-        } else if ((o = ent_null_instance(cJSON_IsString(type) ? type->valuestring : NULL)) !=
-                       NULL &&
-                   s->sys_attrs) {
-            cJSON_AddStringToObject(o, "deletedAt", now);
-        }
-        if (o == NULL || !cJSON_AddItemToObject(out, name, o)) {
-            cJSON_Delete(o);
-            free(name);
-            return ERR_NOMEM;
-        }
-        free(name);
-    }
-    return 0;
+    const cJSON *inst;
+    cJSON_ArrayForEach(inst, insts) if (get(inst, "datasetId") == NULL) return inst;
+    return cJSON_GetArrayItem(insts, 0);
 }
 
-int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *now,
+/* Stored-form instances [one] saying that attribute insts was deleted at
+ * `at` (GS CIM 009 5.2.1, 5.8.6): the NGSI-LD null in the shape of its
+ * type (ent_null_instance); under sysAttrs also its createdAt and
+ * modifiedAt and the deletedAt. One per attribute, without datasetId,
+ * however many instances went. NULL when out of memory. */
+static cJSON *tombstone(const struct sub *s, const cJSON *insts, const char *at)
+{
+    const cJSON *base = base_instance(insts), *type = get(base, "type"), *v;
+    cJSON *arr = cJSON_CreateArray(), *o = ent_null_instance(cJSON_IsString(type) ? type->valuestring
+                                                                                  : NULL);
+    if (arr == NULL || o == NULL || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(arr);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    if (s->sys_attrs) {
+        static const char *const times[] = {"createdAt", "modifiedAt"};
+        for (size_t i = 0; i < N_OF(times); i++)
+            if (cJSON_IsString(v = get(base, times[i])) &&
+                !cJSON_AddStringToObject(o, times[i], v->valuestring))
+                goto oom;
+        if (!cJSON_AddStringToObject(o, "deletedAt", at))
+            goto oom;
+    }
+    return arr;
+oom:
+    cJSON_Delete(arr);
+    return NULL;
+}
+
+/* Render a stored-form document of tombstones (and what else it has) as
+ * the subscription asks. No `lang`: a tombstone's languageMap must stay
+ * the NGSI-LD null. */
+static int render_as_sub(const struct sub *s, const cJSON *doc, cJSON **out, struct err *e)
+{
+    struct ent_render_opts ro = {
+        .ctx = s->ctx,
+        .format = s->format,
+        .sys_attrs = s->sys_attrs,
+        .pick = (const char *const *)s->pick,
+        .n_pick = s->n_pick,
+    };
+    return ent_render(doc, &ro, out, e);
+}
+
+/* Attributes an update removed (in before, not in after) appear as
+ * tombstones, so the receiver learns which went: rendered in the
+ * subscription's format (normalized {type, value|object|...: null},
+ * concise and keyValues the shortest form that still reads as that type).
+ * Only those notification.attributes selects. */
+static int add_deleted(const struct sub *s, const struct store_event *ev, const char *at,
+                       cJSON *out, struct err *e)
+{
+    const cJSON *b, *after = get(ev->after, "attrs");
+    cJSON *doc = cJSON_CreateObject(), *attrs, *r = NULL, *it;
+    int rc = 0;
+
+    if (doc == NULL || (attrs = cJSON_AddObjectToObject(doc, "attrs")) == NULL)
+        goto oom;
+    cJSON_ArrayForEach(b, get(ev->before, "attrs"))
+    {
+        cJSON *t;
+        if (get(after, b->string) != NULL)
+            continue;
+        if ((t = tombstone(s, b, at)) == NULL || !cJSON_AddItemToObject(attrs, b->string, t)) {
+            cJSON_Delete(t);
+            goto oom;
+        }
+    }
+    if (attrs->child == NULL)
+        goto out;
+    if ((rc = render_as_sub(s, doc, &r, e)) != 0)
+        goto out;
+    while ((it = r->child) != NULL) {
+        cJSON_DetachItemViaPointer(r, it);
+        if (get(out, it->string) != NULL) { /* a name the after document already uses */
+            cJSON_Delete(it);
+            continue;
+        }
+        if (!cJSON_AddItemToObject(out, it->string, it)) {
+            cJSON_Delete(it);
+            goto oom;
+        }
+    }
+    goto out;
+oom:
+    rc = err_set(e, ERR_NOMEM, "out of memory");
+out:
+    cJSON_Delete(r);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* A deleted entity (5.8.6): its id, type, deletedAt (always) and, under
+ * sysAttrs, createdAt and modifiedAt; when attributeDeleted fired, a
+ * tombstone for each attribute it watches (all when it watches none) that
+ * notification.attributes selects. */
+static int render_deleted(const struct sub *s, const struct store_event *ev, const char *at,
+                          cJSON **out, struct err *e)
+{
+    unsigned fired = event_triggers(s, ev) & s->triggers;
+    const cJSON *types = ent_doc_types(ev->before), *a, *v;
+    cJSON *doc = cJSON_CreateObject(), *attrs;
+    int rc;
+
+    *out = NULL;
+    if (doc == NULL || cJSON_AddStringToObject(doc, "id", ev->entity_id) == NULL ||
+        !cJSON_AddItemToObject(doc, "type", types ? cJSON_Duplicate(types, 1)
+                                                  : cJSON_CreateArray()) ||
+        (attrs = cJSON_AddObjectToObject(doc, "attrs")) == NULL)
+        goto oom;
+    if (cJSON_IsString(v = get(ev->before, "createdAt")) &&
+        !cJSON_AddStringToObject(doc, "createdAt", v->valuestring))
+        goto oom;
+    if (cJSON_IsString(v = get(ev->before, "modifiedAt")) &&
+        !cJSON_AddStringToObject(doc, "modifiedAt", v->valuestring))
+        goto oom;
+    cJSON_ArrayForEach(a, get(ev->before, "attrs"))
+    {
+        cJSON *t;
+        if (!((fired & SUB_ATTR_DELETED) && watched(s, a->string)))
+            continue;
+        if ((t = tombstone(s, a, at)) == NULL || !cJSON_AddItemToObject(attrs, a->string, t)) {
+            cJSON_Delete(t);
+            goto oom;
+        }
+    }
+    rc = render_as_sub(s, doc, out, e);
+    cJSON_Delete(doc);
+    if (rc)
+        return rc;
+    if (cJSON_AddStringToObject(*out, "deletedAt", at) == NULL) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    return 0;
+oom:
+    cJSON_Delete(doc);
+    return err_set(e, ERR_NOMEM, "out of memory");
+}
+
+int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *at,
                       cJSON **out, struct err *e)
 {
     struct ent_render_opts ro = {
@@ -900,42 +1009,25 @@ int sub_render_entity(const struct sub *s, const struct store_event *ev, const c
         .n_pick = s->n_pick,
         .lang = s->lang,
     };
+    int rc;
+
     *out = NULL;
-    if (ev->kind == STORE_EV_DELETED) {
-        /* only the identity survives a deletion */
-        cJSON *stub = cJSON_CreateObject();
-        const cJSON *types = ent_doc_types(ev->before);
-        if (stub == NULL || cJSON_AddStringToObject(stub, "id", ev->entity_id) == NULL ||
-            cJSON_AddItemToObject(stub, "type", types ? cJSON_Duplicate(types, 1)
-                                                      : cJSON_CreateArray()) == 0 ||
-            cJSON_AddObjectToObject(stub, "attrs") == NULL) {
-            cJSON_Delete(stub);
-            return err_set(e, ERR_NOMEM, "out of memory");
-        }
-        struct ent_render_opts bare = {.ctx = s->ctx, .format = ENT_NORMALIZED};
-        int rc = ent_render(stub, &bare, out, e);
-        cJSON_Delete(stub);
-        if (rc)
-            return rc;
-        if (cJSON_AddStringToObject(*out, "deletedAt", now) == NULL)
-            return err_set(e, ERR_NOMEM, "out of memory");
-        return 0;
-    }
-    int rc = ent_render(ev->after, &ro, out, e);
-    if (rc)
+    if (ev->kind == STORE_EV_DELETED)
+        return render_deleted(s, ev, at, out, e);
+    if ((rc = ent_render(ev->after, &ro, out, e)) != 0)
         return rc;
-    if (ev->kind == STORE_EV_UPDATED && ev->before && add_deleted(s, ev, now, *out) != 0) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return err_set(e, ERR_NOMEM, "out of memory");
-    }
+    if (ev->kind == STORE_EV_UPDATED && ev->before && (rc = add_deleted(s, ev, at, *out, e)) != 0)
+        goto fail;
     if (s->show_changes && ev->kind == STORE_EV_UPDATED && s->format != ENT_KEYVALUES &&
         add_previous(s, ev, *out) != 0) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return err_set(e, ERR_NOMEM, "out of memory");
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto fail;
     }
     return 0;
+fail:
+    cJSON_Delete(*out);
+    *out = NULL;
+    return rc;
 }
 
 static uint64_t splitmix64(uint64_t *x)

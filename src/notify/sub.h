@@ -121,7 +121,9 @@ void sub_free(struct sub *s);
 int sub_merge(cJSON *doc, const cJSON *frag, struct err *e);
 
 /* Which of the subscription's triggers an event fires (0: none), from the
- * before/after documents and watchedAttributes; then the entity selectors,
+ * before/after documents and watchedAttributes (an entity's deletion fires
+ * entityDeleted, and attributeDeleted when it had a watched attribute);
+ * then the entity selectors,
  * q, scopeQ and geoQ must hold (on the after document; on the before document for a
  * deletion). isActive, expiresAt and throttling are the caller's. */
 unsigned sub_match(const struct sub *s, const struct store_event *ev);
@@ -132,9 +134,13 @@ int sub_selects(const struct sub *s, const cJSON *doc);
 
 /* One notification data item for an event: the after document rendered as
  * the subscription asks (format, attributes, sysAttrs, showChanges,
- * compacted with its context); a deletion gives {id, type, deletedAt}.
- * Caller frees. */
-int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *now,
+ * compacted with its context), with a tombstone (the NGSI-LD null in the
+ * shape of its type, deletedAt = at under sysAttrs) for each attribute the
+ * change removed. An entity's deletion gives {id, type, deletedAt: at}
+ * (createdAt, modifiedAt under sysAttrs) and, when attributeDeleted fired,
+ * a tombstone for each watched attribute (every one when it watches none).
+ * at: when the write happened (store_event.at). Caller frees. */
+int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *at,
                       cJSON **out, struct err *e);
 
 /* The NGSI-LD Notification {id, type, subscriptionId, notifiedAt, data}

@@ -476,6 +476,80 @@ def test_deleted_at_is_the_time_of_the_write(hub, receiver):
     assert st == 200 and n[0]["humidity"]["deletedAt"] == e["modifiedAt"], (n[0], e)
 
 
+NULL = "urn:ngsi-ld:null"
+
+
+def on_path(receiver, suffix, n, timeout=WAIT):
+    """The data items of the first n notifications whose path ends with
+    suffix, waiting for them with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with receiver.lock:
+            got = [b["data"][0] for path, _, b in receiver.got if path.endswith(suffix)]
+        if len(got) >= n:
+            return got
+        assert time.monotonic() < deadline, (suffix, n, got)
+        time.sleep(0.02)
+
+
+def deletion_time(hub, eid, attr, tenant):
+    """When the deletion of eid's attr was written: the deletedAt of its
+    history record (the attribute has an observedAt, so it is recorded)."""
+    st, _, b = hub.get(BASE + "/temporal/entities/" + eid
+                       + "?timeproperty=deletedAt&options=temporalValues&attrs=" + attr,
+                       tenant=tenant)
+    assert st == 200, b
+    values = b[attr]["values"]
+    assert len(values) == 1 and values[0][0] == NULL, b
+    return values[0][1]
+
+
+def test_entity_deletion_fires_attribute_deleted(hub, receiver):
+    """Deleting an entity deletes its attributes: attributeDeleted fires for
+    a subscription watching one of them (or none), and the notification has
+    each such attribute as the NGSI-LD null in its type's shape (5.2.1,
+    5.8.6), deletedAt (under sysAttrs) being when the deletion was written.
+    A subscription watching an attribute the entity lacks is not notified."""
+    t = "n-entdel-attr"
+    u = receiver.url
+    create_sub(hub, sub(u + "w", watchedAttributes=["humidity"],
+                        notificationTrigger=["attributeDeleted"],
+                        notification={"sysAttrs": True, "endpoint": {"uri": u + "w"}}), tenant=t)
+    create_sub(hub, sub(u + "all", notificationTrigger=["attributeDeleted"],
+                        notification={"format": "keyValues", "endpoint": {"uri": u + "all"}}),
+               tenant=t)
+    create_sub(hub, sub(u + "other", watchedAttributes=["pressure"],
+                        notificationTrigger=["attributeDeleted"],
+                        notification={"endpoint": {"uri": u + "other"}}), tenant=t)
+    eid = "urn:ngsi-ld:Sensor:ed-1"
+    assert hub.post(ENTITIES, sensor("ed-1", 5, humidity=prop(40, observedAt="2026-01-01T00:00:00Z"),
+                                     site={"type": "Relationship", "object": "urn:ngsi-ld:Site:1"},
+                                     name={"type": "LanguageProperty",
+                                           "languageMap": {"en": "lamp"}}),
+                    tenant=t)[0] == 201
+    st, _, before = hub.get(ENTITIES + "/" + eid + "?options=sysAttrs", tenant=t)
+    assert st == 200, before
+    assert hub.delete(ENTITIES + "/" + eid, tenant=t)[0] == 204
+    w = on_path(receiver, "w", 1)[0]
+    at = deletion_time(hub, eid, "humidity", t)
+    hum = before["humidity"]
+    assert w == {"id": eid, "type": "Sensor", "createdAt": before["createdAt"],
+                 "modifiedAt": before["modifiedAt"], "deletedAt": at,
+                 "humidity": {"type": "Property", "value": NULL,
+                              "createdAt": hum["createdAt"], "modifiedAt": hum["modifiedAt"],
+                              "deletedAt": at}}, w
+    assert on_path(receiver, "all", 1)[0] == {
+        "id": eid, "type": "Sensor", "deletedAt": at, "temperature": NULL, "humidity": NULL,
+        "site": NULL, "name": {"languageMap": {"@none": NULL}}}
+    # a later deletion of an entity with a pressure proves the first was passed over
+    assert hub.post(ENTITIES, sensor("ed-2", 1, pressure=prop(3)), tenant=t)[0] == 201
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:ed-2", tenant=t)[0] == 204
+    other = on_path(receiver, "other", 1)
+    assert [d["id"] for d in other] == ["urn:ngsi-ld:Sensor:ed-2"]
+    assert other[0]["pressure"] == {"type": "Property", "value": NULL}
+    assert "temperature" not in other[0]
+
+
 def test_only_subscribed_types_notify_and_new_types_count(hub, receiver):
     """The writer skips the change events of entities whose types no
     subscription selects; an entity that gains a subscribed type through

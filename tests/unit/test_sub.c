@@ -300,7 +300,11 @@ static void test_match(void **state)
     /* deleted attribute */
     snprintf(after, sizeof(after), DOC("urn:a", "6", "%s"), "");
     assert_int_equal(match(s, STORE_EV_UPDATED, before, after), SUB_ATTR_DELETED);
-    /* entity deleted (q on the before document) */
+    /* entity deleted (q on the before document): its watched attribute goes too */
+    assert_int_equal(match(s, STORE_EV_DELETED, before, NULL),
+                     SUB_ENTITY_DELETED | SUB_ATTR_DELETED);
+    /* an entity without the watched attribute: only entityDeleted */
+    snprintf(before, sizeof(before), DOC("urn:a", "5", "%s"), "");
     assert_int_equal(match(s, STORE_EV_DELETED, before, NULL), SUB_ENTITY_DELETED);
     /* another type */
     assert_int_equal(match(s, STORE_EV_DELETED,
@@ -362,6 +366,32 @@ static void test_render(void **state)
     cJSON_Delete(n);
     cJSON_Delete(out);
     cJSON_Delete(after);
+    sub_free(s);
+
+    /* attributeDeleted fired by a deletion: the watched attribute as a
+     * tombstone in its type's shape, with the entity's and its sysAttrs */
+    assert_int_equal(compile_text("{\"id\":\"urn:s\",\"type\":\"Subscription\","
+                                  "\"entities\":[{\"type\":\"Sensor\"}],\"watchedAttributes\":[\"hum\"],"
+                                  "\"notificationTrigger\":[\"attributeDeleted\"],"
+                                  "\"notification\":{\"sysAttrs\":true,"
+                                  "\"endpoint\":{\"uri\":\"http://x\"}}}",
+                                  &s, &e),
+                     0);
+    cJSON *gone = J("{\"id\":\"urn:a\",\"type\":[\"" DV "Sensor\"],\"createdAt\":\"c\","
+                    "\"modifiedAt\":\"m\",\"attrs\":{\"" DV "temp\":[{\"type\":\"Property\","
+                    "\"value\":5}],\"" DV "hum\":[{\"type\":\"LanguageProperty\","
+                    "\"languageMap\":{\"en\":\"x\"},\"createdAt\":\"hc\"}]}}");
+    del.before = gone;
+    assert_int_equal(sub_render_entity(s, &del, "2026-01-01T00:00:00.000Z", &out, &e), 0);
+    text = cJSON_PrintUnformatted(out);
+    assert_string_equal(text, "{\"id\":\"urn:a\",\"type\":\"Sensor\",\"createdAt\":\"c\","
+                              "\"modifiedAt\":\"m\",\"hum\":{\"type\":\"LanguageProperty\","
+                              "\"languageMap\":{\"@none\":\"urn:ngsi-ld:null\"},"
+                              "\"deletedAt\":\"2026-01-01T00:00:00.000Z\",\"createdAt\":\"hc\"},"
+                              "\"deletedAt\":\"2026-01-01T00:00:00.000Z\"}");
+    free(text);
+    cJSON_Delete(out);
+    cJSON_Delete(gone);
     sub_free(s);
 
     /* sub_render: status members and compaction */
