@@ -802,46 +802,98 @@ unsigned sub_match(const struct sub *s, const struct store_event *ev)
 
 /* --- rendering ---------------------------------------------------------------- */
 
-/* showChanges: previousValue / previousObject beside the new one for each
- * updated default instance (normalized and concise forms). */
+/* The member that holds an instance's value, by attribute type, and its
+ * showChanges name (GS CIM 009 5.2.14); the first row (Property) for an
+ * instance without a known type. */
+static const struct value_member {
+    const char *type, *member, *previous;
+} value_members[] = {
+    {"Property", "value", "previousValue"},
+    {"GeoProperty", "value", "previousValue"},
+    {"Relationship", "object", "previousObject"},
+    {"LanguageProperty", "languageMap", "previousLanguageMap"},
+    {"VocabProperty", "vocab", "previousVocab"},
+    {"ListProperty", "valueList", "previousValueList"},
+    {"ListRelationship", "objectList", "previousObjectList"},
+    {"JsonProperty", "json", "previousJson"},
+};
+
+static const struct value_member *value_member_of(const cJSON *inst)
+{
+    const cJSON *t = get(inst, "type");
+    for (size_t i = 0; cJSON_IsString(t) && i < N_OF(value_members); i++)
+        if (!strcmp(t->valuestring, value_members[i].type))
+            return &value_members[i];
+    return &value_members[0];
+}
+
+/* The rendered attribute out[name] that a previous* member goes into. A
+ * concise Property or GeoProperty may be its bare value (a number, a
+ * GeoJSON object...): it becomes {"value": bare} first, so the previous
+ * value has a place beside it. NULL when there is none (not rendered,
+ * several instances) or, with *oom set, out of memory. */
+static cJSON *previous_slot(const struct sub *s, cJSON *out, const char *name,
+                            const struct value_member *vm, int *oom)
+{
+    cJSON *target = get(out, name), *wrap;
+    if (target == NULL || cJSON_IsArray(target))
+        return NULL;
+    if (s->format != ENT_CONCISE || strcmp(vm->member, "value") != 0 ||
+        (cJSON_IsObject(target) && cJSON_HasObjectItem(target, "value")))
+        return cJSON_IsObject(target) ? target : NULL;
+    if ((wrap = cJSON_CreateObject()) == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    cJSON_DetachItemViaPointer(out, target);
+    if (!cJSON_AddItemToObject(wrap, "value", target)) {
+        cJSON_Delete(target);
+        cJSON_Delete(wrap);
+        *oom = 1;
+        return NULL;
+    }
+    if (!cJSON_AddItemToObject(out, name, wrap)) {
+        cJSON_Delete(wrap);
+        *oom = 1;
+        return NULL;
+    }
+    return wrap;
+}
+
+/* showChanges: beside the new value of each updated default instance, its
+ * previous one under the member its type names (value_members), in the
+ * normalized and concise forms. */
 static int add_previous(const struct sub *s, const struct store_event *ev, cJSON *out)
 {
     const cJSON *a, *before = get(ev->before, "attrs");
     cJSON_ArrayForEach(a, get(ev->after, "attrs"))
     {
-        const cJSON *b = get(before, a->string), *bi, *ai;
-        cJSON *target;
+        const cJSON *b = get(before, a->string), *bi, *ai, *old;
+        const struct value_member *vm;
+        cJSON *slot, *copy;
         char *name;
+        int oom = 0;
         if (b == NULL || cJSON_Compare(a, b, 1))
             continue;
         bi = cJSON_GetArrayItem(b, 0);
         ai = cJSON_GetArrayItem(a, 0);
         if (get(bi, "datasetId") || get(ai, "datasetId"))
             continue;
+        vm = value_member_of(ai);
+        if ((old = get(bi, vm->member)) == NULL || cJSON_Compare(old, get(ai, vm->member), 1))
+            continue;
         if ((name = ld_compact(s->ctx, a->string)) == NULL)
             return ERR_NOMEM;
-        target = get(out, name);
+        slot = previous_slot(s, out, name, vm, &oom);
         free(name);
-        if (!cJSON_IsObject(target))
+        if (oom)
+            return ERR_NOMEM;
+        if (slot == NULL)
             continue;
-        /* the member that holds the instance's value, and its previous* name (5.2.14) */
-        static const char *const members[][2] = {
-            {"value", "previousValue"},         {"object", "previousObject"},
-            {"languageMap", "previousLanguageMap"}, {"vocab", "previousVocab"},
-            {"valueList", "previousValueList"}, {"objectList", "previousObjectList"},
-            {"json", "previousJson"},
-        };
-        for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++) {
-            const cJSON *old = get(bi, members[k][0]);
-            if (old == NULL)
-                continue;
-            if (cJSON_Compare(old, get(ai, members[k][0]), 1) == 0) {
-                cJSON *copy = cJSON_Duplicate(old, 1);
-                if (copy == NULL)
-                    return ERR_NOMEM;
-                cJSON_AddItemToObject(target, members[k][1], copy);
-            }
-            break;
+        if ((copy = cJSON_Duplicate(old, 1)) == NULL ||
+            !cJSON_AddItemToObject(slot, vm->previous, copy)) {
+            cJSON_Delete(copy);
+            return ERR_NOMEM;
         }
     }
     return 0;
@@ -864,8 +916,8 @@ static const cJSON *base_instance(const cJSON *insts)
 static cJSON *tombstone(const struct sub *s, const cJSON *insts, const char *at)
 {
     const cJSON *base = base_instance(insts), *type = get(base, "type"), *v;
-    cJSON *arr = cJSON_CreateArray(), *o = ent_null_instance(cJSON_IsString(type) ? type->valuestring
-                                                                                  : NULL);
+    cJSON *arr = cJSON_CreateArray();
+    cJSON *o = ent_null_instance(cJSON_IsString(type) ? type->valuestring : NULL);
     if (arr == NULL || o == NULL || !cJSON_AddItemToArray(arr, o)) {
         cJSON_Delete(arr);
         cJSON_Delete(o);

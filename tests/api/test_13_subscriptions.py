@@ -550,6 +550,28 @@ def test_entity_deletion_fires_attribute_deleted(hub, receiver):
     assert "temperature" not in other[0]
 
 
+def test_concise_show_changes_keeps_the_previous_value(hub, receiver):
+    """A concise Property is its bare value; with showChanges it becomes
+    {"value", "previousValue"} so the previous value has a place (a
+    GeoProperty's GeoJSON value is not mixed with it)."""
+    t = "n-concise-prev"
+    create_sub(hub, sub(receiver.url, notification={"showChanges": True, "format": "concise"}),
+               tenant=t)
+    p1 = {"type": "Point", "coordinates": [4.1, 52.1]}
+    p2 = {"type": "Point", "coordinates": [4.2, 52.2]}
+    assert hub.post(ENTITIES, sensor("cp-1", 1, location={"type": "GeoProperty", "value": p1},
+                                     site={"type": "Relationship", "object": "urn:ngsi-ld:Site:1"}),
+                    tenant=t)[0] == 201
+    assert receiver.wait(1)[0]["data"][0]["temperature"] == 1
+    assert hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:cp-1/attrs", {
+        "temperature": prop(2), "location": {"type": "GeoProperty", "value": p2},
+        "site": {"type": "Relationship", "object": "urn:ngsi-ld:Site:2"}}, tenant=t)[0] == 204
+    n = receiver.wait(2)[1]["data"][0]
+    assert n["temperature"] == {"value": 2, "previousValue": 1}, n
+    assert n["location"] == {"value": p2, "previousValue": p1}, n
+    assert n["site"] == {"object": "urn:ngsi-ld:Site:2", "previousObject": "urn:ngsi-ld:Site:1"}
+
+
 def test_only_subscribed_types_notify_and_new_types_count(hub, receiver):
     """The writer skips the change events of entities whose types no
     subscription selects; an entity that gains a subscribed type through
