@@ -802,6 +802,27 @@ unsigned sub_match(const struct sub *s, const struct store_event *ev)
 
 /* --- rendering ---------------------------------------------------------------- */
 
+static int compact_string(cJSON *item, const struct ld_ctx *ctx)
+{
+    if (!cJSON_IsString(item))
+        return 0;
+    char *term = ld_compact(ctx, item->valuestring);
+    if (term == NULL)
+        return ERR_NOMEM;
+    char *ok = cJSON_SetValuestring(item, term);
+    free(term);
+    return ok ? 0 : ERR_NOMEM;
+}
+
+static int compact_array(cJSON *arr, const struct ld_ctx *ctx)
+{
+    cJSON *it;
+    if (!cJSON_IsArray(arr))
+        return 0;
+    cJSON_ArrayForEach(it, arr) if (compact_string(it, ctx) != 0) return ERR_NOMEM;
+    return 0;
+}
+
 /* The member that holds an instance's value, by attribute type, and its
  * showChanges name (GS CIM 009 5.2.14); the first row (Property) for an
  * instance without a known type. */
@@ -860,29 +881,54 @@ static cJSON *previous_slot(const struct sub *s, cJSON *out, const char *name,
     return wrap;
 }
 
-/* showChanges: beside the new value of each updated default instance, its
- * previous one under the member its type names (value_members), in the
- * normalized and concise forms. */
+/* The instance an attribute's change or deletion is told with: its default
+ * instance (no datasetId), else its first. */
+static const cJSON *base_instance(const cJSON *insts)
+{
+    const cJSON *inst;
+    cJSON_ArrayForEach(inst, insts) if (get(inst, "datasetId") == NULL) return inst;
+    return cJSON_GetArrayItem(insts, 0);
+}
+
+/* A copy of a previous value as the notification shows it: vocab values
+ * are IRIs, compacted like the current ones. NULL when out of memory. */
+static cJSON *previous_copy(const struct sub *s, const struct value_member *vm, const cJSON *old)
+{
+    cJSON *copy = cJSON_Duplicate(old, 1);
+    if (copy == NULL || strcmp(vm->member, "vocab") != 0)
+        return copy;
+    if ((cJSON_IsString(copy) ? compact_string(copy, s->ctx) : compact_array(copy, s->ctx)) != 0) {
+        cJSON_Delete(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+/* showChanges: beside the value of each default instance the change
+ * updated or deleted (a deleted one is its tombstone), its previous value
+ * under the member its type names (value_members), in the normalized and
+ * concise forms. An entity's deletion deletes every attribute. */
 static int add_previous(const struct sub *s, const struct store_event *ev, cJSON *out)
 {
-    const cJSON *a, *before = get(ev->before, "attrs");
-    cJSON_ArrayForEach(a, get(ev->after, "attrs"))
+    const cJSON *b, *after = get(ev->after, "attrs");
+    cJSON_ArrayForEach(b, get(ev->before, "attrs"))
     {
-        const cJSON *b = get(before, a->string), *bi, *ai, *old;
+        const cJSON *a = get(after, b->string), *bi, *ai, *old;
         const struct value_member *vm;
         cJSON *slot, *copy;
         char *name;
         int oom = 0;
-        if (b == NULL || cJSON_Compare(a, b, 1))
+        if (a != NULL && cJSON_Compare(a, b, 1))
             continue;
-        bi = cJSON_GetArrayItem(b, 0);
-        ai = cJSON_GetArrayItem(a, 0);
+        bi = base_instance(b);
+        ai = a ? base_instance(a) : NULL;
         if (get(bi, "datasetId") || get(ai, "datasetId"))
             continue;
-        vm = value_member_of(ai);
-        if ((old = get(bi, vm->member)) == NULL || cJSON_Compare(old, get(ai, vm->member), 1))
+        vm = value_member_of(ai ? ai : bi);
+        if ((old = get(bi, vm->member)) == NULL ||
+            (ai && cJSON_Compare(old, get(ai, vm->member), 1)))
             continue;
-        if ((name = ld_compact(s->ctx, a->string)) == NULL)
+        if ((name = ld_compact(s->ctx, b->string)) == NULL)
             return ERR_NOMEM;
         slot = previous_slot(s, out, name, vm, &oom);
         free(name);
@@ -890,22 +936,13 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
             return ERR_NOMEM;
         if (slot == NULL)
             continue;
-        if ((copy = cJSON_Duplicate(old, 1)) == NULL ||
+        if ((copy = previous_copy(s, vm, old)) == NULL ||
             !cJSON_AddItemToObject(slot, vm->previous, copy)) {
             cJSON_Delete(copy);
             return ERR_NOMEM;
         }
     }
     return 0;
-}
-
-/* The instance an attribute's deletion is told with: its default instance
- * (no datasetId), else its first. */
-static const cJSON *base_instance(const cJSON *insts)
-{
-    const cJSON *inst;
-    cJSON_ArrayForEach(inst, insts) if (get(inst, "datasetId") == NULL) return inst;
-    return cJSON_GetArrayItem(insts, 0);
 }
 
 /* Stored-form instances [one] saying that attribute insts was deleted at
@@ -1002,9 +1039,11 @@ out:
 }
 
 /* A deleted entity (5.8.6): its id, type, deletedAt (always) and, under
- * sysAttrs, createdAt and modifiedAt; when attributeDeleted fired, a
- * tombstone for each attribute it watches (all when it watches none) that
- * notification.attributes selects. */
+ * sysAttrs, createdAt and modifiedAt; a tombstone for each attribute that
+ * notification.attributes selects when entityDeleted fired with
+ * showChanges (their previous values come with add_previous), else for
+ * each one it watches (all when it watches none) when attributeDeleted
+ * fired. */
 static int render_deleted(const struct sub *s, const struct store_event *ev, const char *at,
                           cJSON **out, struct err *e)
 {
@@ -1028,7 +1067,8 @@ static int render_deleted(const struct sub *s, const struct store_event *ev, con
     cJSON_ArrayForEach(a, get(ev->before, "attrs"))
     {
         cJSON *t;
-        if (!((fired & SUB_ATTR_DELETED) && watched(s, a->string)))
+        if (!((fired & SUB_ATTR_DELETED) && watched(s, a->string)) &&
+            !((fired & SUB_ENTITY_DELETED) && s->show_changes))
             continue;
         if ((t = tombstone(s, a, at)) == NULL || !cJSON_AddItemToObject(attrs, a->string, t)) {
             cJSON_Delete(t);
@@ -1065,13 +1105,15 @@ int sub_render_entity(const struct sub *s, const struct store_event *ev, const c
 
     *out = NULL;
     if (ev->kind == STORE_EV_DELETED)
-        return render_deleted(s, ev, at, out, e);
-    if ((rc = ent_render(ev->after, &ro, out, e)) != 0)
+        rc = render_deleted(s, ev, at, out, e);
+    else
+        rc = ent_render(ev->after, &ro, out, e);
+    if (rc)
         return rc;
     if (ev->kind == STORE_EV_UPDATED && ev->before && (rc = add_deleted(s, ev, at, *out, e)) != 0)
         goto fail;
-    if (s->show_changes && ev->kind == STORE_EV_UPDATED && s->format != ENT_KEYVALUES &&
-        add_previous(s, ev, *out) != 0) {
+    if (s->show_changes && ev->kind != STORE_EV_CREATED && ev->before &&
+        s->format != ENT_KEYVALUES && add_previous(s, ev, *out) != 0) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -1141,27 +1183,6 @@ cJSON *sub_notification(const struct sub *s, const cJSON *ctx_value, cJSON *data
         cJSON_AddItemToObject(n, "@context", ctx_value ? cJSON_Duplicate(ctx_value, 1)
                                                        : cJSON_CreateString(LD_CORE_URL));
     return n;
-}
-
-static int compact_string(cJSON *item, const struct ld_ctx *ctx)
-{
-    if (!cJSON_IsString(item))
-        return 0;
-    char *term = ld_compact(ctx, item->valuestring);
-    if (term == NULL)
-        return ERR_NOMEM;
-    char *ok = cJSON_SetValuestring(item, term);
-    free(term);
-    return ok ? 0 : ERR_NOMEM;
-}
-
-static int compact_array(cJSON *arr, const struct ld_ctx *ctx)
-{
-    cJSON *it;
-    if (!cJSON_IsArray(arr))
-        return 0;
-    cJSON_ArrayForEach(it, arr) if (compact_string(it, ctx) != 0) return ERR_NOMEM;
-    return 0;
 }
 
 cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms)

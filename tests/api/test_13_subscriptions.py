@@ -550,6 +550,83 @@ def test_entity_deletion_fires_attribute_deleted(hub, receiver):
     assert "temperature" not in other[0]
 
 
+def test_entity_deleted_carries_sys_attrs_and_previous_values(hub, receiver):
+    """entityDeleted (5.8.6): the entity's id, type and deletedAt; with
+    sysAttrs its createdAt and modifiedAt; with showChanges every (selected)
+    attribute as the NGSI-LD null with its previous value under the member
+    its type names (previousValue, previousObject, previousLanguageMap,
+    previousVocab, previousJson)."""
+    t = "n-entdel"
+    u = receiver.url
+    trig = {"notificationTrigger": ["entityDeleted"]}
+    create_sub(hub, sub(u + "plain", **trig), tenant=t)
+    create_sub(hub, sub(u + "sys", notification={"sysAttrs": True,
+                                                 "endpoint": {"uri": u + "sys"}}, **trig),
+               tenant=t)
+    create_sub(hub, sub(u + "changes", notification={"showChanges": True,
+                                                     "endpoint": {"uri": u + "changes"}}, **trig),
+               tenant=t)
+    create_sub(hub, sub(u + "picked", notification={
+        "showChanges": True, "format": "concise", "attributes": ["temperature", "site"],
+        "endpoint": {"uri": u + "picked"}}, **trig), tenant=t)
+    eid = "urn:ngsi-ld:Sensor:edc-1"
+    assert hub.post(ENTITIES, sensor(
+        "edc-1", 5, humidity=prop(40, observedAt="2026-01-01T00:00:00Z"),
+        site={"type": "Relationship", "object": "urn:ngsi-ld:Site:1"},
+        name={"type": "LanguageProperty", "languageMap": {"en": "lamp", "nl": "lantaarn"}},
+        kind={"type": "VocabProperty", "vocab": "streetlight"},
+        spec={"type": "JsonProperty", "json": {"lumen": 800}}), tenant=t)[0] == 201
+    st, _, before = hub.get(ENTITIES + "/" + eid + "?options=sysAttrs", tenant=t)
+    assert st == 200, before
+    assert hub.delete(ENTITIES + "/" + eid, tenant=t)[0] == 204
+    changes = on_path(receiver, "changes", 1)[0]
+    at = deletion_time(hub, eid, "humidity", t)
+    assert on_path(receiver, "plain", 1)[0] == {"id": eid, "type": "Sensor", "deletedAt": at}
+    assert on_path(receiver, "sys", 1)[0] == {
+        "id": eid, "type": "Sensor", "createdAt": before["createdAt"],
+        "modifiedAt": before["modifiedAt"], "deletedAt": at}
+    assert changes == {
+        "id": eid, "type": "Sensor", "deletedAt": at,
+        "temperature": {"type": "Property", "value": NULL, "previousValue": 5},
+        "humidity": {"type": "Property", "value": NULL, "previousValue": 40},
+        "site": {"type": "Relationship", "object": NULL, "previousObject": "urn:ngsi-ld:Site:1"},
+        "name": {"type": "LanguageProperty", "languageMap": {"@none": NULL},
+                 "previousLanguageMap": {"en": "lamp", "nl": "lantaarn"}},
+        "kind": {"type": "VocabProperty", "vocab": NULL, "previousVocab": "streetlight"},
+        "spec": {"type": "JsonProperty", "json": NULL, "previousJson": {"lumen": 800}}}, changes
+    assert on_path(receiver, "picked", 1)[0] == {
+        "id": eid, "type": "Sensor", "deletedAt": at,
+        "temperature": {"value": NULL, "previousValue": 5},
+        "site": {"object": NULL, "previousObject": "urn:ngsi-ld:Site:1"}}
+
+
+def test_deleted_attribute_shows_its_previous_value(hub, receiver):
+    """showChanges: an attribute a DELETE removed is notified as the NGSI-LD
+    null with the value it had (previousValue / previousObject), in the
+    normalized and the concise format."""
+    t = "n-attrdel-prev"
+    u = receiver.url
+    for fmt in ("normalized", "concise"):
+        create_sub(hub, sub(u + fmt, notificationTrigger=["attributeDeleted"],
+                            notification={"showChanges": True, "format": fmt,
+                                          "endpoint": {"uri": u + fmt}}), tenant=t)
+    eid = "urn:ngsi-ld:Sensor:adp-1"
+    assert hub.post(ENTITIES, sensor("adp-1", 5, humidity=prop(40),
+                                     site={"type": "Relationship", "object": "urn:ngsi-ld:Site:1"}),
+                    tenant=t)[0] == 201
+    assert hub.delete(ENTITIES + "/" + eid + "/attrs/humidity", tenant=t)[0] == 204
+    assert hub.delete(ENTITIES + "/" + eid + "/attrs/site", tenant=t)[0] == 204
+    n = on_path(receiver, "normalized", 2)
+    c = on_path(receiver, "concise", 2)
+    assert n[0]["humidity"] == {"type": "Property", "value": NULL, "previousValue": 40}, n[0]
+    assert n[0]["temperature"] == {"type": "Property", "value": 5}
+    assert n[1]["site"] == {"type": "Relationship", "object": NULL,
+                            "previousObject": "urn:ngsi-ld:Site:1"}, n[1]
+    assert c[0]["humidity"] == {"value": NULL, "previousValue": 40}, c[0]
+    assert c[0]["temperature"] == 5
+    assert c[1]["site"] == {"object": NULL, "previousObject": "urn:ngsi-ld:Site:1"}, c[1]
+
+
 def test_concise_show_changes_keeps_the_previous_value(hub, receiver):
     """A concise Property is its bare value; with showChanges it becomes
     {"value", "previousValue"} so the previous value has a place (a
