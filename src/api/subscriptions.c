@@ -5,7 +5,8 @@
  * it to the runtime (notify/notify.h), which validates, persists and
  * matches; responses are compacted with the caller's @context
  * (sub_render). Persistence is synchronous (store_doc_*, rare writes), so
- * these handlers answer on their first call.
+ * these handlers answer on their first call. A path {id} that is not a URI
+ * is BadRequestData before anything is looked up.
  *
  * GET /subscriptions/{id}/stream answers text/event-stream: an http_stream
  * (http.h) attached to the subscription as a notify_sink; every
@@ -50,6 +51,18 @@ static int reply_sub(struct req *r, int status, cJSON *body)
 static int unavailable(struct req *r)
 {
     return req_fail(r, ERR_UNAVAILABLE, "subscriptions are not available");
+}
+
+/* The {id} of /subscriptions/{id}: a subscription id is a URI, and one that
+ * is not is the request's fault, not an unknown subscription (GS CIM 009
+ * 5.8.2, 5.8.3, 5.8.5: BadRequestData). Sets r->err and returns its code
+ * when it is not one. */
+static int path_id(struct req *r, const char **id)
+{
+    *id = r->route_params[0];
+    if (!api_is_uri(*id))
+        return err_set(&r->err, ERR_BAD_DATA, "subscription id '%.200s' is not a URI", *id);
+    return 0;
 }
 
 int api_subscription_create(struct req *r)
@@ -155,10 +168,11 @@ int api_subscriptions_list(struct req *r)
 int api_subscription_get(struct req *r)
 {
     cJSON *doc = NULL, *out;
+    const char *id;
     if (runtime(r) == NULL)
         return unavailable(r);
-    if (api_resolve_ctx(r, NULL) != 0 ||
-        notify_sub_get(runtime(r), r->tenant, r->route_params[0], &doc, &r->err) != 0)
+    if (path_id(r, &id) != 0 || api_resolve_ctx(r, NULL) != 0 ||
+        notify_sub_get(runtime(r), r->tenant, id, &doc, &r->err) != 0)
         return req_reply_error(r);
     out = sub_render(doc, r->ctx, tm_now_ms());
     cJSON_Delete(doc);
@@ -168,11 +182,12 @@ int api_subscription_get(struct req *r)
 int api_subscription_patch(struct req *r)
 {
     cJSON *body = NULL, *frag = NULL;
+    const char *id;
     if (runtime(r) == NULL)
         return unavailable(r);
-    if (api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0 ||
+    if (path_id(r, &id) != 0 || api_body_json(r, &body) != 0 || api_resolve_ctx(r, body) != 0 ||
         sub_expand(body, r->ctx, 1, &frag, &r->err) != 0 ||
-        notify_sub_patch(runtime(r), r->tenant, r->route_params[0], frag, &r->err) != 0) {
+        notify_sub_patch(runtime(r), r->tenant, id, frag, &r->err) != 0) {
         cJSON_Delete(body);
         cJSON_Delete(frag);
         return req_reply_error(r);
@@ -229,10 +244,11 @@ int api_subscription_stream(struct req *r)
     struct http_stream *st;
     struct notify_sink sink = {.write = sink_write, .close = sink_close, .release = sink_release};
     cJSON *doc = NULL;
+    const char *id;
 
     if (runtime(r) == NULL)
         return unavailable(r);
-    if (notify_sub_get(runtime(r), r->tenant, r->route_params[0], &doc, &r->err) != 0)
+    if (path_id(r, &id) != 0 || notify_sub_get(runtime(r), r->tenant, id, &doc, &r->err) != 0)
         return req_reply_error(r);
     stream_link(r, doc);
     cJSON_Delete(doc);
@@ -250,7 +266,7 @@ int api_subscription_stream(struct req *r)
     req_add_header(r, "X-Accel-Buffering", "no");
     req_reply_stream(r, "text/event-stream", st);
     sink.ud = st;
-    if (notify_stream_attach(runtime(r), r->tenant, r->route_params[0], &sink, &r->err) != 0) {
+    if (notify_stream_attach(runtime(r), r->tenant, id, &sink, &r->err) != 0) {
         http_stream_release(st);
         return req_reply_error(r); /* not a 200: the stream is not sent */
     }
@@ -259,9 +275,10 @@ int api_subscription_stream(struct req *r)
 
 int api_subscription_delete(struct req *r)
 {
+    const char *id;
     if (runtime(r) == NULL)
         return unavailable(r);
-    if (notify_sub_delete(runtime(r), r->tenant, r->route_params[0], &r->err) != 0)
+    if (path_id(r, &id) != 0 || notify_sub_delete(runtime(r), r->tenant, id, &r->err) != 0)
         return req_reply_error(r);
     return req_reply_json(r, 204, NULL);
 }

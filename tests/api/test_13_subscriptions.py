@@ -124,6 +124,26 @@ def test_create_get_list_patch_delete(hub, receiver):
     assert_problem(st, b, 404, "ResourceNotFound")
 
 
+
+def test_subscription_id_that_is_not_a_uri_is_400(hub, receiver):
+    """GET, PATCH and DELETE /subscriptions/{id} with an id that is not a
+    URI: 400 BadRequestData (GS CIM 009 6.10.3, 6.11.3), not 404; a URI no
+    subscription has stays 404, and the subscription is untouched."""
+    t = "crud-nonuri"
+    sid = create_sub(hub, sub(receiver.url), tenant=t)
+    for bad in ("not-a-uri", "x%20y"):
+        st, _, b = hub.get(SUBS + "/" + bad, tenant=t)
+        assert_problem(st, b, 400, "BadRequestData")
+        assert "URI" in b["detail"], b
+        st, _, b = hub.patch(SUBS + "/" + bad, {"isActive": False}, tenant=t)
+        assert_problem(st, b, 400, "BadRequestData")
+        st, _, b = hub.delete(SUBS + "/" + bad, tenant=t)
+        assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.get(SUBS + "/urn:ngsi-ld:Subscription:none", tenant=t)
+    assert_problem(st, b, 404, "ResourceNotFound")
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert st == 200 and b["isActive"] is True
+
 def test_names_expanded_with_context(hub, context_server, receiver):
     # city context maps terms to Smart Data Models IRIs; the core-context caller sees IRIs
     sid = "urn:ngsi-ld:Subscription:ctx-1"
