@@ -93,6 +93,28 @@ fail:
     return req_reply_error(r);
 }
 
+/* options= of GET /subscriptions and /subscriptions/{id}: sysAttrs adds
+ * createdAt and modifiedAt (GS CIM 009 6.3.11); any other option is
+ * BadRequestData (r->err set, its code returned). */
+static int parse_options(struct req *r, int *sys_attrs)
+{
+    const char *p = req_query(r, "options");
+    *sys_attrs = 0;
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        if (len == strlen("sysAttrs") && !strncmp(p, "sysAttrs", len))
+            *sys_attrs = 1;
+        else
+            return err_set(&r->err, ERR_BAD_DATA,
+                           "unknown option '%.*s' (subscriptions take options=sysAttrs)",
+                           (int)(len > 64 ? 64 : len), p);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 static int parse_long(struct req *r, const char *name, long dflt, long *out)
 {
     const char *v = req_query(r, name);
@@ -112,7 +134,7 @@ int api_subscriptions_list(struct req *r)
     struct app *app = api_app(r);
     const char *count_p = req_query(r, "count");
     long limit, offset, count = 0;
-    int want_count = 0;
+    int want_count = 0, sys_attrs;
     cJSON *docs = NULL, *out = NULL, *it;
     int64_t now = tm_now_ms();
 
@@ -127,7 +149,7 @@ int api_subscriptions_list(struct req *r)
             return req_fail(r, ERR_BAD_DATA, "count must be true or false");
     }
     if (parse_long(r, "limit", app->cfg->page_limit_default, &limit) != 0 ||
-        parse_long(r, "offset", 0, &offset) != 0)
+        parse_long(r, "offset", 0, &offset) != 0 || parse_options(r, &sys_attrs) != 0)
         return req_reply_error(r);
     if (limit > app->cfg->page_limit_max)
         return req_fail(r, ERR_TOO_MANY, "limit %ld is above the maximum %d", limit,
@@ -142,7 +164,7 @@ int api_subscriptions_list(struct req *r)
     }
     cJSON_ArrayForEach(it, docs)
     {
-        cJSON *s = sub_render(it, r->ctx, now);
+        cJSON *s = sub_render(it, r->ctx, now, sys_attrs);
         if (s == NULL) {
             cJSON_Delete(docs);
             cJSON_Delete(out);
@@ -169,12 +191,14 @@ int api_subscription_get(struct req *r)
 {
     cJSON *doc = NULL, *out;
     const char *id;
+    int sys_attrs;
     if (runtime(r) == NULL)
         return unavailable(r);
-    if (path_id(r, &id) != 0 || api_resolve_ctx(r, NULL) != 0 ||
+    if (path_id(r, &id) != 0 || parse_options(r, &sys_attrs) != 0 ||
+        api_resolve_ctx(r, NULL) != 0 ||
         notify_sub_get(runtime(r), r->tenant, id, &doc, &r->err) != 0)
         return req_reply_error(r);
-    out = sub_render(doc, r->ctx, tm_now_ms());
+    out = sub_render(doc, r->ctx, tm_now_ms(), sys_attrs);
     cJSON_Delete(doc);
     return reply_sub(r, 200, out);
 }

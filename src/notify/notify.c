@@ -40,7 +40,11 @@
  * Persisted document ("subscriptions" collection, key = subscription id):
  * the stored form + "@context" (creation context value) + "_status"
  * {timesSent, timesFailed, timesDropped, lastNotification, lastSuccess,
- * lastFailure, ok, createdAt}.
+ * lastFailure, ok, createdAt, modifiedAt}. createdAt is set once (strictly
+ * increasing across subscriptions: it orders the list); modifiedAt is
+ * createdAt, then the time of the last PATCH (strictly increasing per
+ * subscription); the counters do not touch it. A document without
+ * modifiedAt (an older build's) takes createdAt.
  */
 #include "notify/notify.h"
 
@@ -96,6 +100,7 @@ struct entry {
     int refs;        /* under mu: the table's, candidates', deliveries' */
     int deleted;     /* out of the table */
     char created_at[TM_ISO_LEN];
+    char modified_at[TM_ISO_LEN]; /* createdAt, then the last PATCH's time */
     long sent, failed, dropped;
     int64_t last_notification, last_success, last_failure;
     int has_ok, ok;
@@ -672,6 +677,7 @@ static cJSON *status_json(const struct entry *e)
     if (e->has_ok)
         cJSON_AddBoolToObject(st, "ok", e->ok);
     cJSON_AddStringToObject(st, "createdAt", e->created_at);
+    cJSON_AddStringToObject(st, "modifiedAt", e->modified_at);
     return st;
 }
 
@@ -722,6 +728,21 @@ static void load_status(struct entry *e, const cJSON *st)
     if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(st, "createdAt")) &&
         strlen(v->valuestring) < TM_ISO_LEN)
         strcpy(e->created_at, v->valuestring);
+    if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(st, "modifiedAt")) &&
+        strlen(v->valuestring) < TM_ISO_LEN)
+        strcpy(e->modified_at, v->valuestring);
+    else
+        strcpy(e->modified_at, e->created_at);
+}
+
+/* A PATCH changed the entry: modifiedAt is now, or a millisecond after the
+ * previous one when the clock has not moved past it (under mu). */
+static void touch(struct entry *e)
+{
+    int64_t now = tm_now_ms(), prev;
+    if (tm_parse(e->modified_at, &prev) == 0 && now <= prev)
+        now = prev + 1;
+    tm_format(now, e->modified_at);
 }
 
 /* Insert an entry (the table takes the caller's reference). Under mu. */
@@ -2212,6 +2233,7 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
         created = n->last_created_ms + 1;
     n->last_created_ms = created;
     tm_format(created, ent->created_at);
+    strcpy(ent->modified_at, ent->created_at);
     if (hmap_get(n->subs, ent->key)) {
         pthread_mutex_unlock(&n->mu);
         rc = err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->ver->sub->id);
@@ -2364,6 +2386,7 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     ent->ver = v;
     cJSON_Delete(ent->doc);
     ent->doc = d;
+    touch(ent);
     v = NULL;
     d = NULL;
     ent->next_interval_ms = 0;

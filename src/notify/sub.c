@@ -1185,7 +1185,7 @@ cJSON *sub_notification(const struct sub *s, const cJSON *ctx_value, cJSON *data
     return n;
 }
 
-cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms)
+cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms, int sys_attrs)
 {
     cJSON *d = cJSON_Duplicate(stored, 1), *it, *n, *st;
     const cJSON *active, *expires;
@@ -1217,6 +1217,13 @@ cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms)
     if (!cJSON_HasObjectItem(d, "isActive"))
         cJSON_AddBoolToObject(d, "isActive", 1);
     cJSON_AddStringToObject(d, "status", status);
+    for (size_t i = 0; sys_attrs && i < 2; i++) {
+        const char *name = i == 0 ? "createdAt" : "modifiedAt";
+        const cJSON *t = get(st, name);
+        if (cJSON_IsString(t) && t->valuestring[0] &&
+            !cJSON_AddStringToObject(d, name, t->valuestring))
+            goto oom;
+    }
     if (cJSON_IsObject(n = get(d, NOTIF))) {
         if (compact_array(get(n, "attributes"), ctx) != 0)
             goto oom;

@@ -151,9 +151,10 @@ cJSON *sub_notification(const struct sub *s, const cJSON *ctx_value, cJSON *data
 
 /* Render a stored document (with "_status") for output compacted with ctx:
  * internal members dropped, status ("active", "paused", "expired" at
- * now_ms) and notification.{status, timesSent, ...} added. Caller frees;
- * NULL when out of memory. */
-cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms);
+ * now_ms) and notification.{status, timesSent, ...} added; with sys_attrs
+ * (options=sysAttrs, GS CIM 009 6.3.11) also createdAt and modifiedAt.
+ * Caller frees; NULL when out of memory. */
+cJSON *sub_render(const cJSON *stored, const struct ld_ctx *ctx, int64_t now_ms, int sys_attrs);
 
 /* prefix + 32 random hex digits into out (cap >= strlen(prefix) + 33). */
 void sub_random_id(const char *prefix, char *out, size_t cap);

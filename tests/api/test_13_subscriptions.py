@@ -144,6 +144,63 @@ def test_subscription_id_that_is_not_a_uri_is_400(hub, receiver):
     st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
     assert st == 200 and b["isActive"] is True
 
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def iso_ms(ms):
+    """The hub's time format (YYYY-MM-DDThh:mm:ss.fffZ), whose string order is time order."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def test_created_at_and_modified_at(hub, receiver):
+    """A subscription's createdAt and modifiedAt (GS CIM 009 5.2.12, 6.3.11):
+    shown by GET /subscriptions/{id} and GET /subscriptions with
+    options=sysAttrs only; createdAt is when it was created, modifiedAt
+    moves with every PATCH (not with the status counters); both survive a
+    restart. An unknown option is 400."""
+    t = "crud-sysattrs"
+    t0 = now_ms()
+    sid = create_sub(hub, sub(receiver.url), tenant=t)
+    t1 = now_ms()
+    st, _, b = hub.get(SUBS + "/" + sid, tenant=t)
+    assert st == 200 and "createdAt" not in b and "modifiedAt" not in b, b
+    st, _, b = hub.get(SUBS + "/" + sid + "?options=sysAttrs", tenant=t)
+    assert st == 200, b
+    created = b["createdAt"]
+    assert iso_ms(t0) <= created <= iso_ms(t1), (t0, created, t1)
+    assert b["modifiedAt"] == created
+    st, _, lst = hub.get(SUBS + "?options=sysAttrs", tenant=t)
+    assert st == 200 and [(x["id"], x["createdAt"], x["modifiedAt"]) for x in lst] == [
+        (sid, created, created)]
+    st, _, lst = hub.get(SUBS, tenant=t)
+    assert st == 200 and "createdAt" not in lst[0] and "modifiedAt" not in lst[0]
+
+    t2 = now_ms()
+    assert hub.patch(SUBS + "/" + sid, {"description": "lamps"}, tenant=t)[0] == 204
+    t3 = now_ms()
+    st, _, b = hub.get(SUBS + "/" + sid + "?options=sysAttrs", tenant=t)
+    modified = b["modifiedAt"]
+    assert b["createdAt"] == created and b["description"] == "lamps"
+    # the PATCH's time; later than createdAt by a millisecond at least, were the PATCH that fast
+    assert created < modified and iso_ms(t2) <= modified <= iso_ms(max(t3, t1 + 1)), b
+
+    # a notification updates the counters, not modifiedAt
+    hub.post(ENTITIES, sensor("sa-1"), tenant=t)
+    receiver.wait(1)
+    b = wait_status(hub, sid, lambda b: b["notification"]["timesSent"] >= 1, tenant=t)
+    assert b["notification"]["timesSent"] == 1
+    hub.restart()
+    st, _, b = hub.get(SUBS + "/" + sid + "?options=sysAttrs", tenant=t)
+    assert st == 200, b
+    assert (b["createdAt"], b["modifiedAt"]) == (created, modified), b
+    assert b["notification"]["timesSent"] == 1
+    st, _, b = hub.get(SUBS + "/" + sid + "?options=sysattrs", tenant=t)
+    assert_problem(st, b, 400, "BadRequestData")
+    st, _, b = hub.get(SUBS + "?options=bogus", tenant=t)
+    assert_problem(st, b, 400, "BadRequestData")
+
 def test_names_expanded_with_context(hub, context_server, receiver):
     # city context maps terms to Smart Data Models IRIs; the core-context caller sees IRIs
     sid = "urn:ngsi-ld:Subscription:ctx-1"

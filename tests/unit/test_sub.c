@@ -371,7 +371,8 @@ static void test_render(void **state)
     /* attributeDeleted fired by a deletion: the watched attribute as a
      * tombstone in its type's shape, with the entity's and its sysAttrs */
     assert_int_equal(compile_text("{\"id\":\"urn:s\",\"type\":\"Subscription\","
-                                  "\"entities\":[{\"type\":\"Sensor\"}],\"watchedAttributes\":[\"hum\"],"
+                                  "\"entities\":[{\"type\":\"Sensor\"}],"
+                                  "\"watchedAttributes\":[\"hum\"],"
                                   "\"notificationTrigger\":[\"attributeDeleted\"],"
                                   "\"notification\":{\"sysAttrs\":true,"
                                   "\"endpoint\":{\"uri\":\"http://x\"}}}",
@@ -399,8 +400,18 @@ static void test_render(void **state)
                       "\"entities\":[{\"type\":\"" DV "Sensor\"}],\"isActive\":true,"
                       "\"expiresAt\":\"2020-01-01T00:00:00Z\","
                       "\"notification\":{\"endpoint\":{\"uri\":\"http://x\"}},"
-                      "\"_status\":{\"timesSent\":3,\"timesFailed\":1,\"ok\":false}}");
-    out = sub_render(stored, NULL, 1700000000000LL);
+                      "\"_status\":{\"timesSent\":3,\"timesFailed\":1,\"ok\":false,"
+                      "\"createdAt\":\"2026-01-01T00:00:00.000Z\","
+                      "\"modifiedAt\":\"2026-01-02T00:00:00.000Z\"}}");
+    out = sub_render(stored, NULL, 1700000000000LL, 0);
+    assert_null(cJSON_GetObjectItem(out, "createdAt"));
+    assert_null(cJSON_GetObjectItem(out, "modifiedAt"));
+    cJSON_Delete(out);
+    out = sub_render(stored, NULL, 1700000000000LL, 1); /* options=sysAttrs */
+    assert_string_equal(cJSON_GetObjectItem(out, "createdAt")->valuestring,
+                        "2026-01-01T00:00:00.000Z");
+    assert_string_equal(cJSON_GetObjectItem(out, "modifiedAt")->valuestring,
+                        "2026-01-02T00:00:00.000Z");
     assert_null(cJSON_GetObjectItem(out, "@context"));
     assert_null(cJSON_GetObjectItem(out, "_status"));
     assert_string_equal(cJSON_GetObjectItem(out, "status")->valuestring, "expired");
