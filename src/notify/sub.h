@@ -102,7 +102,7 @@ struct sub {
  * copied unchanged for sub_compile to reject. Errors: ERR_INVALID_REQUEST
  * (not a JSON object), ERR_BAD_DATA (a top-level member the Subscription
  * data type (GS CIM 009 5.2.12) does not have, or one pilotlight does not
- * support: csf, temporalQ, lang, jsonldContext; an empty fragment),
+ * support: csf, temporalQ, jsonldContext; an empty fragment),
  * ERR_NOMEM. Caller frees *out. */
 int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON **out,
                struct err *e);
