@@ -2400,6 +2400,8 @@ out:
     if (old != NULL && old->implicit != NULL && (v == NULL || v->implicit == NULL ||
                                                  strcmp(old->implicit, v->implicit) != 0))
         drop_implicit(n, old->implicit);
+    if (v != NULL && v->implicit != NULL) /* made for a version that failed */
+        drop_implicit(n, v->implicit);
     pthread_mutex_unlock(&n->pmu);
     ld_ctx_release(ctx);
     ver_release(old);
