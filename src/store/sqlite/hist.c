@@ -2128,8 +2128,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
 
     if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if (sqlite3_prepare_v2(db, sql_full, -1, &full, NULL) != SQLITE_OK ||
-        (!tp && sqlite3_prepare_v2(db, sql_index, -1, &st, NULL) != SQLITE_OK)) {
+    if (!tp && sqlite3_prepare_v2(db, sql_index, -1, &st, NULL) != SQLITE_OK) {
         rc = sq__err(db, "history aggregation");
         goto out;
     }
@@ -2176,6 +2175,10 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
             if (slow)
                 pbuf_clear(&out);
         }
+        /* the instances' text: prepared the first time an attribute needs it */
+        if (rc == 0 && slow && full == NULL &&
+            sqlite3_prepare_v2(db, sql_full, -1, &full, NULL) != SQLITE_OK)
+            rc = sq__err(db, "history aggregation");
         if (rc == 0 && slow && tp) {
             struct tp_inst *v;
             size_t n;
