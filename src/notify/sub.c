@@ -153,13 +153,20 @@ static int expand_string(cJSON *item, const struct ld_ctx *ctx)
     return 0;
 }
 
-static int expand_array(cJSON *arr, const struct ld_ctx *ctx)
+/* fn (expand_string, compact_string) on every string of an array. */
+static int each_string(cJSON *arr, const struct ld_ctx *ctx,
+                       int (*fn)(cJSON *item, const struct ld_ctx *ctx))
 {
     cJSON *it;
     if (!cJSON_IsArray(arr))
         return 0;
-    cJSON_ArrayForEach(it, arr) if (expand_string(it, ctx) != 0) return ERR_NOMEM;
+    cJSON_ArrayForEach(it, arr) if (fn(it, ctx) != 0) return ERR_NOMEM;
     return 0;
+}
+
+static int expand_array(cJSON *arr, const struct ld_ctx *ctx)
+{
+    return each_string(arr, ctx, expand_string);
 }
 
 int sub_expand(const cJSON *body, const struct ld_ctx *ctx, int fragment, cJSON **out,
@@ -816,11 +823,7 @@ static int compact_string(cJSON *item, const struct ld_ctx *ctx)
 
 static int compact_array(cJSON *arr, const struct ld_ctx *ctx)
 {
-    cJSON *it;
-    if (!cJSON_IsArray(arr))
-        return 0;
-    cJSON_ArrayForEach(it, arr) if (compact_string(it, ctx) != 0) return ERR_NOMEM;
-    return 0;
+    return each_string(arr, ctx, compact_string);
 }
 
 /* The member that holds an instance's value, by attribute type, and its
@@ -975,18 +978,24 @@ oom:
     return NULL;
 }
 
-/* Render a stored-form document of tombstones (and what else it has) as
- * the subscription asks. No `lang`: a tombstone's languageMap must stay
- * the NGSI-LD null. */
-static int render_as_sub(const struct sub *s, const cJSON *doc, cJSON **out, struct err *e)
+/* The rendering a subscription asks for (its `lang` is the caller's to add). */
+static struct ent_render_opts render_opts(const struct sub *s)
 {
-    struct ent_render_opts ro = {
+    return (struct ent_render_opts){
         .ctx = s->ctx,
         .format = s->format,
         .sys_attrs = s->sys_attrs,
         .pick = (const char *const *)s->pick,
         .n_pick = s->n_pick,
     };
+}
+
+/* Render a stored-form document of tombstones (and what else it has) as
+ * the subscription asks. No `lang`: a tombstone's languageMap must stay
+ * the NGSI-LD null. */
+static int render_as_sub(const struct sub *s, const cJSON *doc, cJSON **out, struct err *e)
+{
+    struct ent_render_opts ro = render_opts(s);
     return ent_render(doc, &ro, out, e);
 }
 
@@ -1093,16 +1102,10 @@ oom:
 int sub_render_entity(const struct sub *s, const struct store_event *ev, const char *at,
                       cJSON **out, struct err *e)
 {
-    struct ent_render_opts ro = {
-        .ctx = s->ctx,
-        .format = s->format,
-        .sys_attrs = s->sys_attrs,
-        .pick = (const char *const *)s->pick,
-        .n_pick = s->n_pick,
-        .lang = s->lang,
-    };
+    struct ent_render_opts ro = render_opts(s);
     int rc;
 
+    ro.lang = s->lang;
     *out = NULL;
     if (ev->kind == STORE_EV_DELETED)
         rc = render_deleted(s, ev, at, out, e);

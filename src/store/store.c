@@ -1164,20 +1164,33 @@ void store_close(struct store *s)
 
 /* ---- reads ------------------------------------------------------------ */
 
+/* A reader op that gives the text kept for an entity id (r_get,
+ * r_history_types), in the tenant's namespace. */
+static int tenant_text(struct store *s, const char *tenant, const char *id,
+                       int (*op)(void *be, int64_t tid, const char *id, char **text), char **text,
+                       struct err *e)
+{
+    int64_t tid;
+    int rc;
+
+    *text = NULL;
+    if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
+        return err_set(e, rc, "tenant '%s' does not exist", tenant);
+    if ((rc = op(s->be, tid, id, text)) != 0)
+        return err_set(e, rc, rc == ERR_NOT_FOUND ? "entity %s not found" : "store read failed (%s)",
+                       id);
+    return 0;
+}
+
 int store_entity_get(struct store *s, const char *tenant, const char *entity_id, cJSON **doc,
                      struct err *e)
 {
-    int64_t tid;
     char *text = NULL;
     int rc;
 
     *doc = NULL;
-    if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
-        return err_set(e, rc, "tenant '%s' does not exist", tenant);
-    if ((rc = s->be_ops->r_get(s->be, tid, entity_id, &text)) != 0)
-        return err_set(e, rc,
-                       rc == ERR_NOT_FOUND ? "entity %s not found" : "store read failed (%s)",
-                       entity_id);
+    if ((rc = tenant_text(s, tenant, entity_id, s->be_ops->r_get, &text, e)) != 0)
+        return rc;
     *doc = cJSON_Parse(text);
     free(text);
     if (*doc == NULL)
@@ -1538,15 +1551,12 @@ int store_history(struct store *s, const struct store_history_query *q,
 int store_history_types(struct store *s, const char *tenant, const char *eid, cJSON **types,
                         struct err *e)
 {
-    int64_t tid;
     char *text = NULL;
     int rc;
 
     *types = NULL;
-    if ((rc = tenant_lookup(s, tenant ? tenant : "", &tid)) != 0)
-        return err_set(e, rc, "tenant '%s' does not exist", tenant);
-    if ((rc = s->be_ops->r_history_types(s->be, tid, eid, &text)) != 0)
-        return err_set(e, rc, "history read failed");
+    if ((rc = tenant_text(s, tenant, eid, s->be_ops->r_history_types, &text, e)) != 0)
+        return rc;
     if (text != NULL) {
         *types = cJSON_Parse(text);
         free(text);
