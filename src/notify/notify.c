@@ -101,6 +101,11 @@ struct entry {
     int deleted;     /* out of the table */
     char created_at[TM_ISO_LEN];
     char modified_at[TM_ISO_LEN]; /* createdAt, then the last PATCH's time */
+    /* changes committed up to this store_committed() number are not its to
+     * notify: they came before it was created or last made active again (a
+     * paused subscription must not hear of its pause once resumed, however
+     * late the matcher gets to those events) */
+    uint64_t from_seq;
     long sent, failed, dropped;
     int64_t last_notification, last_success, last_failure;
     int has_ok, ok;
@@ -163,6 +168,7 @@ struct qev {
     cJSON *before, *after;
     size_t bytes;
     char at[TM_ISO_LEN]; /* the write's time (store_event.at) */
+    uint64_t seq;        /* its commit number (store_event.seq) */
 };
 
 /* one matching candidate of an event (matcher thread) */
@@ -254,10 +260,11 @@ static char *attr_key(const char *tenant, const char *attr)
 }
 
 /* Collect the untyped subscriptions watching any attribute of doc (mu held). */
-static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now);
+static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now,
+                   uint64_t seq);
 
 static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc, size_t *n_cands,
-                          int64_t now)
+                          int64_t now, uint64_t seq)
 {
     const cJSON *a;
     if (n->n_attr_buckets == 0) /* no untyped subscription watches an attribute */
@@ -266,7 +273,7 @@ static void collect_attrs(struct notify *n, const char *tenant, const cJSON *doc
     {
         char *key = attr_key(tenant, a->string);
         if (key != NULL)
-            collect(n, key, n_cands, now);
+            collect(n, key, n_cands, now, seq);
         free(key);
     }
 }
@@ -1460,8 +1467,9 @@ static void *dispatcher_main(void *arg)
 
 /* --- matching ------------------------------------------------------------------- */
 
-/* Add the bucket's live candidates (mu held). */
-static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now)
+/* Add the bucket's live candidates for an event of commit seq (mu held). */
+static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t now,
+                   uint64_t seq)
 {
     struct bucket *b = hmap_get(n->index, key);
     if (b == NULL)
@@ -1472,6 +1480,7 @@ static int collect(struct notify *n, const char *key, size_t *n_cands, int64_t n
             continue;
         e->seen = n->gen;
         if (e->ver->sub->interval_ms || !usable(e, now) || throttled(e, now) ||
+            (seq != 0 && seq <= e->from_seq) ||
             (e->ver->sub->transport == SUB_SSE && e->streams == NULL))
             continue;
         if (*n_cands == n->cands_cap) {
@@ -1512,18 +1521,18 @@ static void process(struct notify *n, const struct qev *q)
     {
         if (!cJSON_IsString(t) || (key = make_key(q->tenant, t->valuestring)) == NULL)
             continue;
-        collect(n, key, &n_cands, now);
+        collect(n, key, &n_cands, now, q->seq);
         free(key);
     }
     if ((key = make_key(q->tenant, sep)) != NULL) {
-        collect(n, key, &n_cands, now);
+        collect(n, key, &n_cands, now, q->seq);
         free(key);
     }
     /* attributes of either version: a deleted attribute is only in before */
     if (q->after)
-        collect_attrs(n, q->tenant, q->after, &n_cands, now);
+        collect_attrs(n, q->tenant, q->after, &n_cands, now, q->seq);
     if (q->before)
-        collect_attrs(n, q->tenant, q->before, &n_cands, now);
+        collect_attrs(n, q->tenant, q->before, &n_cands, now, q->seq);
     pthread_mutex_unlock(&n->mu);
 
     /* match and render without the lock */
@@ -1901,6 +1910,7 @@ void notify_store_listener(void *ud, struct store_event *evs, size_t n_evs)
         if (full)
             continue;
         q.bytes = bytes;
+        q.seq = evs[i].seq;
         if (evs[i].at != NULL)
             snprintf(q.at, sizeof(q.at), "%s", evs[i].at);
         q.tenant = strdup(evs[i].tenant ? evs[i].tenant : "");
@@ -2234,6 +2244,7 @@ int notify_sub_create(struct notify *n, const char *tenant, const cJSON *doc,
     n->last_created_ms = created;
     tm_format(created, ent->created_at);
     strcpy(ent->modified_at, ent->created_at);
+    ent->from_seq = store_committed(n->c.store);
     if (hmap_get(n->subs, ent->key)) {
         pthread_mutex_unlock(&n->mu);
         rc = err_set(e, ERR_EXISTS, "subscription %.200s already exists", ent->ver->sub->id);
@@ -2387,6 +2398,8 @@ int notify_sub_patch(struct notify *n, const char *tenant, const char *id, const
     cJSON_Delete(ent->doc);
     ent->doc = d;
     touch(ent);
+    if (v->sub->active && !old->sub->active) /* resumed: not the changes of its pause */
+        ent->from_seq = store_committed(n->c.store);
     v = NULL;
     d = NULL;
     ent->next_interval_ms = 0;

@@ -70,6 +70,7 @@ struct store {
     store_wants_fn listener_wants[MAX_LISTENERS];
     unsigned char listener_on[MAX_LISTENERS]; /* writer: active in this group */
     int listening;       /* writer only: some listener wants this group's events */
+    uint64_t committed;  /* groups committed (atomic; store_committed) */
     int group_listeners; /* writer only: n_listeners when the group began */
 
     pthread_rwlock_t tlock;
@@ -179,7 +180,8 @@ static void events_add(struct event_list *l, enum store_event_kind kind, const c
                                           (unsigned char)(before_owned && before),
                                           (unsigned char)(after_owned && after),
                                           text_len,
-                                          at};
+                                          at,
+                                          0 /* seq: set at the commit */};
 }
 
 static void events_reset(struct event_list *l)
@@ -916,6 +918,9 @@ static void run_group(struct store *s, struct submission *group, struct event_li
                         "store write failed");
             }
     } else {
+        uint64_t seq = __atomic_add_fetch(&s->committed, 1, __ATOMIC_RELEASE);
+        for (size_t i = 0; i < ev->n; i++)
+            ev->evs[i].seq = seq;
         for (int i = 0; i < g.n_new; i++)
             tenant_remember(s, g.new_tenants[i], g.new_ids[i]);
         if (ev->n && s->listening)
@@ -967,6 +972,11 @@ static void *writer_main(void *arg)
     }
     free(ev.evs);
     return NULL;
+}
+
+uint64_t store_committed(const struct store *s)
+{
+    return s ? __atomic_load_n(&s->committed, __ATOMIC_ACQUIRE) : 0;
 }
 
 int store_submit(struct store *s, struct store_op *ops, size_t n, store_done_fn done, void *ud)

@@ -164,7 +164,14 @@ struct store_event {
     /* When the write happened ("YYYY-MM-DDThh:mm:ss.fffZ", the modifiedAt it
      * gave, a deletion's deletedAt); valid during the listener call. */
     const char *at;
+    /* Its group's commit number (store_committed): ordered like the commits. */
+    uint64_t seq;
 };
+
+/* The number of the last group committed in this process (0 before the
+ * first): a write acknowledged before the call has an event seq <= it. Any
+ * thread. */
+uint64_t store_committed(const struct store *s);
 
 /* Called on the writer thread after each commit with that group's events,
  * in commit order. A listener copies (or, registered last, takes) what it

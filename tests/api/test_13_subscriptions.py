@@ -530,6 +530,37 @@ def test_deleted_attribute_is_named_in_every_format(hub, receiver):
     assert kv[1]["site"] == "urn:ngsi-ld:null"
 
 
+def test_resumed_subscription_does_not_hear_of_its_pause(hub, receiver):
+    """A change committed while a subscription was paused is never notified,
+    however late the matcher gets to it (here it is busy with 2,000
+    creations when the subscription is resumed)."""
+    t = "n-resume"
+    sid = create_sub(hub, sub(receiver.url + "s"), tenant=t)
+    create_sub(hub, {"type": "Subscription", "entities": [{"type": "Bulk"}],
+                     "notification": {"format": "keyValues",
+                                      "endpoint": {"uri": receiver.url + "bulk"}}}, tenant=t)
+    assert hub.post(ENTITIES, sensor("r-1", 0), tenant=t)[0] == 201
+    receiver.wait(1)
+    assert hub.patch(SUBS + "/" + sid, {"isActive": False}, tenant=t)[0] == 204
+    bulk = [{"id": "urn:ngsi-ld:Bulk:%d" % i, "type": "Bulk", "n": prop(i)} for i in range(2000)]
+    st, _, b = hub.post(BASE + "/entityOperations/create", bulk, tenant=t)
+    assert st == 201, b
+    st, _, b = hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:r-1/attrs", {"temperature": prop(1)},
+                         tenant=t)
+    assert st == 204, b
+    assert hub.patch(SUBS + "/" + sid, {"isActive": True}, tenant=t)[0] == 204
+    st, _, b = hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:r-1/attrs", {"temperature": prop(2)},
+                         tenant=t)
+    assert st == 204, b
+    deadline = time.monotonic() + WAIT
+    while len([1 for path, _, _ in receiver.got if path.endswith("s")]) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5 * SLOW)  # anything late would be here by now
+    temps = [b["data"][0]["temperature"]["value"] for path, _, b in receiver.got
+             if path.endswith("s")]
+    assert temps == [0, 2], temps
+
 def test_deleted_at_is_the_time_of_the_write(hub, receiver):
     """A notification's deletedAt is when the deletion was written (the
     modifiedAt it gave the entity, the history's deletedAt), not when the
