@@ -186,7 +186,9 @@ int prof__name_ok(const char *s)
 {
     size_t len = strlen(s);
 
-    if (len == 0 || len > PROF_MAX_NAME || in_list(s, RESERVED_NAMES))
+    /* '@' starts a JSON-LD keyword (an attribute "@vocab" would also meet the
+     * vocabulary's own entry in the stored iris) */
+    if (len == 0 || len > PROF_MAX_NAME || s[0] == '@' || in_list(s, RESERVED_NAMES))
         return 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];

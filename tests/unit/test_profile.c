@@ -1042,6 +1042,9 @@ static void test_profile_validation(void **state)
                        "fields[0].attribute 'a b' is not a valid attribute name");
     expect_bad_profile("{" BASE ", 'fields': [{'from': 'temperature_1', 'attribute': 'value'}]}",
                        "fields[0].attribute 'value' is not a valid attribute name");
+    /* a JSON-LD keyword (found by fuzz_profile: "@vocab" met the stored iris's own) */
+    expect_bad_profile("{" BASE ", 'fields': [{'from': 'gps_1', 'attribute': '@vocab'}]}",
+                       "fields[0].attribute '@vocab' is not a valid attribute name");
     memset(long_name, 'a', 129);
     long_name[129] = '\0';
     snprintf(text, sizeof(text),
