@@ -243,17 +243,12 @@ static void sink_release(void *ud)
  * application/ld+json (then each carries its @context), the stream's Link
  * header gives the context to read them with, as an HTTP notification's
  * does. */
-static void stream_link(struct req *r, const cJSON *doc)
+static void stream_link(struct req *r, const char *id)
 {
-    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(doc, "@context");
-    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(doc, "notification"), "endpoint");
-    const cJSON *accept = cJSON_GetObjectItemCaseSensitive(ep, "accept");
     char link[1200], *url;
 
-    if (cJSON_IsString(accept) && !strcmp(accept->valuestring, "application/ld+json"))
-        return;
-    if ((url = notify_context_link(api_app(r)->contexts, ctx)) == NULL)
+    /* the subscription's own (a lookup: a context is never made here) */
+    if ((url = notify_sub_link(runtime(r), r->tenant, id)) == NULL)
         return;
     snprintf(link, sizeof(link),
              "<%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
@@ -274,7 +269,7 @@ int api_subscription_stream(struct req *r)
         return unavailable(r);
     if (path_id(r, &id) != 0 || notify_sub_get(runtime(r), r->tenant, id, &doc, &r->err) != 0)
         return req_reply_error(r);
-    stream_link(r, doc);
+    stream_link(r, r->route_params[0]);
     cJSON_Delete(doc);
     if (r->method == HTTP_HEAD) /* no stream to attach: only say whether it exists */
         return req_reply_text(r, 200, "text/event-stream", "", 0);

@@ -84,6 +84,8 @@ struct ver {
     char *mqtt_meta;            /* MQTT: the printed "metadata" object */
     char *implicit;             /* the URL of the ImplicitlyCreated @context
                                  * its Link names (NULL: none); see drop_implicit */
+    char *link;                 /* the context URL its Link header names (NULL:
+                                 * none, the receiver asked for ld+json) */
 };
 
 struct stream {
@@ -302,6 +304,7 @@ static void ver_release(struct ver *v)
     curl_slist_free_all(v->headers);
     free(v->mqtt_meta);
     free(v->implicit);
+    free(v->link);
     free(v);
 }
 
@@ -370,12 +373,6 @@ static char *context_link(struct ld_cache *contexts, const cJSON *cv, int *impli
     return strdup(LD_CORE_URL);
 }
 
-char *notify_context_link(struct ld_cache *contexts, const cJSON *cv)
-{
-    int implicit;
-    return context_link(contexts, cv, &implicit);
-}
-
 /* An ImplicitlyCreated @context lives as long as a subscription names it
  * (GS CIM 009 5.13.1: the broker made it for that subscription): after a
  * version naming url was replaced or deleted, remove it unless another
@@ -431,10 +428,11 @@ static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *do
                  "Link: <%s>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
                  "type=\"application/ld+json\"",
                  url);
-        if (implicit)
-            v->implicit = url;
-        else
-            free(url);
+        v->link = url;
+        if (implicit && (v->implicit = strdup(url)) == NULL) {
+            curl_slist_free_all(h);
+            goto fail;
+        }
         h = add_header(h, line);
     }
     if (h && tenant[0] && strlen(tenant) < 256) {
@@ -2281,6 +2279,20 @@ out:
     pthread_mutex_unlock(&n->pmu);
     free(text);
     return rc;
+}
+
+char *notify_sub_link(struct notify *n, const char *tenant, const char *id)
+{
+    char *key = make_key(tenant, id), *url = NULL;
+    struct entry *ent;
+    if (key == NULL)
+        return NULL;
+    pthread_mutex_lock(&n->mu);
+    if ((ent = hmap_get(n->subs, key)) != NULL && ent->ver->link != NULL)
+        url = strdup(ent->ver->link);
+    pthread_mutex_unlock(&n->mu);
+    free(key);
+    return url;
 }
 
 int notify_sub_get(struct notify *n, const char *tenant, const char *id, cJSON **out, struct err *e)

@@ -101,13 +101,14 @@ struct notify_sink {
  * yet. Returns 0 and *out, or ERR_NOMEM / ERR_INTERNAL. */
 int notify_open(const struct notify_config *c, struct notify **out, struct err *e);
 
-/* The context URL a notification's (or a stream's) Link header names for a
- * subscription whose @context is cv: the string itself; the URL of a
- * one-element array; for any other array or object, an ImplicitlyCreated
- * copy hosted by contexts (GS CIM 009 5.13.1), so the receiver can expand
- * what it gets; the core context when there is none or it cannot be
- * hosted. Returns a malloc'd string, NULL when out of memory. */
-char *notify_context_link(struct ld_cache *contexts, const cJSON *cv);
+/* The context URL the Link header of subscription id's notifications (and
+ * of its streams) names: its @context when that is one URL (or a one-URL
+ * array); for any other array or object, an ImplicitlyCreated copy hosted
+ * by the context cache (GS CIM 009 5.13.1), so the receiver can expand what
+ * it gets; the core context when there is none or it cannot be hosted.
+ * malloc'd; NULL when there is no such subscription, it asked for
+ * application/ld+json (the context is in the body), or out of memory. */
+char *notify_sub_link(struct notify *n, const char *tenant, const char *id);
 
 /* Start the matcher thread (senders start on demand). */
 int notify_start(struct notify *n, struct err *e);
