@@ -347,8 +347,9 @@ out:
     return text;
 }
 
-/* notify_context_link; *implicit set when the URL names an
- * ImplicitlyCreated copy of cv. */
+/* The context URL a subscription whose @context is cv links (see
+ * notify_sub_link, malloc'd; NULL when out of memory); *implicit set when
+ * it names an ImplicitlyCreated copy of cv made here. */
 static char *context_link(struct ld_cache *contexts, const cJSON *cv, int *implicit)
 {
     char *url = NULL;
