@@ -701,6 +701,39 @@ static int watched(const struct sub *s, const char *iri)
     return 0;
 }
 
+/* The instance of insts with inst's datasetId (or the default one), or NULL. */
+static const cJSON *same_dataset(const cJSON *insts, const cJSON *inst)
+{
+    const cJSON *ds = get(inst, "datasetId"), *i;
+    cJSON_ArrayForEach(i, insts)
+    {
+        const cJSON *d = get(i, "datasetId");
+        if (cJSON_IsString(ds) ? cJSON_IsString(d) && !strcmp(d->valuestring, ds->valuestring)
+                               : d == NULL)
+            return i;
+    }
+    return NULL;
+}
+
+static int has_dataset(const cJSON *insts, const cJSON *inst)
+{
+    return same_dataset(insts, inst) != NULL;
+}
+
+/* What a change did to an attribute that was there before (b) and is
+ * after (a): instances updated (a new datasetId or a changed one), and
+ * datasetIds deleted (an instance of b that a lacks, 5.8.6: deleting one
+ * datasetId of several is an attributeDeleted). */
+static unsigned instance_changes(const cJSON *b, const cJSON *a)
+{
+    const cJSON *i, *m;
+    unsigned bits = 0;
+    cJSON_ArrayForEach(i, a) if ((m = same_dataset(b, i)) == NULL || !cJSON_Compare(i, m, 1))
+        bits |= SUB_ATTR_UPDATED;
+    cJSON_ArrayForEach(i, b) if (!has_dataset(a, i)) bits |= SUB_ATTR_DELETED;
+    return bits;
+}
+
 static unsigned event_triggers(const struct sub *s, const struct store_event *ev)
 {
     unsigned t = 0;
@@ -724,7 +757,9 @@ static unsigned event_triggers(const struct sub *s, const struct store_event *ev
     cJSON_ArrayForEach(a, attrs_after)
     {
         const cJSON *b = get(attrs_before, a->string);
-        unsigned bit = b == NULL ? SUB_ATTR_CREATED : !cJSON_Compare(a, b, 1) ? SUB_ATTR_UPDATED : 0;
+        unsigned bit = b == NULL               ? SUB_ATTR_CREATED
+                       : cJSON_Compare(a, b, 1) ? 0
+                                                : instance_changes(b, a);
         if (bit && watched(s, a->string)) {
             t |= bit;
             watched_change = 1;
@@ -953,30 +988,41 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
  * type (ent_null_instance); under sysAttrs also its createdAt and
  * modifiedAt and the deletedAt. One per attribute, without datasetId,
  * however many instances went. NULL when out of memory. */
-static cJSON *tombstone(const struct sub *s, const cJSON *insts, const char *at)
+static cJSON *null_of(const struct sub *s, const cJSON *inst, const char *at, int with_ds)
 {
-    const cJSON *base = base_instance(insts), *type = get(base, "type"), *v;
-    cJSON *arr = cJSON_CreateArray();
+    const cJSON *type = get(inst, "type"), *v;
     cJSON *o = ent_null_instance(cJSON_IsString(type) ? type->valuestring : NULL);
-    if (arr == NULL || o == NULL || !cJSON_AddItemToArray(arr, o)) {
-        cJSON_Delete(arr);
-        cJSON_Delete(o);
+    if (o == NULL)
         return NULL;
-    }
+    if (with_ds && cJSON_IsString(v = get(inst, "datasetId")) &&
+        !cJSON_AddStringToObject(o, "datasetId", v->valuestring))
+        goto oom;
     if (s->sys_attrs) {
         static const char *const times[] = {"createdAt", "modifiedAt"};
         for (size_t i = 0; i < N_OF(times); i++)
-            if (cJSON_IsString(v = get(base, times[i])) &&
+            if (cJSON_IsString(v = get(inst, times[i])) &&
                 !cJSON_AddStringToObject(o, times[i], v->valuestring))
                 goto oom;
         if (!cJSON_AddStringToObject(o, "deletedAt", at))
             goto oom;
     }
-    return arr;
+    return o;
 oom:
-    cJSON_Delete(arr);
+    cJSON_Delete(o);
     return NULL;
 }
+
+static cJSON *tombstone(const struct sub *s, const cJSON *insts, const char *at)
+{
+    cJSON *arr = cJSON_CreateArray(), *o = null_of(s, base_instance(insts), at, 0);
+    if (arr == NULL || o == NULL || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(arr);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return arr;
+}
+
 
 /* The rendering a subscription asks for (its `lang` is the caller's to add). */
 static struct ent_render_opts render_opts(const struct sub *s)
@@ -999,6 +1045,60 @@ static int render_as_sub(const struct sub *s, const cJSON *doc, cJSON **out, str
     return ent_render(doc, &ro, out, e);
 }
 
+/* The instances of an attribute that stays which the change removed (one
+ * datasetId of several deleted): tombstones with their datasetId, rendered
+ * as the subscription asks and added beside the attribute's remaining
+ * instances in out (normalized and concise; keyValues shows no instances). */
+static int add_dropped_instances(const struct sub *s, const cJSON *b, const cJSON *a,
+                                 const char *at, cJSON *out, struct err *e)
+{
+    cJSON *doc = cJSON_CreateObject(), *attrs, *list, *r = NULL, *got, *slot, *it;
+    const cJSON *bi;
+    int rc = 0;
+
+    if (doc == NULL || (attrs = cJSON_AddObjectToObject(doc, "attrs")) == NULL ||
+        (list = cJSON_AddArrayToObject(attrs, b->string)) == NULL)
+        goto oom;
+    cJSON_ArrayForEach(bi, b)
+    {
+        cJSON *t;
+        if (has_dataset(a, bi))
+            continue;
+        if ((t = null_of(s, bi, at, 1)) == NULL || !cJSON_AddItemToArray(list, t)) {
+            cJSON_Delete(t);
+            goto oom;
+        }
+    }
+    if (list->child == NULL || s->format == ENT_KEYVALUES)
+        goto out;
+    if ((rc = render_as_sub(s, doc, &r, e)) != 0 || (got = r->child) == NULL)
+        goto out;
+    if ((slot = cJSON_GetObjectItemCaseSensitive(out, got->string)) == NULL)
+        goto out; /* projected out */
+    if (!cJSON_IsArray(slot)) { /* one instance left: a list of instances now */
+        cJSON *arr = cJSON_CreateArray();
+        if (arr == NULL || !cJSON_AddItemToObject(out, got->string, arr)) {
+            cJSON_Delete(arr);
+            goto oom;
+        }
+        cJSON_AddItemToArray(arr, cJSON_DetachItemViaPointer(out, slot));
+        slot = arr;
+    }
+    if (cJSON_IsArray(got)) {
+        while ((it = got->child) != NULL)
+            cJSON_AddItemToArray(slot, cJSON_DetachItemViaPointer(got, it));
+    } else {
+        cJSON_AddItemToArray(slot, cJSON_DetachItemViaPointer(r, got));
+    }
+    goto out;
+oom:
+    rc = err_set(e, ERR_NOMEM, "out of memory");
+out:
+    cJSON_Delete(r);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 /* Attributes an update removed (in before, not in after) appear as
  * tombstones, so the receiver learns which went: rendered in the
  * subscription's format (normalized {type, value|object|...: null},
@@ -1016,8 +1116,12 @@ static int add_deleted(const struct sub *s, const struct store_event *ev, const 
     cJSON_ArrayForEach(b, get(ev->before, "attrs"))
     {
         cJSON *t;
-        if (get(after, b->string) != NULL)
+        const cJSON *a = get(after, b->string);
+        if (a != NULL) { /* stays, perhaps with fewer datasetIds */
+            if ((rc = add_dropped_instances(s, b, a, at, out, e)) != 0)
+                goto out;
             continue;
+        }
         if ((t = tombstone(s, b, at)) == NULL || !cJSON_AddItemToObject(attrs, b->string, t)) {
             cJSON_Delete(t);
             goto oom;

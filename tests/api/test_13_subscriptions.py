@@ -530,6 +530,44 @@ def test_deleted_attribute_is_named_in_every_format(hub, receiver):
     assert kv[1]["site"] == "urn:ngsi-ld:null"
 
 
+def test_deleting_one_dataset_instance_is_an_attribute_deletion(hub, receiver):
+    """Deleting one datasetId of an attribute that keeps others fires
+    attributeDeleted, not attributeUpdated (5.8.6; ETSI 046_22_06): the
+    notification carries the remaining instance and a tombstone with the
+    deleted datasetId."""
+    t = "n-dsdel"
+    ds = "urn:ngsi-ld:Dataset:cam"
+    create_sub(hub, sub(receiver.url + "del", notificationTrigger=["attributeDeleted"],
+                        watchedAttributes=["temperature"],
+                        notification={"sysAttrs": True}), tenant=t)
+    create_sub(hub, sub(receiver.url + "upd", notificationTrigger=["attributeUpdated"],
+                        watchedAttributes=["temperature"]), tenant=t)
+    e = sensor("ds-1", 20)
+    e["temperature"] = [prop(20), prop(30, datasetId=ds)]
+    assert hub.post(ENTITIES, e, tenant=t)[0] == 201
+    assert hub.delete(ENTITIES + "/urn:ngsi-ld:Sensor:ds-1/attrs/temperature?datasetId=" + ds,
+                      tenant=t)[0] == 204
+    # then a real update, which only the second hears
+    st, _, b = hub.patch(ENTITIES + "/urn:ngsi-ld:Sensor:ds-1/attrs", {"temperature": prop(21)},
+                         tenant=t)
+    assert st == 204, b
+    deadline = time.monotonic() + WAIT
+    while not [1 for path, _, _ in receiver.got if path.endswith("upd")]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3 * SLOW)
+    dels = [b["data"][0] for path, _, b in receiver.got if path.endswith("del")]
+    upds = [b["data"][0] for path, _, b in receiver.got if path.endswith("upd")]
+    assert len(dels) == 1 and len(upds) == 1, (dels, upds)
+    insts = dels[0]["temperature"]
+    assert isinstance(insts, list) and len(insts) == 2, insts
+    kept = [i for i in insts if "datasetId" not in i]
+    gone = [i for i in insts if i.get("datasetId") == ds]
+    assert kept[0]["value"] == 20
+    assert gone[0]["value"] == "urn:ngsi-ld:null" and gone[0]["type"] == "Property"
+    assert "deletedAt" in gone[0]
+    assert upds[0]["temperature"]["value"] == 21
+
 def test_resumed_subscription_does_not_hear_of_its_pause(hub, receiver):
     """A change committed while a subscription was paused is never notified,
     however late the matcher gets to it (here it is busy with 2,000
