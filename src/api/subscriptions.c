@@ -269,7 +269,7 @@ int api_subscription_stream(struct req *r)
         return unavailable(r);
     if (path_id(r, &id) != 0 || notify_sub_get(runtime(r), r->tenant, id, &doc, &r->err) != 0)
         return req_reply_error(r);
-    stream_link(r, r->route_params[0]);
+    stream_link(r, id);
     cJSON_Delete(doc);
     if (r->method == HTTP_HEAD) /* no stream to attach: only say whether it exists */
         return req_reply_text(r, 200, "text/event-stream", "", 0);

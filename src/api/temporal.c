@@ -225,7 +225,7 @@ static int tq_datasets(struct req *r, struct tq *t, const char *list)
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
-        if (!strcmp(p, "@none") ? 0 : !api_is_uri(p))
+        if (strcmp(p, "@none") != 0 && !api_is_uri(p))
             return err_set(&r->err, ERR_BAD_DATA, "datasetId '%.100s' is not a URI or @none", p);
         if (t->n_datasets == TQ_MAX_DATASETS)
             return err_set(&r->err, ERR_BAD_DATA, "datasetId: more than %d", TQ_MAX_DATASETS);

@@ -82,10 +82,11 @@ struct ver {
     cJSON *ctx_value;           /* the creation "@context" value */
     struct curl_slist *headers; /* of every notification (HTTP; MQTT metadata) */
     char *mqtt_meta;            /* MQTT: the printed "metadata" object */
-    char *implicit;             /* the URL of the ImplicitlyCreated @context
-                                 * its Link names (NULL: none); see drop_implicit */
     char *link;                 /* the context URL its Link header names (NULL:
                                  * none, the receiver asked for ld+json) */
+    const char *implicit;       /* link when that names an ImplicitlyCreated
+                                 * @context made for it, else NULL; see
+                                 * drop_implicit */
 };
 
 struct stream {
@@ -303,7 +304,6 @@ static void ver_release(struct ver *v)
     cJSON_Delete(v->ctx_value);
     curl_slist_free_all(v->headers);
     free(v->mqtt_meta);
-    free(v->implicit);
     free(v->link);
     free(v);
 }
@@ -430,10 +430,7 @@ static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *do
                  "type=\"application/ld+json\"",
                  url);
         v->link = url;
-        if (implicit && (v->implicit = strdup(url)) == NULL) {
-            curl_slist_free_all(h);
-            goto fail;
-        }
+        v->implicit = implicit ? url : NULL;
         h = add_header(h, line);
     }
     if (h && tenant[0] && strlen(tenant) < 256) {

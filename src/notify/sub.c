@@ -983,11 +983,10 @@ static int add_previous(const struct sub *s, const struct store_event *ev, cJSON
     return 0;
 }
 
-/* Stored-form instances [one] saying that attribute insts was deleted at
- * `at` (GS CIM 009 5.2.1, 5.8.6): the NGSI-LD null in the shape of its
- * type (ent_null_instance); under sysAttrs also its createdAt and
- * modifiedAt and the deletedAt. One per attribute, without datasetId,
- * however many instances went. NULL when out of memory. */
+/* A stored-form instance saying that inst was deleted at `at` (GS CIM 009
+ * 5.2.1, 5.8.6): the NGSI-LD null in the shape of its type
+ * (ent_null_instance), its datasetId with with_ds; under sysAttrs also its
+ * createdAt and modifiedAt and the deletedAt. NULL when out of memory. */
 static cJSON *null_of(const struct sub *s, const cJSON *inst, const char *at, int with_ds)
 {
     const cJSON *type = get(inst, "type"), *v;
@@ -1012,6 +1011,9 @@ oom:
     return NULL;
 }
 
+/* The instances [one] saying that attribute insts was deleted: one per
+ * attribute, told with its base instance and without datasetId, however
+ * many instances went. NULL when out of memory. */
 static cJSON *tombstone(const struct sub *s, const cJSON *insts, const char *at)
 {
     cJSON *arr = cJSON_CreateArray(), *o = null_of(s, base_instance(insts), at, 0);
@@ -1022,7 +1024,6 @@ static cJSON *tombstone(const struct sub *s, const cJSON *insts, const char *at)
     }
     return arr;
 }
-
 
 /* The rendering a subscription asks for (its `lang` is the caller's to add). */
 static struct ent_render_opts render_opts(const struct sub *s)

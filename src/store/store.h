@@ -309,7 +309,8 @@ struct store_aggr {
  * plus a fixed length in ms. Both 0: the whole window. */
 struct store_period {
     int64_t months, ms;
-    long max; /* > 0: at most this many periods per series (else ERR_TOO_MANY) */
+    long max; /* > 0: at most this many periods per attribute, over its series
+                 (else ERR_TOO_MANY) */
 };
 
 /* Aggregate an entity's history (q: entity, attrs, window; last_n and
@@ -319,8 +320,8 @@ struct store_period {
  * period (time order within a series; a's strings are valid during the
  * call): every period from the series' first one to the window's end (to
  * its last instance when the window is open above), those without
- * instances too (count 0). More than period->max (> 0) in a series:
- * ERR_TOO_MANY.
+ * instances too (count 0). More than period->max (> 0) for an attribute
+ * (over its series), or too many series: ERR_TOO_MANY.
  * distinct is only computed with want_distinct (it reads every instance).
  * Periods start at q->from_ms, or at the first instance when the window is
  * open below; period k starts k periods after that (calendar months added

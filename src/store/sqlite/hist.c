@@ -1426,36 +1426,40 @@ static void tp_free(struct tp_inst *v, size_t n)
     free(v);
 }
 
-/* Every instance of (hk, aid) whose time property lies in the window, in
- * that time's order. The index is by observedAt, so this reads the
- * entity's whole history and parses each instance of the attribute. */
-/* Is an instance among the query's datasetIds (GS CIM 009 5.7.3.4: "@none"
- * names the default instances)? Only instances with a datasetId (HF_DS)
+/* Is datasetId ds (NULL: the default instances, "@none" in the list)
+ * among the query's (GS CIM 009 5.7.3.4)? */
+static int ds_listed(const struct store_history_query *q, const char *ds)
+{
+    if (q->datasets == NULL)
+        return 1;
+    for (size_t i = 0; i < q->n_datasets; i++)
+        if (strcmp(q->datasets[i], ds ? ds : "@none") == 0)
+            return 1;
+    return 0;
+}
+
+/* The same for a stored instance: only those with a datasetId (HF_DS)
  * have their text read for it. */
 static int ds_selected(const struct store_history_query *q, int flags, const char *inst,
                        size_t len)
 {
-    const char *want = "@none";
-    cJSON *j = NULL;
-    int in = 0;
+    cJSON *j;
+    const cJSON *ds;
+    int in;
 
-    if (q->datasets == NULL)
-        return 1;
-    if (flags & HF_DS) {
-        const cJSON *ds;
-        if (inst == NULL || (j = cJSON_ParseWithLength(inst, len)) == NULL ||
-            !cJSON_IsString(ds = cJSON_GetObjectItemCaseSensitive(j, "datasetId"))) {
-            cJSON_Delete(j);
-            return 0;
-        }
-        want = ds->valuestring;
-    }
-    for (size_t i = 0; !in && i < q->n_datasets; i++)
-        in = strcmp(q->datasets[i], want) == 0;
+    if (q->datasets == NULL || !(flags & HF_DS))
+        return ds_listed(q, NULL);
+    if (inst == NULL || (j = cJSON_ParseWithLength(inst, len)) == NULL)
+        return 0;
+    ds = cJSON_GetObjectItemCaseSensitive(j, "datasetId");
+    in = cJSON_IsString(ds) && ds_listed(q, ds->valuestring);
     cJSON_Delete(j);
     return in;
 }
 
+/* Every instance of (hk, aid) whose time property lies in the window, in
+ * that time's order. The index is by observedAt, so this reads the
+ * entity's whole history and parses each instance of the attribute. */
 static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
                       const struct store_history_query *q, struct tp_inst **out, size_t *n_out)
 {
@@ -1693,25 +1697,18 @@ out:
     return rc;
 }
 
-/* distinctCount key of an instance: its number, else the JSON of its value
- * member (value, object, languageMap, valueList, json or vocab); NULL when
- * it has none (not counted, like SQL's COUNT(DISTINCT NULL)). Caller frees. */
-static char *distinct_key(const struct hent *e)
+/* distinctCount key of an instance: "=" and the JSON of its value member
+ * (value, object, languageMap, valueList, json or vocab); NULL when it has
+ * none (not counted, like SQL's COUNT(DISTINCT NULL)) or out of memory.
+ * Caller frees. */
+static char *distinct_of(const cJSON *inst)
 {
     static const char *const members[] = {"value",     "object", "languageMap",
                                           "valueList", "json",   "vocab"};
     char *key = NULL;
-    cJSON *j;
 
-    if (e->flags & HF_NUM) {
-        char tmp[40];
-        snprintf(tmp, sizeof(tmp), "#%.17g", e->num);
-        return strdup(tmp);
-    }
-    if (e->inst == NULL || (j = cJSON_ParseWithLength(e->inst, e->inst_len)) == NULL)
-        return NULL;
     for (size_t i = 0; key == NULL && i < sizeof(members) / sizeof(members[0]); i++) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, members[i]);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(inst, members[i]);
         char *text;
         if (m == NULL || (text = cJSON_PrintUnformatted(m)) == NULL)
             continue;
@@ -1721,6 +1718,23 @@ static char *distinct_key(const struct hent *e)
         }
         cJSON_free(text);
     }
+    return key;
+}
+
+/* The same from the index: "#" and a number, else the instance's text. */
+static char *distinct_key(const struct hent *e)
+{
+    char *key;
+    cJSON *j;
+
+    if (e->flags & HF_NUM) {
+        char tmp[40];
+        snprintf(tmp, sizeof(tmp), "#%.17g", e->num);
+        return strdup(tmp);
+    }
+    if (e->inst == NULL || (j = cJSON_ParseWithLength(e->inst, e->inst_len)) == NULL)
+        return NULL;
+    key = distinct_of(j);
     cJSON_Delete(j);
     return key;
 }
@@ -1997,30 +2011,13 @@ static int fold_add_inst(struct fold *f, int64_t t, const cJSON *inst)
         rc = fold_text(f, v->valuestring);
     else if (cJSON_IsObject(v) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "@value")))
         rc = fold_text(f, cJSON_GetObjectItemCaseSensitive(v, "@value")->valuestring);
-    if (rc == 0 && f->want_distinct) {
-        static const char *const members[] = {"value",     "object", "languageMap",
-                                              "valueList", "json",   "vocab"};
-        for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
-            const cJSON *m = cJSON_GetObjectItemCaseSensitive(inst, members[i]);
-            char *text, *key;
-            if (m == NULL)
-                continue;
-            if ((text = cJSON_PrintUnformatted(m)) == NULL)
-                return ERR_NOMEM;
-            key = malloc(strlen(text) + 2);
-            if (key != NULL) {
-                key[0] = '=';
-                strcpy(key + 1, text);
-            }
-            cJSON_free(text);
-            return key ? fold_distinct(f, key) : ERR_NOMEM;
-        }
-    }
+    if (rc == 0 && f->want_distinct)
+        rc = fold_distinct(f, distinct_of(inst));
     return rc;
 }
 
-/* The series of one attribute (the default instances first, then by
- * datasetId as they come). */
+/* The series of one attribute: its default instances and each datasetId's,
+ * in the order their first instances come. */
 struct series {
     struct fold *f;
     size_t n;
@@ -2078,12 +2075,11 @@ static int series_add(struct series *s, const struct fold *proto, int64_t t, int
         return 0;
     if (text == NULL || (inst = cJSON_ParseWithLength(text, len)) == NULL)
         return ERR_INTERNAL;
-    if (!ds_selected(proto->q, flags, text, len)) {
-        cJSON_Delete(inst);
-        return 0;
-    }
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
-    if ((f = series_get(s, proto, cJSON_IsString(ds) ? ds->valuestring : NULL, &rc)) != NULL)
+    const char *dsv = cJSON_IsString(ds) ? ds->valuestring : NULL;
+    if (!ds_listed(proto->q, dsv))
+        rc = 0;
+    else if ((f = series_get(s, proto, dsv, &rc)) != NULL)
         rc = fold_add_inst(f, t, inst);
     cJSON_Delete(inst);
     return rc;
