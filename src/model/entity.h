@@ -175,7 +175,9 @@ int ent_render_keeps(const struct ent_render_opts *o, const char *name);
  * none), so member order does not matter. Documents with the same value
  * have the same instances (but for a 2^-64 accident): the store keeps it
  * beside each document, and a replace that brings the same value knows it
- * drops nothing without reading the old document. */
+ * drops nothing without reading the old document. A value stored by an
+ * older build (another hash) only sends that one replace to the old
+ * document. */
 uint64_t ent_attr_sig(const cJSON *doc);
 
 /* ---- Accessors for the store's indexes (borrowed pointers) ------------ */

@@ -222,6 +222,36 @@ def test_index_follows_location_writes(hub):
     assert not found_at(far)
 
 
+def test_index_follows_replaces(hub):
+    """Replaces (PUT, batch upsert) keep the spatial index right whether they
+    repeat the location (the index is then not touched), move it, drop it
+    or bring it back."""
+    mid = "urn:ngsi-ld:Mover:r1"
+    a, b = (4.31, 52.01), (4.41, 52.11)
+
+    def found_at(pt):
+        return mid in geoq(hub, "near;maxDistance==200", "Point", list(pt), type_="Mover")
+
+    def replace(loc, n, how):
+        body = {"id": mid, "type": "Mover", "n": prop(n)}
+        if loc is not None:
+            body["location"] = point(*loc)
+        if how == "put":
+            del body["id"]
+            st, _, _ = hub.put(ENTITIES + "/" + mid, body)
+        else:
+            st, _, _ = hub.post("/ngsi-ld/v1/entityOperations/upsert", [body])
+        assert st in (201, 204), hub.last_text
+
+    replace(a, 0, "upsert")
+    assert found_at(a) and not found_at(b)
+    for n, (loc, how) in enumerate([(a, "upsert"), (a, "put"), (b, "upsert"), (b, "put"),
+                                    (None, "upsert"), (None, "put"), (a, "put"),
+                                    (None, "put"), (b, "upsert"), (a, "upsert")], 1):
+        replace(loc, n, how)
+        assert found_at(a) == (loc == a) and found_at(b) == (loc == b), (n, loc, how)
+
+
 def test_geo_queries_stay_in_their_tenant(hub):
     """Entities at the same place in another tenant are not candidates (the
     spatial index carries the tenant); each tenant sees its own."""

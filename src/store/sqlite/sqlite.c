@@ -12,10 +12,12 @@
  * in one transaction at open):
  *   tenants(tid, name, created_at)          "" is tenant 1, the default
  *   entities(rid, tid, eid, doc,            doc = entity document (JSON text)
- *            created_at, types, asig)       (v2) copies of doc's createdAt and type
+ *            created_at, types, asig, box)  (v2) copies of doc's createdAt and type
  *     unique (tid, eid); index (tid) gives per-tenant creation order     array, (v10)
  *                                           its ent_attr_sig, so a replace needs no
- *                                           JSON parse
+ *                                           JSON parse; (v12) the box entity_geo
+ *                                           holds for it (4 doubles; empty: no
+ *                                           location; NULL: unknown)
  *
  * Checkpoints run on their own thread and connection (PASSIVE, each time
  * the WAL holds CHECKPOINT_FRAMES more frames than after the last pass),
@@ -136,6 +138,9 @@ static const char *const migrations[] = {
     /* 11: the type array of an entity that was deleted, beside its history
      * (its temporal representation still needs a type) */
     "ALTER TABLE hist_ents ADD COLUMN types TEXT;",
+    /* 12: the location's box beside the document (w_update), so a write
+     * that keeps the location does not read the R*Tree; NULL = unknown */
+    "ALTER TABLE entities ADD COLUMN box BLOB;",
 };
 /* C steps run after a migration's SQL, in its transaction */
 static int (*const migration_fns[])(sqlite3 *db) = {
@@ -169,12 +174,13 @@ static const char *const wsql[N_WSTMT] = {
     [W_ROLLBACK] = "ROLLBACK",
     [W_TENANT_GET] = "SELECT tid FROM tenants WHERE name = ?1",
     [W_TENANT_ADD] = "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
-    [W_LOAD] = "SELECT doc, rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_PEEK] = "SELECT created_at, asig FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types, asig)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-    [W_KEYS] = "SELECT rid, types FROM entities WHERE tid = ?1 AND eid = ?2",
-    [W_UPDATE] = "UPDATE entities SET doc = ?2, types = ?3, asig = ?4 WHERE rid = ?1",
+    [W_LOAD] = "SELECT doc, rid, types, box FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_PEEK] = "SELECT created_at, asig, rid, types, box FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_INSERT] = ("INSERT INTO entities(tid, eid, doc, created_at, types, asig, box)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+    [W_KEYS] = "SELECT rid, types, box FROM entities WHERE tid = ?1 AND eid = ?2",
+    [W_UPDATE] = ("UPDATE entities SET doc = ?2, types = ?3, asig = ?4,"
+                  " box = CASE WHEN ?6 THEN ?5 ELSE box END WHERE rid = ?1"),
     [W_DELETE] = "DELETE FROM entities WHERE tid = ?1 AND eid = ?2 RETURNING rid",
     [W_TYPE_ADD] = "INSERT OR IGNORE INTO entity_types(tid, type, rid) VALUES (?1, ?2, ?3)",
     [W_TYPE_DEL] = "DELETE FROM entity_types WHERE tid = ?1 AND type = ?2 AND rid = ?3",
@@ -662,6 +668,39 @@ static void loaded_forget(struct sqlite_be *be)
     free(be->loaded_types);
     be->loaded_eid = be->loaded_types = NULL;
     be->loaded_rid = 0;
+    be->loaded_box_state = 0;
+}
+
+/* A `box` column: 0 NULL (unknown), 1 empty (no location), 2 a box, in bb. */
+static int box_column(sqlite3_stmt *st, int col, double bb[4])
+{
+    if (sqlite3_column_type(st, col) != SQLITE_BLOB)
+        return 0;
+    if (sqlite3_column_bytes(st, col) == 0)
+        return 1;
+    if (sqlite3_column_bytes(st, col) != 4 * (int)sizeof(double))
+        return 0;
+    memcpy(bb, sqlite3_column_blob(st, col), 4 * sizeof(double));
+    return 2;
+}
+
+/* Remember the keys of the row st just read (rid, types and box from column
+ * rid_col on) for the w_update of the same entity that follows. */
+static void loaded_keep(struct sqlite_be *be, sqlite3_stmt *st, int64_t tid, const char *id,
+                        int rid_col)
+{
+    const char *types = (const char *)sqlite3_column_text(st, rid_col + 1);
+
+    loaded_forget(be);
+    be->loaded_eid = strdup(id);
+    be->loaded_types = types ? strdup(types) : NULL;
+    if (be->loaded_eid != NULL && (types == NULL || be->loaded_types != NULL)) {
+        be->loaded_tid = tid;
+        be->loaded_rid = sqlite3_column_int64(st, rid_col);
+        be->loaded_box_state = box_column(st, rid_col + 2, be->loaded_box);
+    } else {
+        loaded_forget(be); /* only a shortcut: w_update looks the keys up itself */
+    }
 }
 
 static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
@@ -676,17 +715,9 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        const char *types = (const char *)sqlite3_column_text(st, 2);
         *doc = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0),
                                      (size_t)sqlite3_column_bytes(st, 0));
-        be->loaded_eid = strdup(id);
-        be->loaded_types = types ? strdup(types) : NULL;
-        if (be->loaded_eid != NULL && (types == NULL || be->loaded_types != NULL)) {
-            be->loaded_tid = tid;
-            be->loaded_rid = sqlite3_column_int64(st, 1);
-        } else {
-            loaded_forget(be); /* only a shortcut: w_update looks the keys up itself */
-        }
+        loaded_keep(be, st, tid, id, 1);
         sqlite3_reset(st);
         return *doc ? 0 : ERR_INTERNAL;
     }
@@ -694,6 +725,8 @@ static int w_load(void *arg, int64_t tid, const char *id, cJSON **doc)
     return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "load");
 }
 
+/* What a replace needs of the row (createdAt, ent_attr_sig), and its keys
+ * for the w_update that follows. */
 static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO_LEN],
                   uint64_t *sig, int *has_sig)
 {
@@ -704,6 +737,7 @@ static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO
     created_at[0] = '\0';
     *sig = 0;
     *has_sig = 0;
+    loaded_forget(be);
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -715,6 +749,7 @@ static int w_peek(void *arg, int64_t tid, const char *id, char created_at[TM_ISO
             *sig = (uint64_t)sqlite3_column_int64(st, 1);
             *has_sig = 1;
         }
+        loaded_keep(be, st, tid, id, 2);
         sqlite3_reset(st);
         return 0;
     }
@@ -765,13 +800,25 @@ static int doc_bbox(const cJSON *doc, double bb[4])
     return 1;
 }
 
-/* Bring the R*Tree row of rid in line with doc (insert, move or remove).
- * The R*Tree keeps 32-bit floats rounded outwards, so "unchanged" means the
- * stored box still contains the new one and is at most 1e-4 degrees wider. */
-static int geo_sync(struct sqlite_be *be, int64_t tid, int64_t rid, const cJSON *doc, int may_exist)
+/* Bind the `box` column of a document whose doc_bbox gave have and bb. */
+static void bind_box(sqlite3_stmt *st, int i, int have, const double bb[4])
 {
-    double bb[4], old[4];
-    int have = doc_bbox(doc, bb), had = 0, rc;
+    if (have)
+        sqlite3_bind_blob(st, i, bb, 4 * sizeof(double), SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_zeroblob(st, i, 0);
+}
+
+/* Bring the R*Tree row of rid in line with a document whose location has
+ * the box bb (have = 1) or that has none (insert, move or remove); may_exist:
+ * rid may be indexed already. The R*Tree keeps 32-bit floats rounded
+ * outwards, so "unchanged" means the stored box still contains the new one
+ * and is at most 1e-4 degrees wider. */
+static int geo_sync(struct sqlite_be *be, int64_t tid, int64_t rid, int have, const double bb[4],
+                    int may_exist)
+{
+    double old[4];
+    int had = 0, rc;
     sqlite3_stmt *st;
 
     if (may_exist) {
@@ -808,8 +855,9 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
     sqlite3_stmt *st = be->ws[W_INSERT];
     const cJSON *created = cJSON_GetObjectItemCaseSensitive(doc, "createdAt");
     char *types = json_print(ent_doc_types(doc), NULL);
+    double bb[4] = {0};
+    int have = doc_bbox(doc, bb), rc;
     int64_t rid;
-    int rc;
 
     if (types == NULL)
         return ERR_NOMEM;
@@ -820,6 +868,7 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 5, types, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)ent_attr_sig(doc));
+    bind_box(st, 7, have, bb);
     rc = sq__step_done(st);
     free(types);
     if (rc == SQLITE_CONSTRAINT)
@@ -829,7 +878,7 @@ static int w_insert(void *arg, int64_t tid, const cJSON *doc, const char *text)
     rid = sqlite3_last_insert_rowid(be->w);
     if ((rc = types_apply(be, W_TYPE_ADD, tid, rid, ent_doc_types(doc), NULL)) != 0)
         return rc;
-    return geo_sync(be, tid, rid, doc, 0);
+    return geo_sync(be, tid, rid, have, bb, 0);
 }
 
 /* Run an UPDATE/DELETE ... RETURNING rid. */
@@ -852,13 +901,18 @@ static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, co
     return rc == SQLITE_DONE ? 0 : sq__err(be->w, wsql[which]);
 }
 
+/* geo: the write may have changed the location. The row's `box` column
+ * (v12) is the box the R*Tree holds for it: when the new document's is the
+ * same, the R*Tree is not read (a lookup in that virtual table cost more
+ * than the rest of the update's index work). */
 static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text, int geo)
 {
     struct sqlite_be *be = arg;
     sqlite3_stmt *st = be->ws[W_KEYS];
     char *types = json_print(ent_doc_types(after), NULL), *old_types = NULL;
+    double bb[4] = {0}, old_bb[4] = {0};
     int64_t rid = -1;
-    int rc;
+    int rc, have = 0, old_box = 0;
 
     if (types == NULL) {
         loaded_forget(be);
@@ -866,10 +920,12 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     }
     if (be->loaded_rid != 0 && be->loaded_tid == tid &&
         strcmp(be->loaded_eid, ent_doc_id(after)) == 0) {
-        /* the document was just loaded: its keys came with it */
+        /* the row was just read (w_load, w_peek): its keys came with it */
         rid = be->loaded_rid;
         old_types = be->loaded_types;
         be->loaded_types = NULL;
+        old_box = be->loaded_box_state;
+        memcpy(old_bb, be->loaded_box, sizeof(old_bb));
         loaded_forget(be);
     } else {
         loaded_forget(be);
@@ -879,6 +935,7 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
             rid = sqlite3_column_int64(st, 0);
             const char *t = (const char *)sqlite3_column_text(st, 1);
             old_types = t ? strdup(t) : NULL;
+            old_box = box_column(st, 2, old_bb);
         }
         sqlite3_reset(st);
         if (rc != SQLITE_ROW) {
@@ -886,11 +943,15 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
             return rc == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(be->w, "keys");
         }
     }
+    if (geo)
+        have = doc_bbox(after, bb);
     st = be->ws[W_UPDATE];
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, types, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)ent_attr_sig(after));
+    bind_box(st, 5, have, bb);
+    sqlite3_bind_int(st, 6, geo != 0);
     rc = sq__step_done(st) ? sq__err(be->w, "update") : 0;
     if (rc == 0 && (old_types == NULL || strcmp(old_types, types) != 0)) {
         cJSON *old = old_types ? cJSON_Parse(old_types) : NULL;
@@ -901,7 +962,11 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     }
     free(types);
     free(old_types);
-    return rc || !geo ? rc : geo_sync(be, tid, rid, after, 1);
+    if (rc || !geo)
+        return rc;
+    if (have ? old_box == 2 && memcmp(bb, old_bb, sizeof(bb)) == 0 : old_box == 1)
+        return 0; /* the R*Tree holds what it held */
+    return geo_sync(be, tid, rid, have, bb, 1);
 }
 
 static int w_delete(void *arg, int64_t tid, const cJSON *before)

@@ -42,6 +42,9 @@ struct sqlite_be {
      * that follows it (one lookup instead of two); loaded_rid 0 = none */
     int64_t loaded_tid, loaded_rid;
     char *loaded_eid, *loaded_types;
+    /* and its `box` (v12): 0 unknown (NULL), 1 no location, 2 loaded_box */
+    int loaded_box_state;
+    double loaded_box[4];
 };
 
 /* Log SQLite's message for db and return ERR_IO. */
