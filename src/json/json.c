@@ -94,15 +94,47 @@ static int write_number(struct buf *b, double d)
 }
 
 /* Copy a string that needs no escaping in one go; escape otherwise. */
+/* The length of s's longest prefix that needs no escape: eight bytes at a
+ * time (the strings printed are mostly long IRIs and timestamps). */
+static size_t plain_prefix(const char *s)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, q, bs;
+        memcpy(&x, p + i, 8);
+        q = x ^ (ones * '"');
+        bs = x ^ (ones * '\\');
+        /* a byte below 0x20, a quote or a backslash somewhere in the word
+         * (the exact "has a byte below n" tests: x < 0x20, q or bs zero) */
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs)
+            break;
+    }
+    while (i < len && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
+        i++;
+    return i;
+}
+
+/* Append item's single-character delimiter (the common case: room). */
+static int put_c(struct buf *b, char c)
+{
+    if (b->len + 2 <= b->cap_alloc && b->len < b->max) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return buf_append(b, &c, 1);
+}
+
 static int write_string(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s, *run;
-    size_t len = 0;
+    size_t len = plain_prefix(s);
     int rc;
 
-    while (p[len] >= 0x20 && p[len] != '"' && p[len] != '\\')
-        len++;
     if (p[len] == '\0') {
         if ((rc = buf_reserve(b, len + 2)) != 0)
             return rc;
@@ -165,21 +197,21 @@ static int write_item(struct buf *b, const cJSON *item, int depth)
     case cJSON_Array:
     case cJSON_Object: {
         int obj = (item->type & 0xFF) == cJSON_Object;
-        if ((rc = buf_append(b, obj ? "{" : "[", 1)) != 0)
+        if ((rc = put_c(b, obj ? '{' : '[')) != 0)
             return rc;
         for (child = item->child; child; child = child->next) {
-            if (!first && (rc = buf_append(b, ",", 1)) != 0)
+            if (!first && (rc = put_c(b, ',')) != 0)
                 return rc;
             first = 0;
             if (obj) {
                 if ((rc = write_string(b, child->string ? child->string : "")) != 0 ||
-                    (rc = buf_append(b, ":", 1)) != 0)
+                    (rc = put_c(b, ':')) != 0)
                     return rc;
             }
             if ((rc = write_item(b, child, depth + 1)) != 0)
                 return rc;
         }
-        return buf_append(b, obj ? "}" : "]", 1);
+        return put_c(b, obj ? '}' : ']');
     }
     default:
         return ERR_INTERNAL;

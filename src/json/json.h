@@ -15,6 +15,7 @@
 #define PL_JSON_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -42,5 +43,17 @@ size_t json_number_text(double d, char out[JSON_NUM_MAX]);
 /* Print item to a new string (caller frees); NULL when out of memory.
  * *len (may be NULL) receives the length. */
 char *json_print(const cJSON *item, size_t *len);
+
+/* obj's member name (case-sensitive), NULL when absent: as
+ * cJSON_GetObjectItemCaseSensitive, but a member is compared only when its
+ * first byte matches (the writer's hot paths look up "datasetId",
+ * "observedAt"... among an instance's members per instance). */
+static inline cJSON *json_member(const cJSON *obj, const char *name)
+{
+    for (cJSON *c = obj ? obj->child : NULL; c != NULL; c = c->next)
+        if (c->string != NULL && c->string[0] == name[0] && strcmp(c->string, name) == 0)
+            return c;
+    return NULL;
+}
 
 #endif

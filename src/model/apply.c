@@ -18,15 +18,23 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json/json.h"
 #include "model/ent_int.h"
 
 /* ---- small helpers ---------------------------------------------------- */
 
 static int set_str(cJSON *obj, const char *key, const char *val)
 {
-    cJSON *s = cJSON_CreateString(val);
+    cJSON *s = json_member(obj, key);
 
-    if (s == NULL)
+    /* a string of the same length (a timestamp restamped) is overwritten in
+     * place: no allocation */
+    if (cJSON_IsString(s) && !(s->type & cJSON_IsReference) && s->valuestring != NULL &&
+        strlen(s->valuestring) == strlen(val)) {
+        memcpy(s->valuestring, val, strlen(val));
+        return 0;
+    }
+    if ((s = cJSON_CreateString(val)) == NULL)
         return ERR_NOMEM;
     if (cJSON_HasObjectItem(obj, key))
         return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s) ? 0 : (cJSON_Delete(s),
@@ -627,7 +635,7 @@ uint64_t ent_attr_sig(const cJSON *doc)
         uint64_t ha = str_hash(0xcbf29ce484222325ULL, a->string);
         cJSON_ArrayForEach(inst, a)
         {
-            const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+            const cJSON *ds = json_member(inst, "datasetId");
             /* the datasetId hashed on its own (another basis), not appended
              * to the name: ("a", "b") must not read as ("a" + "b", none) */
             sum += mix(cJSON_IsString(ds) ? ha ^ mix(str_hash(0x84222325cbf29ce4ULL, ds->valuestring))

@@ -287,14 +287,14 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
     cJSON_ArrayForEach(a, attrs)
     {
         if (one ? strcmp(a->string, op->attr_iri) != 0
-                : touched && !cJSON_GetObjectItemCaseSensitive(touched, a->string))
+                : touched && !json_member(touched, a->string))
             continue;
         cJSON_ArrayForEach(inst, a)
         {
-            const cJSON *mod = cJSON_GetObjectItemCaseSensitive(inst, "modifiedAt");
-            const cJSON *obs = cJSON_GetObjectItemCaseSensitive(inst, "observedAt");
-            const cJSON *val = cJSON_GetObjectItemCaseSensitive(inst, "value");
-            const cJSON *ds = cJSON_GetObjectItemCaseSensitive(inst, "datasetId");
+            const cJSON *mod = json_member(inst, "modifiedAt");
+            const cJSON *obs = json_member(inst, "observedAt");
+            const cJSON *val = json_member(inst, "value");
+            const cJSON *ds = json_member(inst, "datasetId");
             int64_t t;
             if (!cJSON_IsString(mod) || strcmp(mod->valuestring, now) != 0)
                 continue;

@@ -67,6 +67,35 @@ static void test_strings(void **state)
                   "\"nested\":{\"x\":[[],{},[{}]]}}");
 }
 
+/* Every character that needs an escape, at every offset of a long string
+ * (json_print scans eight bytes at a time), beside UTF-8 and DEL. */
+static void test_escapes_everywhere(void **state)
+{
+    static const char special[] = {'"', '\\', '\n', '\t', 0x01, 0x1f, '/', 0x7f, ' '};
+    (void)state;
+    for (size_t k = 0; k < sizeof(special); k++)
+        for (int at = 0; at < 40; at++) {
+            char s[64], text[160];
+            cJSON *str;
+            char *want, *have;
+            memset(s, 'a', sizeof(s));
+            memcpy(s + 10, "\xc3\xa9\xe2\x82\xac", 5); /* é € */
+            s[at] = special[k];
+            s[41 + at % 7] = '\0';
+            str = cJSON_CreateString(s);
+            assert_non_null(str);
+            want = cJSON_PrintUnformatted(str);
+            have = json_print(str, NULL);
+            assert_non_null(have);
+            assert_string_equal(have, want);
+            snprintf(text, sizeof(text), "{%s:%s}", want, want); /* as a member name too */
+            same_as_cjson(text);
+            free(want);
+            free(have);
+            cJSON_Delete(str);
+        }
+}
+
 static void test_fixtures(void **state)
 {
     const char *dir = getenv("PL_FIXTURES");
@@ -103,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_exact_round_trip),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_escapes_everywhere),
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_cap),
     };
