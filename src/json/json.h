@@ -50,6 +50,8 @@ char *json_print(const cJSON *item, size_t *len);
  * "observedAt"... among an instance's members per instance). */
 static inline cJSON *json_member(const cJSON *obj, const char *name)
 {
+    if (name == NULL)
+        return NULL;
     for (cJSON *c = obj ? obj->child : NULL; c != NULL; c = c->next)
         if (c->string != NULL && c->string[0] == name[0] && strcmp(c->string, name) == 0)
             return c;

@@ -609,7 +609,8 @@ static uint64_t str_hash(uint64_t h, const char *s)
     }
     w = 0;
     memcpy(&w, s, n);
-    h = (h ^ w ^ (uint64_t)n << 59) * 0x9E3779B97F4A7C15ULL;
+    h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+    h = (h ^ n) * 0x9E3779B97F4A7C15ULL; /* the tail's length on its own (any byte order) */
     return h ^ h >> 29;
 }
 
