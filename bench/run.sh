@@ -25,7 +25,10 @@
 #   BENCH_WORK      scratch dir for data and logs [bench/out/work]
 #   BENCH_KEEP=1    keep each size's hub data dir
 #   BENCH_HUB_ARGS  extra flags for the hub (e.g. "--history off")
-#   BENCH_EXTRAS=0  skip the temporal, notification and ingest benchmarks
+#   BENCH_EXTRAS=0  skip the history on/off pairs and the temporal, notification
+#                   and ingest benchmarks
+#   BENCH_RATIO_PAIRS  history on/off pairs [3]
+#   BENCH_ONLY=ratio   only the history on/off pairs (with BENCH_SIZES=1000)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -197,6 +200,51 @@ fi
 
 # --- per size -----------------------------------------------------------------
 
+# history on / off side by side: the same 1,000-entity steady upsert on a
+# hub with history (observed) and one without, alternated BENCH_RATIO_PAIRS
+# times, so that both halves of each ratio see the same machine (two full
+# runs minutes apart gave 0.56-0.84 for the same code on this shared machine).
+history_ratio() {
+    local pairs=${BENCH_RATIO_PAIRS:-3} saved=${BENCH_HUB_ARGS:-} i mode ratios="" cpus=""
+    local on_rate on_cpu
+    SIZE=ratio
+    for i in $(seq 1 "$pairs"); do
+        for mode in observed off; do
+            rm -rf "$WORK/hub-ratio"
+            BENCH_HUB_ARGS="--history $mode"
+            start_hub "$WORK/hub-ratio"
+            bench_wrk ratio-load 1 "$UCONNS" 600 upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 load
+            [ "$(field ok_entities "$LOG")" = "$BATCH" ] || die "history-ratio: the load failed (see $LOG)"
+            bench_wrk ratio-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 steady
+            local ok span rate cpu
+            ok=$(field ok_entities "$LOG")
+            span=$(field span_us "$LOG")
+            rate=$(awk -v n="$ok" -v s="$span" 'BEGIN { printf "%.0f", (s > 0 ? n / (s / 1e6) : 0) }')
+            cpu=$(cpu_us "$TICKS" "$ok")
+            stop_hub
+            if [ "$mode" = observed ]; then
+                on_rate=$rate on_cpu=$cpu
+            else
+                ratios="$ratios $(ratio "$on_rate" "$rate")"
+                cpus="$cpus $(ratio "$cpu" "$on_cpu")"
+                emit "history-pair $i : on $on_rate entities/s ($on_cpu us CPU/entity), off $rate ($cpu us)," \
+                    "on/off $(ratio "$on_rate" "$rate"), CPU off/on $(ratio "$cpu" "$on_cpu")"
+            fi
+        done
+    done
+    rm -rf "$WORK/hub-ratio"
+    BENCH_HUB_ARGS=$saved
+    emit "history-ratio  : 1,000 entities, steady upsert, history on / off side by side: median" \
+        "$(echo $ratios | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+        "of$ratios (CPU per entity off/on:$cpus) | target >= 0.80"
+}
+
+if [ "${BENCH_ONLY:-}" = ratio ]; then
+    history_ratio
+    echo "results: $RESULTS" >&2
+    exit 0
+fi
+
 for SIZE in $SIZES; do
     N=$SIZE
     NB=$((N / BATCH))
@@ -299,6 +347,8 @@ if [ "${BENCH_EXTRAS:-1}" = 0 ]; then
     echo "results: $RESULTS" >&2
     exit 0
 fi
+
+history_ratio
 
 # Each of these starts on a quiet disk: the sizes above leave gigabytes of
 # dirty pages and deleted files behind, whose writeback would otherwise land
