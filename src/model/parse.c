@@ -78,7 +78,7 @@ enum ent__kind ent__kind_of(const cJSON *inst)
 int ent__is_value_member(const char *name)
 {
     for (int k = 0; k < ENT__N_KINDS; k++)
-        if (strcmp(name, ent__value_members[k]) == 0)
+        if (name[0] == ent__value_members[k][0] && strcmp(name, ent__value_members[k]) == 0)
             return 1;
     return 0;
 }
@@ -195,12 +195,19 @@ static const char *const reserved_names[] = {
     "@language", "@list", "@none", "@json", NULL,
 };
 
-static int is_reserved(const char *s)
+/* Is s one of list's names (NULL-terminated)? The first byte is compared
+ * before the rest: parsing a batch asks this several times per member. */
+static int in_list(const char *s, const char *const *list)
 {
-    for (int i = 0; reserved_names[i]; i++)
-        if (strcmp(s, reserved_names[i]) == 0)
+    for (int i = 0; list[i]; i++)
+        if (s[0] == list[i][0] && strcmp(s, list[i]) == 0)
             return 1;
     return 0;
+}
+
+static int is_reserved(const char *s)
+{
+    return in_list(s, reserved_names);
 }
 
 /* Instance members read from input but never stored (output-only or
@@ -213,10 +220,7 @@ static const char *const ignored_members[] = {
 
 static int is_ignored_member(const char *s)
 {
-    for (int i = 0; ignored_members[i]; i++)
-        if (strcmp(s, ignored_members[i]) == 0)
-            return 1;
-    return 0;
+    return in_list(s, ignored_members);
 }
 
 static int is_ngsi_null(const cJSON *v)
