@@ -96,6 +96,24 @@ static void test_escapes_everywhere(void **state)
         }
 }
 
+/* json_member finds what cJSON_GetObjectItemCaseSensitive finds: names
+ * that share a first byte, the empty name, case, absent members, NULLs. */
+static void test_member(void **state)
+{
+    static const char *const names[] = {"datasetId", "d",     "data",   "datasetI", "",
+                                        "DatasetId", "value", "valueX", "nope",     "v"};
+    cJSON *o = cJSON_Parse("{\"data\":1,\"d\":2,\"datasetId\":3,\"\":4,\"value\":5,"
+                           "\"valueX\":6,\"DatasetId\":7}");
+    (void)state;
+    assert_non_null(o);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_ptr_equal(json_member(o, names[i]), cJSON_GetObjectItemCaseSensitive(o, names[i]));
+    assert_int_equal(json_member(o, "datasetId")->valueint, 3);
+    assert_null(json_member(NULL, "d"));
+    assert_null(json_member(o, NULL));
+    cJSON_Delete(o);
+}
+
 static void test_fixtures(void **state)
 {
     const char *dir = getenv("PL_FIXTURES");
@@ -133,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_exact_round_trip),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_escapes_everywhere),
+        cmocka_unit_test(test_member),
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_cap),
     };
