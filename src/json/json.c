@@ -93,7 +93,6 @@ static int write_number(struct buf *b, double d)
     return buf_append(b, tmp, n);
 }
 
-/* Copy a string that needs no escaping in one go; escape otherwise. */
 /* The length of s's longest prefix that needs no escape: eight bytes at a
  * time (the strings printed are mostly long IRIs and timestamps). */
 static size_t plain_prefix(const char *s)
@@ -128,6 +127,7 @@ static int put_c(struct buf *b, char c)
     return buf_append(b, &c, 1);
 }
 
+/* Copy a string that needs no escaping in one go; escape otherwise. */
 static int write_string(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

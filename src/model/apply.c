@@ -25,18 +25,19 @@
 
 static int set_str(cJSON *obj, const char *key, const char *val)
 {
-    cJSON *s = json_member(obj, key);
+    cJSON *cur = json_member(obj, key), *s;
+    size_t n = strlen(val);
 
     /* a string of the same length (a timestamp restamped) is overwritten in
      * place: no allocation */
-    if (cJSON_IsString(s) && !(s->type & cJSON_IsReference) && s->valuestring != NULL &&
-        strlen(s->valuestring) == strlen(val)) {
-        memcpy(s->valuestring, val, strlen(val));
+    if (cJSON_IsString(cur) && !(cur->type & cJSON_IsReference) && cur->valuestring != NULL &&
+        strlen(cur->valuestring) == n) {
+        memcpy(cur->valuestring, val, n);
         return 0;
     }
     if ((s = cJSON_CreateString(val)) == NULL)
         return ERR_NOMEM;
-    if (cJSON_HasObjectItem(obj, key))
+    if (cur != NULL)
         return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s) ? 0 : (cJSON_Delete(s),
                                                                           ERR_NOMEM);
     if (!cJSON_AddItemToObject(obj, key, s)) {
