@@ -604,8 +604,8 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
 {
     cJSON *doc = op->doc, *old = NULL;
     char created[TM_ISO_LEN], *text = NULL;
-    uint64_t sig;
-    int rc, has_sig;
+    uint64_t sig, new_sig = 0;
+    int rc, has_sig, sig_known = 0;
 
     *done = 0;
     if ((rc = s->be_ops->w_peek(s->be, tid, id, created, &sig, &has_sig)) != 0)
@@ -613,7 +613,11 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
     *done = 1;
     /* with history, what the replace drops is recorded: the old document is
      * read only when its instances are not the new one's */
-    if (s->history != STORE_HISTORY_OFF && (!has_sig || sig != ent_attr_sig(doc)) &&
+    if (s->history != STORE_HISTORY_OFF) {
+        new_sig = ent_attr_sig(doc); /* stamping below keeps the attributes */
+        sig_known = 1;
+    }
+    if (sig_known && (!has_sig || sig != new_sig) &&
         (rc = s->be_ops->w_load(s->be, tid, id, &old)) != 0) {
         if (rc != ERR_INTERNAL) /* a damaged document: the replace mends it */
             return rc;
@@ -635,7 +639,7 @@ static int replace_fast(struct store *s, struct store_op *op, int64_t tid, const
         cJSON_Delete(old);
         return ERR_NOMEM;
     }
-    rc = s->be_ops->w_update(s->be, tid, doc, text, 1);
+    rc = s->be_ops->w_update(s->be, tid, doc, text, 1, sig_known ? &new_sig : NULL);
     free(text);
     if (rc == 0)
         rc = record_history(s, tid, op, doc, now);
@@ -853,7 +857,7 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
         rc = ERR_NOMEM;
         goto fail;
     }
-    if ((rc = s->be_ops->w_update(s->be, tid, cur, text, geo)) != 0 ||
+    if ((rc = s->be_ops->w_update(s->be, tid, cur, text, geo, NULL)) != 0 ||
         (rc = record_history(s, tid, op, cur, now)) != 0)
         goto fail;
     if (gone != NULL &&

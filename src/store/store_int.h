@@ -54,8 +54,10 @@ struct store_backend_ops {
     int (*w_insert)(void *be, int64_t tid, const cJSON *doc, const char *text);
     /* Replace an existing entity's document, keeping its indexes in step
      * (the backend knows what it indexed). geo = 0: the write did not touch
-     * `location`, so its spatial index entry stays as it is. */
-    int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text, int geo);
+     * `location`, so its spatial index entry stays as it is. sig: after's
+     * ent_attr_sig when the caller has it (NULL: the backend computes it). */
+    int (*w_update)(void *be, int64_t tid, const cJSON *after, const char *text, int geo,
+                    const uint64_t *sig);
     int (*w_delete)(void *be, int64_t tid, const cJSON *before);
     /* Append one instance to the history. num: the numeric value or NAN;
      * ds: its datasetId or NULL; deleted: it records a deletion (no value,

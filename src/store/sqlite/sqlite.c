@@ -905,7 +905,8 @@ static int returning_rid(struct sqlite_be *be, enum wstmt which, int64_t tid, co
  * (v12) is the box the R*Tree holds for it: when the new document's is the
  * same, the R*Tree is not read (a lookup in that virtual table cost more
  * than the rest of the update's index work). */
-static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text, int geo)
+static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text, int geo,
+                    const uint64_t *sig)
 {
     struct sqlite_be *be = arg;
     sqlite3_stmt *st = be->ws[W_KEYS];
@@ -949,7 +950,7 @@ static int w_update(void *arg, int64_t tid, const cJSON *after, const char *text
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, types, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)ent_attr_sig(after));
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)(sig ? *sig : ent_attr_sig(after)));
     bind_box(st, 5, have, bb);
     sqlite3_bind_int(st, 6, geo != 0);
     rc = sq__step_done(st) ? sq__err(be->w, "update") : 0;
