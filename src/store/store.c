@@ -36,6 +36,7 @@
 #include "util/time.h"
 
 #define MAX_LISTENERS 16
+#define STORE_SETTLE_MS 200 /* idle time before the backend's deferred writes are done */
 
 struct submission {
     struct store_op *ops;
@@ -707,6 +708,8 @@ static int apply_op(struct store *s, struct group_state *g, struct store_op *op,
     int64_t tid;
     int rc, done, geo, want;
 
+    if (op->kind == STORE_SETTLE)
+        return s->be_ops->w_settle ? s->be_ops->w_settle(s->be) : 0;
     if (id == NULL) {
         err_set(&op->err, ERR_BAD_DATA, "entity id missing");
         return 0;
@@ -936,6 +939,25 @@ static void run_group(struct store *s, struct submission *group, struct event_li
         free(g.new_tenants[i]);
 }
 
+/* The backend's deferred work, in a transaction of its own (writer). */
+static void run_settle(struct store *s)
+{
+    int rc = s->be_ops->w_begin(s->be);
+
+    if (rc == 0 && (rc = s->be_ops->w_settle(s->be)) == 0)
+        rc = s->be_ops->w_commit(s->be);
+    if (rc) {
+        s->be_ops->w_rollback(s->be);
+        log_msg(LOG_ERROR, "store: deferred writes failed (%s), rolled back; kept for later",
+                err_name(rc));
+    }
+}
+
+static int settle_due(struct store *s)
+{
+    return s->be_ops->w_deferred != NULL && s->be_ops->w_deferred(s->be);
+}
+
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
@@ -948,10 +970,29 @@ static void *writer_main(void *arg)
         size_t n_ops;
 
         pthread_mutex_lock(&s->mu);
-        while (s->head == NULL && !s->stopping)
-            pthread_cond_wait(&s->cv, &s->mu);
+        while (s->head == NULL && !s->stopping) {
+            struct timespec ts;
+            if (!settle_due(s)) {
+                pthread_cond_wait(&s->cv, &s->mu);
+                continue;
+            }
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += STORE_SETTLE_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec += ts.tv_nsec / 1000000000L;
+                ts.tv_nsec %= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT && s->head == NULL &&
+                !s->stopping) {
+                pthread_mutex_unlock(&s->mu);
+                run_settle(s);
+                pthread_mutex_lock(&s->mu);
+            }
+        }
         if (s->head == NULL) {
             pthread_mutex_unlock(&s->mu);
+            if (settle_due(s))
+                run_settle(s); /* stopping: leave nothing pending */
             break;
         }
         group = last = s->head;
@@ -1021,6 +1062,16 @@ static void wake(void *ud)
     w->done = 1;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+int store_settle(struct store *s)
+{
+    struct store_op op = {.kind = STORE_SETTLE};
+
+    if (s->be_ops->w_settle == NULL)
+        return 0;
+    int rc = store_write(s, &op, 1);
+    return rc ? rc : op.err.code;
 }
 
 int store_write(struct store *s, struct store_op *ops, size_t n)
@@ -1785,6 +1836,9 @@ static long retention_pass(struct store *s, int64_t *min_age)
         int own;
         if (store_history_retention_get(s, l.names[i], &age, &own) != 0 || age <= 0)
             continue;
+        /* what the writer holds back in place first, so the pass sees it */
+        if (*min_age == 0 && store_settle(s) != 0)
+            log_msg(LOG_WARN, "store: retention: the writer's pending history rows stay pending");
         if (*min_age == 0 || age < *min_age)
             *min_age = age;
         int64_t before = tm_now_ms() - age;

@@ -100,6 +100,8 @@ enum store_op_kind {
                               .../attrs/{attr}/{instance_id}; ERR_NOT_FOUND if nothing */
     STORE_HISTORY_PATCH,   /* PATCH .../attrs/{attr}/{instance_id}: members of inst
                               replace the stored instance's */
+    STORE_SETTLE,          /* write what the backend holds back (history rows waiting
+                              to be written together); no entity (store_settle) */
 };
 
 /* One write. Inputs are borrowed: the submitter keeps them alive until the
@@ -139,6 +141,10 @@ int store_submit(struct store *s, struct store_op *ops, size_t n, store_done_fn 
 
 /* Submit and wait (for callers that may block: startup, tools, tests). */
 int store_write(struct store *s, struct store_op *ops, size_t n);
+/* Have the writer write what it holds back (history rows waiting to be
+ * written together, which readers already see): retention does before a
+ * pass; tests that look at the database's rows do too. */
+int store_settle(struct store *s);
 
 /* Free what the writer allocated in the results of ops. */
 void store_ops_clear(struct store_op *ops, size_t n);

@@ -40,6 +40,12 @@ struct store_backend_ops {
     int (*w_begin)(void *be);
     int (*w_commit)(void *be);
     void (*w_rollback)(void *be);
+    /* Optional. Work the backend deferred (history rows it holds back to
+     * write them together): w_deferred says there is some; w_settle does
+     * it, between w_begin and w_commit, when the writer has been idle for
+     * STORE_SETTLE_MS or is stopping. */
+    int (*w_deferred)(void *be);
+    int (*w_settle)(void *be);
     /* Tenant id by name; creates it when create != 0 (*created = 1), else
      * ERR_NO_TENANT. */
     int (*w_tenant)(void *be, const char *tenant, int create, int64_t *tid, int *created);

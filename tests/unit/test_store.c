@@ -359,26 +359,90 @@ static void history_write(struct store *s, enum store_op_kind kind, const char *
     store_ops_clear(&op, 1);
 }
 
-/* The length of column col (nums, body) of the history row at time t (-1:
- * no row), read beside the open store: WAL mode lets a second connection
- * read. */
-static int row_len_at(const char *col, int64_t t)
+/* The history's sub-rows as hist.c lays them out, read beside the open
+ * store (WAL mode lets a second connection read): a row of hist_rows is
+ * one write, or a chunk of several whose nums start with 0x00, then per
+ * write the zigzag deltas of its time and base, the varint lengths of its
+ * nums and body, and its nums; the chunk's body is theirs one after the
+ * other. Rows in t order (they never overlap), so the sub-rows are too. */
+struct hsub {
+    int64_t rid, t;
+    int nums_len, body_off, body_len;
+    int packed; /* its first body entry is packed */
+};
+
+static uint64_t t_varint(const unsigned char **p, const unsigned char *end)
 {
-    char path[512], sql[96];
+    uint64_t v = 0;
+    for (int shift = 0; *p < end; shift += 7) {
+        unsigned char c = *(*p)++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+    }
+    return v;
+}
+
+static int64_t t_zigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static int first_packed(const unsigned char *body, int len)
+{
+    const unsigned char *p = body, *end = body + len;
+    uint64_t n = t_varint(&p, end);
+    return n > 0 && p < end && *p == 0x01;
+}
+
+static int hist_subs(struct hsub *out, int max)
+{
+    char path[512];
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int len = -1;
+    int n = 0;
 
     snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
-    snprintf(sql, sizeof(sql), "SELECT length(%s) FROM hist_rows WHERE t = ?1", col);
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_int64(st, 1, t);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        len = sqlite3_column_int(st, 0);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT rid, t, nums, body FROM hist_rows ORDER BY t",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && n < max) {
+        int64_t rid = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
+        const unsigned char *p = sqlite3_column_blob(st, 2);
+        const unsigned char *end = p + sqlite3_column_bytes(st, 2);
+        const unsigned char *body = sqlite3_column_blob(st, 3);
+        int blen = sqlite3_column_bytes(st, 3), off = 0;
+        if (p == end || p[0] != 0x00) {
+            out[n++] = (struct hsub){rid, t, (int)(end - p), 0, blen, first_packed(body, blen)};
+            continue;
+        }
+        for (p++; p < end && n < max;) {
+            int64_t dt = t_zigzag(t_varint(&p, end));
+            (void)t_varint(&p, end); /* base */
+            int nl = (int)t_varint(&p, end), bl = (int)t_varint(&p, end);
+            t += dt;
+            out[n++] = (struct hsub){rid, t, nl, off, bl, first_packed(body + off, bl)};
+            off += bl;
+            p += nl;
+        }
+    }
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return len;
+    return n;
+}
+
+/* The length of the nums (col "nums") or body of the history's sub-row at
+ * time t (-1: none). */
+static int row_len_at(const char *col, int64_t t)
+{
+    struct hsub v[256];
+    int n = hist_subs(v, 256);
+
+    for (int i = 0; i < n; i++)
+        if (v[i].t == t)
+            return strcmp(col, "nums") == 0 ? v[i].nums_len : v[i].body_len;
+    return -1;
 }
 
 static int nums_len_at(const char *at)
@@ -552,25 +616,15 @@ static void texts_free(struct texts *c)
  * packed marker 0x01; JSON has '{' there), in order, as "t;" text. */
 static void packed_rows(char *out, size_t size)
 {
-    char path[512];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    struct hsub v[256];
+    int n = hist_subs(v, 256);
 
     out[0] = '\0';
-    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT t FROM hist_rows WHERE substr(body, 1, 1) < x'80'"
-                                        " AND substr(body, 2, 1) = x'01' OR substr(body, 1, 1)"
-                                        " >= x'80' AND substr(body, 3, 1) = x'01' ORDER BY t",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        size_t len = strlen(out);
-        snprintf(out + len, size - len, "%lld;", (long long)sqlite3_column_int64(st, 0));
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    for (int i = 0; i < n; i++)
+        if (v[i].packed) {
+            size_t len = strlen(out);
+            snprintf(out + len, size - len, "%lld;", (long long)v[i].t);
+        }
 }
 
 /* hist.c keeps common instances (a number or a short string, a unit, the
@@ -697,6 +751,7 @@ static void test_history_keeps_instance_text(void **state)
         cJSON_Delete(read);
     }
     texts_free(&got);
+    assert_int_equal(store_settle(s), 0); /* the rows in hist_rows, to look at */
     packed_rows(have_packed, sizeof(have_packed));
     assert_string_equal(have_packed, want_packed);
     /* nums: aid, delta, flags, then -12.75 as the varint of -1275 (2 bytes)
@@ -749,16 +804,24 @@ static void test_history_keeps_instance_text(void **state)
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 
     /* damaged packed entries are errors, not text: a string byte that
-     * packing never writes, then a cut entry */
+     * packing never writes (in the entry of the sub-row at t_row), then a
+     * cut row (its last entry, or a chunk shorter than its sub-rows say) */
+    struct hsub subs[256];
+    int n_subs = hist_subs(subs, 256), at = -1;
+    for (int i = 0; i < n_subs; i++)
+        if (subs[i].t == t_row)
+            at = i;
+    assert_true(at >= 0);
     static const char *const damage[] = {
-        "UPDATE hist_rows SET body = substr(body, 1, 4) || x'22' || substr(body, 6)"
-        " WHERE t = ?1",
-        "UPDATE hist_rows SET body = substr(body, 1, length(body) - 1) WHERE t = ?1",
+        "UPDATE hist_rows SET body = substr(body, 1, ?2 + 4) || x'22' || substr(body, ?2 + 6)"
+        " WHERE rid = ?1",
+        "UPDATE hist_rows SET body = substr(body, 1, length(body) - 1) WHERE rid = ?1 AND ?2 >= 0",
     };
     for (int k = 0; k < 2; k++) {
         struct store *s2;
         assert_int_equal(sqlite3_prepare_v2(db, damage[k], -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_int64(st, 1, t_row);
+        sqlite3_bind_int64(st, 1, subs[at].rid);
+        sqlite3_bind_int(st, 2, subs[at].body_off);
         assert_int_equal(sqlite3_step(st), SQLITE_DONE);
         sqlite3_finalize(st);
         s2 = open_store();

@@ -1,19 +1,22 @@
 /*
- * hist.c - the temporal history of the SQLite backend (schema v6; v8 bodies, v9 nums).
+ * hist.c - the temporal history of the SQLite backend (schema v6; v8 bodies,
+ * v9 nums, v13 chunks and the log).
  *
  * Every entity write appends the attribute instances it set. The layout
- * makes that append cost about one row per entity write, and keeps reads
- * of one entity over a time window on one index:
+ * makes that append cheap, and keeps reads of one entity over a time window
+ * on one index:
  *
- *   hist_ents(hk, tid, eid)           one key per (tenant, entity); unique (tid, eid)
+ *   hist_ents(hk, tid, eid, types, merged) one key per (tenant, entity)
  *   hist_attrs(aid, name)             attribute dictionary (expanded IRIs); unique name
  *   hist_ent_attrs(hk, aid)           which attributes of an entity have history
- *   hist_rows(rid, hk, t, nums, body) one row per (entity write, time): the
+ *   hist_rows(rid, hk, t, nums, body) one row per entity write and time (the
  *                                     instances one write appended for one entity
- *                                     at observedAt t (ms); index (hk, t, nums)
+ *                                     at observedAt t, ms), or (v13) a chunk of
+ *                                     an entity's writes; index (hk, t, nums)
+ *   hist_log(gid, dir, rows)          (v13) the writes waiting to become chunks
  *
- * A row's instances have the ids rid + delta. `nums` describes them, so that
- * aggregation and the instance lookups read only the index:
+ * A single row's instances have the ids rid + delta. `nums` describes them,
+ * so that aggregation and the instance lookups read only the index:
  *
  *   per instance  varint   aid
  *                 zigzag   iid - rid  (0, 1, 2... as appended; an instance whose
@@ -31,24 +34,30 @@
  *
  * `body` holds their text in the same order: varint length, then the JSON
  * text and a NUL, or (schema v8) a packed instance, which unpacks to the
- * same text (see "packed instances" below).
+ * same text (see "packed instances" below). A chunk (see "chunks") holds
+ * such writes one after the other.
  *
  * Why: v5 had one row per instance, indexed by (entity attribute, time), so
  * each instance was an insert at a random place of that index, and a group
  * commit of N writes of entities with 8 timed attributes rewrote ~8N index
- * pages into the WAL. Now an entity write touches the tail of one entity's
- * index range and appends one row (bench/README.md has the figures).
+ * pages into the WAL. v6 made it one row per entity write at the tail of
+ * the entity's index range; but a commit of writes to N entities still
+ * dirtied N index pages, one per entity. v13 writes an entity's writes ~30
+ * at a time (bench/README.md has the figures).
  *
  * instanceIds are never reused: the writer keeps the next one in memory
  * and its high-water mark in meta('hist_next_iid') at every commit that
  * appended history.
  *
- * Threads: the writer calls append/delete/get/set/flush/committed/rollback.
- * It buffers the rows of the entity it is appending to (up to HIST_PENDING
- * distinct times) and writes them when the entity changes, before it reads
- * or changes stored history, and before COMMIT. Readers (their own
- * connections) call sq__hist_read and sq__hist_aggr; retention runs on the
- * side connection under side_mu.
+ * Threads: the writer calls append/delete/get/set/begin/flush/committed/
+ * rollback/settle. It buffers the rows of the entity it is appending to (up
+ * to HIST_PENDING distinct times) and hands them over (pend_flush) when the
+ * entity changes, before it reads or changes stored history, and before
+ * COMMIT; they are then written, or kept pending (see "pending rows").
+ * Readers (their own connections) call sq__hist_read and sq__hist_aggr,
+ * which merge the log's pending rows with the stored ones; retention runs
+ * on the side connection under side_mu (the store has the writer settle
+ * first).
  */
 #include "store/sqlite/sqlite_int.h"
 
@@ -74,6 +83,7 @@
 #define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
 #define HIST_CACHE_MAX 262144    /* entries per writer key cache before it starts over */
 #define HIST_TEXT_KEEP 65536     /* bytes of the writer's instance text buffer kept */
+#define HIST_BUF_MAX ((size_t)1 << 36) /* cap of the scratch buffers that hold many rows */
 
 /* ---- row encoding ------------------------------------------------------- */
 
@@ -436,19 +446,6 @@ struct hcur {
     char unpacked[INST_PACKED_MAX];
 };
 
-static void hcur_init(struct hcur *c, sqlite3_stmt *st, int rid_col, int nums_col, int body_col)
-{
-    /* blob before bytes: SQLite's documented order for a pointer and length */
-    c->p = sqlite3_column_blob(st, nums_col);
-    c->end = c->p + sqlite3_column_bytes(st, nums_col);
-    c->bp = c->bend = NULL;
-    if (body_col >= 0) {
-        c->bp = sqlite3_column_blob(st, body_col);
-        c->bend = c->bp + sqlite3_column_bytes(st, body_col);
-    }
-    c->rid = rid_col >= 0 ? sqlite3_column_int64(st, rid_col) : 0;
-}
-
 /* Next instance: 1, 0 at the end, -1 on a damaged row. */
 static int hcur_next(struct hcur *c, struct hent *e)
 {
@@ -571,6 +568,227 @@ static int flags_of(double num, const char *ds)
     return (isnan(num) ? 0 : HF_NUM) | (ds ? HF_DS : 0);
 }
 
+/* ---- chunks (schema v13) ----------------------------------------------------
+ *
+ * A row of hist_rows is one write (the layout above; rid is its base), or a
+ * chunk of several writes of one entity. A chunk's nums start with
+ * CHUNK_MARK (an aid is never 0), then per write (a sub-row), in time order:
+ *   zigzag  its t minus the previous sub-row's (the first: minus the row's t)
+ *   zigzag  its base minus the previous base (the first: minus rid)
+ *   varint  the bytes of its nums, varint the bytes of its body
+ *   its nums, as a single row's (instances at base + delta)
+ * and the chunk's body is the sub-rows' bodies one after the other. A chunk's
+ * rid is an id of its own, taken from the instance ids so that it never
+ * equals a base; its t is its first sub-row's. An entity's rows never
+ * overlap in time: each ends before the next starts (single rows of
+ * databases written before v13 may share a time), so rows read in t order
+ * give their sub-rows in time order. rows_merge keeps it so.
+ *
+ * Why: a commit that appends a row to each of 1,000 entities dirties 1,000
+ * pages of the (hk, t, nums) index, one per entity, and writes them to the
+ * WAL and the database again (8 KiB each). A chunk of ~30 writes costs one
+ * index entry; the writes wait for it in hist_log (see "pending rows").
+ */
+#define CHUNK_MARK 0x00
+#define CHUNK_SUB_MAX 64    /* sub-rows per chunk (a merge may leave fewer) */
+#define CHUNK_NUMS_MAX 1536 /* nums bytes per chunk: its index entry stays on its page */
+
+/* A sub-row: one write's instances of one entity at time t. body NULL: not
+ * read. The pointers are into whatever holds the row (see each user). */
+struct sub {
+    int64_t t, base;
+    const uint8_t *nums, *body;
+    size_t nums_len, body_len;
+};
+
+struct subv {
+    struct sub *v;
+    size_t n, cap;
+};
+
+static int subv_push(struct subv *s, const struct sub *x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        struct sub *p = realloc(s->v, cap * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        s->v = p;
+        s->cap = cap;
+    }
+    s->v[s->n++] = *x;
+    return 0;
+}
+
+static void subv_free(struct subv *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Append the sub-rows of row (rid, t, nums, body) to out; body NULL: not
+ * read. ERR_INTERNAL: the row is damaged. */
+static int row_subs(int64_t rid, int64_t t, const uint8_t *nums, size_t nums_len,
+                    const uint8_t *body, size_t body_len, struct subv *out)
+{
+    const uint8_t *p = nums, *end = nums + nums_len, *bp = body, *bend = body + body_len;
+    int64_t pt = t, pb = rid;
+    int rc;
+
+    if (nums_len == 0 || nums[0] != CHUNK_MARK) {
+        struct sub x = {t, rid, nums, body, nums_len, body ? body_len : 0};
+        return subv_push(out, &x);
+    }
+    for (p++; p < end;) {
+        uint64_t dt, db, nl, bl;
+        struct sub x;
+        if (get_varint(&p, end, &dt) || get_varint(&p, end, &db) || get_varint(&p, end, &nl) ||
+            get_varint(&p, end, &bl) || nl > (uint64_t)(end - p))
+            return ERR_INTERNAL;
+        x.t = pt += unzigzag(dt);
+        x.base = pb += unzigzag(db);
+        x.nums = p;
+        x.nums_len = nl;
+        p += nl;
+        x.body = NULL;
+        x.body_len = 0;
+        if (body != NULL) {
+            if (bl > (uint64_t)(bend - bp))
+                return ERR_INTERNAL;
+            x.body = bp;
+            x.body_len = bl;
+            bp += bl;
+        }
+        if ((rc = subv_push(out, &x)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The sub-rows s[0 .. n) as one row with id rid: a single row when it is one
+ * whose base is rid, else a chunk. */
+static int row_encode(const struct sub *s, size_t n, int64_t rid, struct buf *nums,
+                      struct buf *body)
+{
+    int64_t pt = s[0].t, pb = rid;
+    uint8_t mark = CHUNK_MARK;
+    int rc = 0;
+
+    buf_reset(nums);
+    buf_reset(body);
+    if (n == 1 && s[0].base == rid) {
+        if ((rc = buf_append(nums, s[0].nums, s[0].nums_len)) == 0)
+            rc = buf_append(body, s[0].body, s[0].body_len);
+        return rc;
+    }
+    rc = buf_append(nums, &mark, 1);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t head[40];
+        size_t k = raw_varint(head, zigzag(s[i].t - pt));
+        k += raw_varint(head + k, zigzag(s[i].base - pb));
+        k += raw_varint(head + k, s[i].nums_len);
+        k += raw_varint(head + k, s[i].body_len);
+        if ((rc = buf_append(nums, head, k)) == 0 &&
+            (rc = buf_append(nums, s[i].nums, s[i].nums_len)) == 0)
+            rc = buf_append(body, s[i].body, s[i].body_len);
+        pt = s[i].t;
+        pb = s[i].base;
+    }
+    return rc;
+}
+
+/* A pending row as hist_log and the writer keep it: zigzag t, varint base,
+ * varint nums bytes, varint body bytes, the nums, the body. */
+static int lrow_put(struct buf *b, int64_t t, int64_t base, const void *nums, size_t nums_len,
+                    const void *body, size_t body_len)
+{
+    uint8_t head[40];
+    size_t k = raw_varint(head, zigzag(t));
+    int rc;
+
+    k += raw_varint(head + k, (uint64_t)base);
+    k += raw_varint(head + k, nums_len);
+    k += raw_varint(head + k, body_len);
+    if ((rc = buf_append(b, head, k)) == 0 && (rc = buf_append(b, nums, nums_len)) == 0)
+        rc = buf_append(b, body, body_len);
+    return rc;
+}
+
+/* Append the pending rows in p .. end to out (pointers into p's memory). */
+static int lrows_subs(const uint8_t *p, const uint8_t *end, struct subv *out)
+{
+    int rc;
+
+    while (p < end) {
+        uint64_t t, base, nl, bl;
+        struct sub x;
+        if (get_varint(&p, end, &t) || get_varint(&p, end, &base) || get_varint(&p, end, &nl) ||
+            get_varint(&p, end, &bl) || nl > (uint64_t)(end - p) || bl > (uint64_t)(end - p) - nl)
+            return ERR_INTERNAL;
+        x.t = unzigzag(t);
+        x.base = (int64_t)base;
+        x.nums = p;
+        x.nums_len = nl;
+        x.body = p + nl;
+        x.body_len = bl;
+        p += nl + bl;
+        if ((rc = subv_push(out, &x)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Sort sub-rows by time, keeping the order of those of one time. */
+struct skey {
+    int64_t t;
+    size_t i;
+};
+
+static int skey_cmp(const void *x, const void *y)
+{
+    const struct skey *a = x, *b = y;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int sub_sort(struct subv *s)
+{
+    struct skey *k;
+    struct sub *v;
+    size_t i;
+
+    for (i = 1; i < s->n && s->v[i - 1].t <= s->v[i].t; i++)
+        ;
+    if (i >= s->n)
+        return 0; /* already in order: the common case */
+    k = malloc(s->n * sizeof(*k));
+    v = malloc(s->n * sizeof(*v));
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        return ERR_NOMEM;
+    }
+    for (i = 0; i < s->n; i++)
+        k[i] = (struct skey){s->v[i].t, i};
+    qsort(k, s->n, sizeof(*k), skey_cmp);
+    for (i = 0; i < s->n; i++)
+        v[i] = s->v[k[i].i];
+    memcpy(s->v, v, s->n * sizeof(*v));
+    free(k);
+    free(v);
+    return 0;
+}
+
+static void hcur_sub(struct hcur *c, const struct sub *s)
+{
+    c->p = s->nums;
+    c->end = s->nums + s->nums_len;
+    c->bp = s->body;
+    c->bend = s->body ? s->body + s->body_len : NULL;
+    c->rid = s->base;
+}
+
 /* ---- writer state --------------------------------------------------------- */
 
 enum hstmt {
@@ -586,6 +804,13 @@ enum hstmt {
     H_ROW_UPD,
     H_ROW_DEL,
     H_ENT_ROWS,
+    H_ROW_BEFORE,
+    H_ROWS_IN,
+    H_ROW_AT_T,
+    H_ROWS_AT_T,
+    H_MERGED,
+    H_LOG_ADD,
+    H_LOG_DEL,
     N_HSTMT
 };
 
@@ -599,9 +824,17 @@ static const char *const hsql[N_HSTMT] = {
     [H_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('hist_next_iid', ?1)",
     [H_ROW_GET] = "SELECT rid, hk, t, nums, body FROM hist_rows WHERE rid = ?1",
     [H_ROW_AT] = "SELECT rid FROM hist_rows WHERE rid <= ?1 ORDER BY rid DESC LIMIT 1",
-    [H_ROW_UPD] = "UPDATE hist_rows SET nums = ?2, body = ?3 WHERE rid = ?1",
+    [H_ROW_UPD] = "UPDATE hist_rows SET nums = ?2, body = ?3, t = ?4 WHERE rid = ?1",
     [H_ROW_DEL] = "DELETE FROM hist_rows WHERE rid = ?1",
-    [H_ENT_ROWS] = "SELECT rid, nums FROM hist_rows WHERE hk = ?1",
+    [H_ENT_ROWS] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1",
+    [H_ROW_BEFORE] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t < ?2"
+                     " ORDER BY t DESC LIMIT 1",
+    [H_ROWS_IN] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t > ?2 AND t <= ?3",
+    [H_ROW_AT_T] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t = ?2 LIMIT 1",
+    [H_ROWS_AT_T] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t = ?2",
+    [H_MERGED] = "UPDATE hist_ents SET merged = ?2 WHERE hk = ?1",
+    [H_LOG_ADD] = "INSERT INTO hist_log(gid, dir, rows) VALUES (?1, ?2, ?3)",
+    [H_LOG_DEL] = "DELETE FROM hist_log WHERE gid = ?1",
 };
 
 /* A set of (hk, aid) pairs, both below 2^32 (others are never cached):
@@ -667,11 +900,64 @@ static void pairset_add(struct pairset *ps, uint64_t key)
     }
 }
 
+/* ---- pending rows (writer) --------------------------------------------------
+ *
+ * An entity written again within HOT_GROUPS groups keeps its new rows in
+ * memory (struct pent) until it has PEND_CAP(hk) of them (24..39, spread by
+ * hk so that entities written together do not all reach it in one group),
+ * PEND_NUMS_MAX bytes of nums or PEND_BYTES_MAX in all; they then become
+ * chunks (pent_write, rows_merge). Until then, the commit of each group
+ * also writes one row of hist_log(gid, dir, rows): gid is the first
+ * instance id of the group (ids only grow, so gids do too), rows the rows
+ * its entities appended and still have pending (lrow_put), dir an entry per
+ * entity (LOG_DIR_ENTRY: hk, offset, length; sorted by hk). That row is
+ * what makes them durable, and what readers merge with the chunks
+ * (hpend_load). hist_ents.merged (v13) is the gid of the group that last
+ * wrote the entity's pending rows as chunks: its log entries of earlier
+ * groups are in chunks, those of that group and later are not. That holds
+ * because a group's log row is written last, after every chunk the group
+ * writes, and holds only what is still pending then. A log row goes when
+ * none of its entities has rows of it pending any more; past LOG_GROUPS_MAX
+ * groups, those entities' rows are written first. When the writer has
+ * nothing to do (store.c, w_settle), every pending row is written and the
+ * log emptied. Open and rollback rebuild the pending rows from the log
+ * (pend_rebuild).
+ *
+ * An entity not written for HOT_GROUPS groups (a city's sensors, every few
+ * minutes each, among thousands) has its row written at once: holding it
+ * would save nothing.
+ */
+#define HOT_GROUPS 16
+#define PEND_CAP(hk) (24 + (uint32_t)((uint64_t)(hk) * 11 % 16))
+#define PEND_NUMS_MAX 1200
+#define PEND_BYTES_MAX 32768 /* of rows: instances kept as JSON text can be big */
+#define LOG_GROUPS_MAX 64
+#define LOG_DIR_ENTRY 16 /* int64 hk, uint32 offset, uint32 length (host order) */
+#define PENT_SWEEP 64    /* groups between sweeps of the entities no longer hot */
+
+struct pent {
+    int64_t hk;
+    int64_t seen;     /* the number of the group that last appended to it */
+    int64_t listed;   /* the number of the group whose touched list has it */
+    int64_t first;    /* gid of the group of its oldest pending row; 0: none */
+    size_t group_off; /* where the rows this group appended start in rows */
+    struct buf rows;  /* its pending rows (lrow_put) */
+    uint32_t n, nums; /* how many, and their nums bytes */
+};
+
+struct lgroup { /* a row of hist_log */
+    int64_t gid, no; /* its gid, and the number of the group that wrote it */
+    int64_t *hks;    /* the entities in its directory */
+    size_t n;
+};
+
 struct sq_hist {
     sqlite3 *db;
     sqlite3_stmt *st[N_HSTMT];
     int64_t next_iid;  /* id of the next instance appended */
     int64_t saved_iid; /* next_iid as of the last commit (= meta) */
+    int64_t gid;       /* the group being written: its gid (next_iid at its start) */
+    int64_t group_no;  /* and its number, counted since open */
     /* key caches: "tid\x1feid" -> hk, name -> aid, and the (hk, aid) pairs
      * known to be in hist_ent_attrs; cleared on rollback (their rows went
      * with it) and when they grow too big */
@@ -688,6 +974,19 @@ struct sq_hist {
     int n_pend;
     struct buf text;         /* an appended instance's JSON, when it does not pack */
     struct tcache tcache[2]; /* observedAt; createdAt and modifiedAt */
+    /* pending rows: the entities (open addressing by hk), those this group
+     * appended to, and the rows of hist_log, oldest first */
+    struct pent **pents;
+    size_t pents_cap, pents_n;
+    struct pent **touched;
+    size_t n_touched, cap_touched;
+    struct lgroup *log;
+    size_t log_n, log_cap;
+    /* scratch of rows_merge and the log */
+    struct subv sv, mv, tmp;
+    struct buf mnums, mbody, mold, ldir, lrows;
+    int64_t *rids;
+    size_t n_rids, cap_rids;
 };
 
 static void caches_clear(struct sq_hist *h)
@@ -812,18 +1111,584 @@ static int row_insert(struct sq_hist *h, int64_t rid, int64_t hk, int64_t t, con
     return sq__step_done(st) ? sq__err(h->db, "history append") : 0;
 }
 
-/* Write the buffered rows: each gets the next ids. */
-static int pend_flush(struct sq_hist *h)
+static int rid_add(struct sq_hist *h, int64_t rid)
 {
+    if (h->n_rids == h->cap_rids) {
+        size_t cap = h->cap_rids ? h->cap_rids * 2 : 16;
+        int64_t *p = realloc(h->rids, cap * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        h->rids = p;
+        h->cap_rids = cap;
+    }
+    h->rids[h->n_rids++] = rid;
+    return 0;
+}
+
+/* Write the sub-rows s[a .. b) (of one time, or whole times) as one row. */
+static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a, size_t b)
+{
+    int64_t rid = b - a == 1 ? s->v[a].base : h->next_iid++;
+    int rc = row_encode(s->v + a, b - a, rid, &h->mnums, &h->mbody);
+
+    return rc ? rc : row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody);
+}
+
+/* Write the sub-rows s (in time order) as rows of entity hk: chunks of up
+ * to CHUNK_SUB_MAX sub-rows and CHUNK_NUMS_MAX bytes of nums. A chunk of
+ * several times holds every sub-row of each of them; a time with more
+ * sub-rows than fit is written as rows of that time alone (rows of one time
+ * may share it: read in t order, they still give sub-rows in time order). */
+static int rows_write(struct sq_hist *h, int64_t hk, const struct subv *s)
+{
+    size_t a = 0, bytes = 0, i = 0;
     int rc = 0;
 
-    for (int i = 0; i < h->n_pend; i++) {
-        struct hrow *r = &h->pend[i];
-        if (rc == 0 && (rc = row_insert(h, h->next_iid, h->hk, r->t, &r->nums, &r->body)) == 0)
-            h->next_iid += r->n;
-        hrow_clear(r);
+    while (rc == 0 && i < s->n) {
+        size_t j = i, run = 0; /* the sub-rows of the time at i: [i, j) */
+        while (j < s->n && s->v[j].t == s->v[i].t)
+            run += s->v[j++].nums_len + 8;
+        if (i > a && (j - a > CHUNK_SUB_MAX || bytes + run > CHUNK_NUMS_MAX)) {
+            rc = row_put(h, hk, s, a, i); /* the chunk so far, without this time */
+            a = i;
+            bytes = 0;
+        }
+        if (rc == 0 && (j - i > CHUNK_SUB_MAX || run > CHUNK_NUMS_MAX)) {
+            for (size_t k = i; rc == 0 && k < j;) { /* a time too big for a chunk */
+                size_t e = k, nb = 0;
+                while (e < j && e - k < CHUNK_SUB_MAX &&
+                       (e == k || nb + s->v[e].nums_len + 8 <= CHUNK_NUMS_MAX))
+                    nb += s->v[e++].nums_len + 8;
+                rc = row_put(h, hk, s, k, e);
+                k = e;
+            }
+            a = j;
+            bytes = 0;
+        } else {
+            bytes += run;
+        }
+        i = j;
     }
+    if (rc == 0 && a < s->n)
+        rc = row_put(h, hk, s, a, s->n);
+    return rc;
+}
+
+/* Is row (rid, t, nums) of one time? Sets *last to its last time. */
+static int row_last(struct sq_hist *h, sqlite3_stmt *st, int64_t *last)
+{
+    int rc;
+
+    h->tmp.n = 0;
+    rc = row_subs(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                  sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), NULL, 0,
+                  &h->tmp);
+    *last = rc == 0 && h->tmp.n > 0 ? h->tmp.v[h->tmp.n - 1].t : sqlite3_column_int64(st, 1);
+    return rc;
+}
+
+/* Add the sub-rows p to entity hk's rows. Usually they all come after its
+ * last row and are just written; rows they overlap in time (late data, an
+ * instance moved to another time) are read, deleted and written again
+ * with them, in time order (of one time: the stored ones first). When the
+ * only rows at p's first time are rows of that time alone (writes that
+ * keep one observedAt), p's sub-rows of that time are written as a row of
+ * their own beside them instead. Sorts p. */
+static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
+{
+    sqlite3_stmt *st;
+    int64_t lo, hi, last;
+    int rc, step, overlap = 0, ties = 0;
+
+    if (p->n == 0)
+        return 0;
+    if ((rc = sub_sort(p)) != 0)
+        return rc;
+    lo = p->v[0].t;
+    hi = p->v[p->n - 1].t;
+    h->n_rids = 0;
+    st = h->st[H_ROW_BEFORE]; /* the row before lo, when it reaches lo */
+    sqlite3_bind_int64(st, 1, hk);
+    sqlite3_bind_int64(st, 2, lo);
+    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = row_last(h, st, &last)) == 0 && last >= lo) {
+            overlap = 1;
+            rc = rid_add(h, sqlite3_column_int64(st, 0));
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = sq__err(h->db, "history merge");
+    }
+    sqlite3_reset(st);
+    /* the first row at lo: of that time alone (then all rows there are), or the only one */
+    st = h->st[H_ROW_AT_T];
+    sqlite3_bind_int64(st, 1, hk);
+    sqlite3_bind_int64(st, 2, lo);
+    if (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = row_last(h, st, &last)) == 0 && last == lo)
+            ties = 1;
+        else
+            overlap = 1;
+    } else if (rc == 0 && step != SQLITE_DONE) {
+        rc = sq__err(h->db, "history merge");
+    }
+    sqlite3_reset(st);
+    st = h->st[H_ROWS_IN]; /* rows that start in (lo, hi] */
+    sqlite3_bind_int64(st, 1, hk);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        overlap = 1;
+        rc = rid_add(h, sqlite3_column_int64(st, 0));
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq__err(h->db, "history merge");
+    sqlite3_reset(st);
+    if (rc == 0 && overlap) { /* every row at lo joins the rewrite */
+        st = h->st[H_ROWS_AT_T];
+        sqlite3_bind_int64(st, 1, hk);
+        sqlite3_bind_int64(st, 2, lo);
+        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+            rc = rid_add(h, sqlite3_column_int64(st, 0));
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = sq__err(h->db, "history merge");
+        sqlite3_reset(st);
+    }
+    if (rc != 0)
+        return rc;
+    if (!overlap && !ties)
+        return rows_write(h, hk, p);
+    if (!overlap) { /* beside the rows of time lo: p's sub-rows of that time, then the rest */
+        size_t j = 0;
+        struct subv rest;
+        while (j < p->n && p->v[j].t == lo)
+            j++;
+        if ((rc = rows_write(h, hk, &(struct subv){p->v, j, j})) != 0 || j == p->n)
+            return rc;
+        rest = (struct subv){p->v + j, p->n - j, p->n - j};
+        return rows_write(h, hk, &rest);
+    }
+
+    /* copy the overlapped rows (their statement moves on), delete them */
+    struct moff {
+        int64_t t;
+        size_t nums, nums_len, body, body_len;
+    } *mo = malloc(h->n_rids * sizeof(*mo));
+    if (mo == NULL)
+        return ERR_NOMEM;
+    buf_reset(&h->mold);
+    for (size_t i = 0; rc == 0 && i < h->n_rids; i++) {
+        struct moff *o = &mo[i];
+        st = h->st[H_ROW_GET];
+        sqlite3_bind_int64(st, 1, h->rids[i]);
+        if ((step = sqlite3_step(st)) != SQLITE_ROW) {
+            rc = step == SQLITE_DONE ? ERR_INTERNAL : sq__err(h->db, "history merge");
+        } else {
+            o->t = sqlite3_column_int64(st, 2);
+            o->nums = h->mold.len;
+            o->nums_len = (size_t)sqlite3_column_bytes(st, 3);
+            if ((rc = buf_append(&h->mold, sqlite3_column_blob(st, 3), o->nums_len)) == 0) {
+                o->body = h->mold.len;
+                o->body_len = (size_t)sqlite3_column_bytes(st, 4);
+                rc = buf_append(&h->mold, sqlite3_column_blob(st, 4), o->body_len);
+            }
+        }
+        sqlite3_reset(st);
+        if (rc == 0) {
+            st = h->st[H_ROW_DEL];
+            sqlite3_bind_int64(st, 1, h->rids[i]);
+            if (sq__step_done(st))
+                rc = sq__err(h->db, "history merge");
+        }
+    }
+    h->mv.n = 0;
+    for (size_t i = 0; rc == 0 && i < h->n_rids; i++) {
+        const uint8_t *m = (const uint8_t *)h->mold.data;
+        rc = row_subs(h->rids[i], mo[i].t, m + mo[i].nums, mo[i].nums_len, m + mo[i].body,
+                      mo[i].body_len, &h->mv);
+    }
+    free(mo);
+    if (rc == ERR_INTERNAL)
+        log_msg(LOG_ERROR, "sqlite: a history row of entity key %" PRId64 " is damaged", hk);
+    for (size_t i = 0; rc == 0 && i < p->n; i++)
+        rc = subv_push(&h->mv, &p->v[i]);
+    if (rc == 0 && (rc = sub_sort(&h->mv)) == 0)
+        rc = rows_write(h, hk, &h->mv);
+    return rc;
+}
+
+static size_t pent_slot(struct pent **t, size_t cap, int64_t hk)
+{
+    uint64_t x = (uint64_t)hk * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(x >> 32) & (cap - 1);
+
+    while (t[i] != NULL && t[i]->hk != hk)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+static struct pent *pent_find(struct sq_hist *h, int64_t hk)
+{
+    return h->pents_cap ? h->pents[pent_slot(h->pents, h->pents_cap, hk)] : NULL;
+}
+
+/* Rebuild the table with the entities keep() wants (the others are freed). */
+static int pents_rehash(struct sq_hist *h, size_t cap,
+                        int (*keep)(const struct sq_hist *h, const struct pent *pe))
+{
+    struct pent **t = calloc(cap, sizeof(*t));
+    size_t n = 0;
+
+    if (t == NULL)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < h->pents_cap; i++) {
+        struct pent *pe = h->pents[i];
+        if (pe == NULL)
+            continue;
+        if (keep(h, pe)) {
+            t[pent_slot(t, cap, pe->hk)] = pe;
+            n++;
+        } else {
+            buf_free(&pe->rows);
+            free(pe);
+        }
+    }
+    free(h->pents);
+    h->pents = t;
+    h->pents_cap = cap;
+    h->pents_n = n;
+    return 0;
+}
+
+static int keep_all(const struct sq_hist *h, const struct pent *pe)
+{
+    (void)h;
+    (void)pe;
+    return 1;
+}
+
+static int keep_live(const struct sq_hist *h, const struct pent *pe)
+{
+    return pe->first != 0 || pe->seen >= h->group_no - HOT_GROUPS;
+}
+
+static void pents_free(struct sq_hist *h)
+{
+    for (size_t i = 0; i < h->pents_cap; i++)
+        if (h->pents[i] != NULL) {
+            buf_free(&h->pents[i]->rows);
+            free(h->pents[i]);
+        }
+    free(h->pents);
+    h->pents = NULL;
+    h->pents_cap = h->pents_n = 0;
+}
+
+static struct pent *pent_get(struct sq_hist *h, int64_t hk)
+{
+    struct pent *pe = pent_find(h, hk);
+
+    if (pe != NULL)
+        return pe;
+    if ((h->pents_n + 1) * 2 > h->pents_cap &&
+        pents_rehash(h, h->pents_cap ? h->pents_cap * 2 : 1024, keep_all) != 0)
+        return NULL;
+    if ((pe = calloc(1, sizeof(*pe))) == NULL)
+        return NULL;
+    pe->hk = hk;
+    buf_init(&pe->rows, HIST_ROW_MAX);
+    h->pents[pent_slot(h->pents, h->pents_cap, hk)] = pe;
+    h->pents_n++;
+    return pe;
+}
+
+/* Write entity pe's pending rows as chunks. */
+static int pent_write(struct sq_hist *h, struct pent *pe)
+{
+    sqlite3_stmt *st = h->st[H_MERGED];
+    int rc;
+
+    if (pe->rows.len == 0)
+        return 0;
+    h->sv.n = 0;
+    if ((rc = lrows_subs((const uint8_t *)pe->rows.data,
+                         (const uint8_t *)pe->rows.data + pe->rows.len, &h->sv)) != 0 ||
+        (rc = rows_merge(h, pe->hk, &h->sv)) != 0)
+        return rc;
+    if (pe->first < h->gid) { /* some are in log rows of earlier groups */
+        sqlite3_bind_int64(st, 1, pe->hk);
+        sqlite3_bind_int64(st, 2, h->gid);
+        if (sq__step_done(st))
+            return sq__err(h->db, "history merge");
+    }
+    buf_reset(&pe->rows);
+    pe->n = pe->nums = 0;
+    pe->first = 0;
+    pe->group_off = 0;
+    return 0;
+}
+
+/* Write the pending rows of entity hk (before its history is read or
+ * changed on the writer). */
+static int ent_settle(struct sq_hist *h, int64_t hk)
+{
+    struct pent *pe = pent_find(h, hk);
+    return pe ? pent_write(h, pe) : 0;
+}
+
+/* Hand the buffered rows of the current entity over: each gets the next
+ * ids; they are written now, or kept pending (see above). */
+static int pend_flush(struct sq_hist *h)
+{
+    struct pent *pe;
+    int rc = 0;
+
+    if (h->n_pend == 0)
+        return 0;
+    if ((pe = pent_get(h, h->hk)) == NULL) {
+        rc = ERR_NOMEM;
+    } else if (pe->first == 0 && (pe->seen == 0 || pe->seen < h->group_no - HOT_GROUPS)) {
+        h->sv.n = 0; /* not hot: straight to hist_rows */
+        for (int i = 0; rc == 0 && i < h->n_pend; i++) {
+            struct hrow *r = &h->pend[i];
+            struct sub x = {r->t, h->next_iid, (const uint8_t *)r->nums.data,
+                            (const uint8_t *)r->body.data, r->nums.len, r->body.len};
+            h->next_iid += r->n;
+            rc = subv_push(&h->sv, &x);
+        }
+        if (rc == 0)
+            rc = rows_merge(h, h->hk, &h->sv);
+    } else {
+        if (pe->listed != h->group_no) { /* the first pending rows of this group */
+            if (h->n_touched == h->cap_touched) {
+                size_t cap = h->cap_touched ? h->cap_touched * 2 : 256;
+                struct pent **p = realloc(h->touched, cap * sizeof(*p));
+                if (p == NULL)
+                    rc = ERR_NOMEM;
+                else {
+                    h->touched = p;
+                    h->cap_touched = cap;
+                }
+            }
+            if (rc == 0) {
+                h->touched[h->n_touched++] = pe;
+                pe->listed = h->group_no;
+                pe->group_off = pe->rows.len;
+            }
+        }
+        for (int i = 0; rc == 0 && i < h->n_pend; i++) {
+            struct hrow *r = &h->pend[i];
+            rc = lrow_put(&pe->rows, r->t, h->next_iid, r->nums.data, r->nums.len, r->body.data,
+                          r->body.len);
+            h->next_iid += r->n;
+            pe->n++;
+            pe->nums += (uint32_t)r->nums.len;
+        }
+        if (rc == 0 && pe->first == 0)
+            pe->first = h->gid;
+        if (rc == 0 && (pe->n >= PEND_CAP(pe->hk) || pe->nums >= PEND_NUMS_MAX ||
+                        pe->rows.len >= PEND_BYTES_MAX))
+            rc = pent_write(h, pe);
+    }
+    if (pe != NULL)
+        pe->seen = h->group_no;
+    for (int i = 0; i < h->n_pend; i++)
+        hrow_clear(&h->pend[i]);
     h->n_pend = 0;
+    return rc;
+}
+
+static int pent_hk_cmp(const void *x, const void *y)
+{
+    const struct pent *a = *(struct pent *const *)x, *b = *(struct pent *const *)y;
+    return a->hk < b->hk ? -1 : a->hk > b->hk;
+}
+
+static int lgroup_push(struct sq_hist *h, int64_t gid, int64_t no, int64_t *hks, size_t n)
+{
+    if (h->log_n == h->log_cap) {
+        size_t cap = h->log_cap ? h->log_cap * 2 : 64;
+        struct lgroup *p = realloc(h->log, cap * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        h->log = p;
+        h->log_cap = cap;
+    }
+    h->log[h->log_n++] = (struct lgroup){gid, no, hks, n};
+    return 0;
+}
+
+static void hlog_forget(struct sq_hist *h)
+{
+    for (size_t i = 0; i < h->log_n; i++)
+        free(h->log[i].hks);
+    h->log_n = 0;
+}
+
+/* The group's row of hist_log: what its entities appended and still have
+ * pending. */
+static int hlog_write(struct sq_hist *h)
+{
+    sqlite3_stmt *st = h->st[H_LOG_ADD];
+    int64_t *hks = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (h->n_touched == 0)
+        return 0;
+    qsort(h->touched, h->n_touched, sizeof(*h->touched), pent_hk_cmp);
+    buf_reset(&h->ldir);
+    buf_reset(&h->lrows);
+    if ((hks = malloc(h->n_touched * sizeof(*hks))) == NULL)
+        rc = ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < h->n_touched; i++) {
+        const struct pent *pe = h->touched[i];
+        uint8_t e[LOG_DIR_ENTRY];
+        uint32_t off = (uint32_t)h->lrows.len, len = (uint32_t)(pe->rows.len - pe->group_off);
+        if (pe->rows.len <= pe->group_off)
+            continue;
+        if (h->lrows.len + len > UINT32_MAX) {
+            rc = ERR_TOO_LARGE;
+            break;
+        }
+        memcpy(e, &pe->hk, 8);
+        memcpy(e + 8, &off, 4);
+        memcpy(e + 12, &len, 4);
+        if ((rc = buf_append(&h->ldir, e, sizeof(e))) == 0)
+            rc = buf_append(&h->lrows, pe->rows.data + pe->group_off, len);
+        hks[n++] = pe->hk;
+    }
+    h->n_touched = 0;
+    if (rc == 0 && n > 0) {
+        sqlite3_bind_int64(st, 1, h->gid);
+        sqlite3_bind_blob(st, 2, h->ldir.data, (int)h->ldir.len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, h->lrows.data, (int)h->lrows.len, SQLITE_STATIC);
+        if (sq__step_done(st))
+            rc = sq__err(h->db, "history log");
+        else if ((rc = lgroup_push(h, h->gid, h->group_no, hks, n)) == 0)
+            hks = NULL;
+    }
+    free(hks);
+    return rc;
+}
+
+/* Delete the log rows none of whose entities has rows of them pending,
+ * oldest first; one past LOG_GROUPS_MAX groups (all: any) has its entities'
+ * pending rows written first. */
+static int hlog_trim(struct sq_hist *h, int all)
+{
+    sqlite3_stmt *st = h->st[H_LOG_DEL];
+    size_t done = 0;
+    int rc = 0;
+
+    while (rc == 0 && done < h->log_n) {
+        struct lgroup *g = &h->log[done];
+        int force = all || g->no < h->group_no - LOG_GROUPS_MAX, live = 0;
+        for (size_t i = 0; rc == 0 && !live && i < g->n; i++) {
+            struct pent *pe = pent_find(h, g->hks[i]);
+            if (pe == NULL || pe->first == 0 || pe->first > g->gid)
+                continue;
+            if (force)
+                rc = pent_write(h, pe);
+            else
+                live = 1;
+        }
+        if (rc != 0 || live)
+            break;
+        sqlite3_bind_int64(st, 1, g->gid);
+        if (sq__step_done(st))
+            rc = sq__err(h->db, "history log");
+        else
+            free(g->hks);
+        if (rc == 0)
+            done++;
+    }
+    if (done > 0) {
+        memmove(h->log, h->log + done, (h->log_n - done) * sizeof(*h->log));
+        h->log_n -= done;
+    }
+    return rc;
+}
+
+/* Rebuild the pending rows from hist_log (at open, after a rollback). */
+static int pend_rebuild(struct sq_hist *h)
+{
+    sqlite3_stmt *logs = NULL, *merged = NULL;
+    int rc = 0, step;
+
+    hlog_forget(h);
+    h->n_touched = 0;
+    pents_free(h);
+    if (sqlite3_prepare_v2(h->db, "SELECT gid, dir, rows FROM hist_log ORDER BY gid", -1, &logs,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db, "SELECT merged FROM hist_ents WHERE hk = ?1", -1, &merged,
+                           NULL) != SQLITE_OK) {
+        rc = sq__err(h->db, "history log");
+        goto out;
+    }
+    while (rc == 0 && (step = sqlite3_step(logs)) == SQLITE_ROW) {
+        int64_t gid = sqlite3_column_int64(logs, 0), *hks;
+        const uint8_t *dir = sqlite3_column_blob(logs, 1);
+        size_t n = (size_t)sqlite3_column_bytes(logs, 1) / LOG_DIR_ENTRY, k = 0;
+        const uint8_t *rows = sqlite3_column_blob(logs, 2);
+        size_t rows_len = (size_t)sqlite3_column_bytes(logs, 2);
+
+        if ((hks = malloc((n ? n : 1) * sizeof(*hks))) == NULL) {
+            rc = ERR_NOMEM;
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            int64_t hk, m = 0;
+            uint32_t off, len;
+            struct pent *pe;
+            memcpy(&hk, dir + i * LOG_DIR_ENTRY, 8);
+            memcpy(&off, dir + i * LOG_DIR_ENTRY + 8, 4);
+            memcpy(&len, dir + i * LOG_DIR_ENTRY + 12, 4);
+            if ((size_t)off + len > rows_len) {
+                rc = ERR_INTERNAL;
+                break;
+            }
+            sqlite3_bind_int64(merged, 1, hk);
+            step = sqlite3_step(merged);
+            m = step == SQLITE_ROW ? sqlite3_column_int64(merged, 0) : 0;
+            sqlite3_reset(merged);
+            if (step != SQLITE_ROW || gid < m)
+                continue; /* the entity's history is gone, or this is in chunks */
+            hks[k++] = hk;
+            if ((pe = pent_get(h, hk)) == NULL) {
+                rc = ERR_NOMEM;
+                break;
+            }
+            h->sv.n = 0;
+            if ((rc = lrows_subs(rows + off, rows + off + len, &h->sv)) != 0 ||
+                (rc = buf_append(&pe->rows, rows + off, len)) != 0)
+                break;
+            for (size_t j = 0; j < h->sv.n; j++) {
+                struct hcur c;
+                struct hent e;
+                pe->nums += (uint32_t)h->sv.v[j].nums_len;
+                hcur_sub(&c, &h->sv.v[j]);
+                while (hcur_next(&c, &e) == 1)
+                    if (e.iid >= h->next_iid)
+                        h->next_iid = e.iid + 1;
+            }
+            pe->n += (uint32_t)h->sv.n;
+            if (pe->first == 0)
+                pe->first = gid;
+            pe->seen = h->group_no;
+        }
+        if (rc == 0)
+            rc = lgroup_push(h, gid, h->group_no, hks, k);
+        if (rc != 0)
+            free(hks);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq__err(h->db, "history log");
+    if (rc == ERR_INTERNAL)
+        log_msg(LOG_ERROR, "sqlite: the history log is damaged");
+out:
+    sqlite3_finalize(logs);
+    sqlite3_finalize(merged);
+    h->saved_iid = h->next_iid;
     return rc;
 }
 
@@ -877,13 +1742,27 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
     return rc;
 }
 
+void sq__hist_begin(struct sqlite_be *be)
+{
+    struct sq_hist *h = be->hist;
+
+    h->group_no++;
+    h->gid = h->next_iid;
+    h->n_touched = 0;
+}
+
 int sq__hist_flush(struct sqlite_be *be)
 {
     struct sq_hist *h = be->hist;
     sqlite3_stmt *st = h->st[H_META];
     int rc;
 
-    if ((rc = pend_flush(h)) != 0)
+    /* trim first: a row it writes pending must not be in this group's log
+     * row too (merged = this gid would not tell them apart) */
+    if ((rc = pend_flush(h)) != 0 || (rc = hlog_trim(h, 0)) != 0 || (rc = hlog_write(h)) != 0)
+        return rc;
+    if (h->group_no % PENT_SWEEP == 0 &&
+        (rc = pents_rehash(h, h->pents_cap ? h->pents_cap : 1024, keep_live)) != 0)
         return rc;
     if (h->next_iid == h->saved_iid)
         return 0;
@@ -891,11 +1770,23 @@ int sq__hist_flush(struct sqlite_be *be)
     return sq__step_done(st) ? sq__err(h->db, "history id") : 0;
 }
 
+int sq__hist_deferred(struct sqlite_be *be)
+{
+    return be->hist != NULL && be->hist->log_n > 0;
+}
+
+int sq__hist_settle(struct sqlite_be *be)
+{
+    return hlog_trim(be->hist, 1);
+}
+
 void sq__hist_committed(struct sqlite_be *be)
 {
     be->hist->saved_iid = be->hist->next_iid;
 }
 
+/* After the group's ROLLBACK: its rows and keys are gone, and so are the
+ * pending rows it added and the chunks it wrote; the log has the rest. */
 void sq__hist_rollback(struct sqlite_be *be)
 {
     struct sq_hist *h = be->hist;
@@ -908,18 +1799,26 @@ void sq__hist_rollback(struct sqlite_be *be)
     h->hk = 0;
     h->next_iid = h->saved_iid;
     caches_clear(h);
+    if (pend_rebuild(h) != 0)
+        log_msg(LOG_ERROR, "sqlite: the history's pending rows could not be read again");
 }
 
-/* The largest instance id a row's nums hold (rid itself when none). */
-static int64_t nums_max_iid(int64_t rid, const void *nums, int len)
+/* The largest instance id a row holds (rid itself when none). */
+static int64_t row_max_iid(int64_t rid, const void *nums, int len)
 {
-    struct hcur c = {.p = nums, .end = (const uint8_t *)nums + len, .rid = rid};
-    struct hent e;
+    struct subv v = {0};
     int64_t max = rid;
 
-    while (hcur_next(&c, &e) == 1)
-        if (e.iid > max)
-            max = e.iid;
+    if (row_subs(rid, 0, nums, (size_t)len, NULL, 0, &v) == 0)
+        for (size_t i = 0; i < v.n; i++) {
+            struct hcur c;
+            struct hent e;
+            hcur_sub(&c, &v.v[i]);
+            while (hcur_next(&c, &e) == 1)
+                if (e.iid > max)
+                    max = e.iid;
+        }
+    subv_free(&v);
     return max;
 }
 
@@ -935,6 +1834,11 @@ int sq__hist_open(struct sqlite_be *be)
     h->db = be->w;
     buf_init(&h->eid, 4096);
     buf_init(&h->text, HIST_ROW_MAX);
+    buf_init(&h->mnums, HIST_ROW_MAX);
+    buf_init(&h->mbody, HIST_ROW_MAX);
+    buf_init(&h->mold, HIST_BUF_MAX);
+    buf_init(&h->ldir, HIST_BUF_MAX);
+    buf_init(&h->lrows, HIST_BUF_MAX);
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_init(&h->pend[i]);
     for (int i = 0; i < N_HSTMT; i++)
@@ -951,14 +1855,14 @@ int sq__hist_open(struct sqlite_be *be)
                            &st, NULL) != SQLITE_OK)
         return sq__err(h->db, "history id");
     if (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t max = nums_max_iid(sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
-                                   sqlite3_column_bytes(st, 1));
+        int64_t max = row_max_iid(sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                                  sqlite3_column_bytes(st, 1));
         if (max >= next)
             next = max + 1;
     }
     sqlite3_finalize(st);
     h->next_iid = h->saved_iid = next > 0 ? next : 1;
-    return 0;
+    return pend_rebuild(h);
 }
 
 void sq__hist_close(struct sqlite_be *be)
@@ -971,6 +1875,19 @@ void sq__hist_close(struct sqlite_be *be)
         sqlite3_finalize(h->st[i]);
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_free(&h->pend[i]);
+    pents_free(h);
+    free(h->touched);
+    hlog_forget(h);
+    free(h->log);
+    subv_free(&h->sv);
+    subv_free(&h->mv);
+    subv_free(&h->tmp);
+    buf_free(&h->mnums);
+    buf_free(&h->mbody);
+    buf_free(&h->mold);
+    buf_free(&h->ldir);
+    buf_free(&h->lrows);
+    free(h->rids);
     buf_free(&h->eid);
     buf_free(&h->text);
     caches_clear(h);
@@ -1019,63 +1936,90 @@ static int edit_matches(const struct edit *ed, const struct hent *e)
     return ed->all_ds || ds_matches(e, ed->ds);
 }
 
-/* Rewrite row rid (read with H_ROW_GET) applying ed; deletes it when no
- * instance is left. Returns ERR_NOT_FOUND when the row is gone. */
+/* Rewrite row rid applying ed to each of its sub-rows: a sub-row left
+ * without instances goes, and the row when none is left (a chunk's t is
+ * its first remaining sub-row's). ERR_NOT_FOUND when the row is gone. */
 static int row_edit(struct sq_hist *h, int64_t rid, struct edit *ed)
 {
     sqlite3_stmt *st = h->st[H_ROW_GET];
-    struct hrow out;
-    struct hcur c;
-    struct hent e;
+    struct subv in = {0}, out = {0};
+    struct hrow *nr = NULL;
     long matched = 0;
     int rc = 0, step;
 
-    hrow_init(&out);
     sqlite3_bind_int64(st, 1, rid);
     if ((step = sqlite3_step(st)) != SQLITE_ROW) {
         rc = step == SQLITE_DONE ? ERR_NOT_FOUND : sq__err(h->db, "history row");
         goto out;
     }
-    hcur_init(&c, st, 0, 3, 4);
-    while (rc == 0 && (step = hcur_next(&c, &e)) == 1) {
-        if (!edit_matches(ed, &e)) {
-            if (e.aid == ed->aid)
-                ed->kept++;
-            rc = hrow_add(&out, e.aid, e.iid - rid, e.flags, e.num, e.inst, e.inst_len);
-            continue;
+    rc = row_subs(rid, sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                  (size_t)sqlite3_column_bytes(st, 3), sqlite3_column_blob(st, 4),
+                  (size_t)sqlite3_column_bytes(st, 4), &in);
+    if (rc == 0 && (nr = calloc(in.n ? in.n : 1, sizeof(*nr))) == NULL)
+        rc = ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < in.n; i++) {
+        int64_t base = in.v[i].base;
+        struct hcur c;
+        struct hent e;
+        hrow_init(&nr[i]);
+        hcur_sub(&c, &in.v[i]);
+        while (rc == 0 && (step = hcur_next(&c, &e)) == 1) {
+            if (!edit_matches(ed, &e)) {
+                if (e.aid == ed->aid)
+                    ed->kept++;
+                rc = hrow_add(&nr[i], e.aid, e.iid - base, e.flags, e.num, e.inst, e.inst_len);
+                continue;
+            }
+            matched++;
+            if (ed->iid > 0 && ed->inst != NULL)
+                rc = hrow_add(&nr[i], e.aid, e.iid - base, ed->flags, ed->num, ed->inst,
+                              strlen(ed->inst));
         }
-        matched++;
-        if (ed->iid > 0 && ed->inst != NULL)
-            rc = hrow_add(&out, e.aid, e.iid - rid, ed->flags, ed->num, ed->inst, strlen(ed->inst));
+        if (rc == 0 && step < 0)
+            rc = ERR_INTERNAL;
     }
-    if (rc == 0 && step < 0) {
+    if (rc == ERR_INTERNAL)
         log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", rid);
-        rc = ERR_INTERNAL;
-    }
     sqlite3_reset(st);
     if (rc || matched == 0)
         goto out;
     ed->matched += matched;
+    for (size_t i = 0; rc == 0 && i < in.n; i++)
+        if (nr[i].n > 0) {
+            struct sub x = {in.v[i].t, in.v[i].base, (const uint8_t *)nr[i].nums.data,
+                            (const uint8_t *)nr[i].body.data, nr[i].nums.len, nr[i].body.len};
+            rc = subv_push(&out, &x);
+        }
+    if (rc)
+        goto out;
     if (out.n == 0) {
         st = h->st[H_ROW_DEL];
         sqlite3_bind_int64(st, 1, rid);
     } else {
+        if ((rc = row_encode(out.v, out.n, rid, &h->mnums, &h->mbody)) != 0)
+            goto out;
         st = h->st[H_ROW_UPD];
         sqlite3_bind_int64(st, 1, rid);
-        sqlite3_bind_blob(st, 2, out.nums.data, (int)out.nums.len, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, out.body.data, (int)out.body.len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, h->mnums.data, (int)h->mnums.len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, h->mbody.data, (int)h->mbody.len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, out.v[0].t);
     }
     if (sq__step_done(st))
         rc = sq__err(h->db, "history rewrite");
 out:
     sqlite3_reset(h->st[H_ROW_GET]);
-    hrow_free(&out);
+    for (size_t i = 0; nr != NULL && i < in.n; i++)
+        hrow_free(&nr[i]);
+    free(nr);
+    subv_free(&in);
+    subv_free(&out);
     return rc;
 }
 
-/* The rows of entity hk holding an instance of aid (iid: that instance). */
+/* The rows of entity hk holding an instance of aid (iid > 0: that
+ * instance, and *t its time). Its pending rows must have been written. */
 static int ent_rows_with(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid, int64_t **rids,
-                         size_t *n)
+                         size_t *n, int64_t *t)
 {
     sqlite3_stmt *st = h->st[H_ENT_ROWS];
     size_t cap = 0;
@@ -1085,25 +2029,38 @@ static int ent_rows_with(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid
     *n = 0;
     sqlite3_bind_int64(st, 1, hk);
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct hcur c;
-        struct hent e;
-        hcur_init(&c, st, 0, 1, -1);
-        while (hcur_next(&c, &e) == 1) {
-            if (e.aid != aid || (iid > 0 && e.iid != iid))
-                continue;
-            if (*n == cap) {
-                int64_t *p = realloc(*rids, (cap = cap ? cap * 2 : 64) * sizeof(*p));
-                if (p == NULL) {
-                    rc = ERR_NOMEM;
-                    break;
+        int64_t rid = sqlite3_column_int64(st, 0);
+        int found = 0;
+        h->tmp.n = 0;
+        if (row_subs(rid, sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
+                     (size_t)sqlite3_column_bytes(st, 2), NULL, 0, &h->tmp) != 0)
+            continue; /* damaged: reported where it is read */
+        for (size_t i = 0; !found && i < h->tmp.n; i++) {
+            struct hcur c;
+            struct hent e;
+            hcur_sub(&c, &h->tmp.v[i]);
+            while (!found && hcur_next(&c, &e) == 1)
+                if (e.aid == aid && (iid <= 0 || e.iid == iid)) {
+                    found = 1;
+                    if (t != NULL)
+                        *t = h->tmp.v[i].t;
                 }
-                *rids = p;
-            }
-            (*rids)[(*n)++] = c.rid;
-            break;
         }
+        if (!found)
+            continue;
+        if (*n == cap) {
+            int64_t *p = realloc(*rids, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+            if (p == NULL) {
+                rc = ERR_NOMEM;
+                break;
+            }
+            *rids = p;
+        }
+        (*rids)[(*n)++] = rid;
+        if (iid > 0)
+            break;
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = sq__err(h->db, "history rows");
     sqlite3_reset(st);
     if (rc) {
@@ -1114,61 +2071,66 @@ static int ent_rows_with(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid
     return rc;
 }
 
-/* The row holding instance iid of (hk, aid): usually the row at or below
- * iid; an instance moved by a time change is in a later row. *rid = 0
- * when there is none. */
-static int locate(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid, int64_t *rid,
-                  sqlite3_stmt **row)
+/* Find instance iid of (hk, aid): its row (*rid, 0 when there is none) and
+ * its time. A single row's id is its first instance's, so the row at or
+ * below iid usually holds it; else (a chunk, or an instance moved by a time
+ * change) the entity's rows are searched. */
+static int locate(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid, int64_t *rid, int64_t *t)
 {
     sqlite3_stmt *st = h->st[H_ROW_AT];
-    int64_t *rids = NULL;
+    int64_t *rids = NULL, cand;
     size_t n = 0;
     int rc, step;
 
     *rid = 0;
     sqlite3_bind_int64(st, 1, iid);
     step = sqlite3_step(st);
-    int64_t cand = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    cand = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return sq__err(h->db, "history lookup");
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) { /* not where it was appended: search the entity */
-            if ((rc = ent_rows_with(h, hk, aid, iid, &rids, &n)) != 0)
-                return rc;
-            cand = n ? rids[0] : 0;
-            free(rids);
-        }
-        if (cand == 0)
-            continue;
+    if (cand != 0) {
         st = h->st[H_ROW_GET];
         sqlite3_bind_int64(st, 1, cand);
         if ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) == hk) {
-            struct hcur c;
-            struct hent e;
-            hcur_init(&c, st, 0, 3, 4);
-            while (hcur_next(&c, &e) == 1)
-                if (e.iid == iid && e.aid == aid) {
-                    *rid = cand;
-                    *row = st; /* positioned on the row; the caller resets it */
-                    return 0;
+            h->tmp.n = 0;
+            if (row_subs(cand, sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                         (size_t)sqlite3_column_bytes(st, 3), NULL, 0, &h->tmp) == 0)
+                for (size_t i = 0; *rid == 0 && i < h->tmp.n; i++) {
+                    struct hcur c;
+                    struct hent e;
+                    hcur_sub(&c, &h->tmp.v[i]);
+                    while (*rid == 0 && hcur_next(&c, &e) == 1)
+                        if (e.iid == iid && e.aid == aid) {
+                            *rid = cand;
+                            *t = h->tmp.v[i].t;
+                        }
                 }
         }
         sqlite3_reset(st);
         if (step != SQLITE_ROW && step != SQLITE_DONE)
             return sq__err(h->db, "history lookup");
+        if (*rid != 0)
+            return 0;
     }
+    if ((rc = ent_rows_with(h, hk, aid, iid, &rids, &n, t)) != 0)
+        return rc;
+    *rid = n ? rids[0] : 0;
+    free(rids);
     return 0;
 }
 
-/* Look up the keys of (tid, eid, attr) without creating them (0: none). */
+/* Look up the keys of (tid, eid, attr) without creating them (0: none),
+ * and write the entity's pending rows: what follows reads or changes its
+ * stored rows. */
 static int keys_of(struct sq_hist *h, int64_t tid, const char *eid, const char *attr, int64_t *hk,
                    int64_t *aid)
 {
     int rc;
 
     *aid = 0;
-    if ((rc = ent_key(h, tid, eid, 0, hk)) != 0 || *hk == 0 || attr == NULL)
+    if ((rc = ent_key(h, tid, eid, 0, hk)) != 0 || *hk == 0 || (rc = ent_settle(h, *hk)) != 0 ||
+        attr == NULL)
         return rc;
     return attr_key(h, attr, 0, aid);
 }
@@ -1203,11 +2165,18 @@ static int ent_delete(struct sq_hist *h, int64_t hk, long *n)
 
     sqlite3_bind_int64(st, 1, hk);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct hcur c;
-        struct hent e;
-        hcur_init(&c, st, 0, 1, -1);
-        while (hcur_next(&c, &e) == 1)
-            (*n)++;
+        h->tmp.n = 0;
+        if (row_subs(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                     sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), NULL, 0,
+                     &h->tmp) != 0)
+            continue;
+        for (size_t i = 0; i < h->tmp.n; i++) {
+            struct hcur c;
+            struct hent e;
+            hcur_sub(&c, &h->tmp.v[i]);
+            while (hcur_next(&c, &e) == 1)
+                (*n)++;
+        }
     }
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
@@ -1231,7 +2200,7 @@ int sq__hist_delete(void *arg, int64_t tid, const char *eid, const char *attr, c
     struct sqlite_be *be = arg;
     struct sq_hist *h = be->hist;
     struct edit ed = {.iid = iid, .all_ds = all_ds, .ds = ds};
-    int64_t hk, *rids = NULL;
+    int64_t hk, *rids = NULL, t;
     size_t n_rids = 0;
     int rc;
 
@@ -1244,16 +2213,14 @@ int sq__hist_delete(void *arg, int64_t tid, const char *eid, const char *attr, c
     if (ed.aid == 0)
         return 0;
     if (iid > 0) {
-        sqlite3_stmt *row = NULL;
         int64_t rid;
-        if ((rc = locate(h, hk, ed.aid, iid, &rid, &row)) != 0 || rid == 0)
+        if ((rc = locate(h, hk, ed.aid, iid, &rid, &t)) != 0 || rid == 0)
             return rc;
-        sqlite3_reset(row);
         rc = row_edit(h, rid, &ed);
         *n = ed.matched;
         return rc;
     }
-    if ((rc = ent_rows_with(h, hk, ed.aid, 0, &rids, &n_rids)) != 0)
+    if ((rc = ent_rows_with(h, hk, ed.aid, 0, &rids, &n_rids, NULL)) != 0)
         return rc;
     for (size_t i = 0; rc == 0 && i < n_rids; i++)
         rc = row_edit(h, rids[i], &ed);
@@ -1269,28 +2236,39 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
 {
     struct sqlite_be *be = arg;
     struct sq_hist *h = be->hist;
-    sqlite3_stmt *row = NULL;
-    int64_t hk, aid, rid;
-    int rc;
+    sqlite3_stmt *st = h->st[H_ROW_GET];
+    int64_t hk, aid, rid, t;
+    int rc, step;
 
     *inst = NULL;
     if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &aid)) != 0)
         return rc;
     if (hk == 0 || aid == 0)
         return ERR_NOT_FOUND;
-    if ((rc = locate(h, hk, aid, iid, &rid, &row)) != 0)
+    if ((rc = locate(h, hk, aid, iid, &rid, &t)) != 0)
         return rc;
     if (rid == 0)
         return ERR_NOT_FOUND;
-    struct hcur c;
-    struct hent e;
-    hcur_init(&c, row, 0, 3, 4);
-    while (hcur_next(&c, &e) == 1)
-        if (e.iid == iid) {
-            *inst = e.inst ? strdup(e.inst) : NULL;
-            break;
-        }
-    sqlite3_reset(row);
+    sqlite3_bind_int64(st, 1, rid);
+    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        h->tmp.n = 0;
+        if (row_subs(rid, sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                     (size_t)sqlite3_column_bytes(st, 3), sqlite3_column_blob(st, 4),
+                     (size_t)sqlite3_column_bytes(st, 4), &h->tmp) == 0)
+            for (size_t i = 0; *inst == NULL && i < h->tmp.n; i++) {
+                struct hcur c;
+                struct hent e;
+                hcur_sub(&c, &h->tmp.v[i]);
+                while (hcur_next(&c, &e) == 1)
+                    if (e.iid == iid && e.aid == aid) {
+                        *inst = e.inst ? strdup(e.inst) : NULL;
+                        break;
+                    }
+            }
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return sq__err(h->db, "history lookup");
     return *inst ? 0 : ERR_NOMEM; /* located: out of memory (or a damaged row) */
 }
 
@@ -1302,33 +2280,36 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
     /* a record of a deletion stays one */
     struct edit ed = {.iid = iid, .inst = inst, .num = num,
                       .flags = flags_of(num, ds) | (strstr(inst, "\"deletedAt\"") ? HF_DEL : 0)};
-    sqlite3_stmt *row = NULL;
-    int64_t hk, rid, t;
+    int64_t hk, rid, t = 0;
     int rc;
 
     if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0)
         return rc;
     if (hk == 0 || ed.aid == 0)
         return ERR_NOT_FOUND;
-    if ((rc = locate(h, hk, ed.aid, iid, &rid, &row)) != 0)
+    if ((rc = locate(h, hk, ed.aid, iid, &rid, &t)) != 0)
         return rc;
     if (rid == 0)
         return ERR_NOT_FOUND;
-    t = sqlite3_column_int64(row, 2);
-    sqlite3_reset(row);
     if (t == t_ms)
         return row_edit(h, rid, &ed);
-    /* a new time: the instance moves to a row of its own and keeps its id */
+    /* a new time: the instance moves to a sub-row of its own (merged in at
+     * its time) and keeps its id */
     struct hrow moved;
-    int64_t new_rid = h->next_iid;
+    int64_t base = h->next_iid;
     ed.inst = NULL;
     if ((rc = row_edit(h, rid, &ed)) != 0)
         return rc;
     hrow_init(&moved);
     moved.t = t_ms;
-    if ((rc = hrow_add(&moved, ed.aid, iid - new_rid, ed.flags, num, inst, strlen(inst))) == 0 &&
-        (rc = row_insert(h, new_rid, hk, t_ms, &moved.nums, &moved.body)) == 0)
+    if ((rc = hrow_add(&moved, ed.aid, iid - base, ed.flags, num, inst, strlen(inst))) == 0) {
+        struct sub x = {t_ms, base, (const uint8_t *)moved.nums.data,
+                        (const uint8_t *)moved.body.data, moved.nums.len, moved.body.len};
         h->next_iid++;
+        h->sv.n = 0;
+        if ((rc = subv_push(&h->sv, &x)) == 0)
+            rc = rows_merge(h, hk, &h->sv);
+    }
     hrow_free(&moved);
     return rc;
 }
@@ -1350,7 +2331,7 @@ static void akeys_free(struct akey *k, size_t n)
 /* The entity's key and its attributes with history (name order), those of
  * q->attrs only when given. *hk = 0 when it has none. */
 static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query *q, int64_t *hk,
-                      struct akey **out, size_t *n_out)
+                      int64_t *merged, struct akey **out, size_t *n_out)
 {
     sqlite3_stmt *st = NULL;
     struct akey *k = NULL;
@@ -1360,8 +2341,9 @@ static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query
     *out = NULL;
     *n_out = 0;
     *hk = 0;
+    *merged = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT e.hk, a.aid, a.name FROM hist_ents e"
+                           "SELECT e.hk, a.aid, a.name, e.merged FROM hist_ents e"
                            " JOIN hist_ent_attrs k ON k.hk = e.hk"
                            " JOIN hist_attrs a ON a.aid = k.aid"
                            " WHERE e.tid = ?1 AND e.eid = ?2 ORDER BY a.name",
@@ -1375,6 +2357,7 @@ static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query
         for (size_t i = 0; i < q->n_attrs && !wanted; i++)
             wanted = strcmp(q->attrs[i], name) == 0;
         *hk = sqlite3_column_int64(st, 0);
+        *merged = sqlite3_column_int64(st, 3); /* NULL: 0 */
         if (!wanted)
             continue;
         if (n == cap) {
@@ -1399,6 +2382,253 @@ oom:
     sqlite3_finalize(st);
     akeys_free(k, n);
     return ERR_NOMEM;
+}
+
+/* ---- reading rows and pending rows in time order ------------------------------ */
+
+/* An entity's pending rows, as its log entries hold them (gid >= its
+ * hist_ents.merged), in time order. */
+struct hpend {
+    struct buf bytes;
+    struct subv v;
+};
+
+static void hpend_free(struct hpend *p)
+{
+    buf_free(&p->bytes);
+    subv_free(&p->v);
+}
+
+/* Read entity hk's entry of each log row from gid `merged` on: the
+ * directory is searched, then only the entry read (incremental blob I/O: a
+ * log row holds every entity of its group). */
+static int hpend_load(sqlite3 *db, int64_t hk, int64_t merged, struct hpend *out)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_blob *dir = NULL, *rows = NULL;
+    int rc = 0, step;
+
+    buf_init(&out->bytes, HIST_BUF_MAX);
+    memset(&out->v, 0, sizeof(out->v));
+    if (sqlite3_prepare_v2(db, "SELECT gid FROM hist_log WHERE gid >= ?1 ORDER BY gid", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq__err(db, "history log");
+    sqlite3_bind_int64(st, 1, merged);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t gid = sqlite3_column_int64(st, 0);
+        size_t lo = 0, hi;
+        uint8_t e[LOG_DIR_ENTRY];
+        int64_t ehk = 0;
+        uint32_t off = 0, len = 0;
+        int found = 0;
+
+        if ((dir == NULL ? sqlite3_blob_open(db, "main", "hist_log", "dir", gid, 0, &dir)
+                         : sqlite3_blob_reopen(dir, gid)) != SQLITE_OK) {
+            rc = sq__err(db, "history log");
+            break;
+        }
+        hi = (size_t)sqlite3_blob_bytes(dir) / LOG_DIR_ENTRY;
+        while (lo < hi) { /* the first entry whose hk >= ours */
+            size_t mid = lo + (hi - lo) / 2;
+            if (sqlite3_blob_read(dir, e, LOG_DIR_ENTRY, (int)(mid * LOG_DIR_ENTRY)) != SQLITE_OK) {
+                rc = sq__err(db, "history log");
+                break;
+            }
+            memcpy(&ehk, e, 8);
+            if (ehk < hk) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+                if (ehk == hk) {
+                    found = 1;
+                    memcpy(&off, e + 8, 4);
+                    memcpy(&len, e + 12, 4);
+                }
+            }
+        }
+        if (rc != 0 || !found || len == 0)
+            continue;
+        if ((rows == NULL ? sqlite3_blob_open(db, "main", "hist_log", "rows", gid, 0, &rows)
+                          : sqlite3_blob_reopen(rows, gid)) != SQLITE_OK) {
+            rc = sq__err(db, "history log");
+            break;
+        }
+        if ((size_t)off + len > (size_t)sqlite3_blob_bytes(rows)) {
+            rc = ERR_INTERNAL;
+            break;
+        }
+        if ((rc = buf_reserve(&out->bytes, len)) != 0)
+            break;
+        if (sqlite3_blob_read(rows, out->bytes.data + out->bytes.len, (int)len, (int)off) !=
+            SQLITE_OK) {
+            rc = sq__err(db, "history log");
+            break;
+        }
+        out->bytes.len += len;
+    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = sq__err(db, "history log");
+    sqlite3_finalize(st);
+    if (dir != NULL)
+        sqlite3_blob_close(dir);
+    if (rows != NULL)
+        sqlite3_blob_close(rows);
+    if (rc == 0 && out->bytes.len > 0 &&
+        (rc = lrows_subs((const uint8_t *)out->bytes.data,
+                         (const uint8_t *)out->bytes.data + out->bytes.len, &out->v)) == 0)
+        rc = sub_sort(&out->v);
+    if (rc == ERR_INTERNAL)
+        log_msg(LOG_ERROR, "sqlite: the history log is damaged");
+    if (rc != 0)
+        hpend_free(out);
+    return rc;
+}
+
+/* A walk over an entity's sub-rows of [from, to), forwards or backwards
+ * (back), its rows merged with its pending rows. A sub-row it gives is
+ * valid until the next call. */
+struct hstream {
+    sqlite3_stmt *probe, *st;
+    const struct hpend *pend;
+    struct subv cur;     /* the current row's sub-rows */
+    size_t ci;           /* the next of them (counted from the end when back) */
+    size_t pi, plo, phi; /* the pending ones of the window: [plo, phi) */
+    int back, done;
+    int64_t from, to;
+};
+
+static int hs_prepare(struct hstream *s, sqlite3 *db, int back, int body)
+{
+    char sql[160];
+
+    memset(s, 0, sizeof(*s));
+    s->back = back;
+    snprintf(sql, sizeof(sql),
+             "SELECT rid, t, nums%s FROM hist_rows WHERE hk = ?1 AND t >= ?2 AND t < ?3"
+             " ORDER BY t%s",
+             body ? ", body" : "", back ? " DESC" : "");
+    if (sqlite3_prepare_v2(db, sql, -1, &s->st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, hsql[H_ROW_BEFORE], -1, &s->probe, NULL) != SQLITE_OK)
+        return sq__err(db, "history query");
+    return 0;
+}
+
+static void hs_free(struct hstream *s)
+{
+    sqlite3_finalize(s->st);
+    sqlite3_finalize(s->probe);
+    subv_free(&s->cur);
+}
+
+/* Start a walk over entity hk's sub-rows of [from, to). The row before from
+ * may reach into the window: when it does, the walk starts at it. */
+static int hs_start(struct hstream *s, int64_t hk, int64_t from, int64_t to,
+                    const struct hpend *pend)
+{
+    sqlite3 *db = sqlite3_db_handle(s->st);
+    int64_t start = from;
+    size_t lo, hi;
+    int rc = 0, step;
+
+    sqlite3_reset(s->st);
+    s->cur.n = s->ci = 0;
+    s->done = 0;
+    s->from = from;
+    s->to = to;
+    if (from > INT64_MIN) {
+        sqlite3_bind_int64(s->probe, 1, hk);
+        sqlite3_bind_int64(s->probe, 2, from);
+        if ((step = sqlite3_step(s->probe)) == SQLITE_ROW) {
+            const uint8_t *nums = sqlite3_column_blob(s->probe, 2);
+            size_t n = (size_t)sqlite3_column_bytes(s->probe, 2);
+            if (n > 0 && nums[0] == CHUNK_MARK) {
+                rc = row_subs(sqlite3_column_int64(s->probe, 0),
+                              sqlite3_column_int64(s->probe, 1), nums, n, NULL, 0, &s->cur);
+                if (rc == 0 && s->cur.n > 0 && s->cur.v[s->cur.n - 1].t >= from)
+                    start = sqlite3_column_int64(s->probe, 1);
+                s->cur.n = 0;
+            }
+        } else if (step != SQLITE_DONE) {
+            rc = sq__err(db, "history query");
+        }
+        sqlite3_reset(s->probe);
+        if (rc)
+            return rc;
+    }
+    sqlite3_bind_int64(s->st, 1, hk);
+    sqlite3_bind_int64(s->st, 2, start);
+    sqlite3_bind_int64(s->st, 3, to);
+    s->pend = pend;
+    lo = 0;
+    hi = pend ? pend->v.n : 0;
+    while (lo < hi && pend->v.v[lo].t < from)
+        lo++;
+    while (hi > lo && pend->v.v[hi - 1].t >= to)
+        hi--;
+    s->plo = lo;
+    s->phi = hi;
+    s->pi = s->back ? hi : lo;
+    return 0;
+}
+
+/* The next sub-row of the rows in the window, or NULL. */
+static const struct sub *hs_row_peek(struct hstream *s, int *rc)
+{
+    for (;;) {
+        while (s->ci < s->cur.n) {
+            const struct sub *x = &s->cur.v[s->back ? s->cur.n - 1 - s->ci : s->ci];
+            if (x->t >= s->from && x->t < s->to)
+                return x;
+            s->ci++;
+        }
+        if (s->done)
+            return NULL;
+        int step = sqlite3_step(s->st);
+        if (step != SQLITE_ROW) {
+            s->done = 1;
+            if (step != SQLITE_DONE)
+                *rc = sq__err(sqlite3_db_handle(s->st), "history query");
+            return NULL;
+        }
+        s->cur.n = s->ci = 0;
+        int body = sqlite3_column_count(s->st) > 3;
+        if ((*rc = row_subs(sqlite3_column_int64(s->st, 0), sqlite3_column_int64(s->st, 1),
+                            sqlite3_column_blob(s->st, 2), (size_t)sqlite3_column_bytes(s->st, 2),
+                            body ? sqlite3_column_blob(s->st, 3) : NULL,
+                            body ? (size_t)sqlite3_column_bytes(s->st, 3) : 0, &s->cur)) != 0) {
+            if (*rc == ERR_INTERNAL)
+                log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged",
+                        (int64_t)sqlite3_column_int64(s->st, 0));
+            s->done = 1;
+            return NULL;
+        }
+    }
+}
+
+/* The next sub-row: 1 (in *out), 0 at the end, or an ERR_ code. Of one
+ * time, rows come before pending rows (after them backwards). */
+static int hs_next(struct hstream *s, struct sub *out)
+{
+    int rc = 0;
+    const struct sub *r = hs_row_peek(s, &rc), *p = NULL;
+
+    if (rc != 0)
+        return rc;
+    if (s->back ? s->pi > s->plo : s->pi < s->phi)
+        p = &s->pend->v.v[s->back ? s->pi - 1 : s->pi];
+    if (r != NULL && (p == NULL || (s->back ? r->t > p->t : r->t <= p->t))) {
+        *out = *r;
+        s->ci++;
+        return 1;
+    }
+    if (p == NULL)
+        return 0;
+    *out = *p;
+    if (s->back)
+        s->pi--;
+    else
+        s->pi++;
+    return 1;
 }
 
 /* ---- timeproperty createdAt / modifiedAt / deletedAt ------------------- */
@@ -1460,7 +2690,7 @@ static int ds_selected(const struct store_history_query *q, int flags, const cha
 /* Every instance of (hk, aid) whose time property lies in the window, in
  * that time's order. The index is by observedAt, so this reads the
  * entity's whole history and parses each instance of the attribute. */
-static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
+static int tp_collect(struct hstream *hs, const struct hpend *pend, int64_t hk, int64_t aid,
                       const struct store_history_query *q, struct tp_inst **out, size_t *n_out)
 {
     static const char *const member[] = {
@@ -1472,16 +2702,18 @@ static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
         q->time_prop > 0 && q->time_prop <= STORE_TP_DELETED ? member[q->time_prop] : "observedAt";
     struct tp_inst *v = NULL;
     size_t n = 0, cap = 0;
-    int rc = 0, step;
+    struct sub sb;
+    int rc, step = 0;
 
     *out = NULL;
     *n_out = 0;
-    sqlite3_bind_int64(st, 1, hk);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    if ((rc = hs_start(hs, hk, INT64_MIN, INT64_MAX, pend)) != 0)
+        return rc;
+    while (rc == 0 && (step = hs_next(hs, &sb)) == 1) {
         struct hcur c;
         struct hent e;
         int more;
-        hcur_init(&c, st, 0, 1, 2);
+        hcur_sub(&c, &sb);
         while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
             cJSON *j;
             const cJSON *m;
@@ -1509,9 +2741,8 @@ static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
         if (rc == 0 && more < 0)
             rc = ERR_INTERNAL;
     }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = sq__err(db, "history query");
-    sqlite3_reset(st);
+    if (rc == 0 && step < 0)
+        rc = step;
     if (rc) {
         tp_free(v, n);
         return rc;
@@ -1527,22 +2758,19 @@ static int tp_collect(sqlite3 *db, sqlite3_stmt *st, int64_t hk, int64_t aid,
  * (a page must end somewhere: thousands of writes with one observedAt). */
 #define TIES_MAX(n) ((size_t)(n) * 2 + 16)
 
-static int tp_read(sqlite3 *db, int64_t hk, const struct akey *keys, size_t n_keys,
-                   const struct store_history_query *q,
+static int tp_read(sqlite3 *db, int64_t hk, const struct hpend *pend, const struct akey *keys,
+                   size_t n_keys, const struct store_history_query *q,
                    int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                                const char *inst),
                    void *ud)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = 0;
+    struct hstream hs;
+    int rc = hs_prepare(&hs, db, 0, 1);
 
-    if (sqlite3_prepare_v2(db, "SELECT rid, nums, body FROM hist_rows WHERE hk = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return sq__err(db, "history query");
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         struct tp_inst *v;
         size_t n, from = 0, to;
-        if ((rc = tp_collect(db, st, hk, keys[k].aid, q, &v, &n)) != 0)
+        if ((rc = tp_collect(&hs, pend, hk, keys[k].aid, q, &v, &n)) != 0)
             break;
         to = n;
         /* as hist_read: the others of the N-th's time, then one_more */
@@ -1564,7 +2792,7 @@ static int tp_read(sqlite3 *db, int64_t hk, const struct akey *keys, size_t n_ke
                 rc = 1;
         tp_free(v, n);
     }
-    sqlite3_finalize(st);
+    hs_free(&hs);
     return rc == 1 ? 0 : rc;
 }
 
@@ -1618,47 +2846,43 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
                                  const char *inst),
                      void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    struct hstream hs = {0};
+    struct hpend pend = {0};
     struct akey *keys = NULL;
     struct lastn ln = {0};
     size_t n_keys = 0;
-    int64_t hk;
+    int64_t hk, merged;
     int rc;
 
-    if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
+    if ((rc = akeys_load(db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
+    if ((rc = hpend_load(db, hk, merged, &pend)) != 0)
+        goto out;
     if (q->time_prop != STORE_TP_OBSERVED) {
-        rc = tp_read(db, hk, keys, n_keys, q, each, ud);
+        rc = tp_read(db, hk, &pend, keys, n_keys, q, each, ud);
         goto out;
     }
-    if (sqlite3_prepare_v2(db,
-                           q->last_n > 0 ? "SELECT rid, t, nums, body FROM hist_rows WHERE hk = ?1"
-                                           " AND t >= ?2 AND t < ?3 ORDER BY t DESC"
-                                         : "SELECT rid, t, nums, body FROM hist_rows WHERE hk = ?1"
-                                           " AND t >= ?2 AND t < ?3 ORDER BY t",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = sq__err(db, "history query");
+    if ((rc = hs_prepare(&hs, db, q->last_n > 0, 1)) != 0)
         goto out;
-    }
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         long want = q->last_n > 0 ? q->last_n : q->limit > 0 ? q->limit : -1, got = 0;
         int64_t edge = INT64_MIN; /* the time of the want-th */
-        int step = SQLITE_DONE, past = 0;
-        sqlite3_bind_int64(st, 1, hk);
-        sqlite3_bind_int64(st, 2, q->from_ms);
-        sqlite3_bind_int64(st, 3, q->to_ms);
+        int step = 0, past = 0;
+        struct sub sb;
+        if ((rc = hs_start(&hs, hk, q->from_ms, q->to_ms, &pend)) != 0)
+            break;
         lastn_clear(&ln);
 #define ROOM(t)                                                                                    \
     (want < 0 || got < want || ((t) == edge && got < (long)TIES_MAX(want)) ||                     \
      (q->one_more && !past))
-        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t t = sqlite3_column_int64(st, 1);
+        while (rc == 0 && (step = hs_next(&hs, &sb)) == 1) {
+            int64_t t = sb.t;
             struct hcur c;
             struct hent e;
             int more = 0;
             if (!ROOM(t))
                 break;
-            hcur_init(&c, st, 0, 2, 3);
+            hcur_sub(&c, &sb);
             while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
                 if (e.aid != keys[k].aid || !ds_selected(q, e.flags, e.inst, e.inst_len))
                     continue;
@@ -1673,14 +2897,14 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
                     rc = 1; /* each() asked to stop */
             }
             if (rc == 0 && more < 0) {
-                log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", c.rid);
+                log_msg(LOG_ERROR, "sqlite: history row of instance %" PRId64 " is damaged",
+                        c.rid);
                 rc = ERR_INTERNAL;
             }
         }
-        if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
-            rc = sq__err(db, "history query");
+        if (rc == 0 && step < 0)
+            rc = step;
 #undef ROOM
-        sqlite3_reset(st);
         for (size_t i = ln.n; rc == 0 && i-- > 0;)
             if (each(ud, keys[k].name, ln.iids[i], ln.ts[i], ln.insts[i]))
                 rc = 1;
@@ -1688,7 +2912,8 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
     if (rc == 1)
         rc = 0;
 out:
-    sqlite3_finalize(st);
+    hs_free(&hs);
+    hpend_free(&pend);
     akeys_free(keys, n_keys);
     lastn_clear(&ln);
     free(ln.iids);
@@ -2109,25 +3334,21 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                      const struct store_period *period, int want_distinct,
                      int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
 {
-    sqlite3_stmt *st = NULL, *full = NULL;
+    struct hstream idx = {0}, full = {0};
+    struct hpend pend = {0};
     struct akey *keys = NULL;
     struct pbuf out = {0};
     size_t n_keys = 0;
-    int64_t hk;
-    int tp = q->time_prop != STORE_TP_OBSERVED, rc;
-    const char *sql_full = tp ? "SELECT rid, nums, body FROM hist_rows WHERE hk = ?1"
-                              : "SELECT t, nums, body FROM hist_rows WHERE hk = ?1 AND"
-                                " t >= ?2 AND t < ?3 ORDER BY t";
-    const char *sql_index = want_distinct ? sql_full
-                                          : "SELECT t, nums FROM hist_rows WHERE hk = ?1 AND"
-                                            " t >= ?2 AND t < ?3 ORDER BY t";
+    int64_t hk, merged;
+    int tp = q->time_prop != STORE_TP_OBSERVED, rc, full_ready = 0;
 
-    if ((rc = akeys_load(db, tid, q, &hk, &keys, &n_keys)) != 0 || n_keys == 0)
+    if ((rc = akeys_load(db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if (!tp && sqlite3_prepare_v2(db, sql_index, -1, &st, NULL) != SQLITE_OK) {
-        rc = sq__err(db, "history aggregation");
+    if ((rc = hpend_load(db, hk, merged, &pend)) != 0)
         goto out;
-    }
+    /* the index (nums only) unless distinctCount needs the text */
+    if (!tp && (rc = hs_prepare(&idx, db, 0, want_distinct)) != 0)
+        goto out;
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         struct fold proto = {.q = q,
                              .attr = keys[k].name,
@@ -2136,19 +3357,18 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                              .want_distinct = want_distinct,
                              .out = &out};
         struct series ser = {0};
-        int slow = tp || q->datasets != NULL, step = SQLITE_DONE, more = 0;
+        int slow = tp || q->datasets != NULL, step = 0, more = 0;
+        struct sub sb;
 
         pbuf_clear(&out);
         if (!tp) { /* the index: numbers of the default instances */
             struct fold f = proto;
-            sqlite3_bind_int64(st, 1, hk);
-            sqlite3_bind_int64(st, 2, q->from_ms);
-            sqlite3_bind_int64(st, 3, q->to_ms);
-            while (rc == 0 && !slow && (step = sqlite3_step(st)) == SQLITE_ROW) {
-                int64_t t = sqlite3_column_int64(st, 0);
+            rc = hs_start(&idx, hk, q->from_ms, q->to_ms, &pend);
+            while (rc == 0 && !slow && (step = hs_next(&idx, &sb)) == 1) {
+                int64_t t = sb.t;
                 struct hcur c;
                 struct hent e;
-                hcur_init(&c, st, -1, 1, want_distinct ? 2 : -1);
+                hcur_sub(&c, &sb);
                 while (rc == 0 && !slow && (more = hcur_next(&c, &e)) == 1) {
                     if (e.aid != keys[k].aid)
                         continue;
@@ -2160,9 +3380,8 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                 if (rc == 0 && more < 0)
                     rc = ERR_INTERNAL;
             }
-            if (rc == 0 && !slow && step != SQLITE_DONE)
-                rc = sq__err(db, "history aggregation");
-            sqlite3_reset(st);
+            if (rc == 0 && !slow && step < 0)
+                rc = step;
             if (rc == 0 && !slow)
                 rc = fold_end(&f);
             hmap_free(f.seen, NULL);
@@ -2172,36 +3391,31 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                 pbuf_clear(&out);
         }
         /* the instances' text: prepared the first time an attribute needs it */
-        if (rc == 0 && slow && full == NULL &&
-            sqlite3_prepare_v2(db, sql_full, -1, &full, NULL) != SQLITE_OK)
-            rc = sq__err(db, "history aggregation");
+        if (rc == 0 && slow && !full_ready && (rc = hs_prepare(&full, db, 0, 1)) == 0)
+            full_ready = 1;
         if (rc == 0 && slow && tp) {
             struct tp_inst *v;
             size_t n;
-            if ((rc = tp_collect(db, full, hk, keys[k].aid, q, &v, &n)) == 0) {
+            if ((rc = tp_collect(&full, &pend, hk, keys[k].aid, q, &v, &n)) == 0) {
                 for (size_t i = 0; rc == 0 && i < n; i++)
                     rc = series_add(&ser, &proto, v[i].t, v[i].flags, v[i].inst,
                                     strlen(v[i].inst));
                 tp_free(v, n);
             }
         } else if (rc == 0 && slow) { /* the instances' text */
-            sqlite3_bind_int64(full, 1, hk);
-            sqlite3_bind_int64(full, 2, q->from_ms);
-            sqlite3_bind_int64(full, 3, q->to_ms);
-            while (rc == 0 && (step = sqlite3_step(full)) == SQLITE_ROW) {
-                int64_t t = sqlite3_column_int64(full, 0);
+            rc = hs_start(&full, hk, q->from_ms, q->to_ms, &pend);
+            while (rc == 0 && (step = hs_next(&full, &sb)) == 1) {
                 struct hcur c;
                 struct hent e;
-                hcur_init(&c, full, -1, 1, 2);
+                hcur_sub(&c, &sb);
                 while (rc == 0 && (more = hcur_next(&c, &e)) == 1)
                     if (e.aid == keys[k].aid)
-                        rc = series_add(&ser, &proto, t, e.flags, e.inst, e.inst_len);
+                        rc = series_add(&ser, &proto, sb.t, e.flags, e.inst, e.inst_len);
                 if (rc == 0 && more < 0)
                     rc = ERR_INTERNAL;
             }
-            if (rc == 0 && step != SQLITE_DONE)
-                rc = sq__err(db, "history aggregation");
-            sqlite3_reset(full);
+            if (rc == 0 && step < 0)
+                rc = step;
         }
         if (rc == 0 && slow)
             rc = series_flush(&ser);
@@ -2217,8 +3431,9 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
 out:
     pbuf_clear(&out);
     free(out.a);
-    sqlite3_finalize(st);
-    sqlite3_finalize(full);
+    hs_free(&idx);
+    hs_free(&full);
+    hpend_free(&pend);
     akeys_free(keys, n_keys);
     return rc;
 }
@@ -2320,13 +3535,17 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
                     long *n_deleted)
 {
     struct sqlite_be *be = arg;
-    sqlite3_stmt *ents = NULL, *rows = NULL, *del = NULL;
-    int64_t *rids = NULL;
+    sqlite3_stmt *ents = NULL, *rows = NULL, *del = NULL, *get = NULL, *upd = NULL;
+    struct subv sv = {0}, kept = {0};
+    struct buf nums, body;
+    int64_t *rids = NULL, cut = 0; /* cut: a chunk reaching past before_ms */
     size_t cap = 0;
     long left = max_rows;
     int rc = 0, step = SQLITE_DONE;
 
     *n_deleted = 0;
+    buf_init(&nums, HIST_ROW_MAX);
+    buf_init(&body, HIST_ROW_MAX);
     pthread_mutex_lock(&be->side_mu);
     if (sqlite3_exec(be->side, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         rc = sq__err(be->side, "expire begin");
@@ -2336,10 +3555,13 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
                            "SELECT hk FROM hist_ents WHERE tid = ?1 AND hk > ?2 ORDER BY hk", -1,
                            &ents, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(be->side,
-                           "SELECT rid, nums FROM hist_rows WHERE hk = ?1 AND t < ?2 LIMIT ?3", -1,
-                           &rows, NULL) != SQLITE_OK ||
+                           "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t < ?2 LIMIT ?3",
+                           -1, &rows, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(be->side, "DELETE FROM hist_rows WHERE rid = ?1", -1, &del, NULL) !=
-            SQLITE_OK) {
+            SQLITE_OK ||
+        sqlite3_prepare_v2(be->side, "SELECT t, nums, body FROM hist_rows WHERE rid = ?1", -1,
+                           &get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(be->side, hsql[H_ROW_UPD], -1, &upd, NULL) != SQLITE_OK) {
         rc = sq__err(be->side, "expire");
         goto rollback;
     }
@@ -2349,12 +3571,33 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
         int64_t hk = sqlite3_column_int64(ents, 0);
         size_t n = 0;
         int rstep;
+        cut = 0;
         sqlite3_bind_int64(rows, 1, hk);
         sqlite3_bind_int64(rows, 2, before_ms);
         sqlite3_bind_int64(rows, 3, left);
         while ((rstep = sqlite3_step(rows)) == SQLITE_ROW) {
-            struct hcur c;
-            struct hent e;
+            int64_t rid = sqlite3_column_int64(rows, 0);
+            long old = 0;
+            int whole = 1;
+            sv.n = 0;
+            if (row_subs(rid, sqlite3_column_int64(rows, 1), sqlite3_column_blob(rows, 2),
+                         (size_t)sqlite3_column_bytes(rows, 2), NULL, 0, &sv) != 0)
+                continue; /* damaged: reported where it is read */
+            for (size_t i = 0; i < sv.n; i++) {
+                struct hcur c;
+                struct hent e;
+                if (sv.v[i].t >= before_ms) {
+                    whole = 0;
+                    continue;
+                }
+                hcur_sub(&c, &sv.v[i]);
+                while (hcur_next(&c, &e) == 1)
+                    old++;
+            }
+            if (!whole) { /* at most one: rows do not overlap */
+                cut = rid;
+                continue;
+            }
             if (n == cap) {
                 int64_t *p = realloc(rids, (cap = cap ? cap * 2 : 256) * sizeof(*p));
                 if (p == NULL) {
@@ -2363,10 +3606,8 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
                 }
                 rids = p;
             }
-            hcur_init(&c, rows, 0, 1, -1);
-            rids[n++] = c.rid;
-            while (hcur_next(&c, &e) == 1)
-                (*n_deleted)++;
+            rids[n++] = rid;
+            *n_deleted += old;
         }
         sqlite3_reset(rows);
         if (rstep != SQLITE_DONE) {
@@ -2380,6 +3621,40 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
                 goto rollback;
             }
         }
+        if (cut != 0) { /* keep the chunk's sub-rows from before_ms on */
+            sqlite3_bind_int64(get, 1, cut);
+            if (sqlite3_step(get) == SQLITE_ROW) {
+                sv.n = kept.n = 0;
+                if (row_subs(cut, sqlite3_column_int64(get, 0), sqlite3_column_blob(get, 1),
+                             (size_t)sqlite3_column_bytes(get, 1), sqlite3_column_blob(get, 2),
+                             (size_t)sqlite3_column_bytes(get, 2), &sv) == 0) {
+                    for (size_t i = 0; rc == 0 && i < sv.n; i++) {
+                        struct hcur c;
+                        struct hent e;
+                        if (sv.v[i].t >= before_ms) {
+                            rc = subv_push(&kept, &sv.v[i]);
+                            continue;
+                        }
+                        hcur_sub(&c, &sv.v[i]);
+                        while (hcur_next(&c, &e) == 1)
+                            (*n_deleted)++;
+                    }
+                    if (rc == 0 && kept.n > 0 &&
+                        (rc = row_encode(kept.v, kept.n, cut, &nums, &body)) == 0) {
+                        sqlite3_bind_int64(upd, 1, cut);
+                        sqlite3_bind_blob(upd, 2, nums.data, (int)nums.len, SQLITE_STATIC);
+                        sqlite3_bind_blob(upd, 3, body.data, (int)body.len, SQLITE_STATIC);
+                        sqlite3_bind_int64(upd, 4, kept.v[0].t);
+                        if (sq__step_done(upd))
+                            rc = sq__err(be->side, "expire rewrite");
+                    }
+                }
+            }
+            sqlite3_reset(get);
+            if (rc)
+                goto rollback;
+            n++;
+        }
         left -= (long)n;
         *cursor = left > 0 ? hk : hk - 1; /* full batch: this entity may hold more */
     }
@@ -2392,7 +3667,9 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
     sqlite3_finalize(ents);
     sqlite3_finalize(rows);
     sqlite3_finalize(del);
-    ents = rows = del = NULL;
+    sqlite3_finalize(get);
+    sqlite3_finalize(upd);
+    ents = rows = del = get = upd = NULL;
     if (sqlite3_exec(be->side, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = sq__err(be->side, "expire commit");
         goto rollback;
@@ -2403,9 +3680,15 @@ rollback:
     sqlite3_finalize(ents);
     sqlite3_finalize(rows);
     sqlite3_finalize(del);
+    sqlite3_finalize(get);
+    sqlite3_finalize(upd);
     sqlite3_exec(be->side, "ROLLBACK", NULL, NULL, NULL);
 out:
     free(rids);
+    subv_free(&sv);
+    subv_free(&kept);
+    buf_free(&nums);
+    buf_free(&body);
     pthread_mutex_unlock(&be->side_mu);
     return rc;
 }

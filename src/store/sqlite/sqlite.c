@@ -37,7 +37,9 @@
  *                                           instance, v5 one per instance keyed by
  *                                           entity attribute; (v8) common instances
  *                                           packed instead of JSON; (v9) values as
- *                                           short decimals.
+ *                                           short decimals; (v13) chunks of an
+ *                                           entity's writes, and hist_log, the
+ *                                           writes waiting to become chunks.
  *
  * History retention (sq__hist_expire) deletes on the side connection in
  * short transactions of at most a batch of rows, so the writer waits at
@@ -141,6 +143,11 @@ static const char *const migrations[] = {
     /* 12: the location's box beside the document (w_update), so a write
      * that keeps the location does not read the R*Tree; NULL = unknown */
     "ALTER TABLE entities ADD COLUMN box BLOB;",
+    /* 13: hist_rows may hold chunks of an entity's writes, and the writes
+     * waiting to become one are in hist_log (hist.c); hist_ents.merged is
+     * the group that last made its pending writes chunks */
+    "ALTER TABLE hist_ents ADD COLUMN merged INTEGER;"
+    "CREATE TABLE hist_log(gid INTEGER PRIMARY KEY, dir BLOB NOT NULL, rows BLOB NOT NULL);",
 };
 /* C steps run after a migration's SQL, in its transaction */
 static int (*const migration_fns[])(sqlite3 *db) = {
@@ -583,7 +590,23 @@ static int w_exec(struct sqlite_be *be, enum wstmt which)
 
 static int w_begin(void *arg)
 {
-    return w_exec(arg, W_BEGIN);
+    struct sqlite_be *be = arg;
+    int rc = w_exec(be, W_BEGIN);
+
+    if (rc == 0)
+        sq__hist_begin(be);
+    return rc;
+}
+
+/* Deferred work: pending history rows (hist.c). */
+static int w_deferred(void *arg)
+{
+    return sq__hist_deferred(arg);
+}
+
+static int w_settle(void *arg)
+{
+    return sq__hist_settle(arg);
 }
 
 /* Commit. A background pass only lets the WAL start over if it ends while
@@ -624,10 +647,10 @@ static int w_commit(void *arg)
 static void w_rollback(void *arg)
 {
     struct sqlite_be *be = arg;
-    sq__hist_rollback(be); /* rows and keys of the group are gone */
     loaded_forget(be);
     if (!sqlite3_get_autocommit(be->w))
         w_exec(be, W_ROLLBACK);
+    sq__hist_rollback(be); /* rows and keys of the group are gone: read the log again */
 }
 
 static int w_tenant(void *arg, const char *tenant, int create, int64_t *tid, int *created)
@@ -1329,6 +1352,8 @@ const struct store_backend_ops store_sqlite_ops = {
     .close = be_close,
     .stats = be_stats,
     .w_begin = w_begin,
+    .w_deferred = w_deferred,
+    .w_settle = w_settle,
     .w_commit = w_commit,
     .w_rollback = w_rollback,
     .w_tenant = w_tenant,

@@ -62,12 +62,20 @@ int sq__hist_migrate_v6(sqlite3 *db);
 /* Writer state: after migration, before the first write; close frees it. */
 int sq__hist_open(struct sqlite_be *be);
 void sq__hist_close(struct sqlite_be *be);
-/* Writer, before COMMIT: write the buffered rows and the instanceId
- * high-water mark. After a successful COMMIT, sq__hist_committed. */
+/* Writer, after BEGIN: a group starts. */
+void sq__hist_begin(struct sqlite_be *be);
+/* Writer, before COMMIT: write the buffered rows, the group's log row and
+ * the instanceId high-water mark. After a successful COMMIT,
+ * sq__hist_committed. */
 int sq__hist_flush(struct sqlite_be *be);
 void sq__hist_committed(struct sqlite_be *be);
-/* Writer, after ROLLBACK: forget buffered rows and cached keys. */
+/* Writer, after ROLLBACK: forget buffered rows and cached keys, read the
+ * pending rows again from the log. */
 void sq__hist_rollback(struct sqlite_be *be);
+/* Writer: are rows pending in the log? sq__hist_settle (in a transaction)
+ * writes them all as chunks and empties the log. */
+int sq__hist_deferred(struct sqlite_be *be);
+int sq__hist_settle(struct sqlite_be *be);
 
 int sq__hist_append(void *be, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
                     double num, const char *ds, int deleted, const cJSON *inst);
