@@ -827,8 +827,8 @@ static const char *const hsql[N_HSTMT] = {
     [H_ROW_UPD] = "UPDATE hist_rows SET nums = ?2, body = ?3, t = ?4 WHERE rid = ?1",
     [H_ROW_DEL] = "DELETE FROM hist_rows WHERE rid = ?1",
     [H_ENT_ROWS] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1",
-    [H_ROW_BEFORE] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t < ?2"
-                     " ORDER BY t DESC LIMIT 1",
+    [H_ROW_BEFORE] = ("SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t < ?2"
+                      " ORDER BY t DESC LIMIT 1"),
     [H_ROWS_IN] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t > ?2 AND t <= ?3",
     [H_ROW_AT_T] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t = ?2 LIMIT 1",
     [H_ROWS_AT_T] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t = ?2",

@@ -146,8 +146,8 @@ static const char *const migrations[] = {
     /* 13: hist_rows may hold chunks of an entity's writes, and the writes
      * waiting to become one are in hist_log (hist.c); hist_ents.merged is
      * the group that last made its pending writes chunks */
-    "ALTER TABLE hist_ents ADD COLUMN merged INTEGER;"
-    "CREATE TABLE hist_log(gid INTEGER PRIMARY KEY, dir BLOB NOT NULL, rows BLOB NOT NULL);",
+    ("ALTER TABLE hist_ents ADD COLUMN merged INTEGER;"
+     "CREATE TABLE hist_log(gid INTEGER PRIMARY KEY, dir BLOB NOT NULL, rows BLOB NOT NULL);"),
 };
 /* C steps run after a migration's SQL, in its transaction */
 static int (*const migration_fns[])(sqlite3 *db) = {
