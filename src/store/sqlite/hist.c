@@ -806,6 +806,7 @@ enum hstmt {
     H_ENT_ROWS,
     H_ROW_BEFORE,
     H_ROWS_IN,
+    H_ROW_LAST,
     H_ROW_AT_T,
     H_ROWS_AT_T,
     H_MERGED,
@@ -830,6 +831,7 @@ static const char *const hsql[N_HSTMT] = {
     [H_ROW_BEFORE] = ("SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t < ?2"
                       " ORDER BY t DESC LIMIT 1"),
     [H_ROWS_IN] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t > ?2 AND t <= ?3",
+    [H_ROW_LAST] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 ORDER BY t DESC LIMIT 1",
     [H_ROW_AT_T] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t = ?2 LIMIT 1",
     [H_ROWS_AT_T] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t = ?2",
     [H_MERGED] = "UPDATE hist_ents SET merged = ?2 WHERE hk = ?1",
@@ -1187,6 +1189,21 @@ static int row_last(struct sq_hist *h, sqlite3_stmt *st, int64_t *last)
     return rc;
 }
 
+/* Write the sub-rows p (in time order) when the only rows at p's first
+ * time are of that time alone and none overlaps the rest: p's sub-rows of
+ * that time as rows of their own beside them, then the rest. */
+static int rows_beside(struct sq_hist *h, int64_t hk, const struct subv *p)
+{
+    size_t j = 0;
+    int rc;
+
+    while (j < p->n && p->v[j].t == p->v[0].t)
+        j++;
+    if ((rc = rows_write(h, hk, &(struct subv){p->v, j, j})) != 0 || j == p->n)
+        return rc;
+    return rows_write(h, hk, &(struct subv){p->v + j, p->n - j, p->n - j});
+}
+
 /* Add the sub-rows p to entity hk's rows. Usually they all come after its
  * last row and are just written; rows they overlap in time (late data, an
  * instance moved to another time) are read, deleted and written again
@@ -1207,6 +1224,28 @@ static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     lo = p->v[0].t;
     hi = p->v[p->n - 1].t;
     h->n_rids = 0;
+    /* the usual case with one probe: the entity's last row ends before lo,
+     * or is of time lo alone */
+    st = h->st[H_ROW_LAST];
+    sqlite3_bind_int64(st, 1, hk);
+    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t t = sqlite3_column_int64(st, 1);
+        if (t <= lo && (rc = row_last(h, st, &last)) == 0) {
+            if (last < lo)
+                step = SQLITE_DONE; /* after every row */
+            else if (t == lo && last == lo)
+                ties = 1, step = SQLITE_DONE;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = sq__err(h->db, "history merge");
+    }
+    sqlite3_reset(st);
+    if (rc != 0)
+        return rc;
+    if (step == SQLITE_DONE && !ties)
+        return rows_write(h, hk, p);
+    if (step == SQLITE_DONE)
+        return rows_beside(h, hk, p);
     st = h->st[H_ROW_BEFORE]; /* the row before lo, when it reaches lo */
     sqlite3_bind_int64(st, 1, hk);
     sqlite3_bind_int64(st, 2, lo);
@@ -1257,16 +1296,8 @@ static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
         return rc;
     if (!overlap && !ties)
         return rows_write(h, hk, p);
-    if (!overlap) { /* beside the rows of time lo: p's sub-rows of that time, then the rest */
-        size_t j = 0;
-        struct subv rest;
-        while (j < p->n && p->v[j].t == lo)
-            j++;
-        if ((rc = rows_write(h, hk, &(struct subv){p->v, j, j})) != 0 || j == p->n)
-            return rc;
-        rest = (struct subv){p->v + j, p->n - j, p->n - j};
-        return rows_write(h, hk, &rest);
-    }
+    if (!overlap)
+        return rows_beside(h, hk, p);
 
     /* copy the overlapped rows (their statement moves on), delete them */
     struct moff {
