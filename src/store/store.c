@@ -52,6 +52,7 @@ struct tenant_entry {
 };
 
 struct store {
+    int settle_fails; /* deferred writes failed this many times in a row (writer) */
     const struct store_backend_ops *be_ops;
     void *be;
     int group_max;
@@ -939,18 +940,24 @@ static void run_group(struct store *s, struct submission *group, struct event_li
         free(g.new_tenants[i]);
 }
 
-/* The backend's deferred work, in a transaction of its own (writer). */
+/* The backend's deferred work, in a transaction of its own (writer). A
+ * failure is logged once, then retried ever later (writer_main). */
 static void run_settle(struct store *s)
 {
     int rc = s->be_ops->w_begin(s->be);
 
     if (rc == 0 && (rc = s->be_ops->w_settle(s->be)) == 0)
         rc = s->be_ops->w_commit(s->be);
-    if (rc) {
-        s->be_ops->w_rollback(s->be);
+    if (rc == 0) {
+        if (s->settle_fails)
+            log_msg(LOG_INFO, "store: deferred writes done after %d failures", s->settle_fails);
+        s->settle_fails = 0;
+        return;
+    }
+    s->be_ops->w_rollback(s->be);
+    if (s->settle_fails++ == 0)
         log_msg(LOG_ERROR, "store: deferred writes failed (%s), rolled back; kept for later",
                 err_name(rc));
-    }
 }
 
 static int settle_due(struct store *s)
@@ -977,7 +984,7 @@ static void *writer_main(void *arg)
                 continue;
             }
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += STORE_SETTLE_MS * 1000000L;
+            ts.tv_nsec += (STORE_SETTLE_MS * 1000000L) << (s->settle_fails < 8 ? s->settle_fails : 8);
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec += ts.tv_nsec / 1000000000L;
                 ts.tv_nsec %= 1000000000L;

@@ -142,8 +142,9 @@ int store_submit(struct store *s, struct store_op *ops, size_t n, store_done_fn 
 /* Submit and wait (for callers that may block: startup, tools, tests). */
 int store_write(struct store *s, struct store_op *ops, size_t n);
 /* Have the writer write what it holds back (history rows waiting to be
- * written together, which readers already see): retention does before a
- * pass; tests that look at the database's rows do too. */
+ * written together, which readers already see; rows of the settle's own
+ * group stay): retention does before a pass; tests that look at the
+ * database's rows do too. */
 int store_settle(struct store *s);
 
 /* Free what the writer allocated in the results of ops. */

@@ -928,6 +928,68 @@ static void test_replace_records_what_it_drops(void **state)
  * transaction starts the WAL over, and the writer never has to checkpoint
  * itself. A checkpointer that loses count after a restart lets the WAL
  * creep up to the writer's limit (16 x checkpoint_frames). */
+static int count_text_len(void *ud, const char *attr, int64_t iid, int64_t t, const char *inst)
+{
+    size_t *c = ud;
+    (void)attr, (void)iid, (void)t;
+    c[0]++;
+    c[1] += strlen(inst);
+    return 0;
+}
+
+/* Big instances (JSON text of 100 KB each, 30 times in one temporal
+ * write): the chunks keep to CHUNK_BODY_MAX (256 KiB; an uncapped chunk of
+ * 64 such writes could pass the row limit and fail every settle), and every
+ * instance reads back. */
+static void test_big_instances_cap_chunks(void **state)
+{
+    enum { N = 30, BIG = 100000 };
+    struct store *s = open_store();
+    struct store_history_query q = {
+        .entity_id = "urn:ngsi-ld:M:9", .from_ms = INT64_MIN, .to_ms = INT64_MAX};
+    struct err e = {0};
+    char *big = malloc(BIG + 1), at[32];
+    size_t got[2] = {0, 0};
+    (void)state;
+
+    assert_non_null(big);
+    memset(big, 'x', BIG);
+    big[BIG] = '\0';
+    cJSON *hist = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(hist, "urn:p");
+    for (int i = 0; i < N; i++) { /* one op: written in runs of several */
+        cJSON *inst = cJSON_CreateObject();
+        snprintf(at, sizeof(at), "2026-03-01T00:00:%02d.000Z", i);
+        cJSON_AddStringToObject(inst, "type", "Property");
+        cJSON_AddStringToObject(inst, "value", big);
+        cJSON_AddStringToObject(inst, "observedAt", at);
+        cJSON_AddItemToArray(arr, inst);
+    }
+    temporal_upsert(s, hist);
+    cJSON_Delete(hist);
+    free(big);
+    assert_int_equal(store_settle(s), 0);
+    assert_int_equal(store_history(s, &q, count_text_len, got, &e), 0);
+    assert_int_equal(got[0], N);
+    assert_true(got[1] > (size_t)N * BIG);
+
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof(path), "%s/pilotlight.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), max(length(body)) FROM hist_rows"
+                                        " WHERE substr(nums, 1, 1) = x'00'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_true(sqlite3_column_int(st, 0) >= 1);           /* chunks were written */
+    assert_true(sqlite3_column_int(st, 1) <= 256 * 1024);  /* none past the cap */
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    store_close(s);
+}
+
 static void test_wal_restarts_under_steady_writes(void **state)
 {
     struct store_config c = {
@@ -989,6 +1051,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_keeps_instance_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_restarts_under_steady_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_records_what_it_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_instances_cap_chunks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

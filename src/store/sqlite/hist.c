@@ -456,7 +456,7 @@ static int hcur_next(struct hcur *c, struct hent *e)
     if (get_varint(&c->p, c->end, &aid) || get_varint(&c->p, c->end, &delta) || c->p >= c->end)
         return -1;
     e->aid = (int64_t)aid;
-    e->iid = c->rid + unzigzag(delta);
+    e->iid = (int64_t)((uint64_t)c->rid + (uint64_t)unzigzag(delta)); /* damaged rows wrap */
     e->flags = *c->p++;
     e->num = NAN;
     if ((e->flags & (HF_NUM | HF_DEC)) == (HF_NUM | HF_DEC)) {
@@ -592,6 +592,7 @@ static int flags_of(double num, const char *ds)
 #define CHUNK_MARK 0x00
 #define CHUNK_SUB_MAX 64    /* sub-rows per chunk (a merge may leave fewer) */
 #define CHUNK_NUMS_MAX 1536 /* nums bytes per chunk: its index entry stays on its page */
+#define CHUNK_BODY_MAX (256u << 10) /* body bytes per chunk (a bigger write is a row alone) */
 
 /* A sub-row: one write's instances of one entity at time t. body NULL: not
  * read. The pointers are into whatever holds the row (see each user). */
@@ -645,8 +646,9 @@ static int row_subs(int64_t rid, int64_t t, const uint8_t *nums, size_t nums_len
         if (get_varint(&p, end, &dt) || get_varint(&p, end, &db) || get_varint(&p, end, &nl) ||
             get_varint(&p, end, &bl) || nl > (uint64_t)(end - p))
             return ERR_INTERNAL;
-        x.t = pt += unzigzag(dt);
-        x.base = pb += unzigzag(db);
+        /* wrapping adds: a damaged row must not be undefined behaviour */
+        x.t = pt = (int64_t)((uint64_t)pt + (uint64_t)unzigzag(dt));
+        x.base = pb = (int64_t)((uint64_t)pb + (uint64_t)unzigzag(db));
         x.nums = p;
         x.nums_len = nl;
         p += nl;
@@ -935,6 +937,7 @@ static void pairset_add(struct pairset *ps, uint64_t key)
 #define PEND_BYTES_MAX 32768 /* of rows: instances kept as JSON text can be big */
 #define LOG_GROUPS_MAX 64
 #define LOG_DIR_ENTRY 16 /* int64 hk, uint32 offset, uint32 length (host order) */
+#define LOG_ROW_MAX (256u << 20) /* bytes of rows in one log row */
 #define PENT_SWEEP 64    /* groups between sweeps of the entities no longer hot */
 
 struct pent {
@@ -959,6 +962,7 @@ struct sq_hist {
     int64_t next_iid;  /* id of the next instance appended */
     int64_t saved_iid; /* next_iid as of the last commit (= meta) */
     int64_t gid;       /* the group being written: its gid (next_iid at its start) */
+    int stale;         /* the pending rows could not be read again after a rollback */
     int64_t group_no;  /* and its number, counted since open */
     /* key caches: "tid\x1feid" -> hk, name -> aid, and the (hk, aid) pairs
      * known to be in hist_ent_attrs; cleared on rollback (their rows went
@@ -1137,40 +1141,49 @@ static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a
 }
 
 /* Write the sub-rows s (in time order) as rows of entity hk: chunks of up
- * to CHUNK_SUB_MAX sub-rows and CHUNK_NUMS_MAX bytes of nums. A chunk of
- * several times holds every sub-row of each of them; a time with more
- * sub-rows than fit is written as rows of that time alone (rows of one time
- * may share it: read in t order, they still give sub-rows in time order). */
+ * to CHUNK_SUB_MAX sub-rows, CHUNK_NUMS_MAX bytes of nums and
+ * CHUNK_BODY_MAX of body. A chunk of several times holds every sub-row of
+ * each of them; a time with more than fit is written as rows of that time
+ * alone (rows of one time may share it: read in t order, they still give
+ * sub-rows in time order), a sub-row bigger than a chunk as a row of its
+ * own. */
 static int rows_write(struct sq_hist *h, int64_t hk, const struct subv *s)
 {
-    size_t a = 0, bytes = 0, i = 0;
+    size_t a = 0, nums = 0, body = 0, i = 0;
     int rc = 0;
 
+#define FITS(n_sub, n_nums, n_body)                                                                \
+    ((n_sub) <= CHUNK_SUB_MAX && (n_nums) <= CHUNK_NUMS_MAX && (n_body) <= CHUNK_BODY_MAX)
     while (rc == 0 && i < s->n) {
-        size_t j = i, run = 0; /* the sub-rows of the time at i: [i, j) */
-        while (j < s->n && s->v[j].t == s->v[i].t)
-            run += s->v[j++].nums_len + 8;
-        if (i > a && (j - a > CHUNK_SUB_MAX || bytes + run > CHUNK_NUMS_MAX)) {
+        size_t j = i, rn = 0, rb = 0; /* the sub-rows of the time at i: [i, j) */
+        while (j < s->n && s->v[j].t == s->v[i].t) {
+            rn += s->v[j].nums_len + 8;
+            rb += s->v[j++].body_len;
+        }
+        if (i > a && !FITS(j - a, nums + rn, body + rb)) {
             rc = row_put(h, hk, s, a, i); /* the chunk so far, without this time */
             a = i;
-            bytes = 0;
+            nums = body = 0;
         }
-        if (rc == 0 && (j - i > CHUNK_SUB_MAX || run > CHUNK_NUMS_MAX)) {
+        if (rc == 0 && !FITS(j - i, rn, rb)) {
             for (size_t k = i; rc == 0 && k < j;) { /* a time too big for a chunk */
-                size_t e = k, nb = 0;
-                while (e < j && e - k < CHUNK_SUB_MAX &&
-                       (e == k || nb + s->v[e].nums_len + 8 <= CHUNK_NUMS_MAX))
-                    nb += s->v[e++].nums_len + 8;
+                size_t e = k + 1, nn = s->v[k].nums_len + 8, nb = s->v[k].body_len;
+                while (e < j && FITS(e + 1 - k, nn + s->v[e].nums_len + 8, nb + s->v[e].body_len)) {
+                    nn += s->v[e].nums_len + 8;
+                    nb += s->v[e++].body_len;
+                }
                 rc = row_put(h, hk, s, k, e);
                 k = e;
             }
             a = j;
-            bytes = 0;
+            nums = body = 0;
         } else {
-            bytes += run;
+            nums += rn;
+            body += rb;
         }
         i = j;
     }
+#undef FITS
     if (rc == 0 && a < s->n)
         rc = row_put(h, hk, s, a, s->n);
     return rc;
@@ -1577,9 +1590,9 @@ static int hlog_write(struct sq_hist *h)
         uint32_t off = (uint32_t)h->lrows.len, len = (uint32_t)(pe->rows.len - pe->group_off);
         if (pe->rows.len <= pe->group_off)
             continue;
-        if (h->lrows.len + len > UINT32_MAX) {
-            rc = ERR_TOO_LARGE;
-            break;
+        if (h->lrows.len + len > LOG_ROW_MAX) { /* a huge group: these go to chunks now */
+            rc = pent_write(h, h->touched[i]);
+            continue;
         }
         memcpy(e, &pe->hk, 8);
         memcpy(e + 8, &off, 4);
@@ -1640,7 +1653,9 @@ static int hlog_trim(struct sq_hist *h, int all)
     return rc;
 }
 
-/* Rebuild the pending rows from hist_log (at open, after a rollback). */
+/* Rebuild the pending rows from hist_log (at open, after a rollback). The
+ * log rows count as written by the current group: their forced trim comes
+ * LOG_GROUPS_MAX groups later than it would have. */
 static int pend_rebuild(struct sq_hist *h)
 {
     sqlite3_stmt *logs = NULL, *merged = NULL;
@@ -1682,7 +1697,11 @@ static int pend_rebuild(struct sq_hist *h)
             step = sqlite3_step(merged);
             m = step == SQLITE_ROW ? sqlite3_column_int64(merged, 0) : 0;
             sqlite3_reset(merged);
-            if (step != SQLITE_ROW || gid < m)
+            if (step != SQLITE_ROW && step != SQLITE_DONE) {
+                rc = sq__err(h->db, "history log");
+                break;
+            }
+            if (step == SQLITE_DONE || gid < m)
                 continue; /* the entity's history is gone, or this is in chunks */
             hks[k++] = hk;
             if ((pe = pent_get(h, hk)) == NULL) {
@@ -1773,13 +1792,20 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
     return rc;
 }
 
-void sq__hist_begin(struct sqlite_be *be)
+int sq__hist_begin(struct sqlite_be *be)
 {
     struct sq_hist *h = be->hist;
+    int rc;
 
+    /* a group that ran on without them could mark log entries merged
+     * that are not in chunks */
+    if (h->stale && (rc = pend_rebuild(h)) != 0)
+        return rc;
+    h->stale = 0;
     h->group_no++;
     h->gid = h->next_iid;
     h->n_touched = 0;
+    return 0;
 }
 
 int sq__hist_flush(struct sqlite_be *be)
@@ -1808,7 +1834,7 @@ int sq__hist_deferred(struct sqlite_be *be)
 
 int sq__hist_settle(struct sqlite_be *be)
 {
-    return hlog_trim(be->hist, 1);
+    return be->hist != NULL ? hlog_trim(be->hist, 1) : 0;
 }
 
 void sq__hist_committed(struct sqlite_be *be)
@@ -1830,8 +1856,9 @@ void sq__hist_rollback(struct sqlite_be *be)
     h->hk = 0;
     h->next_iid = h->saved_iid;
     caches_clear(h);
-    if (pend_rebuild(h) != 0)
-        log_msg(LOG_ERROR, "sqlite: the history's pending rows could not be read again");
+    if ((h->stale = pend_rebuild(h) != 0))
+        log_msg(LOG_ERROR, "sqlite: the history's pending rows could not be read again;"
+                           " no write until they are");
 }
 
 /* The largest instance id a row holds (rid itself when none). */

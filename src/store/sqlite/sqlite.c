@@ -593,9 +593,7 @@ static int w_begin(void *arg)
     struct sqlite_be *be = arg;
     int rc = w_exec(be, W_BEGIN);
 
-    if (rc == 0)
-        sq__hist_begin(be);
-    return rc;
+    return rc ? rc : sq__hist_begin(be); /* on failure the store rolls back */
 }
 
 /* Deferred work: pending history rows (hist.c). */

@@ -62,8 +62,9 @@ int sq__hist_migrate_v6(sqlite3 *db);
 /* Writer state: after migration, before the first write; close frees it. */
 int sq__hist_open(struct sqlite_be *be);
 void sq__hist_close(struct sqlite_be *be);
-/* Writer, after BEGIN: a group starts. */
-void sq__hist_begin(struct sqlite_be *be);
+/* Writer, after BEGIN: a group starts (an error: the pending rows could
+ * not be read again after a rollback; no write until they are). */
+int sq__hist_begin(struct sqlite_be *be);
 /* Writer, before COMMIT: write the buffered rows, the group's log row and
  * the instanceId high-water mark. After a successful COMMIT,
  * sq__hist_committed. */
