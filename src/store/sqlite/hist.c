@@ -807,10 +807,8 @@ enum hstmt {
     H_ROW_DEL,
     H_ENT_ROWS,
     H_ROW_BEFORE,
-    H_ROWS_IN,
     H_ROW_LAST,
-    H_ROW_AT_T,
-    H_ROWS_AT_T,
+    H_ROW_LE,
     H_MERGED,
     H_LOG_ADD,
     H_LOG_DEL,
@@ -832,10 +830,9 @@ static const char *const hsql[N_HSTMT] = {
     [H_ENT_ROWS] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1",
     [H_ROW_BEFORE] = ("SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t < ?2"
                       " ORDER BY t DESC LIMIT 1"),
-    [H_ROWS_IN] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t > ?2 AND t <= ?3",
     [H_ROW_LAST] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 ORDER BY t DESC LIMIT 1",
-    [H_ROW_AT_T] = "SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t = ?2 LIMIT 1",
-    [H_ROWS_AT_T] = "SELECT rid FROM hist_rows WHERE hk = ?1 AND t = ?2",
+    [H_ROW_LE] = ("SELECT rid, t, nums FROM hist_rows WHERE hk = ?1 AND t <= ?2"
+                  " ORDER BY t DESC LIMIT 1"),
     [H_MERGED] = "UPDATE hist_ents SET merged = ?2 WHERE hk = ?1",
     [H_LOG_ADD] = "INSERT INTO hist_log(gid, dir, rows) VALUES (?1, ?2, ?3)",
     [H_LOG_DEL] = "DELETE FROM hist_log WHERE gid = ?1",
@@ -989,10 +986,8 @@ struct sq_hist {
     struct lgroup *log;
     size_t log_n, log_cap;
     /* scratch of rows_merge and the log */
-    struct subv sv, mv, tmp;
+    struct subv sv, sv2, mv, tmp;
     struct buf mnums, mbody, mold, ldir, lrows;
-    int64_t *rids;
-    size_t n_rids, cap_rids;
 };
 
 static void caches_clear(struct sq_hist *h)
@@ -1117,20 +1112,6 @@ static int row_insert(struct sq_hist *h, int64_t rid, int64_t hk, int64_t t, con
     return sq__step_done(st) ? sq__err(h->db, "history append") : 0;
 }
 
-static int rid_add(struct sq_hist *h, int64_t rid)
-{
-    if (h->n_rids == h->cap_rids) {
-        size_t cap = h->cap_rids ? h->cap_rids * 2 : 16;
-        int64_t *p = realloc(h->rids, cap * sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        h->rids = p;
-        h->cap_rids = cap;
-    }
-    h->rids[h->n_rids++] = rid;
-    return 0;
-}
-
 /* Write the sub-rows s[a .. b) (of one time, or whole times) as one row. */
 static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a, size_t b)
 {
@@ -1217,146 +1198,155 @@ static int rows_beside(struct sq_hist *h, int64_t hk, const struct subv *p)
     return rows_write(h, hk, &(struct subv){p->v + j, p->n - j, p->n - j});
 }
 
-/* Add the sub-rows p to entity hk's rows. Usually they all come after its
- * last row and are just written; rows they overlap in time (late data, an
- * instance moved to another time) are read, deleted and written again
- * with them, in time order (of one time: the stored ones first). When the
- * only rows at p's first time are rows of that time alone (writes that
- * keep one observedAt), p's sub-rows of that time are written as a row of
- * their own beside them instead. Sorts p. */
+/* Rewrite row rid of entity hk with the sub-rows add (all within its
+ * span): read it (a copy: its statement moves on), delete it, write its
+ * sub-rows and add's in time order (of one time: the stored ones first). */
+static int row_rewrite(struct sq_hist *h, int64_t hk, int64_t rid, const struct sub *add,
+                       size_t n_add)
+{
+    sqlite3_stmt *st = h->st[H_ROW_GET];
+    size_t nums_len = 0, body_len = 0;
+    int64_t t = 0;
+    int rc = 0, step;
+
+    buf_reset(&h->mold);
+    sqlite3_bind_int64(st, 1, rid);
+    if ((step = sqlite3_step(st)) != SQLITE_ROW) {
+        rc = step == SQLITE_DONE ? ERR_INTERNAL : sq__err(h->db, "history merge");
+    } else {
+        t = sqlite3_column_int64(st, 2);
+        nums_len = (size_t)sqlite3_column_bytes(st, 3);
+        body_len = (size_t)sqlite3_column_bytes(st, 4);
+        if ((rc = buf_append(&h->mold, sqlite3_column_blob(st, 3), nums_len)) == 0)
+            rc = buf_append(&h->mold, sqlite3_column_blob(st, 4), body_len);
+    }
+    sqlite3_reset(st);
+    if (rc == 0) {
+        st = h->st[H_ROW_DEL];
+        sqlite3_bind_int64(st, 1, rid);
+        if (sq__step_done(st))
+            rc = sq__err(h->db, "history merge");
+    }
+    h->mv.n = 0;
+    if (rc == 0) {
+        const uint8_t *m = (const uint8_t *)h->mold.data;
+        rc = row_subs(rid, t, m, nums_len, m + nums_len, body_len, &h->mv);
+        if (rc == ERR_INTERNAL)
+            log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", rid);
+    }
+    for (size_t i = 0; rc == 0 && i < n_add; i++)
+        rc = subv_push(&h->mv, &add[i]);
+    if (rc == 0 && (rc = sub_sort(&h->mv)) == 0)
+        rc = rows_write(h, hk, &h->mv);
+    return rc;
+}
+
+/* Where a late sub-row goes (rows_merge). */
+enum { LATE_INTO, LATE_BESIDE, LATE_GAP };
+
+struct late {
+    int64_t key; /* INTO: the row that holds its time; GAP: the row before the gap (0: none) */
+    size_t i;    /* its index in p */
+    int kind;
+};
+
+static int late_cmp(const void *x, const void *y)
+{
+    const struct late *a = x, *b = y;
+    if (a->kind != b->kind)
+        return a->kind - b->kind;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Add the sub-rows p to entity hk's rows; sorts p. Usually they all come
+ * after its last row (one probe) and are just written. When the last row
+ * is of p's first time alone (writes that keep one observedAt), p's
+ * sub-rows of that time are written as rows of their own beside it. Late
+ * sub-rows (at or before the last row's end) each go where their time is:
+ * into the row that holds it (rewritten once with all of its own), beside
+ * rows of that time alone, or into the gap between two rows (written with
+ * the others of that gap); the rest are written after. So late data
+ * rewrites only the rows it falls in, never the span since. */
 static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
 {
     sqlite3_stmt *st;
-    int64_t lo, hi, last;
-    int rc, step, overlap = 0, ties = 0;
+    struct late *lt = NULL;
+    int64_t lo, last = 0, last_t = 0;
+    size_t k, n_late = 0;
+    int rc, step;
 
     if (p->n == 0)
         return 0;
     if ((rc = sub_sort(p)) != 0)
         return rc;
     lo = p->v[0].t;
-    hi = p->v[p->n - 1].t;
-    h->n_rids = 0;
-    /* the usual case with one probe: the entity's last row ends before lo,
-     * or is of time lo alone */
     st = h->st[H_ROW_LAST];
     sqlite3_bind_int64(st, 1, hk);
     if ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t t = sqlite3_column_int64(st, 1);
-        if (t <= lo && (rc = row_last(h, st, &last)) == 0) {
-            if (last < lo)
-                step = SQLITE_DONE; /* after every row */
-            else if (t == lo && last == lo)
-                ties = 1, step = SQLITE_DONE;
-        }
+        last_t = sqlite3_column_int64(st, 1);
+        rc = row_last(h, st, &last);
     } else if (step != SQLITE_DONE) {
         rc = sq__err(h->db, "history merge");
     }
     sqlite3_reset(st);
     if (rc != 0)
         return rc;
-    if (step == SQLITE_DONE && !ties)
-        return rows_write(h, hk, p);
-    if (step == SQLITE_DONE)
-        return rows_beside(h, hk, p);
-    st = h->st[H_ROW_BEFORE]; /* the row before lo, when it reaches lo */
-    sqlite3_bind_int64(st, 1, hk);
-    sqlite3_bind_int64(st, 2, lo);
-    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = row_last(h, st, &last)) == 0 && last >= lo) {
-            overlap = 1;
-            rc = rid_add(h, sqlite3_column_int64(st, 0));
-        }
-    } else if (step != SQLITE_DONE) {
-        rc = sq__err(h->db, "history merge");
-    }
-    sqlite3_reset(st);
-    /* the first row at lo: of that time alone (then all rows there are), or the only one */
-    st = h->st[H_ROW_AT_T];
-    sqlite3_bind_int64(st, 1, hk);
-    sqlite3_bind_int64(st, 2, lo);
-    if (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = row_last(h, st, &last)) == 0 && last == lo)
-            ties = 1;
-        else
-            overlap = 1;
-    } else if (rc == 0 && step != SQLITE_DONE) {
-        rc = sq__err(h->db, "history merge");
-    }
-    sqlite3_reset(st);
-    st = h->st[H_ROWS_IN]; /* rows that start in (lo, hi] */
-    sqlite3_bind_int64(st, 1, hk);
-    sqlite3_bind_int64(st, 2, lo);
-    sqlite3_bind_int64(st, 3, hi);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        overlap = 1;
-        rc = rid_add(h, sqlite3_column_int64(st, 0));
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = sq__err(h->db, "history merge");
-    sqlite3_reset(st);
-    if (rc == 0 && overlap) { /* every row at lo joins the rewrite */
-        st = h->st[H_ROWS_AT_T];
-        sqlite3_bind_int64(st, 1, hk);
-        sqlite3_bind_int64(st, 2, lo);
-        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-            rc = rid_add(h, sqlite3_column_int64(st, 0));
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = sq__err(h->db, "history merge");
-        sqlite3_reset(st);
-    }
-    if (rc != 0)
-        return rc;
-    if (!overlap && !ties)
-        return rows_write(h, hk, p);
-    if (!overlap)
+    if (step == SQLITE_DONE || last < lo)
+        return rows_write(h, hk, p); /* after every row */
+    if (last_t == lo && last == lo)
         return rows_beside(h, hk, p);
 
-    /* copy the overlapped rows (their statement moves on), delete them */
-    struct moff {
-        int64_t t;
-        size_t nums, nums_len, body, body_len;
-    } *mo = malloc(h->n_rids * sizeof(*mo));
-    if (mo == NULL)
+    /* late: p[0 .. k) */
+    for (k = 0; k < p->n && p->v[k].t <= last; k++)
+        ;
+    if ((lt = malloc(k * sizeof(*lt))) == NULL)
         return ERR_NOMEM;
-    buf_reset(&h->mold);
-    for (size_t i = 0; rc == 0 && i < h->n_rids; i++) {
-        struct moff *o = &mo[i];
-        st = h->st[H_ROW_GET];
-        sqlite3_bind_int64(st, 1, h->rids[i]);
-        if ((step = sqlite3_step(st)) != SQLITE_ROW) {
-            rc = step == SQLITE_DONE ? ERR_INTERNAL : sq__err(h->db, "history merge");
-        } else {
-            o->t = sqlite3_column_int64(st, 2);
-            o->nums = h->mold.len;
-            o->nums_len = (size_t)sqlite3_column_bytes(st, 3);
-            if ((rc = buf_append(&h->mold, sqlite3_column_blob(st, 3), o->nums_len)) == 0) {
-                o->body = h->mold.len;
-                o->body_len = (size_t)sqlite3_column_bytes(st, 4);
-                rc = buf_append(&h->mold, sqlite3_column_blob(st, 4), o->body_len);
+    st = h->st[H_ROW_LE];
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        struct late x = {0, i, LATE_GAP};
+        sqlite3_bind_int64(st, 1, hk);
+        sqlite3_bind_int64(st, 2, p->v[i].t);
+        if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t rt = sqlite3_column_int64(st, 1), rend;
+            x.key = sqlite3_column_int64(st, 0);
+            if ((rc = row_last(h, st, &rend)) == 0) {
+                if (rt == p->v[i].t && rend == rt)
+                    x.kind = LATE_BESIDE;
+                else if (rend >= p->v[i].t)
+                    x.kind = LATE_INTO;
             }
+        } else if (step != SQLITE_DONE) {
+            rc = sq__err(h->db, "history merge");
         }
         sqlite3_reset(st);
-        if (rc == 0) {
-            st = h->st[H_ROW_DEL];
-            sqlite3_bind_int64(st, 1, h->rids[i]);
-            if (sq__step_done(st))
-                rc = sq__err(h->db, "history merge");
+        if (rc == ERR_INTERNAL) { /* a damaged row: this one is written as a row of its own */
+            log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", x.key);
+            rc = 0;
+            x.kind = LATE_BESIDE;
         }
+        lt[n_late++] = x;
     }
-    h->mv.n = 0;
-    for (size_t i = 0; rc == 0 && i < h->n_rids; i++) {
-        const uint8_t *m = (const uint8_t *)h->mold.data;
-        rc = row_subs(h->rids[i], mo[i].t, m + mo[i].nums, mo[i].nums_len, m + mo[i].body,
-                      mo[i].body_len, &h->mv);
+    if (rc == 0)
+        qsort(lt, n_late, sizeof(*lt), late_cmp);
+    /* runs of one kind and key; for BESIDE also of one time */
+    for (size_t a = 0; rc == 0 && a < n_late;) {
+        size_t b = a + 1;
+        while (b < n_late && lt[b].kind == lt[a].kind && lt[b].key == lt[a].key &&
+               (lt[a].kind != LATE_BESIDE || p->v[lt[b].i].t == p->v[lt[a].i].t))
+            b++;
+        h->sv2.n = 0;
+        for (size_t j = a; rc == 0 && j < b; j++)
+            rc = subv_push(&h->sv2, &p->v[lt[j].i]);
+        if (rc == 0)
+            rc = lt[a].kind == LATE_INTO ? row_rewrite(h, hk, lt[a].key, h->sv2.v, h->sv2.n)
+                                         : rows_write(h, hk, &h->sv2);
+        a = b;
     }
-    free(mo);
-    if (rc == ERR_INTERNAL)
-        log_msg(LOG_ERROR, "sqlite: a history row of entity key %" PRId64 " is damaged", hk);
-    for (size_t i = 0; rc == 0 && i < p->n; i++)
-        rc = subv_push(&h->mv, &p->v[i]);
-    if (rc == 0 && (rc = sub_sort(&h->mv)) == 0)
-        rc = rows_write(h, hk, &h->mv);
+    free(lt);
+    if (rc == 0 && k < p->n)
+        rc = rows_write(h, hk, &(struct subv){p->v + k, p->n - k, p->n - k});
     return rc;
 }
 
@@ -1939,13 +1929,13 @@ void sq__hist_close(struct sqlite_be *be)
     free(h->log);
     subv_free(&h->sv);
     subv_free(&h->mv);
+    subv_free(&h->sv2);
     subv_free(&h->tmp);
     buf_free(&h->mnums);
     buf_free(&h->mbody);
     buf_free(&h->mold);
     buf_free(&h->ldir);
     buf_free(&h->lrows);
-    free(h->rids);
     buf_free(&h->eid);
     buf_free(&h->text);
     caches_clear(h);
