@@ -4,11 +4,9 @@ and of instances with 206 + Content-Range), aggregation (every method,
 periods, checked against values computed here), temporal writes (create,
 append, deletes, instance PATCH/DELETE) and their effect on the current
 state, POST /temporal/entityOperations/query, and retention."""
-import json
-import math
 import time
 
-from helpers import BASE, ENTITIES, SLOW, assert_problem, prop
+from helpers import BASE, ENTITIES, SLOW, aggregate, assert_problem, prop
 
 TEMPORAL = BASE + "/temporal/entities"
 TQUERY = BASE + "/temporal/entityOperations/query"
@@ -592,51 +590,6 @@ def test_post_query(hub):
 
 # ---- aggregation -----------------------------------------------------------------
 
-def aggregate(values, method):
-    """What GS CIM 009 4.5.19 makes of the values: numbers as they are,
-    booleans as 1/0, arrays by their length; strings and typed literals
-    ({"@type": "DateTime", "@value": ...}) only for min/max, in text order;
-    anything else only counts."""
-    def num(v):
-        if isinstance(v, bool):
-            return 1 if v else 0
-        if isinstance(v, (int, float)):
-            return v
-        if isinstance(v, list):
-            return len(v)
-        return None
-
-    def text(v):
-        if isinstance(v, str):
-            return v
-        if isinstance(v, dict) and isinstance(v.get("@value"), str):
-            return v["@value"]
-        return None
-
-    nums = [num(v) for v in values if num(v) is not None]
-    texts = [text(v) for v in values if text(v) is not None]
-    if method == "totalCount":
-        return len(values)
-    if method == "distinctCount":
-        return len(set(json.dumps(v, sort_keys=True) for v in values))
-    if not nums and texts and method in ("min", "max"):
-        return min(texts) if method == "min" else max(texts)
-    if not nums:
-        return None
-    if method == "sum":
-        return sum(nums)
-    if method == "avg":
-        return sum(nums) / len(nums)
-    if method == "min":
-        return min(nums)
-    if method == "max":
-        return max(nums)
-    if method == "sumsq":
-        return sum(v * v for v in nums)
-    if method == "stddev":
-        m = sum(nums) / len(nums)
-        return math.sqrt(sum((v - m) ** 2 for v in nums) / len(nums))
-    raise ValueError(method)
 
 
 METHODS = ["totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq"]

@@ -28,7 +28,7 @@ import time
 import pytest
 
 from conftest import Hub, _check_sanitizer
-from helpers import BASE, ENTITIES, SLOW, assert_problem, prop, rel
+from helpers import BASE, ENTITIES, SLOW, aggregate, assert_problem, prop, rel
 
 TEMPORAL = BASE + "/temporal/entities"
 UPSERT = BASE + "/entityOperations/upsert"
@@ -287,38 +287,6 @@ def check_against_model(h, tenant, eid, model, qs="", rel_=None, a=None, b=None,
 
 # ---- aggregation ------------------------------------------------------------
 
-def aggregate(values, method):
-    """GS CIM 009 4.5.19 (as test_17 has it): numbers, booleans as 1/0,
-    arrays by length; strings only for min/max; anything else counts."""
-    def num(v):
-        if isinstance(v, bool):
-            return 1 if v else 0
-        if isinstance(v, (int, float)):
-            return v
-        if isinstance(v, list):
-            return len(v)
-        return None
-
-    nums = [num(v) for v in values if num(v) is not None]
-    texts = [v for v in values if isinstance(v, str)]
-    if method == "totalCount":
-        return len(values)
-    if not nums and texts and method in ("min", "max"):
-        return min(texts) if method == "min" else max(texts)
-    if not nums:
-        return None
-    if method == "sum":
-        return math.fsum(nums)
-    if method == "avg":
-        return math.fsum(nums) / len(nums)
-    if method == "min":
-        return min(nums)
-    if method == "max":
-        return max(nums)
-    if method == "stddev":
-        m = math.fsum(nums) / len(nums)
-        return math.sqrt(math.fsum((v - m) ** 2 for v in nums) / len(nums))
-    raise ValueError(method)
 
 
 AGGR = ["totalCount", "sum", "avg", "min", "max", "stddev"]
