@@ -935,11 +935,11 @@ static void pairset_add(struct pairset *ps, uint64_t key)
 #define LOG_GROUPS_MAX 64
 #define LOG_DIR_ENTRY 16 /* int64 hk, uint32 offset, uint32 length (host order) */
 #define LOG_ROW_MAX (256u << 20) /* bytes of rows in one log row */
-#define PENT_SWEEP 64    /* groups between sweeps of the entities no longer hot */
+#define PENT_SWEEP 64    /* groups between sweeps of the entities with nothing pending */
+#define HOT_SLOTS (1u << 16) /* seen_at: the last group that wrote each hk (by its low bits) */
 
 struct pent {
     int64_t hk;
-    int64_t seen;     /* the number of the group that last appended to it */
     int64_t listed;   /* the number of the group whose touched list has it */
     int64_t first;    /* gid of the group of its oldest pending row; 0: none */
     size_t group_off; /* where the rows this group appended start in rows */
@@ -981,6 +981,7 @@ struct sq_hist {
      * appended to, and the rows of hist_log, oldest first */
     struct pent **pents;
     size_t pents_cap, pents_n;
+    int64_t *seen_at; /* HOT_SLOTS group numbers */
     struct pent **touched;
     size_t n_touched, cap_touched;
     struct lgroup *log;
@@ -1402,7 +1403,8 @@ static int keep_all(const struct sq_hist *h, const struct pent *pe)
 
 static int keep_live(const struct sq_hist *h, const struct pent *pe)
 {
-    return pe->first != 0 || pe->seen >= h->group_no - HOT_GROUPS;
+    (void)h;
+    return pe->first != 0; /* the others are made again when needed */
 }
 
 static void pents_free(struct sq_hist *h)
@@ -1478,10 +1480,14 @@ static int pend_flush(struct sq_hist *h)
 
     if (h->n_pend == 0)
         return 0;
-    if ((pe = pent_get(h, h->hk)) == NULL) {
-        rc = ERR_NOMEM;
-    } else if (pe->first == 0 && (pe->seen == 0 || pe->seen < h->group_no - HOT_GROUPS)) {
-        h->sv.n = 0; /* not hot: straight to hist_rows */
+    /* hot: pending rows, or written within HOT_GROUPS groups (seen_at: a
+     * slot per hk, shared by some; a shared slot only makes one hot early) */
+    int64_t *slot = &h->seen_at[(uint64_t)h->hk & (HOT_SLOTS - 1)];
+    int hot = *slot != 0 && *slot >= h->group_no - HOT_GROUPS;
+    *slot = h->group_no;
+    if (!hot && ((pe = pent_find(h, h->hk)) == NULL || pe->first == 0)) {
+        pe = NULL;
+        h->sv.n = 0; /* not hot: straight to hist_rows, no pent */
         for (int i = 0; rc == 0 && i < h->n_pend; i++) {
             struct hrow *r = &h->pend[i];
             struct sub x = {r->t, h->next_iid, (const uint8_t *)r->nums.data,
@@ -1491,6 +1497,8 @@ static int pend_flush(struct sq_hist *h)
         }
         if (rc == 0)
             rc = rows_merge(h, h->hk, &h->sv);
+    } else if ((pe = pent_get(h, h->hk)) == NULL) {
+        rc = ERR_NOMEM;
     } else {
         if (pe->listed != h->group_no) { /* the first pending rows of this group */
             if (h->n_touched == h->cap_touched) {
@@ -1523,8 +1531,6 @@ static int pend_flush(struct sq_hist *h)
                         pe->rows.len >= PEND_BYTES_MAX))
             rc = pent_write(h, pe);
     }
-    if (pe != NULL)
-        pe->seen = h->group_no;
     for (int i = 0; i < h->n_pend; i++)
         hrow_clear(&h->pend[i]);
     h->n_pend = 0;
@@ -1714,7 +1720,6 @@ static int pend_rebuild(struct sq_hist *h)
             pe->n += (uint32_t)h->sv.n;
             if (pe->first == 0)
                 pe->first = gid;
-            pe->seen = h->group_no;
         }
         if (rc == 0)
             rc = lgroup_push(h, gid, h->group_no, hks, k);
@@ -1880,6 +1885,8 @@ int sq__hist_open(struct sqlite_be *be)
         return ERR_NOMEM;
     be->hist = h;
     h->db = be->w;
+    if ((h->seen_at = calloc(HOT_SLOTS, sizeof(*h->seen_at))) == NULL)
+        return ERR_NOMEM;
     buf_init(&h->eid, 4096);
     buf_init(&h->text, HIST_ROW_MAX);
     buf_init(&h->mnums, HIST_ROW_MAX);
@@ -1924,6 +1931,7 @@ void sq__hist_close(struct sqlite_be *be)
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_free(&h->pend[i]);
     pents_free(h);
+    free(h->seen_at);
     free(h->touched);
     hlog_forget(h);
     free(h->log);
