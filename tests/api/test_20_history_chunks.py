@@ -12,8 +12,6 @@ comparisons check that the answer is in time order and holds exactly the
 expected instances (a multiset), which for distinct times is the exact list.
 Each test has its own tenant (or its own hub) and entity ids.
 
-PL_HIST_ARGS="--key value ..." adds flags to every hub of this file (to run
-it again with other history storage settings).
 test_huge_tie_groups_are_not_cut_silently is a known bug (strict xfail)."""
 import calendar
 import collections
@@ -21,13 +19,11 @@ import datetime
 import http.client
 import json
 import math
-import os
 import threading
 import time
 
 import pytest
 
-from conftest import Hub, _check_sanitizer
 from helpers import BASE, ENTITIES, SLOW, aggregate, assert_problem, prop, rel
 
 TEMPORAL = BASE + "/temporal/entities"
@@ -39,36 +35,6 @@ HOUR = 60 * MIN
 DAY = 24 * HOUR
 T0 = calendar.timegm((2026, 5, 1, 0, 0, 0)) * SEC  # the series start here
 EPOCH = datetime.datetime(1970, 1, 1)
-# extra flags for every hub of this file, e.g. to run it again with other
-# history storage settings: PL_HIST_ARGS="--some-key value"
-EXTRA_ARGS = os.environ.get("PL_HIST_ARGS", "").split()
-
-
-@pytest.fixture(scope="module")
-def hub():
-    """conftest's hub, with PL_HIST_ARGS."""
-    h = Hub(EXTRA_ARGS)
-    yield h
-    h.close()
-    _check_sanitizer(h)
-
-
-@pytest.fixture(scope="module")
-def hub_factory():
-    """conftest's hub_factory, with PL_HIST_ARGS before the test's flags."""
-    made = []
-
-    def make(*extra_args, data_dir=None):
-        h = Hub(EXTRA_ARGS + list(extra_args), data_dir=data_dir)
-        made.append(h)
-        return h
-    yield make
-    for h in made:
-        h.close()
-    for h in made:
-        _check_sanitizer(h)
-
-
 # ---- time -------------------------------------------------------------------
 
 def iso(ms):
