@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -63,6 +64,7 @@
 
 #include "json/json.h"
 #include "ld/cache.h"
+#include "notify/httpc.h"
 #include "notify/mqtt.h"
 #include "notify/sub.h"
 #include "util/hmap.h"
@@ -81,6 +83,7 @@ struct ver {
     struct sub *sub;
     cJSON *ctx_value;           /* the creation "@context" value */
     struct curl_slist *headers; /* of every notification (HTTP; MQTT metadata) */
+    char *http_head;            /* the same as CRLF-ended lines, for httpc */
     char *mqtt_meta;            /* MQTT: the printed "metadata" object */
     char *link;                 /* the context URL its Link header names (NULL:
                                  * none, the receiver asked for ld+json) */
@@ -147,11 +150,13 @@ struct endpoint {
     pthread_cond_t cond;
     pthread_t thread; /* MQTT only: HTTP endpoints are driven by their dispatcher */
     int started;
-    CURL *curl;
+    CURL *curl;    /* https://, or any HTTP when a proxy is configured */
+    struct hc *hc; /* plain http:// (httpc.h) */
+    int hc_tried;  /* hc_open was asked (NULL hc: libcurl takes the URI) */
     int busy;   /* a delivery is being sent (mu released) */
     int retire; /* out of the table: exit once the queue is empty */
     int exited; /* the sender thread has returned (join is instant) */
-    struct endpoint *next_retired;
+    struct endpoint *next_retired; /* also: its dispatcher's list of endpoints to free */
     /* HTTP, owned by the dispatcher (under mu, except the easy handle
      * while it is in the multi handle) */
     struct delivery *cur; /* being sent, or waiting for its retry */
@@ -161,6 +166,8 @@ struct endpoint {
     int in_ready; /* on its dispatcher's ready list */
     struct disp *disp; /* HTTP: the dispatcher that drives it */
     struct endpoint *ready_next;
+    struct endpoint *start_next;        /* dispatcher only: hc requests to start */
+    struct endpoint *fl_next, *fl_prev; /* dispatcher only: hc requests in flight */
     struct response resp;
     char reason[160];
 };
@@ -196,6 +203,9 @@ struct disp {
     int64_t curl_due_ms; /* when curl wants its timeout action (-1: never) */
     struct endpoint *ready_head, *ready_tail; /* endpoints with work to start (mu) */
     int wake_pending;                         /* a wakeup is on its way (mu) */
+    struct endpoint *dead;   /* hc endpoints out of the table, for it to free (mu) */
+    struct endpoint *flight; /* hc requests in flight (its own) */
+    int64_t hc_due_ms;       /* the earliest of their deadlines (-1: none) */
 };
 
 struct notify {
@@ -229,6 +239,7 @@ struct notify {
     int matcher_started, interval_started;
     struct disp disp[MAX_DISP];
     int n_disp;
+    int direct_http;    /* plain http:// goes through httpc (no proxy configured) */
     unsigned next_disp; /* the dispatcher of the next new HTTP endpoint (mu) */
     pthread_cond_t icond;                     /* wakes the interval thread at stop */
     int64_t next_flush_ms, next_keepalive_ms;
@@ -303,6 +314,7 @@ static void ver_release(struct ver *v)
     sub_free(v->sub);
     cJSON_Delete(v->ctx_value);
     curl_slist_free_all(v->headers);
+    free(v->http_head);
     free(v->mqtt_meta);
     free(v->link);
     free(v);
@@ -345,6 +357,36 @@ static char *mqtt_metadata(const struct curl_slist *h)
 out:
     cJSON_Delete(md);
     return text;
+}
+
+/* The header lines h as httpc sends them (each CRLF-ended; malloc'd, NULL
+ * when out of memory), without those the client writes itself or that
+ * would break its framing of the request (a receiverInfo may name any
+ * header). */
+static char *http_head(const struct curl_slist *h)
+{
+    static const char *const own[] = {
+        "Host:", "Content-Length:", "Transfer-Encoding:", "Connection:",       "Expect:",
+        "TE:",   "Upgrade:",        "Keep-Alive:",        "Proxy-Connection:", "Trailer:"};
+    size_t len = 1;
+    char *out, *o;
+    for (const struct curl_slist *p = h; p; p = p->next)
+        len += strlen(p->data) + 2;
+    if ((out = o = malloc(len)) == NULL)
+        return NULL;
+    for (; h; h = h->next) {
+        int skip = 0;
+        for (size_t i = 0; i < sizeof(own) / sizeof(own[0]) && !skip; i++)
+            skip = strncasecmp(h->data, own[i], strlen(own[i])) == 0;
+        if (skip)
+            continue;
+        size_t k = strlen(h->data);
+        memcpy(o, h->data, k);
+        memcpy(o + k, "\r\n", 2);
+        o += k + 2;
+    }
+    *o = '\0';
+    return out;
 }
 
 /* The context URL a subscription whose @context is cv links (see
@@ -442,6 +484,8 @@ static struct ver *ver_new(struct notify *n, const char *tenant, const cJSON *do
     if (h)
         h = add_header(h, "Expect:");
     if ((v->headers = h) == NULL)
+        goto fail;
+    if (s->transport == SUB_HTTP && (v->http_head = http_head(h)) == NULL)
         goto fail;
     if (s->transport == SUB_MQTT && (v->mqtt_meta = mqtt_metadata(h)) == NULL)
         goto fail;
@@ -1053,10 +1097,13 @@ static void endpoint_free(struct notify *n, struct endpoint *ep)
     }
     if (ep->curl)
         curl_easy_cleanup(ep->curl);
+    hc_free(ep->hc);
     pthread_cond_destroy(&ep->cond);
     free(ep->uri);
     free(ep);
 }
+
+static void wake_dispatcher(struct disp *d);
 
 /* The table is full: free the slots of idle endpoints no subscription uses
  * any more (subscriptions come and go; the table must not fill up for
@@ -1098,6 +1145,12 @@ static void reclaim_endpoints(struct notify *n)
         hmap_del(n->endpoints, ep->uri, NULL);
         pos = 0; /* the table changed: scan again from the start */
         n_busy = n_used = 0;
+        if (ep->hc) { /* its connection is in the dispatcher's epoll set */
+            ep->next_retired = ep->disp->dead;
+            ep->disp->dead = ep;
+            wake_dispatcher(ep->disp);
+            continue;
+        }
         if (!ep->started) {
             endpoint_free(n, ep);
             continue;
@@ -1234,24 +1287,31 @@ static void deliver(struct notify *n, struct entry *e, struct ver *v, struct can
 }
 
 /* --- the HTTP dispatchers -----------------------------------------------------------
- * A dispatcher thread drives the HTTP notifications of its endpoints
- * through its own curl multi handle (whose connection cache keeps a
- * keep-alive connection per receiver); there is one per core, up to
- * MAX_DISP, and endpoints are dealt to them in turn, so a burst to many
- * receivers is sent from every core (each notification costs ~40 us of
- * libcurl and loopback TCP). Per
+ * A dispatcher thread drives the HTTP notifications of its endpoints; there
+ * is one per core, up to MAX_DISP, and endpoints are dealt to them in
+ * turn, so a burst to many receivers is sent from every core. Plain
+ * http:// receivers get pilotlight's own client (httpc.h: one keep-alive
+ * connection per receiver, a notification is one sendmsg and one recv,
+ * ~25 us of CPU with loopback TCP); https:// receivers, and every receiver
+ * when a proxy is configured, go through the thread's curl multi handle
+ * (its connection cache keeps the keep-alive connections; ~50 us). Per
  * endpoint at most one transfer at a time, so each receiver gets its
  * notifications in order; a failed attempt waits its backoff (200 ms,
  * doubled) without holding anything up; the attempt's start is
- * lastNotification. No thread per endpoint, no lock held across I/O.
+ * lastNotification. No thread per endpoint, no lock held across I/O: an
+ * httpc request is started after mu is released (hc_start_all).
  *
  * The work is proportional to what happens, not to how much exists:
  * endpoints with a delivery to start sit on a ready list (enqueue and the
- * end of a transfer put them there), and curl is driven by socket events
- * (curl_multi_socket_action over epoll, its timer callback giving the next
- * timeout), so a burst of notifications to many receivers costs one pass
- * per transfer event instead of a walk over every transfer and endpoint
- * per wakeup. An eventfd wakes the thread. */
+ * end of a transfer put them there); httpc connections and curl's sockets
+ * share the thread's epoll set (curl through curl_multi_socket_action and
+ * its timer callback); httpc requests in flight are on a list scanned only
+ * when the earliest deadline passes. So a burst of notifications to many
+ * receivers costs one pass per transfer event instead of a walk over every
+ * transfer and endpoint per wakeup. An eventfd wakes the thread. An httpc
+ * endpoint that leaves the table is freed by its dispatcher (its
+ * connection is in that thread's epoll set), never by the thread that
+ * reclaimed it. */
 
 static void wake_dispatcher(struct disp *d)
 {
@@ -1285,8 +1345,46 @@ static void ready_push(struct endpoint *ep)
     }
 }
 
-/* Start what can start (mu held); returns the next retry time. */
-static int64_t dispatch_start(struct disp *dp, int64_t now)
+/* epoll_event.data of the dispatcher's descriptors: an endpoint pointer
+ * (an httpc connection's events), or a descriptor number shifted left once
+ * with the low bit set (the eventfd, curl's sockets). */
+#define FD_TAG(fd) (((uint64_t)(unsigned)(fd) << 1) | 1u)
+
+/* Does ep's URI go through httpc? Opens its client the first time
+ * (dispatcher thread). */
+static int use_hc(struct notify *n, struct endpoint *ep)
+{
+    if (!ep->hc_tried) {
+        ep->hc_tried = 1;
+        if (n->direct_http && hc_open(ep->uri, ep->disp->epfd, ep, &ep->hc) != 0)
+            ep->hc = NULL;
+    }
+    return ep->hc != NULL;
+}
+
+static void flight_add(struct disp *d, struct endpoint *ep)
+{
+    ep->fl_prev = NULL;
+    if ((ep->fl_next = d->flight) != NULL)
+        d->flight->fl_prev = ep;
+    d->flight = ep;
+}
+
+static void flight_del(struct disp *d, struct endpoint *ep)
+{
+    if (ep->fl_prev)
+        ep->fl_prev->fl_next = ep->fl_next;
+    else if (d->flight == ep)
+        d->flight = ep->fl_next;
+    if (ep->fl_next)
+        ep->fl_next->fl_prev = ep->fl_prev;
+    ep->fl_next = ep->fl_prev = NULL;
+}
+
+/* Start what can start (mu held); returns the next retry time. httpc
+ * requests are not started here but listed on *hc_start, for the caller
+ * to start once mu is released (their first send is I/O). */
+static int64_t dispatch_start(struct disp *dp, int64_t now, struct endpoint **hc_start)
 {
     struct notify *n = dp->n;
     struct endpoint *ep = dp->ready_head, *next_ep;
@@ -1327,6 +1425,12 @@ static int64_t dispatch_start(struct disp *dp, int64_t now)
         }
         ep->busy = 1;
         ep->started_ms = now;
+        if (use_hc(n, ep)) {
+            ep->in_multi = 1;
+            ep->start_next = *hc_start;
+            *hc_start = ep;
+            continue;
+        }
         if (http_setup(ep, ep->cur) != 0 || curl_multi_add_handle(dp->multi, ep->curl) != CURLM_OK) {
             record(ep->cur->e, 0, now, ep->reason);
             delivery_free(n, ep->cur);
@@ -1341,10 +1445,9 @@ static int64_t dispatch_start(struct disp *dp, int64_t now)
     return next;
 }
 
-/* A transfer ended (mu held). */
-static void dispatch_done(struct notify *n, struct endpoint *ep, CURLcode rc)
+/* A transfer ended, ok or not (its reason in ep->reason); mu held. */
+static void dispatch_done(struct notify *n, struct endpoint *ep, int ok)
 {
-    int ok = http_outcome(ep, rc) == 0;
     ep->in_multi = 0;
     ep->attempt++;
     if (ok || ep->attempt >= n->c.max_attempts) {
@@ -1373,7 +1476,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *ud, void 
         return 0;
     }
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    ev.data.fd = s;
+    ev.data.u64 = FD_TAG(s);
     if (sockp == NULL) {
         if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
             epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
@@ -1393,6 +1496,74 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud)
     return 0;
 }
 
+/* An httpc request ended (HC_DONE or HC_FAILED): its outcome (mu held;
+ * dispatcher thread, which runs dispatch_start before it waits again, so
+ * whatever this makes ready needs no wakeup). */
+static void hc_outcome(struct notify *n, struct endpoint *ep, int rc)
+{
+    int ok = 0;
+    ep->disp->wake_pending = 1;
+    flight_del(ep->disp, ep);
+    if (rc == HC_DONE) {
+        int st = hc_status(ep->hc);
+        ok = st >= 200 && st <= 299;
+        if (!ok)
+            snprintf(ep->reason, sizeof(ep->reason), "HTTP status %d", st);
+    } else {
+        snprintf(ep->reason, sizeof(ep->reason), "%s", hc_reason(ep->hc));
+    }
+    dispatch_done(n, ep, ok);
+}
+
+/* Start the httpc requests dispatch_start listed (mu not held); 1 if any
+ * ended at once. */
+static int hc_start_all(struct disp *d, struct endpoint *list, int64_t now)
+{
+    struct notify *n = d->n;
+    int ended = 0;
+    for (struct endpoint *ep = list, *next; ep; ep = next) {
+        next = ep->start_next;
+        ep->start_next = NULL;
+        const struct delivery *dv = ep->cur;
+        int rc = hc_request(ep->hc, dv->v->http_head, dv->body, dv->len, n->c.timeout_ms, now);
+        flight_add(d, ep);
+        if (rc != HC_AGAIN) {
+            pthread_mutex_lock(&n->mu);
+            hc_outcome(n, ep, rc);
+            pthread_mutex_unlock(&n->mu);
+            ended = 1;
+            continue;
+        }
+        int64_t due = hc_deadline(ep->hc);
+        if (d->hc_due_ms < 0 || due < d->hc_due_ms)
+            d->hc_due_ms = due;
+    }
+    return ended;
+}
+
+/* End the httpc requests past their deadline; the next deadline. 1 if
+ * any ended. */
+static int hc_expire_all(struct disp *d, int64_t now)
+{
+    struct notify *n = d->n;
+    int ended = 0;
+    d->hc_due_ms = -1;
+    for (struct endpoint *ep = d->flight, *next; ep; ep = next) {
+        next = ep->fl_next;
+        if (hc_expire(ep->hc, now) == HC_FAILED) {
+            pthread_mutex_lock(&n->mu);
+            hc_outcome(n, ep, HC_FAILED);
+            pthread_mutex_unlock(&n->mu);
+            ended = 1;
+            continue;
+        }
+        int64_t due = hc_deadline(ep->hc);
+        if (due >= 0 && (d->hc_due_ms < 0 || due < d->hc_due_ms))
+            d->hc_due_ms = due;
+    }
+    return ended;
+}
+
 static void *dispatcher_main(void *arg)
 {
     struct disp *d = arg;
@@ -1403,6 +1574,7 @@ static void *dispatcher_main(void *arg)
     pthread_setname_np(pthread_self(), "pl-notify-http");
     for (;;) {
         CURLMsg *msg;
+        struct endpoint *starts = NULL, *dead;
         int left, k;
         pthread_mutex_lock(&n->mu);
         if (STOPPING(n)) {
@@ -1412,20 +1584,27 @@ static void *dispatcher_main(void *arg)
                 struct endpoint *ep = val;
                 if (ep->disp != d)
                     continue;
-                if (ep->in_multi)
+                if (ep->in_multi && ep->curl && !ep->hc)
                     curl_multi_remove_handle(d->multi, ep->curl);
                 ep->in_multi = 0;
             }
             pthread_mutex_unlock(&n->mu);
             break;
         }
-        int64_t now = tm_now_ms(), next = dispatch_start(d, now);
+        dead = d->dead; /* reclaimed httpc endpoints: only this thread may free them */
+        d->dead = NULL;
+        int64_t now = tm_now_ms(), next = dispatch_start(d, now, &starts);
         pthread_mutex_unlock(&n->mu);
+        while (dead) {
+            struct endpoint *ep = dead;
+            dead = ep->next_retired;
+            endpoint_free(n, ep);
+        }
+        int finished = hc_start_all(d, starts, now);
         if (d->curl_due_ms >= 0 && d->curl_due_ms <= tm_now_ms()) {
             d->curl_due_ms = -1;
             curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
-        int finished = 0;
         while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
             struct endpoint *ep = NULL;
             if (msg->msg != CURLMSG_DONE)
@@ -1434,19 +1613,36 @@ static void *dispatcher_main(void *arg)
             CURLcode rc = msg->data.result;
             curl_multi_remove_handle(d->multi, msg->easy_handle);
             pthread_mutex_lock(&n->mu);
-            dispatch_done(n, ep, rc);
+            dispatch_done(n, ep, http_outcome(ep, rc) == 0);
             pthread_mutex_unlock(&n->mu);
             finished = 1;
         }
+        now = tm_now_ms();
+        if (d->hc_due_ms >= 0 && d->hc_due_ms <= now)
+            finished |= hc_expire_all(d, now);
         if (finished)
             continue; /* their endpoints may have more to send */
-        now = tm_now_ms();
         int64_t wait = next - now;
         if (d->curl_due_ms >= 0 && d->curl_due_ms - now < wait)
             wait = d->curl_due_ms - now;
+        if (d->hc_due_ms >= 0 && d->hc_due_ms - now < wait)
+            wait = d->hc_due_ms - now;
         k = epoll_wait(d->epfd, evs, 64, wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait);
+        now = tm_now_ms();
         for (int i = 0; i < k; i++) {
-            if (evs[i].data.fd == d->wakefd) {
+            uint64_t tag = evs[i].data.u64;
+            if (!(tag & 1)) { /* an httpc connection */
+                struct endpoint *ep = evs[i].data.ptr;
+                int rc = hc_io(ep->hc, evs[i].events, now);
+                if (rc != HC_AGAIN) {
+                    pthread_mutex_lock(&n->mu);
+                    hc_outcome(n, ep, rc);
+                    pthread_mutex_unlock(&n->mu);
+                }
+                continue;
+            }
+            int fd = (int)(tag >> 1);
+            if (fd == d->wakefd) {
                 uint64_t v;
                 if (read(d->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     log_msg(LOG_WARN, "notify: dispatcher wakeup: %s", strerror(errno));
@@ -1455,7 +1651,7 @@ static void *dispatcher_main(void *arg)
             int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                         (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                         (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(d->multi, evs[i].data.fd, flags, &running);
+            curl_multi_socket_action(d->multi, fd, flags, &running);
         }
     }
     return NULL;
@@ -2009,6 +2205,14 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
     long cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
                                                                : sysconf(_SC_NPROCESSORS_ONLN);
     n->n_disp = cores < 1 ? 1 : cores > MAX_DISP ? MAX_DISP : (int)cores;
+    /* libcurl honours these (and no_proxy); httpc speaks only directly */
+    n->direct_http = 1;
+    for (const char *const *v = (const char *const[]){"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+         *v; v++)
+        if (getenv(*v) && *getenv(*v))
+            n->direct_http = 0;
+    if (!n->direct_http)
+        log_msg(LOG_INFO, "notify: a proxy is configured: HTTP notifications go through libcurl");
     int disp_ok = 1;
     for (int i = 0; i < MAX_DISP; i++)
         n->disp[i].epfd = n->disp[i].wakefd = -1;
@@ -2017,7 +2221,7 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
         d->n = n;
         d->epfd = epoll_create1(EPOLL_CLOEXEC);
         d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        d->curl_due_ms = -1;
+        d->curl_due_ms = d->hc_due_ms = -1;
         if ((d->multi = curl_multi_init()) != NULL) {
             curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)n->c.max_endpoints);
             curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
@@ -2026,7 +2230,7 @@ int notify_open(const struct notify_config *c, struct notify **out, struct err *
             curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
         }
         if (d->epfd >= 0 && d->wakefd >= 0) {
-            struct epoll_event ev = {.events = EPOLLIN, .data.fd = d->wakefd};
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = FD_TAG(d->wakefd)};
             if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) != 0) {
                 close(d->wakefd);
                 d->wakefd = -1;
@@ -2139,6 +2343,11 @@ void notify_free(struct notify *n)
     }
     hmap_free(n->endpoints, NULL);
     for (int i = 0; i < MAX_DISP; i++) {
+        while (n->disp[i].dead) {
+            struct endpoint *ep = n->disp[i].dead;
+            n->disp[i].dead = ep->next_retired;
+            endpoint_free(n, ep);
+        }
         if (n->disp[i].multi)
             curl_multi_cleanup(n->disp[i].multi);
         if (n->disp[i].epfd >= 0)

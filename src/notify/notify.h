@@ -18,10 +18,12 @@
  *     subscriptions (a store scan each; overlapping ticks are skipped) and
  *     the persistence of changed status counters (every flush_ms).
  *   dispatcher threads (one per core, up to 4; each HTTP endpoint belongs
- *     to one): its endpoints' notifications, through its own libcurl multi
- *     handle (keep-alive connection per receiver, timeout, bounded retries
- *     with backoff, one transfer at a time per endpoint so each receiver
- *     gets its notifications in order). Each endpoint URI has a bounded
+ *     to one): its endpoints' notifications, plain http:// through
+ *     pilotlight's own HTTP/1.1 client (httpc.h), https:// (and all HTTP
+ *     when a proxy is configured) through its own libcurl multi handle:
+ *     keep-alive connection per receiver, timeout, bounded retries with
+ *     backoff, one transfer at a time per endpoint so each receiver gets
+ *     its notifications in order. Each endpoint URI has a bounded
  *     queue whose overflow is counted in timesDropped; a slow or dead
  *     endpoint only delays its own queue.
  *   one sender thread per MQTT endpoint URI (created on first use),
