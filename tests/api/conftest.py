@@ -57,8 +57,9 @@ class Hub:
     START_TIMEOUT = 30 * SLOW
     REQUEST_TIMEOUT = 30 * SLOW
 
-    def __init__(self, extra_args=(), data_dir=None):
+    def __init__(self, extra_args=(), data_dir=None, env=None):
         self.extra_args = list(extra_args)
+        self.env = env  # the process environment (None: this one's)
         self.own_data = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="pl-api-data-")
         self.log_dir = tempfile.mkdtemp(prefix="pl-api-log-")
@@ -92,7 +93,8 @@ class Hub:
         err.flush()
         args = [BINARY, "serve", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--data", self.data_dir, "--log-level", os.environ.get("PL_LOG_LEVEL", "warn")] + self.extra_args
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                     env=self.env)
         err.close()
         self._close_conn()
         deadline = time.monotonic() + self.START_TIMEOUT
@@ -264,8 +266,8 @@ def hub_factory():
     """Start extra hubs (e.g. with other flags); all stopped at module end."""
     made = []
 
-    def make(*extra_args, data_dir=None):
-        h = Hub(extra_args, data_dir=data_dir)
+    def make(*extra_args, data_dir=None, env=None):
+        h = Hub(extra_args, data_dir=data_dir, env=env)
         made.append(h)
         return h
     yield make
