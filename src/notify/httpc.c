@@ -11,8 +11,9 @@
  * otherwise) or, while resolving, the resolution's eventfd.
  *
  * The parser keeps one line at a time in a fixed buffer (status line,
- * header, chunk size); it needs only the status line and three headers
- * whole, so a longer line is skipped unless it is one of those. Body
+ * header, chunk size); it needs only the first 12 bytes of the status
+ * line and three headers whole, so the rest of a longer line is skipped,
+ * unless it is one of those headers (an error then). Body
  * bytes are counted, never stored.
  */
 #include "notify/httpc.h"
@@ -41,7 +42,6 @@
 /* --- the response parser ----------------------------------------------------- */
 
 #define LINE_MAX_LEN 512 /* bytes of a line kept; longer lines are skipped */
-#define HEADERS_MAX 256  /* header lines of one response head */
 
 enum rstate {
     R_STATUS,     /* the status line */
@@ -61,7 +61,6 @@ struct hc_resp {
     int final_status; /* 0 until a non-1xx head is read */
     int minor;        /* HTTP/1.minor */
     int chunked, te_other, has_len, conn_close, conn_keep, keep;
-    int n_headers;
     uint64_t len;
     char line[LINE_MAX_LEN];
     size_t n;     /* bytes of line */
@@ -142,19 +141,16 @@ static int last_token_is(const char *v, const char *tok)
 
 static int status_line(struct hc_resp *r)
 {
-    const char *l = r->line;
-    if (r->overflow)
-        return bad(r, "status line too long");
+    const char *l = r->line; /* of a longer line, the start: all that is read */
     if (r->n == 0 && r->final_status == 0 && r->status == 0)
         return HC_MORE; /* tolerated: an empty line before the status line */
     if (r->n < 12 || strncmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') || l[8] != ' ' ||
         l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9' ||
         (r->n > 12 && l[12] != ' '))
         return bad(r, "not an HTTP/1.x status line");
-    r->minor = l[7] - '0';
+    r->minor = l[7] - '0'; /* the reason phrase, however long, is ignored */
     r->status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
     r->chunked = r->te_other = r->has_len = r->conn_close = r->conn_keep = 0;
-    r->n_headers = 0;
     r->len = 0;
     r->state = R_HEADER;
     return HC_MORE;
@@ -195,8 +191,6 @@ static int header_line(struct hc_resp *r)
 
     if (r->n == 0 && !r->overflow)
         return head_end(r);
-    if (++r->n_headers > HEADERS_MAX)
-        return bad(r, "too many header lines");
     if (l[0] == ' ' || l[0] == '\t')
         return HC_MORE; /* an obsolete folded line: nothing we read continues */
     if (r->overflow) {
@@ -214,18 +208,30 @@ static int header_line(struct hc_resp *r)
         ;
     *e = '\0';
     if (strcasecmp(l, "Content-Length") == 0) {
-        uint64_t x = 0;
-        if (*v == '\0')
-            return bad(r, "empty Content-Length");
-        for (const char *p = v; *p; p++) {
-            if (*p < '0' || *p > '9' || x > (UINT64_MAX - 9) / 10)
+        /* a list of one value repeated is that value (RFC 9110 8.6) */
+        for (const char *p = v;;) {
+            uint64_t x = 0;
+            const char *d = p;
+            for (; *p >= '0' && *p <= '9'; p++) {
+                if (x > (UINT64_MAX - 9) / 10)
+                    return bad(r, "bad Content-Length");
+                x = x * 10 + (uint64_t)(*p - '0');
+            }
+            if (p == d)
                 return bad(r, "bad Content-Length");
-            x = x * 10 + (uint64_t)(*p - '0');
+            if (r->has_len && x != r->len)
+                return bad(r, "conflicting Content-Length values");
+            r->has_len = 1;
+            r->len = x;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p == '\0')
+                break;
+            if (*p++ != ',')
+                return bad(r, "bad Content-Length");
+            while (*p == ' ' || *p == '\t')
+                p++;
         }
-        if (r->has_len && x != r->len)
-            return bad(r, "conflicting Content-Length headers");
-        r->has_len = 1;
-        r->len = x;
     } else if (strcasecmp(l, "Transfer-Encoding") == 0) {
         if (last_token_is(v, "chunked"))
             r->chunked = 1, r->te_other = 0;
@@ -549,9 +555,12 @@ static int parse_uri(struct hc *c, const char *uri)
     if (hp > p) {
         char cred[512];
         char enc[B64_ENCODED_LEN(sizeof(cred)) + 1];
-        int ok = uri_pct_decode(p, (size_t)(hp - 1 - p), cred, sizeof(cred)) == 0 &&
-                 b64_encode((const uint8_t *)cred, strlen(cred), enc, sizeof(enc)) >= 0 &&
-                 asprintf(&c->auth, "Authorization: Basic %s\r\n", enc) >= 0;
+        /* user-id ":" password (RFC 7617), the password maybe empty */
+        int ok = uri_pct_decode(p, (size_t)(hp - 1 - p), cred, sizeof(cred) - 1) == 0;
+        if (ok && memchr(p, ':', (size_t)(hp - 1 - p)) == NULL)
+            strcat(cred, ":");
+        ok = ok && b64_encode((const uint8_t *)cred, strlen(cred), enc, sizeof(enc)) >= 0 &&
+             asprintf(&c->auth, "Authorization: Basic %s\r\n", enc) >= 0;
         memset(cred, 0, sizeof(cred));
         memset(enc, 0, sizeof(enc));
         if (!ok) {
