@@ -55,6 +55,7 @@ struct store {
     int settle_fails; /* deferred writes failed this many times in a row (writer) */
     const struct store_backend_ops *be_ops;
     void *be;
+    struct store_test *test; /* unit tests' hooks (store_int.h), else NULL */
     int group_max;
     int history; /* STORE_HISTORY_* */
 
@@ -979,7 +980,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         while (s->head == NULL && !s->stopping) {
             struct timespec ts;
-            if (!settle_due(s)) {
+            if (!settle_due(s) || (s->test && s->test->no_idle_settle)) {
                 pthread_cond_wait(&s->cv, &s->mu);
                 continue;
             }
@@ -998,7 +999,7 @@ static void *writer_main(void *arg)
         }
         if (s->head == NULL) {
             pthread_mutex_unlock(&s->mu);
-            if (settle_due(s))
+            if (settle_due(s) && !(s->test && s->test->no_stop_settle))
                 run_settle(s); /* stopping: leave nothing pending */
             break;
         }
@@ -1155,6 +1156,7 @@ int store_open(const struct store_config *conf, struct store **out, struct err *
     s->be_ops = &store_sqlite_ops;
     s->group_max = conf->group_max > 0 ? conf->group_max : 2048;
     s->history = conf->history;
+    s->test = conf->test;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_rwlock_init(&s->tlock, NULL);

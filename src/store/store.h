@@ -34,6 +34,7 @@ struct scopeq;
 struct geo_rel;
 struct geo_shape;
 struct typeq;
+struct store_test;
 
 enum { STORE_HISTORY_OBSERVED = 0, STORE_HISTORY_ALL, STORE_HISTORY_OFF };
 
@@ -47,6 +48,7 @@ struct store_config {
                                     ("P30D") or days ("30"); NULL/""/"0" = forever */
     int checkpoint_frames;  /* WAL frames between background checkpoints; 0 =
                                the default (500); tests use small values */
+    struct store_test *test; /* unit tests only (store_int.h); NULL everywhere else */
 };
 
 /* What the backend's write-ahead log is doing, for operators and tests.

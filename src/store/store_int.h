@@ -134,4 +134,44 @@ struct store_backend_ops {
 
 extern const struct store_backend_ops store_sqlite_ops;
 
+/* ---- test hooks --------------------------------------------------------
+ *
+ * What a unit test (tests/unit/test_hist_model.c) hands the store in
+ * store_config.test to make rare paths of the history happen on demand and
+ * to see that they did, as SQLite's test controls and fault injection do.
+ * The hub never sets it: every hook is then one NULL test, in store.c and
+ * in the SQLite backend (hist.c), where each is used.
+ *
+ * Threads: the writer (and the retention thread for expire_cuts) reads and
+ * writes the members while the store is open; the test touches them only
+ * between its calls that wait for those threads (store_write, store_settle,
+ * store_history_expire_now, store_open/close), which order the accesses.
+ * No idle settle may be due meanwhile: set no_idle_settle.
+ */
+struct store_test {
+    /* set by the test */
+    int no_idle_settle; /* the writer does not settle when idle (store.c) */
+    int no_stop_settle; /* nor when it stops (store_drain): pending history rows stay in
+                           hist_log, for the next open to read again, as after a kill */
+    int fail_flushes;   /* the next N commits fail (counting down; sqlite: in
+                           sq__hist_flush, after the group's history work, with ERR_IO
+                           as a failing disk would), so their groups roll back */
+    /* counted by the SQLite backend: the paths of hist.c the test went through */
+    long flushes_failed;    /* commits fail_flushes failed */
+    long rebuilds_open;     /* opens that read pending rows back from hist_log */
+    long rebuilds_rollback; /* rollbacks that did */
+    long settles;           /* settles that had pending rows to write */
+    long forced;            /* entities written as their oldest log row passed LOG_GROUPS_MAX */
+    long pent_writes;       /* an entity's pending rows written as chunks */
+    long chunks;            /* rows of several writes inserted */
+    long beside;            /* writes at the time of the entity's last row (of that time
+                               alone), written beside it */
+    long late;              /* merges with writes at or before the entity's last row */
+    long row_rewrites;      /* rows rewritten with the late writes that fall in them */
+    long late_beside;       /* runs of late writes put beside rows of their time alone */
+    long late_gaps;         /* runs of late writes put in a gap between rows */
+    long moves;             /* instances moved to another time (an edit of observedAt) */
+    long expire_cuts;       /* chunks retention cut (rows reaching past its limit) */
+};
+
 #endif

@@ -58,6 +58,10 @@
  * which merge the log's pending rows with the stored ones; retention runs
  * on the side connection under side_mu (the store has the writer settle
  * first).
+ *
+ * Tests: with store_config.test set (store_int.h, struct store_test), the
+ * writer fails the commits it is told to and counts the paths below it went
+ * through (HIST_TESTED); without, each is one NULL test.
  */
 #include "store/sqlite/sqlite_int.h"
 
@@ -84,6 +88,10 @@
 #define HIST_CACHE_MAX 262144    /* entries per writer key cache before it starts over */
 #define HIST_TEXT_KEEP 65536     /* bytes of the writer's instance text buffer kept */
 #define HIST_BUF_MAX ((size_t)1 << 36) /* cap of the scratch buffers that hold many rows */
+
+/* Count a path taken, for the unit tests (store_int.h): t is a struct
+ * store_test pointer, NULL but in tests. */
+#define HIST_TESTED(t, what) ((t) != NULL ? (void)(t)->what++ : (void)0)
 
 /* ---- row encoding ------------------------------------------------------- */
 
@@ -955,6 +963,7 @@ struct lgroup { /* a row of hist_log */
 
 struct sq_hist {
     sqlite3 *db;
+    struct store_test *test; /* unit tests' hooks (store_int.h), else NULL */
     sqlite3_stmt *st[N_HSTMT];
     int64_t next_iid;  /* id of the next instance appended */
     int64_t saved_iid; /* next_iid as of the last commit (= meta) */
@@ -1119,6 +1128,8 @@ static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a
     int64_t rid = b - a == 1 ? s->v[a].base : h->next_iid++;
     int rc = row_encode(s->v + a, b - a, rid, &h->mnums, &h->mbody);
 
+    if (b - a > 1)
+        HIST_TESTED(h->test, chunks);
     return rc ? rc : row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody);
 }
 
@@ -1210,6 +1221,7 @@ static int row_rewrite(struct sq_hist *h, int64_t hk, int64_t rid, const struct 
     int64_t t = 0;
     int rc = 0, step;
 
+    HIST_TESTED(h->test, row_rewrites);
     buf_reset(&h->mold);
     sqlite3_bind_int64(st, 1, rid);
     if ((step = sqlite3_step(st)) != SQLITE_ROW) {
@@ -1296,10 +1308,13 @@ static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
         return rc;
     if (step == SQLITE_DONE || last < lo)
         return rows_write(h, hk, p); /* after every row */
-    if (last_t == lo && last == lo)
+    if (last_t == lo && last == lo) {
+        HIST_TESTED(h->test, beside);
         return rows_beside(h, hk, p);
+    }
 
     /* late: p[0 .. k) */
+    HIST_TESTED(h->test, late);
     for (k = 0; k < p->n && p->v[k].t <= last; k++)
         ;
     if ((lt = malloc(k * sizeof(*lt))) == NULL)
@@ -1340,6 +1355,10 @@ static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
         h->sv2.n = 0;
         for (size_t j = a; rc == 0 && j < b; j++)
             rc = subv_push(&h->sv2, &p->v[lt[j].i]);
+        if (lt[a].kind == LATE_BESIDE)
+            HIST_TESTED(h->test, late_beside);
+        else if (lt[a].kind == LATE_GAP)
+            HIST_TESTED(h->test, late_gaps);
         if (rc == 0)
             rc = lt[a].kind == LATE_INTO ? row_rewrite(h, hk, lt[a].key, h->sv2.v, h->sv2.n)
                                          : rows_write(h, hk, &h->sv2);
@@ -1445,6 +1464,7 @@ static int pent_write(struct sq_hist *h, struct pent *pe)
 
     if (pe->rows.len == 0)
         return 0;
+    HIST_TESTED(h->test, pent_writes);
     h->sv.n = 0;
     if ((rc = lrows_subs((const uint8_t *)pe->rows.data,
                          (const uint8_t *)pe->rows.data + pe->rows.len, &h->sv)) != 0 ||
@@ -1627,6 +1647,8 @@ static int hlog_trim(struct sq_hist *h, int all)
             struct pent *pe = pent_find(h, g->hks[i]);
             if (pe == NULL || pe->first == 0 || pe->first > g->gid)
                 continue;
+            if (force && !all)
+                HIST_TESTED(h->test, forced);
             if (force)
                 rc = pent_write(h, pe);
             else
@@ -1816,6 +1838,11 @@ int sq__hist_flush(struct sqlite_be *be)
     if (h->group_no % PENT_SWEEP == 0 &&
         (rc = pents_rehash(h, h->pents_cap ? h->pents_cap : 1024, keep_live)) != 0)
         return rc;
+    if (h->test != NULL && h->test->fail_flushes > 0) { /* a test's disk failing */
+        h->test->fail_flushes--;
+        h->test->flushes_failed++;
+        return ERR_IO;
+    }
     if (h->next_iid == h->saved_iid)
         return 0;
     sqlite3_bind_int64(st, 1, h->next_iid);
@@ -1829,7 +1856,11 @@ int sq__hist_deferred(struct sqlite_be *be)
 
 int sq__hist_settle(struct sqlite_be *be)
 {
-    return be->hist != NULL ? hlog_trim(be->hist, 1) : 0;
+    if (be->hist == NULL)
+        return 0;
+    if (be->hist->log_n > 0)
+        HIST_TESTED(be->hist->test, settles);
+    return hlog_trim(be->hist, 1);
 }
 
 void sq__hist_committed(struct sqlite_be *be)
@@ -1854,6 +1885,8 @@ void sq__hist_rollback(struct sqlite_be *be)
     if ((h->stale = pend_rebuild(h) != 0))
         log_msg(LOG_ERROR, "sqlite: the history's pending rows could not be read again;"
                            " no write until they are");
+    else if (h->pents_n > 0)
+        HIST_TESTED(h->test, rebuilds_rollback);
 }
 
 /* The largest instance id a row holds (rid itself when none). */
@@ -1880,11 +1913,13 @@ int sq__hist_open(struct sqlite_be *be)
     struct sq_hist *h = calloc(1, sizeof(*h));
     sqlite3_stmt *st = NULL;
     int64_t next = 1;
+    int rc;
 
     if (h == NULL)
         return ERR_NOMEM;
     be->hist = h;
     h->db = be->w;
+    h->test = be->test;
     if ((h->seen_at = calloc(HOT_SLOTS, sizeof(*h->seen_at))) == NULL)
         return ERR_NOMEM;
     buf_init(&h->eid, 4096);
@@ -1917,7 +1952,9 @@ int sq__hist_open(struct sqlite_be *be)
     }
     sqlite3_finalize(st);
     h->next_iid = h->saved_iid = next > 0 ? next : 1;
-    return pend_rebuild(h);
+    if ((rc = pend_rebuild(h)) == 0 && h->pents_n > 0)
+        HIST_TESTED(h->test, rebuilds_open);
+    return rc;
 }
 
 void sq__hist_close(struct sqlite_be *be)
@@ -2353,6 +2390,7 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
      * its time) and keeps its id */
     struct hrow moved;
     int64_t base = h->next_iid;
+    HIST_TESTED(h->test, moves);
     ed.inst = NULL;
     if ((rc = row_edit(h, rid, &ed)) != 0)
         return rc;
@@ -3678,6 +3716,7 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
             }
         }
         if (cut != 0) { /* keep the chunk's sub-rows from before_ms on */
+            HIST_TESTED(be->test, expire_cuts);
             sqlite3_bind_int64(get, 1, cut);
             if (sqlite3_step(get) == SQLITE_ROW) {
                 sv.n = kept.n = 0;

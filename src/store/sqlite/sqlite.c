@@ -520,6 +520,7 @@ static int be_open(const struct store_config *c, void **out, struct err *e)
     pthread_mutex_init(&be->readers_mu, NULL);
     pthread_key_create(&be->reader_key, reader_destroy);
     be->sync_full = c->durability_full;
+    be->test = c->test;
     be->ckpt_frames = c->checkpoint_frames > 0 && c->checkpoint_frames <= 100000
                           ? c->checkpoint_frames
                           : CHECKPOINT_FRAMES;

@@ -38,6 +38,7 @@ struct sqlite_be {
     pthread_mutex_t readers_mu; /* guards the list of reader connections */
     struct reader *readers;
     struct sq_hist *hist; /* writer only */
+    struct store_test *test; /* unit tests' hooks (store_int.h), else NULL */
     /* writer only: the keys w_load read with the document, for the w_update
      * that follows it (one lookup instead of two); loaded_rid 0 = none */
     int64_t loaded_tid, loaded_rid;
