@@ -267,8 +267,9 @@ static int write_one(struct model *m, struct store_op *op, int fail)
     return fail ? 0 : op->err.code;
 }
 
-/* PATCH (the value, or the value and observedAt: the instance moves) or
- * DELETE of one instance, by the instanceId the reads gave. */
+/* PATCH (the value, or the value and observedAt: the instance moves; of
+ * attribute 1, now and then its datasetId given or taken away) or DELETE
+ * of one instance, by the instanceId the reads gave. */
 static void step_edit(struct model *m, int fail)
 {
     int e = (int)below(m, N_ENTS), kind = (int)below(m, 3);
@@ -300,6 +301,13 @@ static void step_edit(struct model *m, int fail)
         cJSON_AddNumberToObject(patch, "value", value_of(moved.id));
         tm_format(moved.t, at);
         cJSON_AddStringToObject(patch, "observedAt", at);
+        if (x->attr == 1 && chance(m, 200)) {
+            moved.ds = !x->ds;
+            if (moved.ds)
+                cJSON_AddStringToObject(patch, "datasetId", ds_iri);
+            else
+                cJSON_AddNullToObject(patch, "datasetId"); /* null: the member goes */
+        }
         op.kind = STORE_HISTORY_PATCH;
         op.inst = patch;
     }
@@ -887,6 +895,7 @@ struct seed_case {
 };
 
 static struct seed_case fixed_seeds[] = {{1, 1}, {2, 1}, {3, 1}};
+static struct seed_case no_seed;
 
 /* The model of a run (state): a fresh data directory and store. */
 static int setup(void **state)
@@ -981,21 +990,82 @@ static void test_model(void **state)
         }
 }
 
+/* Append n instances of attribute 0 to entity e at times t, in one write,
+ * to the store and the model. */
+static void append_at(struct model *m, int e, const int64_t *t, size_t n)
+{
+    struct store_op op;
+    cJSON *hist = cJSON_CreateObject();
+
+    memset(&op, 0, sizeof(op));
+    for (size_t i = 0; i < n; i++) {
+        struct minst x = {t[i], m->next_id++, 0, 0, 0};
+        add_instance(hist, &x);
+        model_add(m, e, &x);
+    }
+    op.kind = STORE_TEMPORAL_UPSERT;
+    op.doc = entity_doc(e);
+    op.history = hist;
+    assert_int_equal(write_one(m, &op, 0), 0);
+    m->exists[e] = 1;
+    cJSON_Delete(op.doc);
+    cJSON_Delete(hist);
+}
+
+/* The review's case (DESIGN.md, chunks): a late write into a long settled
+ * history rewrites the one row its time falls in, not every row since; one
+ * before it all is a row of its own. */
+static void test_late_write_rewrites_one_row(void **state)
+{
+    enum { N = 600 };
+    struct model *m = *state;
+    struct store_test before;
+    int64_t t[N];
+
+    open_store(m);
+    for (int i = 0; i < N; i++)
+        t[i] = m->base + i * SEC;
+    append_at(m, 0, t, N);
+    step_settle(m, 0);
+    check_all(m);
+    assert_true(m->hooks.chunks >= N / 64); /* chunks of at most CHUNK_SUB_MAX writes */
+
+    before = m->hooks;
+    t[0] = m->base + 100 * SEC + 500; /* inside the chunk that holds second 100 */
+    append_at(m, 0, t, 1);
+    step_settle(m, 0);
+    check_all(m);
+    assert_int_equal(m->hooks.late - before.late, 1);
+    assert_int_equal(m->hooks.row_rewrites - before.row_rewrites, 1);
+    assert_true(m->hooks.chunks - before.chunks <= 2); /* it, split in two if too big */
+
+    before = m->hooks;
+    t[0] = m->base - 10 * SEC; /* before every row */
+    append_at(m, 0, t, 1);
+    step_settle(m, 0);
+    check_all(m);
+    assert_int_equal(m->hooks.late - before.late, 1);
+    assert_int_equal(m->hooks.late_gaps - before.late_gaps, 1);
+    assert_int_equal(m->hooks.row_rewrites - before.row_rewrites, 0);
+}
+
 int main(void)
 {
     static struct seed_case one;
     static char names[sizeof(fixed_seeds) / sizeof(fixed_seeds[0])][32];
-    struct CMUnitTest tests[sizeof(fixed_seeds) / sizeof(fixed_seeds[0])];
+    struct CMUnitTest tests[sizeof(fixed_seeds) / sizeof(fixed_seeds[0]) + 1] = {
+        cmocka_unit_test_prestate_setup_teardown(test_late_write_rewrites_one_row, setup, teardown,
+                                                 &no_seed)};
+    size_t n = 1;
     const char *seed = getenv("PL_MODEL_SEED");
-    size_t n = 0;
 
     log_set_level(LOG_OFF); /* the failures the test makes are logged as errors */
     if (seed != NULL && *seed)
         one.seed = strtoull(seed, NULL, 10);
     for (size_t i = 0; i < sizeof(fixed_seeds) / sizeof(fixed_seeds[0]); i++) {
         struct seed_case *c = seed != NULL && *seed ? &one : &fixed_seeds[i];
-        snprintf(names[n], sizeof(names[n]), "test_model_seed_%" PRIu64, c->seed);
-        tests[n] = (struct CMUnitTest){names[n], test_model, setup, teardown, c};
+        snprintf(names[i], sizeof(names[i]), "test_model_seed_%" PRIu64, c->seed);
+        tests[n] = (struct CMUnitTest){names[i], test_model, setup, teardown, c};
         n++;
         if (c == &one)
             break; /* PL_MODEL_SEED: that seed alone */
