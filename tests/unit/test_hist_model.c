@@ -670,6 +670,8 @@ static int collect_aggr(void *ud, const char *attr, const struct store_aggr *a)
     for (int i = 0; i < N_ATTRS; i++)
         if (strcmp(attr, attr_iri[i]) == 0)
             g.attr = i;
+    if (a->dataset_id != NULL && strcmp(a->dataset_id, ds_iri) != 0)
+        g.attr = -1; /* not ours: reported as an unknown attribute */
     g.a.smin = g.a.smax = g.a.dataset_id = NULL;
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 64;
@@ -680,12 +682,6 @@ static int collect_aggr(void *ud, const char *attr, const struct store_aggr *a)
     return 0;
 }
 
-/* Aggregate entity e over [from, to) in periods of period_ms (0: the whole
- * window) and compare each series' periods with the model's: from the
- * window's start (its first instance when the window is open below) to
- * the window's end (its last instance when open above), empty ones too,
- * for a series with an instance in the window; each period's bounds,
- * count, sum, min, max and newest time. */
 struct tval {
     int64_t t;
     double v;
@@ -696,6 +692,12 @@ static int cmp_tval(const void *x, const void *y)
     return cmp_i64(&((const struct tval *)x)->t, &((const struct tval *)y)->t);
 }
 
+/* Aggregate entity e over [from, to) in periods of period_ms (0: the whole
+ * window) and compare each series' periods with the model's: from the
+ * window's start (its first instance when the window is open below) to
+ * the window's end (its last instance when open above), empty ones too,
+ * for a series with an instance in the window; each period's bounds,
+ * count, sum, min, max and newest time. */
 static void check_aggr(struct model *m, int e, int64_t from, int64_t to, int64_t period_ms,
                        struct aggr_reading *r, struct tval *tv)
 {
