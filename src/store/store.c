@@ -1617,7 +1617,14 @@ int store_history(struct store *s, const struct store_history_query *q,
 
     if ((rc = tenant_lookup(s, q->tenant ? q->tenant : "", &tid)) != 0)
         return err_set(e, rc, "tenant '%s' does not exist", q->tenant);
-    if ((rc = s->be_ops->r_history(s->be, tid, q, each, ud)) != 0)
+    if ((rc = s->be_ops->r_history(s->be, tid, q, each, ud)) == ERR_TOO_MANY)
+        return err_set(e, rc,
+                       "more instances of an attribute share one time than a page can hold"
+                       " (%zu, with lastN or the page size %ld): narrow attrs or the time"
+                       " range, or use aggrMethods",
+                       STORE_TIES_MAX(q->last_n > 0 ? q->last_n : q->limit),
+                       q->last_n > 0 ? q->last_n : q->limit);
+    if (rc != 0)
         return err_set(e, rc, "history read failed");
     return 0;
 }

@@ -269,7 +269,8 @@ struct store_history_query {
     int64_t from_ms, to_ms;    /* time >= from and < to (INT64_MIN / INT64_MAX: open) */
     long last_n;               /* > 0: only the last N instances of each attribute */
     long limit;                /* > 0 (without last_n): only the first N of each attribute */
-                               /* (either way with the others of the N-th's time) */
+                               /* (either way with the others of the N-th's time, up to
+                                  STORE_TIES_MAX(N) in all: past that, ERR_TOO_MANY) */
     int one_more;              /* with last_n or limit: also the next instance past those,
                                   if any (tells a pager whether there is more) */
     const char *const *datasets; /* only the instances of these datasetIds ("@none": the
@@ -284,9 +285,17 @@ struct store_history_query {
  * entity's whole history, so slower); deletedAt: the records of deletions. */
 enum { STORE_TP_OBSERVED = 0, STORE_TP_CREATED, STORE_TP_MODIFIED, STORE_TP_DELETED };
 
+/* The most instances a last_n or limit of n reads, with the others of the
+ * n-th's time: a page cannot end between instances of one time (the next
+ * page starts after it), so a time with more instances than this cannot be
+ * paged through and is refused rather than cut. */
+#define STORE_TIES_MAX(n) ((size_t)(n) * 2 + 16)
+
 /* each(ud, attr_iri, instance_id, time_ms, instance JSON text) in time order
  * per attribute (attributes in name order; instances with the same time in
- * no particular order). each returns non-zero to stop. ERR_NO_TENANT. */
+ * no particular order). each returns non-zero to stop. ERR_NO_TENANT;
+ * ERR_TOO_MANY when an attribute has more instances at the N-th's time
+ * than STORE_TIES_MAX(N) lets a page hold. */
 int store_history(struct store *s, const struct store_history_query *q,
                   int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                               const char *inst),

@@ -544,9 +544,11 @@ static int cmp_by_id(const void *x, const void *y)
 }
 
 /* The times a read of attribute a gives (sorted): hist_read's rule, the
- * N first (lastN: last) with the others of the N-th's time (up to
- * TIES_MAX), then one more when asked. */
-static size_t want_times(const struct model *m, int e, int a, const struct readq *rq, int64_t *out)
+ * N first (lastN: last) with the others of the N-th's time, then one more
+ * when asked; *too_many set when the N-th's time has more instances than
+ * TIES_MAX lets a read take (the read is refused: ERR_TOO_MANY). */
+static size_t want_times(const struct model *m, int e, int a, const struct readq *rq, int64_t *out,
+                         int *too_many)
 {
     long want = rq->last_n > 0 ? rq->last_n : rq->limit > 0 ? rq->limit : -1, got = 0;
     int64_t edge = INT64_MIN;
@@ -559,6 +561,10 @@ static size_t want_times(const struct model *m, int e, int a, const struct readq
     qsort(out, n, sizeof(*out), cmp_i64);
     for (size_t j = 0; j < n; j++) {
         int64_t t = out[rq->last_n > 0 ? n - 1 - j : j];
+        if (want >= 0 && t == edge && got >= TIES_MAX(want)) {
+            *too_many = 1;
+            break;
+        }
         if (want >= 0 && got >= want && (t != edge || got >= TIES_MAX(want))) {
             if (!rq->one_more || past)
                 break;
@@ -613,7 +619,16 @@ static void check_read(struct model *m, int e, const struct readq *rq, struct by
     qsort(byid, m->n[e], sizeof(*byid), cmp_by_id);
     r->n = 0;
     r->bad[0] = '\0';
-    if ((rc = store_history(m->s, &q, collect, r, &er)) != 0)
+    int too_many = 0;
+    for (int a = 0; a < N_ATTRS; a++)
+        want_times(m, e, a, rq, times, &too_many);
+    rc = store_history(m->s, &q, collect, r, &er);
+    if (too_many) {
+        if (rc != ERR_TOO_MANY)
+            FAIL_AT(m, "entity %d read %s: gave %d, not ERR_TOO_MANY", e, what, rc);
+        return;
+    }
+    if (rc != 0)
         FAIL_AT(m, "entity %d read %s: error %d", e, what, rc);
     if (r->bad[0])
         FAIL_AT(m, "entity %d read %s: %s", e, what, r->bad);
@@ -636,7 +651,7 @@ static void check_read(struct model *m, int e, const struct readq *rq, struct by
         x->iid = g->iid;
     }
     for (int a = 0; a < N_ATTRS; a++) {
-        size_t n = want_times(m, e, a, rq, times), k = 0;
+        size_t n = want_times(m, e, a, rq, times, &too_many), k = 0;
         for (size_t i = 0; i < r->n; i++)
             if (r->v[i].attr == a) {
                 if (k >= n || r->v[i].t != times[k])
@@ -1051,14 +1066,59 @@ static void test_late_write_rewrites_one_row(void **state)
     assert_int_equal(m->hooks.row_rewrites - before.row_rewrites, 0);
 }
 
+/* A time with more instances than a read may take with the N-th's (30 of
+ * one second, TIES_MAX(4) = 24, TIES_MAX(1) = 18) is refused, not cut: the
+ * model says when, and check_read holds the store to it. */
+static void test_huge_tie_refused(void **state)
+{
+    enum { N = 34 };
+    struct model *m = *state;
+    struct reading r = {0};
+    struct byid byid[N + 1];
+    int64_t t[N], times[2 * N + 1];
+    int too_many;
+
+    open_store(m);
+    for (int i = 0; i < N; i++)
+        t[i] = m->base + (i < 2 ? 0 : i < 32 ? 60 : 120) * SEC;
+    append_at(m, 0, t, N);
+    step_settle(m, 0);
+    struct readq page = {INT64_MIN, INT64_MAX, 0, 4, 1, -1, 0};
+    struct readq newest = {INT64_MIN, INT64_MAX, 1, 0, 0, -1, 0};
+    struct readq before = newest, skip = page;
+    before.to = m->base + 120 * SEC;
+    skip.from = m->base + 61 * SEC; /* the tie's time left out */
+
+    too_many = 0;
+    want_times(m, 0, 0, &page, times, &too_many);
+    assert_true(too_many);
+    check_read(m, 0, &page, byid, &r, times); /* ERR_TOO_MANY */
+    too_many = 0;
+    want_times(m, 0, 0, &before, times, &too_many);
+    assert_true(too_many);
+    check_read(m, 0, &before, byid, &r, times);
+    too_many = 0;
+    assert_int_equal(want_times(m, 0, 0, &newest, times, &too_many), 2);
+    assert_false(too_many);
+    check_read(m, 0, &newest, byid, &r, times); /* the newest second's 2 */
+    assert_int_equal(r.n, 2);
+    too_many = 0;
+    want_times(m, 0, 0, &skip, times, &too_many);
+    assert_false(too_many);
+    check_read(m, 0, &skip, byid, &r, times);
+    assert_int_equal(r.n, 2);
+    free(r.v);
+}
+
 int main(void)
 {
     static struct seed_case one;
     static char names[sizeof(fixed_seeds) / sizeof(fixed_seeds[0])][32];
-    struct CMUnitTest tests[sizeof(fixed_seeds) / sizeof(fixed_seeds[0]) + 1] = {
+    struct CMUnitTest tests[sizeof(fixed_seeds) / sizeof(fixed_seeds[0]) + 2] = {
         cmocka_unit_test_prestate_setup_teardown(test_late_write_rewrites_one_row, setup, teardown,
-                                                 &no_seed)};
-    size_t n = 1;
+                                                 &no_seed),
+        cmocka_unit_test_prestate_setup_teardown(test_huge_tie_refused, setup, teardown, &no_seed)};
+    size_t n = 2;
     const char *seed = getenv("PL_MODEL_SEED");
 
     log_set_level(LOG_OFF); /* the failures the test makes are logged as errors */

@@ -2848,9 +2848,7 @@ static int tp_collect(struct hstream *hs, const struct hpend *pend, int64_t hk, 
     return 0;
 }
 
-/* The most instances a limit of n reads with the others of the n-th's time
- * (a page must end somewhere: thousands of writes with one observedAt). */
-#define TIES_MAX(n) ((size_t)(n) * 2 + 16)
+#define TIES_MAX(n) STORE_TIES_MAX(n) /* store.h */
 
 static int tp_read(sqlite3 *db, int64_t hk, const struct hpend *pend, const struct akey *keys,
                    size_t n_keys, const struct store_history_query *q,
@@ -2872,12 +2870,16 @@ static int tp_read(sqlite3 *db, int64_t hk, const struct hpend *pend, const stru
             from = n - (size_t)q->last_n;
             while (from > 0 && v[from - 1].t == v[from].t && n - from < TIES_MAX(q->last_n))
                 from--;
+            if (from > 0 && v[from - 1].t == v[from].t)
+                rc = ERR_TOO_MANY; /* the rest of that time would be lost */
             if (q->one_more && from > 0)
                 from--;
         } else if (q->last_n <= 0 && q->limit > 0 && n > (size_t)q->limit) {
             to = (size_t)q->limit;
             while (to < n && v[to].t == v[to - 1].t && to < TIES_MAX(q->limit))
                 to++;
+            if (to < n && v[to].t == v[to - 1].t)
+                rc = ERR_TOO_MANY;
             if (q->one_more && to < n)
                 to++;
         }
@@ -2980,6 +2982,10 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
             while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
                 if (e.aid != keys[k].aid || !ds_selected(q, e.flags, e.inst, e.inst_len))
                     continue;
+                if (want >= 0 && t == edge && got >= (long)TIES_MAX(want)) {
+                    rc = ERR_TOO_MANY; /* more of the N-th's time than a page holds */
+                    break;
+                }
                 if (want >= 0 && got >= want &&
                     (t != edge || got >= (long)TIES_MAX(want)) && (!q->one_more || past++))
                     break; /* past the N-th's time, and the one more taken (or not wanted) */
