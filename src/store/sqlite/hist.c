@@ -63,7 +63,7 @@
  * writer fails the commits it is told to and counts the paths below it went
  * through (HIST_TESTED); without, each is one NULL test.
  */
-#include "store/sqlite/sqlite_int.h"
+#include "store/sqlite/hist_int.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -77,68 +77,8 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define HF_NUM 1
-#define HF_DS 2
-#define HF_DEL 4
-#define HF_DEC 8 /* with HF_NUM: the value as a decimal, m / 10^k (k in the high nibble) */
-#define HF_KEEP 7 /* the flags hcur_next reports */
-
-#define HIST_PENDING 8           /* buffered rows (distinct times) of one entity */
-#define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
 #define HIST_CACHE_MAX 262144    /* entries per writer key cache before it starts over */
 #define HIST_TEXT_KEEP 65536     /* bytes of the writer's instance text buffer kept */
-#define HIST_BUF_MAX ((size_t)1 << 36) /* cap of the scratch buffers that hold many rows */
-
-/* Count a path taken, for the unit tests (store_int.h): t is a struct
- * store_test pointer, NULL but in tests. */
-#define HIST_TESTED(t, what) ((t) != NULL ? (void)(t)->what++ : (void)0)
-
-/* ---- row encoding ------------------------------------------------------- */
-
-/* Write v as a varint at o (up to 10 bytes); returns the bytes written. */
-static size_t raw_varint(uint8_t *o, uint64_t v)
-{
-    size_t n = 0;
-
-    do {
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        o[n++] = v ? c | 0x80 : c;
-    } while (v);
-    return n;
-}
-
-static int put_varint(struct buf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-
-    return buf_append(b, tmp, raw_varint(tmp, v));
-}
-
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-
-    for (int shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t c = *(*p)++;
-        r |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
 
 /* ---- packed instances ------------------------------------------------------
  *
@@ -165,7 +105,6 @@ static int64_t unzigzag(uint64_t v)
 #define PK_ALL 31 /* every members bit */
 #define PK_STR_MAX 64 /* longest string value or unit packed */
 #define PK_MAX (2 + 2 * (1 + PK_STR_MAX) + 3 * 10)
-#define INST_PACKED_MAX 384 /* the longest JSON text a packed entry unpacks to */
 
 static const char pk_head[] = "{\"type\":\"Property\",\"value\":";
 static const char pk_unit[] = ",\"unitCode\":\"";
@@ -330,11 +269,6 @@ static size_t unpack_inst(const uint8_t *p, const uint8_t *end, int flags, doubl
 /* A timestamp as tm_format prints it ("YYYY-MM-DDTHH:MM:SS.mmmZ"): its ms
  * in *ms, else -1. last caches the previous answer: the createdAt and
  * modifiedAt of one write are the same string. */
-struct tcache {
-    char text[TM_ISO_LEN];
-    int64_t ms;
-};
-
 static int canon_time(const char *s, struct tcache *last, int64_t *ms)
 {
     char again[TM_ISO_LEN];
@@ -435,25 +369,6 @@ static int dec_of(double num, long long *m)
     return json_decimal(num, m);
 }
 
-/* One decoded instance. inst is NULL when the body was not read. */
-struct hent {
-    int64_t aid, iid;
-    int flags;
-    double num;
-    const char *inst; /* NUL-terminated: in the row's body, or the cursor's
-                         unpacked text (valid until the next hcur_next) */
-    size_t inst_len;  /* without the NUL */
-};
-
-/* A walk over one row's instances (pointers into SQLite's column memory:
- * valid until the statement moves; a packed instance's text is in unpacked,
- * valid until the next hcur_next). */
-struct hcur {
-    const uint8_t *p, *end, *bp, *bend;
-    int64_t rid;
-    char unpacked[INST_PACKED_MAX];
-};
-
 /* Next instance: 1, 0 at the end, -1 on a damaged row. */
 static int hcur_next(struct hcur *c, struct hent *e)
 {
@@ -500,13 +415,6 @@ static int hcur_next(struct hcur *c, struct hent *e)
     }
     return 1;
 }
-
-/* A row being built. */
-struct hrow {
-    int64_t t;
-    struct buf nums, body;
-    long n;
-};
 
 static void hrow_init(struct hrow *r)
 {
@@ -597,43 +505,9 @@ static int flags_of(double num, const char *ds)
  * WAL and the database again (8 KiB each). A chunk of ~30 writes costs one
  * index entry; the writes wait for it in hist_log (see "pending rows").
  */
-#define CHUNK_MARK 0x00
 #define CHUNK_SUB_MAX 64    /* sub-rows per chunk (a merge may leave fewer) */
 #define CHUNK_NUMS_MAX 1536 /* nums bytes per chunk: its index entry stays on its page */
 #define CHUNK_BODY_MAX (256u << 10) /* body bytes per chunk (a bigger write is a row alone) */
-
-/* A sub-row: one write's instances of one entity at time t. body NULL: not
- * read. The pointers are into whatever holds the row (see each user). */
-struct sub {
-    int64_t t, base;
-    const uint8_t *nums, *body;
-    size_t nums_len, body_len;
-};
-
-struct subv {
-    struct sub *v;
-    size_t n, cap;
-};
-
-static int subv_push(struct subv *s, const struct sub *x)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        struct sub *p = realloc(s->v, cap * sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        s->v = p;
-        s->cap = cap;
-    }
-    s->v[s->n++] = *x;
-    return 0;
-}
-
-static void subv_free(struct subv *s)
-{
-    free(s->v);
-    memset(s, 0, sizeof(*s));
-}
 
 /* Append the sub-rows of row (rid, t, nums, body) to out; body NULL: not
  * read. ERR_INTERNAL: the row is damaged. */
@@ -788,15 +662,6 @@ static int sub_sort(struct subv *s)
     free(k);
     free(v);
     return 0;
-}
-
-static void hcur_sub(struct hcur *c, const struct sub *s)
-{
-    c->p = s->nums;
-    c->end = s->nums + s->nums_len;
-    c->bp = s->body;
-    c->bend = s->body ? s->body + s->body_len : NULL;
-    c->rid = s->base;
 }
 
 /* ---- writer state --------------------------------------------------------- */
