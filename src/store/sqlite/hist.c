@@ -51,7 +51,7 @@
  *
  * Threads: the writer calls append/delete/get/set/begin/flush/committed/
  * rollback/settle. It buffers the rows of the entity it is appending to (up
- * to HIST_PENDING distinct times) and hands them over (pend_flush) when the
+ * to HIST_PENDING distinct times) and hands them over (hist__pend_flush) when the
  * entity changes, before it reads or changes stored history, and before
  * COMMIT; they are then written, or kept pending (see "pending rows").
  * Readers (their own connections) call sq__hist_read and sq__hist_aggr,
@@ -370,7 +370,7 @@ static int dec_of(double num, long long *m)
 }
 
 /* Next instance: 1, 0 at the end, -1 on a damaged row. */
-static int hcur_next(struct hcur *c, struct hent *e)
+int hist__hcur_next(struct hcur *c, struct hent *e)
 {
     uint64_t aid, delta, len;
 
@@ -424,7 +424,7 @@ static void hrow_init(struct hrow *r)
     buf_init(&r->body, HIST_ROW_MAX);
 }
 
-static void hrow_clear(struct hrow *r)
+void hist__hrow_clear(struct hrow *r)
 {
     buf_reset(&r->nums);
     buf_reset(&r->body);
@@ -498,7 +498,7 @@ static int flags_of(double num, const char *ds)
  * equals a base; its t is its first sub-row's. An entity's rows never
  * overlap in time: each ends before the next starts (single rows of
  * databases written before v13 may share a time), so rows read in t order
- * give their sub-rows in time order. rows_merge keeps it so.
+ * give their sub-rows in time order. hist__rows_merge keeps it so.
  *
  * Why: a commit that appends a row to each of 1,000 entities dirties 1,000
  * pages of the (hk, t, nums) index, one per entity, and writes them to the
@@ -581,47 +581,6 @@ static int row_encode(const struct sub *s, size_t n, int64_t rid, struct buf *nu
     return rc;
 }
 
-/* A pending row as hist_log and the writer keep it: zigzag t, varint base,
- * varint nums bytes, varint body bytes, the nums, the body. */
-static int lrow_put(struct buf *b, int64_t t, int64_t base, const void *nums, size_t nums_len,
-                    const void *body, size_t body_len)
-{
-    uint8_t head[40];
-    size_t k = raw_varint(head, zigzag(t));
-    int rc;
-
-    k += raw_varint(head + k, (uint64_t)base);
-    k += raw_varint(head + k, nums_len);
-    k += raw_varint(head + k, body_len);
-    if ((rc = buf_append(b, head, k)) == 0 && (rc = buf_append(b, nums, nums_len)) == 0)
-        rc = buf_append(b, body, body_len);
-    return rc;
-}
-
-/* Append the pending rows in p .. end to out (pointers into p's memory). */
-static int lrows_subs(const uint8_t *p, const uint8_t *end, struct subv *out)
-{
-    int rc;
-
-    while (p < end) {
-        uint64_t t, base, nl, bl;
-        struct sub x;
-        if (get_varint(&p, end, &t) || get_varint(&p, end, &base) || get_varint(&p, end, &nl) ||
-            get_varint(&p, end, &bl) || nl > (uint64_t)(end - p) || bl > (uint64_t)(end - p) - nl)
-            return ERR_INTERNAL;
-        x.t = unzigzag(t);
-        x.base = (int64_t)base;
-        x.nums = p;
-        x.nums_len = nl;
-        x.body = p + nl;
-        x.body_len = bl;
-        p += nl + bl;
-        if ((rc = subv_push(out, &x)) != 0)
-            return rc;
-    }
-    return 0;
-}
-
 /* Sort sub-rows by time, keeping the order of those of one time. */
 struct skey {
     int64_t t;
@@ -636,7 +595,7 @@ static int skey_cmp(const void *x, const void *y)
     return a->i < b->i ? -1 : a->i > b->i;
 }
 
-static int sub_sort(struct subv *s)
+int hist__sub_sort(struct subv *s)
 {
     struct skey *k;
     struct sub *v;
@@ -666,28 +625,6 @@ static int sub_sort(struct subv *s)
 
 /* ---- writer state --------------------------------------------------------- */
 
-enum hstmt {
-    H_INS,
-    H_ENT_GET,
-    H_ENT_ADD,
-    H_ATTR_GET,
-    H_ATTR_ADD,
-    H_EA_ADD,
-    H_META,
-    H_ROW_GET,
-    H_ROW_AT,
-    H_ROW_UPD,
-    H_ROW_DEL,
-    H_ENT_ROWS,
-    H_ROW_BEFORE,
-    H_ROW_LAST,
-    H_ROW_LE,
-    H_MERGED,
-    H_LOG_ADD,
-    H_LOG_DEL,
-    N_HSTMT
-};
-
 static const char *const hsql[N_HSTMT] = {
     [H_INS] = "INSERT INTO hist_rows(rid, hk, t, nums, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     [H_ENT_GET] = "SELECT hk FROM hist_ents WHERE tid = ?1 AND eid = ?2",
@@ -709,14 +646,6 @@ static const char *const hsql[N_HSTMT] = {
     [H_MERGED] = "UPDATE hist_ents SET merged = ?2 WHERE hk = ?1",
     [H_LOG_ADD] = "INSERT INTO hist_log(gid, dir, rows) VALUES (?1, ?2, ?3)",
     [H_LOG_DEL] = "DELETE FROM hist_log WHERE gid = ?1",
-};
-
-/* A set of (hk, aid) pairs, both below 2^32 (others are never cached):
- * open addressing over 64-bit keys, 0 = empty; it starts over past
- * HIST_CACHE_MAX entries. */
-struct pairset {
-    uint64_t *k;
-    size_t cap, n;
 };
 
 static uint64_t pair_key(int64_t hk, int64_t aid)
@@ -774,96 +703,7 @@ static void pairset_add(struct pairset *ps, uint64_t key)
     }
 }
 
-/* ---- pending rows (writer) --------------------------------------------------
- *
- * An entity written again within HOT_GROUPS groups keeps its new rows in
- * memory (struct pent) until it has PEND_CAP(hk) of them (24..39, spread by
- * hk so that entities written together do not all reach it in one group),
- * PEND_NUMS_MAX bytes of nums or PEND_BYTES_MAX in all; they then become
- * chunks (pent_write, rows_merge). Until then, the commit of each group
- * also writes one row of hist_log(gid, dir, rows): gid is the first
- * instance id of the group (ids only grow, so gids do too), rows the rows
- * its entities appended and still have pending (lrow_put), dir an entry per
- * entity (LOG_DIR_ENTRY: hk, offset, length; sorted by hk). That row is
- * what makes them durable, and what readers merge with the chunks
- * (hpend_load). hist_ents.merged (v13) is the gid of the group that last
- * wrote the entity's pending rows as chunks: its log entries of earlier
- * groups are in chunks, those of that group and later are not. That holds
- * because a group's log row is written last, after every chunk the group
- * writes, and holds only what is still pending then. A log row goes when
- * none of its entities has rows of it pending any more; past LOG_GROUPS_MAX
- * groups, those entities' rows are written first. When the writer has
- * nothing to do (store.c, w_settle), every pending row is written and the
- * log emptied. Open and rollback rebuild the pending rows from the log
- * (pend_rebuild).
- *
- * An entity not written for HOT_GROUPS groups (a city's sensors, every few
- * minutes each, among thousands) has its row written at once: holding it
- * would save nothing.
- */
-#define HOT_GROUPS 16
-#define PEND_CAP(hk) (24 + (uint32_t)((uint64_t)(hk) * 11 % 16))
-#define PEND_NUMS_MAX 1200
-#define PEND_BYTES_MAX 32768 /* of rows: instances kept as JSON text can be big */
-#define LOG_GROUPS_MAX 64
-#define LOG_DIR_ENTRY 16 /* int64 hk, uint32 offset, uint32 length (host order) */
-#define LOG_ROW_MAX (256u << 20) /* bytes of rows in one log row */
-#define PENT_SWEEP 64    /* groups between sweeps of the entities with nothing pending */
-#define HOT_SLOTS (1u << 16) /* seen_at: the last group that wrote each hk (by its low bits) */
-
-struct pent {
-    int64_t hk;
-    int64_t listed;   /* the number of the group whose touched list has it */
-    int64_t first;    /* gid of the group of its oldest pending row; 0: none */
-    size_t group_off; /* where the rows this group appended start in rows */
-    struct buf rows;  /* its pending rows (lrow_put) */
-    uint32_t n, nums; /* how many, and their nums bytes */
-};
-
-struct lgroup { /* a row of hist_log */
-    int64_t gid, no; /* its gid, and the number of the group that wrote it */
-    int64_t *hks;    /* the entities in its directory */
-    size_t n;
-};
-
-struct sq_hist {
-    sqlite3 *db;
-    struct store_test *test; /* unit tests' hooks (store_int.h), else NULL */
-    sqlite3_stmt *st[N_HSTMT];
-    int64_t next_iid;  /* id of the next instance appended */
-    int64_t saved_iid; /* next_iid as of the last commit (= meta) */
-    int64_t gid;       /* the group being written: its gid (next_iid at its start) */
-    int stale;         /* the pending rows could not be read again after a rollback */
-    int64_t group_no;  /* and its number, counted since open */
-    /* key caches: "tid\x1feid" -> hk, name -> aid, and the (hk, aid) pairs
-     * known to be in hist_ent_attrs; cleared on rollback (their rows went
-     * with it) and when they grow too big */
-    struct hmap *ents, *attrs;
-    struct pairset ent_attrs;
-    /* the buffered rows of entity hk (of tenant tid, id eid: the next
-     * append to the same entity skips the key lookups), and the attributes
-     * already noted in hist_ent_attrs for it */
-    int64_t hk, tid;
-    struct buf eid;
-    int64_t noted[HIST_PENDING * 2];
-    int n_noted;
-    struct hrow pend[HIST_PENDING];
-    int n_pend;
-    struct buf text;         /* an appended instance's JSON, when it does not pack */
-    struct tcache tcache[2]; /* observedAt; createdAt and modifiedAt */
-    /* pending rows: the entities (open addressing by hk), those this group
-     * appended to, and the rows of hist_log, oldest first */
-    struct pent **pents;
-    size_t pents_cap, pents_n;
-    int64_t *seen_at; /* HOT_SLOTS group numbers */
-    struct pent **touched;
-    size_t n_touched, cap_touched;
-    struct lgroup *log;
-    size_t log_n, log_cap;
-    /* scratch of rows_merge and the log */
-    struct subv sv, sv2, mv, tmp;
-    struct buf mnums, mbody, mold, ldir, lrows;
-};
+/* ---- keys, and rows written as chunks (writer) ------------------------------ */
 
 static void caches_clear(struct sq_hist *h)
 {
@@ -1114,12 +954,12 @@ static int row_rewrite(struct sq_hist *h, int64_t hk, int64_t rid, const struct 
     }
     for (size_t i = 0; rc == 0 && i < n_add; i++)
         rc = subv_push(&h->mv, &add[i]);
-    if (rc == 0 && (rc = sub_sort(&h->mv)) == 0)
+    if (rc == 0 && (rc = hist__sub_sort(&h->mv)) == 0)
         rc = rows_write(h, hk, &h->mv);
     return rc;
 }
 
-/* Where a late sub-row goes (rows_merge). */
+/* Where a late sub-row goes (hist__rows_merge). */
 enum { LATE_INTO, LATE_BESIDE, LATE_GAP };
 
 struct late {
@@ -1147,7 +987,7 @@ static int late_cmp(const void *x, const void *y)
  * rows of that time alone, or into the gap between two rows (written with
  * the others of that gap); the rest are written after. So late data
  * rewrites only the rows it falls in, never the span since. */
-static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
+int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
 {
     sqlite3_stmt *st;
     struct late *lt = NULL;
@@ -1157,7 +997,7 @@ static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
 
     if (p->n == 0)
         return 0;
-    if ((rc = sub_sort(p)) != 0)
+    if ((rc = hist__sub_sort(p)) != 0)
         return rc;
     lo = p->v[0].t;
     st = h->st[H_ROW_LAST];
@@ -1235,394 +1075,7 @@ static int rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     return rc;
 }
 
-static size_t pent_slot(struct pent **t, size_t cap, int64_t hk)
-{
-    uint64_t x = (uint64_t)hk * 0x9E3779B97F4A7C15ull;
-    size_t i = (size_t)(x >> 32) & (cap - 1);
-
-    while (t[i] != NULL && t[i]->hk != hk)
-        i = (i + 1) & (cap - 1);
-    return i;
-}
-
-static struct pent *pent_find(struct sq_hist *h, int64_t hk)
-{
-    return h->pents_cap ? h->pents[pent_slot(h->pents, h->pents_cap, hk)] : NULL;
-}
-
-/* Rebuild the table with the entities keep() wants (the others are freed). */
-static int pents_rehash(struct sq_hist *h, size_t cap,
-                        int (*keep)(const struct sq_hist *h, const struct pent *pe))
-{
-    struct pent **t = calloc(cap, sizeof(*t));
-    size_t n = 0;
-
-    if (t == NULL)
-        return ERR_NOMEM;
-    for (size_t i = 0; i < h->pents_cap; i++) {
-        struct pent *pe = h->pents[i];
-        if (pe == NULL)
-            continue;
-        if (keep(h, pe)) {
-            t[pent_slot(t, cap, pe->hk)] = pe;
-            n++;
-        } else {
-            buf_free(&pe->rows);
-            free(pe);
-        }
-    }
-    free(h->pents);
-    h->pents = t;
-    h->pents_cap = cap;
-    h->pents_n = n;
-    return 0;
-}
-
-static int keep_all(const struct sq_hist *h, const struct pent *pe)
-{
-    (void)h;
-    (void)pe;
-    return 1;
-}
-
-static int keep_live(const struct sq_hist *h, const struct pent *pe)
-{
-    (void)h;
-    return pe->first != 0; /* the others are made again when needed */
-}
-
-static void pents_free(struct sq_hist *h)
-{
-    for (size_t i = 0; i < h->pents_cap; i++)
-        if (h->pents[i] != NULL) {
-            buf_free(&h->pents[i]->rows);
-            free(h->pents[i]);
-        }
-    free(h->pents);
-    h->pents = NULL;
-    h->pents_cap = h->pents_n = 0;
-}
-
-static struct pent *pent_get(struct sq_hist *h, int64_t hk)
-{
-    struct pent *pe = pent_find(h, hk);
-
-    if (pe != NULL)
-        return pe;
-    if ((h->pents_n + 1) * 2 > h->pents_cap &&
-        pents_rehash(h, h->pents_cap ? h->pents_cap * 2 : 1024, keep_all) != 0)
-        return NULL;
-    if ((pe = calloc(1, sizeof(*pe))) == NULL)
-        return NULL;
-    pe->hk = hk;
-    buf_init(&pe->rows, HIST_ROW_MAX);
-    h->pents[pent_slot(h->pents, h->pents_cap, hk)] = pe;
-    h->pents_n++;
-    return pe;
-}
-
-/* Write entity pe's pending rows as chunks. */
-static int pent_write(struct sq_hist *h, struct pent *pe)
-{
-    sqlite3_stmt *st = h->st[H_MERGED];
-    int rc;
-
-    if (pe->rows.len == 0)
-        return 0;
-    HIST_TESTED(h->test, pent_writes);
-    h->sv.n = 0;
-    if ((rc = lrows_subs((const uint8_t *)pe->rows.data,
-                         (const uint8_t *)pe->rows.data + pe->rows.len, &h->sv)) != 0 ||
-        (rc = rows_merge(h, pe->hk, &h->sv)) != 0)
-        return rc;
-    if (pe->first < h->gid) { /* some are in log rows of earlier groups */
-        sqlite3_bind_int64(st, 1, pe->hk);
-        sqlite3_bind_int64(st, 2, h->gid);
-        if (sq__step_done(st))
-            return sq__err(h->db, "history merge");
-    }
-    buf_reset(&pe->rows);
-    pe->n = pe->nums = 0;
-    pe->first = 0;
-    pe->group_off = 0;
-    return 0;
-}
-
-/* Write the pending rows of entity hk (before its history is read or
- * changed on the writer). */
-static int ent_settle(struct sq_hist *h, int64_t hk)
-{
-    struct pent *pe = pent_find(h, hk);
-    return pe ? pent_write(h, pe) : 0;
-}
-
-/* Hand the buffered rows of the current entity over: each gets the next
- * ids; they are written now, or kept pending (see above). */
-static int pend_flush(struct sq_hist *h)
-{
-    struct pent *pe;
-    int rc = 0;
-
-    if (h->n_pend == 0)
-        return 0;
-    /* hot: pending rows, or written within HOT_GROUPS groups (seen_at: a
-     * slot per hk, shared by some; a shared slot only makes one hot early) */
-    int64_t *slot = &h->seen_at[(uint64_t)h->hk & (HOT_SLOTS - 1)];
-    int hot = *slot != 0 && *slot >= h->group_no - HOT_GROUPS;
-    *slot = h->group_no;
-    if (!hot && ((pe = pent_find(h, h->hk)) == NULL || pe->first == 0)) {
-        pe = NULL;
-        h->sv.n = 0; /* not hot: straight to hist_rows, no pent */
-        for (int i = 0; rc == 0 && i < h->n_pend; i++) {
-            struct hrow *r = &h->pend[i];
-            struct sub x = {r->t, h->next_iid, (const uint8_t *)r->nums.data,
-                            (const uint8_t *)r->body.data, r->nums.len, r->body.len};
-            h->next_iid += r->n;
-            rc = subv_push(&h->sv, &x);
-        }
-        if (rc == 0)
-            rc = rows_merge(h, h->hk, &h->sv);
-    } else if ((pe = pent_get(h, h->hk)) == NULL) {
-        rc = ERR_NOMEM;
-    } else {
-        if (pe->listed != h->group_no) { /* the first pending rows of this group */
-            if (h->n_touched == h->cap_touched) {
-                size_t cap = h->cap_touched ? h->cap_touched * 2 : 256;
-                struct pent **p = realloc(h->touched, cap * sizeof(*p));
-                if (p == NULL)
-                    rc = ERR_NOMEM;
-                else {
-                    h->touched = p;
-                    h->cap_touched = cap;
-                }
-            }
-            if (rc == 0) {
-                h->touched[h->n_touched++] = pe;
-                pe->listed = h->group_no;
-                pe->group_off = pe->rows.len;
-            }
-        }
-        for (int i = 0; rc == 0 && i < h->n_pend; i++) {
-            struct hrow *r = &h->pend[i];
-            rc = lrow_put(&pe->rows, r->t, h->next_iid, r->nums.data, r->nums.len, r->body.data,
-                          r->body.len);
-            h->next_iid += r->n;
-            pe->n++;
-            pe->nums += (uint32_t)r->nums.len;
-        }
-        if (rc == 0 && pe->first == 0)
-            pe->first = h->gid;
-        if (rc == 0 && (pe->n >= PEND_CAP(pe->hk) || pe->nums >= PEND_NUMS_MAX ||
-                        pe->rows.len >= PEND_BYTES_MAX))
-            rc = pent_write(h, pe);
-    }
-    for (int i = 0; i < h->n_pend; i++)
-        hrow_clear(&h->pend[i]);
-    h->n_pend = 0;
-    return rc;
-}
-
-static int pent_hk_cmp(const void *x, const void *y)
-{
-    const struct pent *a = *(struct pent *const *)x, *b = *(struct pent *const *)y;
-    return a->hk < b->hk ? -1 : a->hk > b->hk;
-}
-
-static int lgroup_push(struct sq_hist *h, int64_t gid, int64_t no, int64_t *hks, size_t n)
-{
-    if (h->log_n == h->log_cap) {
-        size_t cap = h->log_cap ? h->log_cap * 2 : 64;
-        struct lgroup *p = realloc(h->log, cap * sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        h->log = p;
-        h->log_cap = cap;
-    }
-    h->log[h->log_n++] = (struct lgroup){gid, no, hks, n};
-    return 0;
-}
-
-static void hlog_forget(struct sq_hist *h)
-{
-    for (size_t i = 0; i < h->log_n; i++)
-        free(h->log[i].hks);
-    h->log_n = 0;
-}
-
-/* The group's row of hist_log: what its entities appended and still have
- * pending. */
-static int hlog_write(struct sq_hist *h)
-{
-    sqlite3_stmt *st = h->st[H_LOG_ADD];
-    int64_t *hks = NULL;
-    size_t n = 0;
-    int rc = 0;
-
-    if (h->n_touched == 0)
-        return 0;
-    qsort(h->touched, h->n_touched, sizeof(*h->touched), pent_hk_cmp);
-    buf_reset(&h->ldir);
-    buf_reset(&h->lrows);
-    if ((hks = malloc(h->n_touched * sizeof(*hks))) == NULL)
-        rc = ERR_NOMEM;
-    for (size_t i = 0; rc == 0 && i < h->n_touched; i++) {
-        const struct pent *pe = h->touched[i];
-        uint8_t e[LOG_DIR_ENTRY];
-        uint32_t off = (uint32_t)h->lrows.len, len = (uint32_t)(pe->rows.len - pe->group_off);
-        if (pe->rows.len <= pe->group_off)
-            continue;
-        if (h->lrows.len + len > LOG_ROW_MAX) { /* a huge group: these go to chunks now */
-            rc = pent_write(h, h->touched[i]);
-            continue;
-        }
-        memcpy(e, &pe->hk, 8);
-        memcpy(e + 8, &off, 4);
-        memcpy(e + 12, &len, 4);
-        if ((rc = buf_append(&h->ldir, e, sizeof(e))) == 0)
-            rc = buf_append(&h->lrows, pe->rows.data + pe->group_off, len);
-        hks[n++] = pe->hk;
-    }
-    h->n_touched = 0;
-    if (rc == 0 && n > 0) {
-        sqlite3_bind_int64(st, 1, h->gid);
-        sqlite3_bind_blob(st, 2, h->ldir.data, (int)h->ldir.len, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, h->lrows.data, (int)h->lrows.len, SQLITE_STATIC);
-        if (sq__step_done(st))
-            rc = sq__err(h->db, "history log");
-        else if ((rc = lgroup_push(h, h->gid, h->group_no, hks, n)) == 0)
-            hks = NULL;
-    }
-    free(hks);
-    return rc;
-}
-
-/* Delete the log rows none of whose entities has rows of them pending,
- * oldest first; one past LOG_GROUPS_MAX groups (all: any) has its entities'
- * pending rows written first. */
-static int hlog_trim(struct sq_hist *h, int all)
-{
-    sqlite3_stmt *st = h->st[H_LOG_DEL];
-    size_t done = 0;
-    int rc = 0;
-
-    while (rc == 0 && done < h->log_n) {
-        struct lgroup *g = &h->log[done];
-        int force = all || g->no < h->group_no - LOG_GROUPS_MAX, live = 0;
-        for (size_t i = 0; rc == 0 && !live && i < g->n; i++) {
-            struct pent *pe = pent_find(h, g->hks[i]);
-            if (pe == NULL || pe->first == 0 || pe->first > g->gid)
-                continue;
-            if (force && !all)
-                HIST_TESTED(h->test, forced);
-            if (force)
-                rc = pent_write(h, pe);
-            else
-                live = 1;
-        }
-        if (rc != 0 || live)
-            break;
-        sqlite3_bind_int64(st, 1, g->gid);
-        if (sq__step_done(st))
-            rc = sq__err(h->db, "history log");
-        else
-            free(g->hks);
-        if (rc == 0)
-            done++;
-    }
-    if (done > 0) {
-        memmove(h->log, h->log + done, (h->log_n - done) * sizeof(*h->log));
-        h->log_n -= done;
-    }
-    return rc;
-}
-
-/* Rebuild the pending rows from hist_log (at open, after a rollback). The
- * log rows count as written by the current group: their forced trim comes
- * LOG_GROUPS_MAX groups later than it would have. */
-static int pend_rebuild(struct sq_hist *h)
-{
-    sqlite3_stmt *logs = NULL, *merged = NULL;
-    int rc = 0, step;
-
-    hlog_forget(h);
-    h->n_touched = 0;
-    pents_free(h);
-    if (sqlite3_prepare_v2(h->db, "SELECT gid, dir, rows FROM hist_log ORDER BY gid", -1, &logs,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(h->db, "SELECT merged FROM hist_ents WHERE hk = ?1", -1, &merged,
-                           NULL) != SQLITE_OK) {
-        rc = sq__err(h->db, "history log");
-        goto out;
-    }
-    while (rc == 0 && (step = sqlite3_step(logs)) == SQLITE_ROW) {
-        int64_t gid = sqlite3_column_int64(logs, 0), *hks;
-        const uint8_t *dir = sqlite3_column_blob(logs, 1);
-        size_t n = (size_t)sqlite3_column_bytes(logs, 1) / LOG_DIR_ENTRY, k = 0;
-        const uint8_t *rows = sqlite3_column_blob(logs, 2);
-        size_t rows_len = (size_t)sqlite3_column_bytes(logs, 2);
-
-        if ((hks = malloc((n ? n : 1) * sizeof(*hks))) == NULL) {
-            rc = ERR_NOMEM;
-            break;
-        }
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            int64_t hk, m = 0;
-            uint32_t off, len;
-            struct pent *pe;
-            memcpy(&hk, dir + i * LOG_DIR_ENTRY, 8);
-            memcpy(&off, dir + i * LOG_DIR_ENTRY + 8, 4);
-            memcpy(&len, dir + i * LOG_DIR_ENTRY + 12, 4);
-            if ((size_t)off + len > rows_len) {
-                rc = ERR_INTERNAL;
-                break;
-            }
-            sqlite3_bind_int64(merged, 1, hk);
-            step = sqlite3_step(merged);
-            m = step == SQLITE_ROW ? sqlite3_column_int64(merged, 0) : 0;
-            sqlite3_reset(merged);
-            if (step != SQLITE_ROW && step != SQLITE_DONE) {
-                rc = sq__err(h->db, "history log");
-                break;
-            }
-            if (step == SQLITE_DONE || gid < m)
-                continue; /* the entity's history is gone, or this is in chunks */
-            hks[k++] = hk;
-            if ((pe = pent_get(h, hk)) == NULL) {
-                rc = ERR_NOMEM;
-                break;
-            }
-            h->sv.n = 0;
-            if ((rc = lrows_subs(rows + off, rows + off + len, &h->sv)) != 0 ||
-                (rc = buf_append(&pe->rows, rows + off, len)) != 0)
-                break;
-            for (size_t j = 0; j < h->sv.n; j++) {
-                struct hcur c;
-                struct hent e;
-                pe->nums += (uint32_t)h->sv.v[j].nums_len;
-                hcur_sub(&c, &h->sv.v[j]);
-                while (hcur_next(&c, &e) == 1)
-                    if (e.iid >= h->next_iid)
-                        h->next_iid = e.iid + 1;
-            }
-            pe->n += (uint32_t)h->sv.n;
-            if (pe->first == 0)
-                pe->first = gid;
-        }
-        if (rc == 0)
-            rc = lgroup_push(h, gid, h->group_no, hks, k);
-        if (rc != 0)
-            free(hks);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = sq__err(h->db, "history log");
-    if (rc == ERR_INTERNAL)
-        log_msg(LOG_ERROR, "sqlite: the history log is damaged");
-out:
-    sqlite3_finalize(logs);
-    sqlite3_finalize(merged);
-    h->saved_iid = h->next_iid;
-    return rc;
-}
+/* ---- appends, and the writer's groups and state --------------------------- */
 
 int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, int64_t t_ms,
                     double num, const char *ds, int deleted, const cJSON *inst)
@@ -1641,7 +1094,7 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
         if ((rc = ent_key(h, tid, eid, 1, &hk)) != 0)
             return rc;
         if (hk != h->hk) {
-            if ((rc = pend_flush(h)) != 0)
+            if ((rc = hist__pend_flush(h)) != 0)
                 return rc;
             h->n_noted = 0;
         }
@@ -1657,7 +1110,7 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
         if (h->pend[i].t == t_ms)
             r = &h->pend[i];
     if (r == NULL) {
-        if (h->n_pend == HIST_PENDING && (rc = pend_flush(h)) != 0)
+        if (h->n_pend == HIST_PENDING && (rc = hist__pend_flush(h)) != 0)
             return rc;
         r = &h->pend[h->n_pend++];
         r->t = t_ms;
@@ -1681,7 +1134,7 @@ int sq__hist_begin(struct sqlite_be *be)
 
     /* a group that ran on without them could mark log entries merged
      * that are not in chunks */
-    if (h->stale && (rc = pend_rebuild(h)) != 0)
+    if (h->stale && (rc = hist__pend_rebuild(h)) != 0)
         return rc;
     h->stale = 0;
     h->group_no++;
@@ -1698,10 +1151,11 @@ int sq__hist_flush(struct sqlite_be *be)
 
     /* trim first: a row it writes pending must not be in this group's log
      * row too (merged = this gid would not tell them apart) */
-    if ((rc = pend_flush(h)) != 0 || (rc = hlog_trim(h, 0)) != 0 || (rc = hlog_write(h)) != 0)
+    if ((rc = hist__pend_flush(h)) != 0 || (rc = hist__hlog_trim(h, 0)) != 0 ||
+        (rc = hist__hlog_write(h)) != 0)
         return rc;
     if (h->group_no % PENT_SWEEP == 0 &&
-        (rc = pents_rehash(h, h->pents_cap ? h->pents_cap : 1024, keep_live)) != 0)
+        (rc = hist__pents_rehash(h, h->pents_cap ? h->pents_cap : 1024, hist__keep_live)) != 0)
         return rc;
     if (h->test != NULL && h->test->fail_flushes > 0) { /* a test's disk failing */
         h->test->fail_flushes--;
@@ -1725,7 +1179,7 @@ int sq__hist_settle(struct sqlite_be *be)
         return 0;
     if (be->hist->log_n > 0)
         HIST_TESTED(be->hist->test, settles);
-    return hlog_trim(be->hist, 1);
+    return hist__hlog_trim(be->hist, 1);
 }
 
 void sq__hist_committed(struct sqlite_be *be)
@@ -1742,12 +1196,12 @@ void sq__hist_rollback(struct sqlite_be *be)
     if (h == NULL)
         return;
     for (int i = 0; i < h->n_pend; i++)
-        hrow_clear(&h->pend[i]);
+        hist__hrow_clear(&h->pend[i]);
     h->n_pend = 0;
     h->hk = 0;
     h->next_iid = h->saved_iid;
     caches_clear(h);
-    if ((h->stale = pend_rebuild(h) != 0))
+    if ((h->stale = hist__pend_rebuild(h) != 0))
         log_msg(LOG_ERROR, "sqlite: the history's pending rows could not be read again;"
                            " no write until they are");
     else if (h->pents_n > 0)
@@ -1765,7 +1219,7 @@ static int64_t row_max_iid(int64_t rid, const void *nums, int len)
             struct hcur c;
             struct hent e;
             hcur_sub(&c, &v.v[i]);
-            while (hcur_next(&c, &e) == 1)
+            while (hist__hcur_next(&c, &e) == 1)
                 if (e.iid > max)
                     max = e.iid;
         }
@@ -1817,7 +1271,7 @@ int sq__hist_open(struct sqlite_be *be)
     }
     sqlite3_finalize(st);
     h->next_iid = h->saved_iid = next > 0 ? next : 1;
-    if ((rc = pend_rebuild(h)) == 0 && h->pents_n > 0)
+    if ((rc = hist__pend_rebuild(h)) == 0 && h->pents_n > 0)
         HIST_TESTED(h->test, rebuilds_open);
     return rc;
 }
@@ -1832,10 +1286,10 @@ void sq__hist_close(struct sqlite_be *be)
         sqlite3_finalize(h->st[i]);
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_free(&h->pend[i]);
-    pents_free(h);
+    hist__pents_free(h);
     free(h->seen_at);
     free(h->touched);
-    hlog_forget(h);
+    hist__hlog_forget(h);
     free(h->log);
     subv_free(&h->sv);
     subv_free(&h->mv);
@@ -1921,7 +1375,7 @@ static int row_edit(struct sq_hist *h, int64_t rid, struct edit *ed)
         struct hent e;
         hrow_init(&nr[i]);
         hcur_sub(&c, &in.v[i]);
-        while (rc == 0 && (step = hcur_next(&c, &e)) == 1) {
+        while (rc == 0 && (step = hist__hcur_next(&c, &e)) == 1) {
             if (!edit_matches(ed, &e)) {
                 if (e.aid == ed->aid)
                     ed->kept++;
@@ -1997,7 +1451,7 @@ static int ent_rows_with(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid
             struct hcur c;
             struct hent e;
             hcur_sub(&c, &h->tmp.v[i]);
-            while (!found && hcur_next(&c, &e) == 1)
+            while (!found && hist__hcur_next(&c, &e) == 1)
                 if (e.aid == aid && (iid <= 0 || e.iid == iid)) {
                     found = 1;
                     if (t != NULL)
@@ -2058,7 +1512,7 @@ static int locate(struct sq_hist *h, int64_t hk, int64_t aid, int64_t iid, int64
                     struct hcur c;
                     struct hent e;
                     hcur_sub(&c, &h->tmp.v[i]);
-                    while (*rid == 0 && hcur_next(&c, &e) == 1)
+                    while (*rid == 0 && hist__hcur_next(&c, &e) == 1)
                         if (e.iid == iid && e.aid == aid) {
                             *rid = cand;
                             *t = h->tmp.v[i].t;
@@ -2087,8 +1541,8 @@ static int keys_of(struct sq_hist *h, int64_t tid, const char *eid, const char *
     int rc;
 
     *aid = 0;
-    if ((rc = ent_key(h, tid, eid, 0, hk)) != 0 || *hk == 0 || (rc = ent_settle(h, *hk)) != 0 ||
-        attr == NULL)
+    if ((rc = ent_key(h, tid, eid, 0, hk)) != 0 || *hk == 0 ||
+        (rc = hist__ent_settle(h, *hk)) != 0 || attr == NULL)
         return rc;
     return attr_key(h, attr, 0, aid);
 }
@@ -2132,7 +1586,7 @@ static int ent_delete(struct sq_hist *h, int64_t hk, long *n)
             struct hcur c;
             struct hent e;
             hcur_sub(&c, &h->tmp.v[i]);
-            while (hcur_next(&c, &e) == 1)
+            while (hist__hcur_next(&c, &e) == 1)
                 (*n)++;
         }
     }
@@ -2163,7 +1617,7 @@ int sq__hist_delete(void *arg, int64_t tid, const char *eid, const char *attr, c
     int rc;
 
     *n = 0;
-    if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0 ||
+    if ((rc = hist__pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0 ||
         hk == 0)
         return rc;
     if (attr == NULL)
@@ -2199,7 +1653,7 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
     int rc, step;
 
     *inst = NULL;
-    if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &aid)) != 0)
+    if ((rc = hist__pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &aid)) != 0)
         return rc;
     if (hk == 0 || aid == 0)
         return ERR_NOT_FOUND;
@@ -2217,7 +1671,7 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
                 struct hcur c;
                 struct hent e;
                 hcur_sub(&c, &h->tmp.v[i]);
-                while (hcur_next(&c, &e) == 1)
+                while (hist__hcur_next(&c, &e) == 1)
                     if (e.iid == iid && e.aid == aid) {
                         *inst = e.inst ? strdup(e.inst) : NULL;
                         break;
@@ -2241,7 +1695,7 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
     int64_t hk, rid, t = 0;
     int rc;
 
-    if ((rc = pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0)
+    if ((rc = hist__pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &ed.aid)) != 0)
         return rc;
     if (hk == 0 || ed.aid == 0)
         return ERR_NOT_FOUND;
@@ -2267,7 +1721,7 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
         h->next_iid++;
         h->sv.n = 0;
         if ((rc = subv_push(&h->sv, &x)) == 0)
-            rc = rows_merge(h, hk, &h->sv);
+            rc = hist__rows_merge(h, hk, &h->sv);
     }
     hrow_free(&moved);
     return rc;
@@ -2344,104 +1798,6 @@ oom:
 }
 
 /* ---- reading rows and pending rows in time order ------------------------------ */
-
-/* An entity's pending rows, as its log entries hold them (gid >= its
- * hist_ents.merged), in time order. */
-struct hpend {
-    struct buf bytes;
-    struct subv v;
-};
-
-static void hpend_free(struct hpend *p)
-{
-    buf_free(&p->bytes);
-    subv_free(&p->v);
-}
-
-/* Read entity hk's entry of each log row from gid `merged` on: the
- * directory is searched, then only the entry read (incremental blob I/O: a
- * log row holds every entity of its group). */
-static int hpend_load(sqlite3 *db, int64_t hk, int64_t merged, struct hpend *out)
-{
-    sqlite3_stmt *st = NULL;
-    sqlite3_blob *dir = NULL, *rows = NULL;
-    int rc = 0, step;
-
-    buf_init(&out->bytes, HIST_BUF_MAX);
-    memset(&out->v, 0, sizeof(out->v));
-    if (sqlite3_prepare_v2(db, "SELECT gid FROM hist_log WHERE gid >= ?1 ORDER BY gid", -1, &st,
-                           NULL) != SQLITE_OK)
-        return sq__err(db, "history log");
-    sqlite3_bind_int64(st, 1, merged);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t gid = sqlite3_column_int64(st, 0);
-        size_t lo = 0, hi;
-        uint8_t e[LOG_DIR_ENTRY];
-        int64_t ehk = 0;
-        uint32_t off = 0, len = 0;
-        int found = 0;
-
-        if ((dir == NULL ? sqlite3_blob_open(db, "main", "hist_log", "dir", gid, 0, &dir)
-                         : sqlite3_blob_reopen(dir, gid)) != SQLITE_OK) {
-            rc = sq__err(db, "history log");
-            break;
-        }
-        hi = (size_t)sqlite3_blob_bytes(dir) / LOG_DIR_ENTRY;
-        while (lo < hi) { /* the first entry whose hk >= ours */
-            size_t mid = lo + (hi - lo) / 2;
-            if (sqlite3_blob_read(dir, e, LOG_DIR_ENTRY, (int)(mid * LOG_DIR_ENTRY)) != SQLITE_OK) {
-                rc = sq__err(db, "history log");
-                break;
-            }
-            memcpy(&ehk, e, 8);
-            if (ehk < hk) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-                if (ehk == hk) {
-                    found = 1;
-                    memcpy(&off, e + 8, 4);
-                    memcpy(&len, e + 12, 4);
-                }
-            }
-        }
-        if (rc != 0 || !found || len == 0)
-            continue;
-        if ((rows == NULL ? sqlite3_blob_open(db, "main", "hist_log", "rows", gid, 0, &rows)
-                          : sqlite3_blob_reopen(rows, gid)) != SQLITE_OK) {
-            rc = sq__err(db, "history log");
-            break;
-        }
-        if ((size_t)off + len > (size_t)sqlite3_blob_bytes(rows)) {
-            rc = ERR_INTERNAL;
-            break;
-        }
-        if ((rc = buf_reserve(&out->bytes, len)) != 0)
-            break;
-        if (sqlite3_blob_read(rows, out->bytes.data + out->bytes.len, (int)len, (int)off) !=
-            SQLITE_OK) {
-            rc = sq__err(db, "history log");
-            break;
-        }
-        out->bytes.len += len;
-    }
-    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = sq__err(db, "history log");
-    sqlite3_finalize(st);
-    if (dir != NULL)
-        sqlite3_blob_close(dir);
-    if (rows != NULL)
-        sqlite3_blob_close(rows);
-    if (rc == 0 && out->bytes.len > 0 &&
-        (rc = lrows_subs((const uint8_t *)out->bytes.data,
-                         (const uint8_t *)out->bytes.data + out->bytes.len, &out->v)) == 0)
-        rc = sub_sort(&out->v);
-    if (rc == ERR_INTERNAL)
-        log_msg(LOG_ERROR, "sqlite: the history log is damaged");
-    if (rc != 0)
-        hpend_free(out);
-    return rc;
-}
 
 /* A walk over an entity's sub-rows of [from, to), forwards or backwards
  * (back), its rows merged with its pending rows. A sub-row it gives is
@@ -2673,7 +2029,7 @@ static int tp_collect(struct hstream *hs, const struct hpend *pend, int64_t hk, 
         struct hent e;
         int more;
         hcur_sub(&c, &sb);
-        while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
+        while (rc == 0 && (more = hist__hcur_next(&c, &e)) == 1) {
             cJSON *j;
             const cJSON *m;
             int64_t t;
@@ -2817,7 +2173,7 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
 
     if ((rc = akeys_load(db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if ((rc = hpend_load(db, hk, merged, &pend)) != 0)
+    if ((rc = hist__hpend_load(db, hk, merged, &pend)) != 0)
         goto out;
     if (q->time_prop != STORE_TP_OBSERVED) {
         rc = tp_read(db, hk, &pend, keys, n_keys, q, each, ud);
@@ -2844,7 +2200,7 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
             if (!ROOM(t))
                 break;
             hcur_sub(&c, &sb);
-            while (rc == 0 && (more = hcur_next(&c, &e)) == 1) {
+            while (rc == 0 && (more = hist__hcur_next(&c, &e)) == 1) {
                 if (e.aid != keys[k].aid || !ds_selected(q, e.flags, e.inst, e.inst_len))
                     continue;
                 if (want >= 0 && t == edge && got >= (long)TIES_MAX(want)) {
@@ -2878,7 +2234,7 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
         rc = 0;
 out:
     hs_free(&hs);
-    hpend_free(&pend);
+    hist__hpend_free(&pend);
     akeys_free(keys, n_keys);
     lastn_clear(&ln);
     free(ln.iids);
@@ -3309,7 +2665,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
 
     if ((rc = akeys_load(db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if ((rc = hpend_load(db, hk, merged, &pend)) != 0)
+    if ((rc = hist__hpend_load(db, hk, merged, &pend)) != 0)
         goto out;
     /* the index (nums only) unless distinctCount needs the text */
     if (!tp && (rc = hs_prepare(&idx, db, 0, want_distinct)) != 0)
@@ -3334,7 +2690,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                 struct hcur c;
                 struct hent e;
                 hcur_sub(&c, &sb);
-                while (rc == 0 && !slow && (more = hcur_next(&c, &e)) == 1) {
+                while (rc == 0 && !slow && (more = hist__hcur_next(&c, &e)) == 1) {
                     if (e.aid != keys[k].aid)
                         continue;
                     if (!(e.flags & HF_DEL) && (e.flags & (HF_DS | HF_NUM)) != HF_NUM)
@@ -3373,7 +2729,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                 struct hcur c;
                 struct hent e;
                 hcur_sub(&c, &sb);
-                while (rc == 0 && (more = hcur_next(&c, &e)) == 1)
+                while (rc == 0 && (more = hist__hcur_next(&c, &e)) == 1)
                     if (e.aid == keys[k].aid)
                         rc = series_add(&ser, &proto, sb.t, e.flags, e.inst, e.inst_len);
                 if (rc == 0 && more < 0)
@@ -3398,7 +2754,7 @@ out:
     free(out.a);
     hs_free(&idx);
     hs_free(&full);
-    hpend_free(&pend);
+    hist__hpend_free(&pend);
     akeys_free(keys, n_keys);
     return rc;
 }
@@ -3556,7 +2912,7 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
                     continue;
                 }
                 hcur_sub(&c, &sv.v[i]);
-                while (hcur_next(&c, &e) == 1)
+                while (hist__hcur_next(&c, &e) == 1)
                     old++;
             }
             if (!whole) { /* at most one: rows do not overlap */
@@ -3602,7 +2958,7 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
                             continue;
                         }
                         hcur_sub(&c, &sv.v[i]);
-                        while (hcur_next(&c, &e) == 1)
+                        while (hist__hcur_next(&c, &e) == 1)
                             (*n_deleted)++;
                     }
                     if (rc == 0 && kept.n > 0 &&
@@ -3740,7 +3096,7 @@ int sq__hist_migrate_v6(sqlite3 *db)
         sqlite3_bind_int64(ea, 2, aid);
         if (sq__step_done(ea))
             goto fail;
-        hrow_clear(&row);
+        hist__hrow_clear(&row);
         if ((rc = hrow_add(&row, aid, 0, (isnan(num) ? 0 : HF_NUM) | (has_ds ? HF_DS : 0), num,
                            inst, strlen(inst))) != 0)
             goto out;

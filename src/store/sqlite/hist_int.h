@@ -1,13 +1,16 @@
 /*
  * hist_int.h - internals shared by the files of the SQLite backend's
- * temporal history (hist.c, and the files split from it). Nothing else
- * includes it: the rest of the backend sees the sq__hist_* entry points in
- * sqlite_int.h.
+ * temporal history: hist.c (the layout and its codec, the writer, edits,
+ * reads, retention) and hist_log.c (pending rows and hist_log). Nothing
+ * else includes it: the rest of the backend sees the sq__hist_* entry
+ * points in sqlite_int.h.
  *
  * What they share: the flags of `nums`, the row codec's types and its
  * few-line helpers (varints, sub-row vectors, the walk over a sub-row's
- * instances). The formats are described beside the code that writes them
- * (hist.c: rows, packed instances, chunks).
+ * instances), the writer's statements and state, and the functions one
+ * file calls in another. The formats are described beside the code that
+ * writes them (hist.c: rows, packed instances, chunks; hist_log.c: the
+ * log).
  */
 #ifndef PL_HIST_INT_H
 #define PL_HIST_INT_H
@@ -25,7 +28,7 @@
 #define HF_DS 2
 #define HF_DEL 4
 #define HF_DEC 8 /* with HF_NUM: the value as a decimal, m / 10^k (k in the high nibble) */
-#define HF_KEEP 7 /* the flags hcur_next reports */
+#define HF_KEEP 7 /* the flags hist__hcur_next reports */
 
 #define HIST_PENDING 8           /* buffered rows (distinct times) of one entity */
 #define HIST_ROW_MAX (64u << 20) /* cap on one row's nums or body */
@@ -98,13 +101,13 @@ struct hent {
     int flags;
     double num;
     const char *inst; /* NUL-terminated: in the row's body, or the cursor's
-                         unpacked text (valid until the next hcur_next) */
+                         unpacked text (valid until the next hist__hcur_next) */
     size_t inst_len;  /* without the NUL */
 };
 
 /* A walk over one row's instances (pointers into SQLite's column memory:
  * valid until the statement moves; a packed instance's text is in unpacked,
- * valid until the next hcur_next). */
+ * valid until the next hist__hcur_next). */
 struct hcur {
     const uint8_t *p, *end, *bp, *bend;
     int64_t rid;
@@ -162,7 +165,7 @@ static inline void subv_free(struct subv *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Start a walk (hcur_next) over the instances of sub-row s. */
+/* Start a walk (hist__hcur_next) over the instances of sub-row s. */
 static inline void hcur_sub(struct hcur *c, const struct sub *s)
 {
     c->p = s->nums;
@@ -171,5 +174,136 @@ static inline void hcur_sub(struct hcur *c, const struct sub *s)
     c->bend = s->body ? s->body + s->body_len : NULL;
     c->rid = s->base;
 }
+
+/* ---- the writer's statements and state (hist.c, hist_log.c) ---------------- */
+
+/* The writer's statements (hist.c: their SQL, hsql). */
+enum hstmt {
+    H_INS,
+    H_ENT_GET,
+    H_ENT_ADD,
+    H_ATTR_GET,
+    H_ATTR_ADD,
+    H_EA_ADD,
+    H_META,
+    H_ROW_GET,
+    H_ROW_AT,
+    H_ROW_UPD,
+    H_ROW_DEL,
+    H_ENT_ROWS,
+    H_ROW_BEFORE,
+    H_ROW_LAST,
+    H_ROW_LE,
+    H_MERGED,
+    H_LOG_ADD,
+    H_LOG_DEL,
+    N_HSTMT
+};
+
+/* A set of (hk, aid) pairs, both below 2^32 (others are never cached):
+ * open addressing over 64-bit keys, 0 = empty; it starts over past
+ * HIST_CACHE_MAX entries. */
+struct pairset {
+    uint64_t *k;
+    size_t cap, n;
+};
+
+struct pent;   /* hist_log.c: an entity's pending rows */
+struct lgroup; /* hist_log.c: a row of hist_log */
+
+#define PENT_SWEEP 64    /* groups between sweeps of the entities with nothing pending */
+#define HOT_SLOTS (1u << 16) /* seen_at: the last group that wrote each hk (by its low bits) */
+
+/* The writer's history state (be->hist): the writer thread only. */
+struct sq_hist {
+    sqlite3 *db;
+    struct store_test *test; /* unit tests' hooks (store_int.h), else NULL */
+    sqlite3_stmt *st[N_HSTMT];
+    int64_t next_iid;  /* id of the next instance appended */
+    int64_t saved_iid; /* next_iid as of the last commit (= meta) */
+    int64_t gid;       /* the group being written: its gid (next_iid at its start) */
+    int stale;         /* the pending rows could not be read again after a rollback */
+    int64_t group_no;  /* and its number, counted since open */
+    /* key caches: "tid\x1feid" -> hk, name -> aid, and the (hk, aid) pairs
+     * known to be in hist_ent_attrs; cleared on rollback (their rows went
+     * with it) and when they grow too big */
+    struct hmap *ents, *attrs;
+    struct pairset ent_attrs;
+    /* the buffered rows of entity hk (of tenant tid, id eid: the next
+     * append to the same entity skips the key lookups), and the attributes
+     * already noted in hist_ent_attrs for it */
+    int64_t hk, tid;
+    struct buf eid;
+    int64_t noted[HIST_PENDING * 2];
+    int n_noted;
+    struct hrow pend[HIST_PENDING];
+    int n_pend;
+    struct buf text;         /* an appended instance's JSON, when it does not pack */
+    struct tcache tcache[2]; /* observedAt; createdAt and modifiedAt */
+    /* pending rows: the entities (open addressing by hk), those this group
+     * appended to, and the rows of hist_log, oldest first */
+    struct pent **pents;
+    size_t pents_cap, pents_n;
+    int64_t *seen_at; /* HOT_SLOTS group numbers */
+    struct pent **touched;
+    size_t n_touched, cap_touched;
+    struct lgroup *log;
+    size_t log_n, log_cap;
+    /* scratch of hist__rows_merge and the log */
+    struct subv sv, sv2, mv, tmp;
+    struct buf mnums, mbody, mold, ldir, lrows;
+};
+
+/* An entity's pending rows, as its log entries hold them (gid >= its
+ * hist_ents.merged), in time order. */
+struct hpend {
+    struct buf bytes;
+    struct subv v;
+};
+
+/* ---- hist.c --------------------------------------------------------------- */
+
+/* Next instance of a walk (hcur_sub): 1, 0 at the end, -1 on a damaged row. */
+int hist__hcur_next(struct hcur *c, struct hent *e);
+/* Empty a row being built, keeping its buffers. */
+void hist__hrow_clear(struct hrow *r);
+/* Sort sub-rows by time, keeping the order of those of one time. */
+int hist__sub_sort(struct subv *s);
+/* Writer: add the sub-rows p (sorted here) to entity hk's rows, each late
+ * one where its time is. */
+int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p);
+
+/* ---- hist_log.c ----------------------------------------------------------- */
+
+/* Writer: hand the current entity's buffered rows over (written, or kept
+ * pending). */
+int hist__pend_flush(struct sq_hist *h);
+/* Writer: write entity hk's pending rows (before its stored rows are read
+ * or changed). */
+int hist__ent_settle(struct sq_hist *h, int64_t hk);
+/* Writer: rebuild the pending rows from hist_log (at open, after a
+ * rollback). */
+int hist__pend_rebuild(struct sq_hist *h);
+/* Writer, before COMMIT: the group's row of hist_log. */
+int hist__hlog_write(struct sq_hist *h);
+/* Writer: delete the log rows none of whose entities has rows of them
+ * pending, oldest first; past LOG_GROUPS_MAX groups (all: any), their
+ * entities' pending rows are written first. */
+int hist__hlog_trim(struct sq_hist *h, int all);
+/* Writer: rebuild the table of entities with cap slots, keeping those
+ * keep() wants (the others are freed). */
+int hist__pents_rehash(struct sq_hist *h, size_t cap,
+                       int (*keep)(const struct sq_hist *h, const struct pent *pe));
+/* hist__pents_rehash's keep() for the entities that have rows pending. */
+int hist__keep_live(const struct sq_hist *h, const struct pent *pe);
+/* Writer: free the table of entities and their rows. */
+void hist__pents_free(struct sq_hist *h);
+/* Writer: forget the list of log rows (not the rows). */
+void hist__hlog_forget(struct sq_hist *h);
+/* Reader: entity hk's pending rows, from its entries in the log rows of
+ * gid `merged` on, in time order; free with hist__hpend_free. */
+int hist__hpend_load(sqlite3 *db, int64_t hk, int64_t merged, struct hpend *out);
+/* Reader: free what hist__hpend_load read (a zeroed struct hpend too). */
+void hist__hpend_free(struct hpend *p);
 
 #endif
