@@ -1,9 +1,9 @@
 /*
  * hist_int.h - internals shared by the files of the SQLite backend's
  * temporal history: hist.c (the layout and its codec, the writer, edits,
- * reads, retention) and hist_log.c (pending rows and hist_log). Nothing
- * else includes it: the rest of the backend sees the sq__hist_* entry
- * points in sqlite_int.h.
+ * retention), hist_log.c (pending rows and hist_log) and hist_read.c (the
+ * readers). Nothing else includes it: the rest of the backend sees the
+ * sq__hist_* entry points in sqlite_int.h.
  *
  * What they share: the flags of `nums`, the row codec's types and its
  * few-line helpers (varints, sub-row vectors, the walk over a sub-row's
@@ -177,7 +177,7 @@ static inline void hcur_sub(struct hcur *c, const struct sub *s)
 
 /* ---- the writer's statements and state (hist.c, hist_log.c) ---------------- */
 
-/* The writer's statements (hist.c: their SQL, hsql). */
+/* The writer's statements (hist.c: their SQL, hist__hsql). */
 enum hstmt {
     H_INS,
     H_ENT_GET,
@@ -263,10 +263,17 @@ struct hpend {
 
 /* ---- hist.c --------------------------------------------------------------- */
 
+/* The SQL of the writer's statements, by enum hstmt (readers and
+ * retention prepare some of them on their own connections). */
+extern const char *const hist__hsql[N_HSTMT];
 /* Next instance of a walk (hcur_sub): 1, 0 at the end, -1 on a damaged row. */
 int hist__hcur_next(struct hcur *c, struct hent *e);
 /* Empty a row being built, keeping its buffers. */
 void hist__hrow_clear(struct hrow *r);
+/* Append the sub-rows of row (rid, t, nums, body) to out (body NULL: not
+ * read); ERR_INTERNAL: the row is damaged. */
+int hist__row_subs(int64_t rid, int64_t t, const uint8_t *nums, size_t nums_len,
+                   const uint8_t *body, size_t body_len, struct subv *out);
 /* Sort sub-rows by time, keeping the order of those of one time. */
 int hist__sub_sort(struct subv *s);
 /* Writer: add the sub-rows p (sorted here) to entity hk's rows, each late
