@@ -140,7 +140,7 @@ extern const struct store_backend_ops store_sqlite_ops;
  * store_config.test to make rare paths of the history happen on demand and
  * to see that they did, as SQLite's test controls and fault injection do.
  * The hub never sets it: every hook is then one NULL test, in store.c and
- * in the SQLite backend (hist.c), where each is used.
+ * in the SQLite backend (hist.c, hist_log.c), where each is used.
  *
  * Threads: the writer (and the retention thread for expire_cuts) reads and
  * writes the members while the store is open; the test touches them only
@@ -156,7 +156,7 @@ struct store_test {
     int fail_flushes;   /* the next N commits fail (counting down; sqlite: in
                            sq__hist_flush, after the group's history work, with ERR_IO
                            as a failing disk would), so their groups roll back */
-    /* counted by the SQLite backend: the paths of hist.c the test went through */
+    /* counted by the SQLite backend: the paths of hist.c and hist_log.c the test took */
     long flushes_failed;    /* commits fail_flushes failed */
     long rebuilds_open;     /* opens that read pending rows back from hist_log */
     long rebuilds_rollback; /* rollbacks that did */

@@ -1,5 +1,5 @@
 /* test_hist_model.c - a randomized model test of the SQLite history
- * (store/sqlite/hist.c: chunks, pending rows and hist_log, late data,
+ * (store/sqlite/hist*.c: chunks, pending rows and hist_log, late data,
  * edits, retention). Each run takes random steps through the store's API
  * (appends with ties and late data, groups made to fail and roll back,
  * settles, stops without a settle and reopens, instance PATCH and DELETE,
@@ -10,7 +10,7 @@
  *
  * The store's test hooks (store_int.h, struct store_test) keep the writer
  * from settling on its own, make the commits a step asks for fail, and
- * count the paths of hist.c the run took: each fixed seed must go through
+ * count the paths of hist*.c the run took: each fixed seed must go through
  * all of them (a late write rewriting a chunk, a rollback and an open that
  * read pending rows back from the log...), else the test would pass
  * without testing them.
@@ -18,7 +18,7 @@
  * Deterministic: with idle settles off the store decides nothing by the
  * clock (times are relative to the start; retention's limit falls between
  * two bands of them), so a seed replays the same run. `make test` runs the
- * fixed seeds (fixed_seeds; should a change of hist.c make one miss a
+ * fixed seeds (fixed_seeds; should a change of hist*.c make one miss a
  * path, pick another: PL_MODEL_SEED prints the paths a seed takes);
  * PL_MODEL_SEED (one seed) and PL_MODEL_STEPS (steps per seed) make longer
  * runs. A failure names its seed and step.
@@ -49,7 +49,7 @@
 #define OLD_LO (-2000 * SEC) /* the old band: 100 s from here, for retention to take */
 #define CUT (-1000 * SEC)    /* retention's limit, between the bands */
 #define NEW_LO (-100 * SEC)  /* the live band starts here and moves on */
-/* hist.c's cap on the instances of the N-th's time a lastN / limit read takes */
+/* hist_read.c's cap on the instances of the N-th's time a lastN / limit read takes */
 #define TIES_MAX(n) ((n)*2 + 16)
 #define MODEL_STEPS 200 /* per seed by default: the file takes < 10 s under ASan */
 /* Runs alternate MIXED steps of every kind with QUIET steps of appends
@@ -883,7 +883,7 @@ static void check_all(struct model *m)
 
 /* ---- the run ---------------------------------------------------------------- */
 
-/* The paths of hist.c a run must have taken (struct store_test). */
+/* The paths of hist*.c a run must have taken (struct store_test). */
 static const struct {
     const char *name;
     size_t off;

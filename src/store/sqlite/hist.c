@@ -1,6 +1,10 @@
 /*
  * hist.c - the temporal history of the SQLite backend (schema v6; v8 bodies,
- * v9 nums, v13 chunks and the log).
+ * v9 nums, v13 chunks and the log): the layout and its codec, the writer's
+ * state and entry points, edits of stored instances, retention, and the
+ * migration from v5. The pending rows and hist_log are in hist_log.c, the
+ * readers (the merged walk over rows and pending rows, lastN, timeproperty
+ * reads, aggregation) in hist_read.c; hist_int.h has what the three share.
  *
  * Every entity write appends the attribute instances it set. The layout
  * makes that append cheap, and keeps reads of one entity over a time window
@@ -51,17 +55,18 @@
  *
  * Threads: the writer calls append/delete/get/set/begin/flush/committed/
  * rollback/settle. It buffers the rows of the entity it is appending to (up
- * to HIST_PENDING distinct times) and hands them over (hist__pend_flush) when the
- * entity changes, before it reads or changes stored history, and before
- * COMMIT; they are then written, or kept pending (see "pending rows").
- * Readers (their own connections) call sq__hist_read and sq__hist_aggr,
- * which merge the log's pending rows with the stored ones; retention runs
- * on the side connection under side_mu (the store has the writer settle
- * first).
+ * to HIST_PENDING distinct times) and hands them over (hist__pend_flush)
+ * when the entity changes, before it reads or changes stored history, and
+ * before COMMIT; they are then written, or kept pending (hist_log.c).
+ * Readers (their own connections) call sq__hist_read and sq__hist_aggr
+ * (hist_read.c), which merge the log's pending rows with the stored ones;
+ * retention runs on the side connection under side_mu (the store has the
+ * writer settle first).
  *
  * Tests: with store_config.test set (store_int.h, struct store_test), the
- * writer fails the commits it is told to and counts the paths below it went
- * through (HIST_TESTED); without, each is one NULL test.
+ * writer fails the commits it is told to and counts the paths it went
+ * through, here and in hist_log.c (HIST_TESTED); without, each is one NULL
+ * test.
  */
 #include "store/sqlite/hist_int.h"
 
@@ -503,7 +508,7 @@ static int flags_of(double num, const char *ds)
  * Why: a commit that appends a row to each of 1,000 entities dirties 1,000
  * pages of the (hk, t, nums) index, one per entity, and writes them to the
  * WAL and the database again (8 KiB each). A chunk of ~30 writes costs one
- * index entry; the writes wait for it in hist_log (see "pending rows").
+ * index entry; the writes wait for it in hist_log (hist_log.c).
  */
 #define CHUNK_SUB_MAX 64    /* sub-rows per chunk (a merge may leave fewer) */
 #define CHUNK_NUMS_MAX 1536 /* nums bytes per chunk: its index entry stays on its page */

@@ -144,7 +144,7 @@ static const char *const migrations[] = {
      * that keeps the location does not read the R*Tree; NULL = unknown */
     "ALTER TABLE entities ADD COLUMN box BLOB;",
     /* 13: hist_rows may hold chunks of an entity's writes, and the writes
-     * waiting to become one are in hist_log (hist.c); hist_ents.merged is
+     * waiting to become one are in hist_log (hist_log.c); hist_ents.merged is
      * the group that last made its pending writes chunks */
     ("ALTER TABLE hist_ents ADD COLUMN merged INTEGER;"
      "CREATE TABLE hist_log(gid INTEGER PRIMARY KEY, dir BLOB NOT NULL, rows BLOB NOT NULL);"),
@@ -597,7 +597,7 @@ static int w_begin(void *arg)
     return rc ? rc : sq__hist_begin(be); /* on failure the store rolls back */
 }
 
-/* Deferred work: pending history rows (hist.c). */
+/* Deferred work: pending history rows (hist_log.c). */
 static int w_deferred(void *arg)
 {
     return sq__hist_deferred(arg);

@@ -1,7 +1,8 @@
 /*
  * sqlite_int.h - internals shared by the files of the SQLite backend:
- * sqlite.c (connections, schema, entities, documents) and hist.c (the
- * temporal history). Nothing outside src/store/sqlite/ includes this.
+ * sqlite.c (connections, schema, entities, documents) and the temporal
+ * history (hist.c, hist_log.c, hist_read.c; their own internals are in
+ * hist_int.h). Nothing outside src/store/sqlite/ includes this.
  */
 #ifndef PL_SQLITE_INT_H
 #define PL_SQLITE_INT_H
@@ -12,7 +13,7 @@
 
 #include "store/store_int.h"
 
-struct sq_hist; /* hist.c: the writer's history state */
+struct sq_hist; /* hist_int.h: the writer's history state */
 
 struct sqlite_be {
     char *path;
@@ -89,6 +90,11 @@ int sq__hist_set(void *be, int64_t tid, const char *eid, const char *attr, int64
                  int64_t t_ms, double num, const char *ds, const char *inst);
 int sq__hist_types_set(void *be, int64_t tid, const char *eid, const char *types);
 int sq__hist_types(void *be, int64_t tid, const char *eid, char **types);
+int sq__hist_expire(void *be, int64_t tid, int64_t before_ms, int64_t *cursor, long max_rows,
+                    long *n_deleted);
+
+/* --- hist_read.c ------------------------------------------------------- */
+
 int sq__hist_read(void *be, int64_t tid, const struct store_history_query *q,
                   int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                               const char *inst),
@@ -96,7 +102,5 @@ int sq__hist_read(void *be, int64_t tid, const struct store_history_query *q,
 int sq__hist_aggr(void *be, int64_t tid, const struct store_history_query *q,
                   const struct store_period *period, int want_distinct,
                   int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud);
-int sq__hist_expire(void *be, int64_t tid, int64_t before_ms, int64_t *cursor, long max_rows,
-                    long *n_deleted);
 
 #endif
