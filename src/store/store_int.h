@@ -172,6 +172,7 @@ struct store_test {
     long late_gaps;         /* runs of late writes put in a gap between rows */
     long moves;             /* instances moved to another time (an edit of observedAt) */
     long expire_cuts;       /* chunks retention cut (rows reaching past its limit) */
+    long attr_notes;        /* (entity, attribute) pairs looked up in hist_ent_attrs */
 };
 
 #endif

@@ -1110,15 +1110,59 @@ static void test_huge_tie_refused(void **state)
     free(r.v);
 }
 
+/* An entity written again with the same attributes looks none of them up
+ * in hist_ent_attrs (hist.c noted_sig); a new attribute, or the cache
+ * dropped by a rollback, brings the lookups back, and reads still find
+ * every attribute (check_all). */
+static void test_attr_notes_once_per_set(void **state)
+{
+    struct model *m = *state;
+    int64_t t;
+    long before;
+
+    open_store(m);
+    t = m->base;
+    append_at(m, 0, &t, 1);
+    assert_int_equal(m->hooks.attr_notes, 1);
+    for (int i = 1; i <= 5; i++) {
+        before = m->hooks.attr_notes;
+        t = m->base + i * SEC;
+        append_at(m, 1, &t, 1); /* another entity between: entity 0 stops being current */
+        t = m->base + i * SEC;
+        append_at(m, 0, &t, 1);
+        assert_int_equal(m->hooks.attr_notes - before, i == 1 ? 1 : 0); /* entity 1's first */
+    }
+    check_all(m);
+    /* a failed commit drops the cache */
+    struct store_op op;
+    struct minst x = {m->base + 10 * SEC, m->next_id++, 0, 0, 0};
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_TEMPORAL_UPSERT;
+    op.doc = entity_doc(0);
+    op.history = cJSON_CreateObject();
+    add_instance(op.history, &x);
+    cJSON *doc = op.doc, *hist = op.history;
+    write_one(m, &op, 1);
+    cJSON_Delete(doc);
+    cJSON_Delete(hist);
+    before = m->hooks.attr_notes;
+    t = m->base + 11 * SEC;
+    append_at(m, 0, &t, 1);
+    assert_int_equal(m->hooks.attr_notes - before, 1);
+    check_all(m);
+}
+
 int main(void)
 {
     static struct seed_case one;
     static char names[sizeof(fixed_seeds) / sizeof(fixed_seeds[0])][32];
-    struct CMUnitTest tests[sizeof(fixed_seeds) / sizeof(fixed_seeds[0]) + 2] = {
+    struct CMUnitTest tests[sizeof(fixed_seeds) / sizeof(fixed_seeds[0]) + 3] = {
         cmocka_unit_test_prestate_setup_teardown(test_late_write_rewrites_one_row, setup, teardown,
                                                  &no_seed),
-        cmocka_unit_test_prestate_setup_teardown(test_huge_tie_refused, setup, teardown, &no_seed)};
-    size_t n = 2;
+        cmocka_unit_test_prestate_setup_teardown(test_huge_tie_refused, setup, teardown, &no_seed),
+        cmocka_unit_test_prestate_setup_teardown(test_attr_notes_once_per_set, setup, teardown,
+                                                 &no_seed)};
+    size_t n = 3;
     const char *seed = getenv("PL_MODEL_SEED");
 
     log_set_level(LOG_OFF); /* the failures the test makes are logged as errors */

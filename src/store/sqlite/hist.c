@@ -82,7 +82,9 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define HIST_CACHE_MAX 262144    /* entries per writer key cache before it starts over */
+#define HIST_CACHE_MAX 262144    /* entries of the attribute-name cache before it starts over */
+#define ENT_CACHE_MAX (1u << 21) /* entries of the entity-key cache (~100 B each) */
+#define NOTED_SLOTS (1u << 20)   /* noted_sig: hk -> its noted attributes' signature */
 #define HIST_TEXT_KEEP 65536     /* bytes of the writer's instance text buffer kept */
 
 /* ---- packed instances ------------------------------------------------------
@@ -653,59 +655,12 @@ const char *const hist__hsql[N_HSTMT] = {
     [H_LOG_DEL] = "DELETE FROM hist_log WHERE gid = ?1",
 };
 
-static uint64_t pair_key(int64_t hk, int64_t aid)
+static uint64_t aid_hash(int64_t aid)
 {
-    if (hk <= 0 || aid <= 0 || hk > UINT32_MAX || aid > UINT32_MAX)
-        return 0;
-    return (uint64_t)hk << 32 | (uint64_t)aid;
-}
-
-static size_t pair_slot(const struct pairset *ps, uint64_t key)
-{
-    uint64_t x = key * 0x9E3779B97F4A7C15ull;
-    size_t i = (size_t)(x >> 32) & (ps->cap - 1);
-
-    while (ps->k[i] != 0 && ps->k[i] != key)
-        i = (i + 1) & (ps->cap - 1);
-    return i;
-}
-
-static int pairset_has(const struct pairset *ps, uint64_t key)
-{
-    return key != 0 && ps->cap > 0 && ps->k[pair_slot(ps, key)] == key;
-}
-
-static void pairset_clear(struct pairset *ps)
-{
-    free(ps->k);
-    memset(ps, 0, sizeof(*ps));
-}
-
-/* Add key (a cache: out of memory just forgets). */
-static void pairset_add(struct pairset *ps, uint64_t key)
-{
-    if (key == 0)
-        return;
-    if (ps->n >= HIST_CACHE_MAX)
-        pairset_clear(ps);
-    if ((ps->n + 1) * 2 > ps->cap) {
-        struct pairset big = {calloc(ps->cap ? ps->cap * 2 : 1024, sizeof(uint64_t)),
-                              ps->cap ? ps->cap * 2 : 1024, 0};
-        if (big.k == NULL)
-            return;
-        for (size_t i = 0; i < ps->cap; i++)
-            if (ps->k[i] != 0) {
-                big.k[pair_slot(&big, ps->k[i])] = ps->k[i];
-                big.n++;
-            }
-        free(ps->k);
-        *ps = big;
-    }
-    size_t i = pair_slot(ps, key);
-    if (ps->k[i] == 0) {
-        ps->k[i] = key;
-        ps->n++;
-    }
+    uint64_t x = (uint64_t)aid + 0x9E3779B97F4A7C15ull; /* splitmix64's finalizer */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
 }
 
 /* ---- keys, and rows written as chunks (writer) ------------------------------ */
@@ -713,11 +668,12 @@ static void pairset_add(struct pairset *ps, uint64_t key)
 static void caches_clear(struct sq_hist *h)
 {
     h->tid = 0; /* forget the current entity's keys too */
-    h->n_noted = 0;
+    h->n_noted = h->n_checked = 0;
     hmap_free(h->ents, NULL);
     hmap_free(h->attrs, NULL);
     h->ents = h->attrs = NULL;
-    pairset_clear(&h->ent_attrs);
+    free(h->noted_sig);
+    h->noted_sig = NULL;
 }
 
 static void *cache_get(struct hmap *m, const char *key)
@@ -725,9 +681,9 @@ static void *cache_get(struct hmap *m, const char *key)
     return m ? hmap_get(m, key) : NULL;
 }
 
-static void cache_put(struct hmap **m, const char *key, int64_t v)
+static void cache_put(struct hmap **m, const char *key, int64_t v, size_t max)
 {
-    if (*m != NULL && hmap_count(*m) >= HIST_CACHE_MAX) {
+    if (*m != NULL && hmap_count(*m) >= max) {
         hmap_free(*m, NULL);
         *m = NULL;
     }
@@ -780,7 +736,7 @@ static int ent_key(struct sq_hist *h, int64_t tid, const char *eid, int create, 
         return 0;
     }
     if ((rc = key_row(h, H_ENT_GET, H_ENT_ADD, tid, eid, create, hk)) == 0 && *hk && cacheable)
-        cache_put(&h->ents, key, *hk);
+        cache_put(&h->ents, key, *hk, ENT_CACHE_MAX);
     return rc;
 }
 
@@ -794,28 +750,56 @@ static int attr_key(struct sq_hist *h, const char *attr, int create, int64_t *ai
         return 0;
     }
     if ((rc = key_row(h, H_ATTR_GET, H_ATTR_ADD, 0, attr, create, aid)) == 0 && *aid)
-        cache_put(&h->attrs, attr, *aid);
+        cache_put(&h->attrs, attr, *aid, HIST_CACHE_MAX);
     return rc;
 }
 
-/* Record that entity hk (the current one) has history of attribute aid. */
-static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
+static int ea_add(struct sq_hist *h, int64_t hk, int64_t aid)
 {
     sqlite3_stmt *st = h->st[H_EA_ADD];
-    uint64_t key = pair_key(hk, aid);
+    HIST_TESTED(h->test, attr_notes);
+    sqlite3_bind_int64(st, 1, hk);
+    sqlite3_bind_int64(st, 2, aid);
+    return sq__step_done(st) ? sq__err(h->db, "history attribute") : 0;
+}
 
+/* Record that entity hk (the current one) has history of attribute aid:
+ * listed in noted, for notes_check (before the entity changes and before
+ * the group commits); past NOTED_MAX attributes, written at once. */
+static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
+{
     for (int i = 0; i < h->n_noted; i++)
         if (h->noted[i] == aid)
             return 0;
-    if (h->n_noted < (int)(sizeof(h->noted) / sizeof(h->noted[0])))
-        h->noted[h->n_noted++] = aid;
-    if (pairset_has(&h->ent_attrs, key))
+    if (h->n_noted == NOTED_MAX)
+        return ea_add(h, hk, aid);
+    h->noted[h->n_noted++] = aid;
+    return 0;
+}
+
+/* Make sure the current entity's noted attributes are in hist_ent_attrs:
+ * none is looked up when they are the ones its last write had. */
+static int notes_check(struct sq_hist *h)
+{
+    struct noted_slot *slot;
+    uint64_t sig = 0;
+    int rc;
+
+    if (h->n_checked == h->n_noted)
         return 0;
-    sqlite3_bind_int64(st, 1, hk);
-    sqlite3_bind_int64(st, 2, aid);
-    if (sq__step_done(st))
-        return sq__err(h->db, "history attribute");
-    pairset_add(&h->ent_attrs, key);
+    for (int i = 0; i < h->n_noted; i++)
+        sig += aid_hash(h->noted[i]);
+    if (h->noted_sig == NULL)
+        h->noted_sig = calloc(NOTED_SLOTS, sizeof(*h->noted_sig)); /* NULL: no cache */
+    slot = h->noted_sig ? &h->noted_sig[(uint64_t)h->hk & (NOTED_SLOTS - 1)] : NULL;
+    if (slot == NULL || slot->hk != h->hk || slot->sig != sig) {
+        for (int i = h->n_checked; i < h->n_noted; i++)
+            if ((rc = ea_add(h, h->hk, h->noted[i])) != 0)
+                return rc;
+        if (slot != NULL)
+            *slot = (struct noted_slot){h->hk, sig};
+    }
+    h->n_checked = h->n_noted;
     return 0;
 }
 
@@ -1099,9 +1083,9 @@ int sq__hist_append(void *arg, int64_t tid, const char *eid, const char *attr, i
         if ((rc = ent_key(h, tid, eid, 1, &hk)) != 0)
             return rc;
         if (hk != h->hk) {
-            if ((rc = hist__pend_flush(h)) != 0)
+            if ((rc = notes_check(h)) != 0 || (rc = hist__pend_flush(h)) != 0)
                 return rc;
-            h->n_noted = 0;
+            h->n_noted = h->n_checked = 0;
         }
         h->hk = hk;
         buf_reset(&h->eid);
@@ -1156,8 +1140,8 @@ int sq__hist_flush(struct sqlite_be *be)
 
     /* trim first: a row it writes pending must not be in this group's log
      * row too (merged = this gid would not tell them apart) */
-    if ((rc = hist__pend_flush(h)) != 0 || (rc = hist__hlog_trim(h, 0)) != 0 ||
-        (rc = hist__hlog_write(h)) != 0)
+    if ((rc = notes_check(h)) != 0 || (rc = hist__pend_flush(h)) != 0 ||
+        (rc = hist__hlog_trim(h, 0)) != 0 || (rc = hist__hlog_write(h)) != 0)
         return rc;
     if (h->group_no % PENT_SWEEP == 0 &&
         (rc = hist__pents_rehash(h, h->pents_cap ? h->pents_cap : 1024, hist__keep_live)) != 0)

@@ -200,13 +200,14 @@ enum hstmt {
     N_HSTMT
 };
 
-/* A set of (hk, aid) pairs, both below 2^32 (others are never cached):
- * open addressing over 64-bit keys, 0 = empty; it starts over past
- * HIST_CACHE_MAX entries. */
-struct pairset {
-    uint64_t *k;
-    size_t cap, n;
+/* What noted_sig keeps per entity: the set of attributes noted in
+ * hist_ent_attrs as of its last write, as a sum of their hashes. */
+struct noted_slot {
+    int64_t hk;
+    uint64_t sig;
 };
+
+#define NOTED_MAX 64 /* attributes of one entity noted before each is checked alone */
 
 struct pent;   /* hist_log.c: an entity's pending rows */
 struct lgroup; /* hist_log.c: a row of hist_log */
@@ -224,18 +225,25 @@ struct sq_hist {
     int64_t gid;       /* the group being written: its gid (next_iid at its start) */
     int stale;         /* the pending rows could not be read again after a rollback */
     int64_t group_no;  /* and its number, counted since open */
-    /* key caches: "tid\x1feid" -> hk, name -> aid, and the (hk, aid) pairs
-     * known to be in hist_ent_attrs; cleared on rollback (their rows went
-     * with it) and when they grow too big */
+    /* key caches: "tid\x1feid" -> hk, name -> aid; cleared on rollback
+     * (their rows went with it) and when they grow too big */
     struct hmap *ents, *attrs;
-    struct pairset ent_attrs;
+    /* per entity (direct-mapped by hk, which counts up from 1: distinct
+     * slots for the first NOTED_SLOTS entities), the signature of the
+     * attributes known to be in hist_ent_attrs after its last write: a
+     * write of the same attributes checks none of them (a sensor's writes
+     * all have the same ones; at 100,000 entities an exact set of pairs
+     * no longer fit a cache, and each write cost a lookup per attribute).
+     * NULL until used; dropped on rollback and on deletes. */
+    struct noted_slot *noted_sig;
     /* the buffered rows of entity hk (of tenant tid, id eid: the next
-     * append to the same entity skips the key lookups), and the attributes
-     * already noted in hist_ent_attrs for it */
+     * append to the same entity skips the key lookups), the distinct
+     * attributes appended to it since it became current, and how many of
+     * them are known to be in hist_ent_attrs (notes_check) */
     int64_t hk, tid;
     struct buf eid;
-    int64_t noted[HIST_PENDING * 2];
-    int n_noted;
+    int64_t noted[NOTED_MAX];
+    int n_noted, n_checked;
     struct hrow pend[HIST_PENDING];
     int n_pend;
     struct buf text;         /* an appended instance's JSON, when it does not pack */
