@@ -202,6 +202,27 @@ def test_instance_patch_and_delete(hub):
     assert_problem(st, b, 400, "BadRequestData")
 
 
+def test_instance_patch_naming_deleted_at_is_no_deletion(hub):
+    """An edited instance whose value merely contains a member named
+    deletedAt is still an instance, not a record of a deletion: it is
+    counted, in place and when moved in time."""
+    eid = "urn:ngsi-ld:Sensor:w5"
+    create(hub, temporal_entity(eid, "Sensor", {"cfg": [obs(1, 0), obs(2, 1), obs(3, 2)]}))
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    ids = [i["instanceId"] for i in b["cfg"]]
+    aggr = TEMPORAL + "/" + eid + "?options=aggregatedValues&aggrMethods=totalCount"
+    odd = {"type": "Property", "value": {"deletedAt": "2026-01-01T00:00:00Z", "x": 1}}
+    assert hub.patch(TEMPORAL + "/" + eid + "/attrs/cfg/" + ids[1], odd)[0] == 204
+    st, _, b = hub.get(aggr)
+    assert st == 200 and b["cfg"]["totalCount"][0][0] == 3, b
+    odd["observedAt"] = ts(40)
+    assert hub.patch(TEMPORAL + "/" + eid + "/attrs/cfg/" + ids[1], odd)[0] == 204
+    st, _, b = hub.get(aggr)
+    assert st == 200 and b["cfg"]["totalCount"][0][0] == 3, b
+    st, _, b = hub.get(TEMPORAL + "/" + eid)
+    assert b["cfg"][2]["value"] == odd["value"] and b["cfg"][2]["instanceId"] == ids[1]
+
+
 def test_timeproperty(hub):
     """timeproperty=modifiedAt / createdAt window, order and pair the
     instances by that member (read back here from sysAttrs), not observedAt;

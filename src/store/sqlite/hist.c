@@ -1307,8 +1307,9 @@ struct edit {
     /* replacement for the matched instance (iid > 0), else it is dropped */
     const char *inst;
     double num;
-    int flags;
+    int flags;          /* its flags but HF_DEL, which the matched instance keeps */
     long matched, kept; /* out: matched; kept instances of aid not matched */
+    int was_del;        /* out: the matched instance is a record of a deletion */
 };
 
 static int ds_matches(const struct hent *e, const char *ds)
@@ -1372,9 +1373,10 @@ static int row_edit(struct sq_hist *h, int64_t rid, struct edit *ed)
                 continue;
             }
             matched++;
+            ed->was_del = (e.flags & HF_DEL) != 0;
             if (ed->iid > 0 && ed->inst != NULL)
-                rc = hrow_add(&nr[i], e.aid, e.iid - base, ed->flags, ed->num, ed->inst,
-                              strlen(ed->inst));
+                rc = hrow_add(&nr[i], e.aid, e.iid - base, ed->flags | (e.flags & HF_DEL), ed->num,
+                              ed->inst, strlen(ed->inst));
         }
         if (rc == 0 && step < 0)
             rc = ERR_INTERNAL;
@@ -1678,9 +1680,8 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
 {
     struct sqlite_be *be = arg;
     struct sq_hist *h = be->hist;
-    /* a record of a deletion stays one */
-    struct edit ed = {.iid = iid, .inst = inst, .num = num,
-                      .flags = flags_of(num, ds) | (strstr(inst, "\"deletedAt\"") ? HF_DEL : 0)};
+    /* a record of a deletion stays one (row_edit keeps the flag) */
+    struct edit ed = {.iid = iid, .inst = inst, .num = num, .flags = flags_of(num, ds)};
     int64_t hk, rid, t = 0;
     int rc;
 
@@ -1704,7 +1705,8 @@ int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int6
         return rc;
     hrow_init(&moved);
     moved.t = t_ms;
-    if ((rc = hrow_add(&moved, ed.aid, iid - base, ed.flags, num, inst, strlen(inst))) == 0) {
+    if ((rc = hrow_add(&moved, ed.aid, iid - base, ed.flags | (ed.was_del ? HF_DEL : 0), num, inst,
+                       strlen(inst))) == 0) {
         struct sub x = {t_ms, base, (const uint8_t *)moved.nums.data,
                         (const uint8_t *)moved.body.data, moved.nums.len, moved.body.len};
         h->next_iid++;
@@ -1856,7 +1858,10 @@ int sq__hist_expire(void *arg, int64_t tid, int64_t before_ms, int64_t *cursor, 
         if (cut != 0) { /* keep the chunk's sub-rows from before_ms on */
             HIST_TESTED(be->test, expire_cuts);
             sqlite3_bind_int64(get, 1, cut);
-            if (sqlite3_step(get) == SQLITE_ROW) {
+            int gstep = sqlite3_step(get);
+            if (gstep != SQLITE_ROW && gstep != SQLITE_DONE)
+                rc = sq__err(be->side, "expire cut"); /* the batch is tried again later */
+            if (gstep == SQLITE_ROW) { /* (a damaged row is kept: reported where it is read) */
                 sv.n = kept.n = 0;
                 if (hist__row_subs(cut, sqlite3_column_int64(get, 0), sqlite3_column_blob(get, 1),
                                    (size_t)sqlite3_column_bytes(get, 1),
