@@ -15,7 +15,6 @@ Waits poll with generous deadlines; nothing depends on the machine's speed.
 """
 import http.client
 import http.server
-import json
 import os
 import threading
 import time
@@ -25,51 +24,14 @@ import pytest
 
 from conftest import free_port
 from helpers import BASE, SLOW, prop
+from receiver import Receiver
 
 SUBS = BASE + "/subscriptions"
 WAIT = 30 * SLOW
 
 
-class Receiver:
-    """Records each POSTed notification; answers `status`."""
-
-    def __init__(self, status=200):
-        self.status = status
-        self.got = []
-        self.lock = threading.Lock()
-        self.port = free_port()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(n))
-                with outer.lock:
-                    outer.got.append((self.path, body))
-                    status = outer.status
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path="/notify"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def values(self):
-        with self.lock:
-            return [b["data"][0]["temperature"]["value"] for _, b in self.got]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def values(rx):
+    return [b["data"][0]["temperature"]["value"] for b in rx.bodies()]
 
 
 class Proxy:
@@ -171,16 +133,16 @@ def test_notifications_go_through_the_proxy(hub_factory, proxy):
     try:
         hub = hub_factory(env=hub_env(http_proxy="http://127.0.0.1:%d" % proxy.port))
         sid = "urn:ngsi-ld:Subscription:via-proxy"
-        subscribe(hub, sid, "ProxiedSensor", rx.url("/notify?city=ams"), t)
+        subscribe(hub, sid, "ProxiedSensor", rx.url + "?city=ams", t)
         for v in (1, 2, 3):
             write(hub, "ProxiedSensor", 1, v, t)
-            wait_for(lambda: v in rx.values(), "value %d at the receiver" % v)
-        assert rx.values() == [1, 2, 3]
+            wait_for(lambda: v in values(rx), "value %d at the receiver" % v)
+        assert values(rx) == [1, 2, 3]
         with proxy.lock:
             targets = list(proxy.targets)
         # absolute-form targets: the hub spoke to the proxy, not the receiver
-        assert targets == [rx.url("/notify?city=ams")] * 3, targets
-        assert all(path == "/notify?city=ams" for path, _ in rx.got)
+        assert targets == [rx.url + "?city=ams"] * 3, targets
+        assert all(path == "/notify?city=ams" for path, _, _ in rx.got)
         n = wait_for(lambda: (lambda s: s if s.get("timesSent") == 3 else None)(status(hub, sid, t)),
                      "timesSent 3")
         assert n.get("timesFailed", 0) == 0
@@ -197,13 +159,13 @@ def test_no_proxy_sends_directly_with_libcurl(hub_factory, proxy):
         # nothing would arrive
         env = hub_env(http_proxy="http://127.0.0.1:%d" % free_port(), no_proxy="127.0.0.1")
         hub = hub_factory(env=env)
-        subscribe(hub, "urn:ngsi-ld:Subscription:direct-good", "DirectSensor", good.url(), t)
-        subscribe(hub, "urn:ngsi-ld:Subscription:direct-bad", "DirectSensor", bad.url(), t)
+        subscribe(hub, "urn:ngsi-ld:Subscription:direct-good", "DirectSensor", good.url, t)
+        subscribe(hub, "urn:ngsi-ld:Subscription:direct-bad", "DirectSensor", bad.url, t)
         before = len(proxy.targets)
         for v in range(1, 6):
             write(hub, "DirectSensor", 7, v, t)
-        wait_for(lambda: 5 in good.values(), "the last value at the good receiver")
-        assert good.values() == [1, 2, 3, 4, 5]  # in order, once each
+        wait_for(lambda: 5 in values(good), "the last value at the good receiver")
+        assert values(good) == [1, 2, 3, 4, 5]  # in order, once each
         n = wait_for(lambda: (lambda s: s if s.get("timesSent") == 5 else None)(
             status(hub, "urn:ngsi-ld:Subscription:direct-good", t)), "good: timesSent 5")
         assert n.get("timesFailed", 0) == 0 and n["status"] == "ok"
@@ -212,8 +174,8 @@ def test_no_proxy_sends_directly_with_libcurl(hub_factory, proxy):
             status(hub, "urn:ngsi-ld:Subscription:direct-bad", t)), "bad: timesFailed 5")
         assert n["timesSent"] == 5 and n["status"] == "failed"
         assert "lastFailure" in n
-        assert len(bad.values()) == 15
-        assert sorted(set(bad.values())) == [1, 2, 3, 4, 5]
+        assert len(values(bad)) == 15
+        assert sorted(set(values(bad))) == [1, 2, 3, 4, 5]
         assert len(proxy.targets) == before
     finally:
         good.stop()
