@@ -419,6 +419,7 @@ struct hc {
     socklen_t alen[HC_ADDRS];
     int n_addr, next_addr;
     int64_t addr_expires_ms;
+    int64_t idle_since_ms; /* when the open connection's last answer ended */
     struct rq *rq;
     int fd;          /* the connection, -1 when none */
     int watched;     /* the descriptor in the epoll set (fd or the rq's efd), -1 when none */
@@ -594,7 +595,7 @@ int hc_open(const char *uri, int epfd, void *tag, struct hc **out)
     c->tag = tag;
     c->fd = c->watched = -1;
     c->deadline = -1;
-    buf_init(&c->head, 64u << 10);
+    buf_init(&c->head, HC_HEAD_MAX);
     if (parse_uri(c, uri) != 0) {
         hc_free(c);
         return -1;
@@ -675,15 +676,21 @@ static int try_connect(struct hc *c, int64_t now)
     return fail(c, "cannot connect to %s: %s", c->hostport, why);
 }
 
-/* Resolve c->host (its addresses are stale or unknown). */
+/* Resolve c->host (its addresses are stale or unknown), or go on waiting
+ * for the lookup an earlier attempt started. */
 static int start_resolve(struct hc *c)
 {
-    struct rq *q = calloc(1, sizeof(*q));
+    struct rq *q;
     pthread_attr_t at;
     pthread_t th;
     int started = 0;
 
-    if (q == NULL)
+    if (c->rq != NULL) {
+        c->state = S_RESOLVE;
+        watch(c, c->rq->efd, EPOLLIN); /* level-triggered: fires at once if it is done */
+        return HC_AGAIN;
+    }
+    if ((q = calloc(1, sizeof(*q))) == NULL)
         return fail(c, "out of memory");
     q->refs = 2;
     q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -818,8 +825,13 @@ int hc_request(struct hc *c, const char *headers, const char *body, size_t len, 
     const char *auth = c->auth && !has_header(headers, "Authorization") ? c->auth : "";
     buf_reset(&c->head);
     if (buf_printf(&c->head, "POST %s HTTP/1.1\r\nHost: %s\r\n%s%sContent-Length: %zu\r\n\r\n",
-                   c->path, c->hostport, auth, headers ? headers : "", len) != 0)
-        return fail(c, "out of memory");
+                   c->path, c->hostport, auth, headers ? headers : "", len) != 0) {
+        snprintf(c->reason, sizeof(c->reason), "the request head is over %u bytes (or no memory)",
+                 HC_HEAD_MAX);
+        return HC_FAILED; /* the connection stays as it is */
+    }
+    if (c->fd >= 0 && now_ms - c->idle_since_ms > HC_IDLE_MAX_MS)
+        conn_close(c); /* a middlebox may have forgotten it without a word */
     c->body = body;
     c->len = len;
     c->sent = 0;
@@ -872,6 +884,7 @@ static int receiving(struct hc *c, int64_t now)
             /* bytes after the answer: no request of ours asked for them */
             if (rc != HC_END || !hc_resp_keep(&c->resp) || used < (size_t)k)
                 conn_close(c);
+            c->idle_since_ms = now;
             c->state = S_IDLE;
             c->deadline = -1;
             return HC_DONE;
@@ -926,7 +939,30 @@ int hc_io(struct hc *c, uint32_t events, int64_t now_ms)
 
 int hc_expire(struct hc *c, int64_t now_ms)
 {
+    struct rq *lookup = NULL;
     if (c->state == S_IDLE || now_ms < c->deadline)
         return HC_AGAIN;
-    return fail(c, "no answer within %d ms", c->timeout_ms);
+    if (c->state == S_CONNECT && !c->literal && c->next_addr + 1 < c->n_addr) {
+        /* an address that neither answers nor refuses: the next attempt
+         * starts with the one after it */
+        struct sockaddr_storage a = c->addr[c->next_addr];
+        socklen_t al = c->alen[c->next_addr];
+        memmove(&c->addr[c->next_addr], &c->addr[c->next_addr + 1],
+                (size_t)(c->n_addr - c->next_addr - 1) * sizeof(c->addr[0]));
+        memmove(&c->alen[c->next_addr], &c->alen[c->next_addr + 1],
+                (size_t)(c->n_addr - c->next_addr - 1) * sizeof(c->alen[0]));
+        c->addr[c->n_addr - 1] = a;
+        c->alen[c->n_addr - 1] = al;
+    }
+    if (c->state == S_RESOLVE && c->rq != NULL) { /* a slow lookup: the next attempt waits on it */
+        if (c->watched == c->rq->efd) {
+            epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->rq->efd, NULL);
+            c->watched = -1;
+        }
+        lookup = c->rq;
+        c->rq = NULL;
+    }
+    int rc = fail(c, "no answer within %d ms", c->timeout_ms);
+    c->rq = lookup;
+    return rc;
 }

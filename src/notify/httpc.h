@@ -23,6 +23,14 @@
  * epoll set says when it is done), so a slow DNS server never stalls the
  * other receivers; the addresses are kept for HC_ADDR_TTL_MS.
  *
+ * Times (now_ms, deadlines) are on a monotonic clock: the caller's choice,
+ * but a wall clock that steps would stall or fail requests. A connection
+ * idle for HC_IDLE_MAX_MS is closed rather than reused (a NAT or firewall
+ * may have dropped it without a word). A request whose connect times out
+ * leaves that address last for the next attempt; a name lookup that times
+ * out goes on, and the next attempt waits for it rather than starting
+ * another.
+ *
  * A request on a reused connection that the receiver had closed meanwhile
  * (the send fails, or the connection ends before any byte of an answer)
  * is sent again once on a new connection, as every HTTP client does; a
@@ -43,6 +51,8 @@
 
 #define HC_RESPONSE_MAX (64u << 10) /* bytes of an answer read, at most */
 #define HC_ADDR_TTL_MS 60000        /* a resolved name is kept this long */
+#define HC_IDLE_MAX_MS 60000        /* a connection idle longer is not reused */
+#define HC_HEAD_MAX (1u << 20)      /* bytes of a request's head (receiverInfo can be long) */
 
 /* --- the response parser -------------------------------------------------- */
 

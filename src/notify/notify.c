@@ -205,7 +205,7 @@ struct disp {
     int wake_pending;                         /* a wakeup is on its way (mu) */
     struct endpoint *dead;   /* hc endpoints out of the table, for it to free (mu) */
     struct endpoint *flight; /* hc requests in flight (its own) */
-    int64_t hc_due_ms;       /* the earliest of their deadlines (-1: none) */
+    int64_t hc_due_ms;       /* the earliest of their deadlines (-1: none; hc_now's clock) */
 };
 
 struct notify {
@@ -1515,6 +1515,13 @@ static void hc_outcome(struct notify *n, struct endpoint *ep, int rc)
     dispatch_done(n, ep, ok);
 }
 
+/* httpc's clock: monotonic milliseconds (deadlines must not move with the
+ * wall clock) */
+static int64_t hc_now(void)
+{
+    return tm_mono_us() / 1000;
+}
+
 /* Start the httpc requests dispatch_start listed (mu not held); 1 if any
  * ended at once. */
 static int hc_start_all(struct disp *d, struct endpoint *list, int64_t now)
@@ -1600,7 +1607,7 @@ static void *dispatcher_main(void *arg)
             dead = ep->next_retired;
             endpoint_free(n, ep);
         }
-        int finished = hc_start_all(d, starts, now);
+        int finished = hc_start_all(d, starts, hc_now());
         if (d->curl_due_ms >= 0 && d->curl_due_ms <= tm_now_ms()) {
             d->curl_due_ms = -1;
             curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -1618,22 +1625,23 @@ static void *dispatcher_main(void *arg)
             finished = 1;
         }
         now = tm_now_ms();
-        if (d->hc_due_ms >= 0 && d->hc_due_ms <= now)
-            finished |= hc_expire_all(d, now);
+        int64_t mono = hc_now();
+        if (d->hc_due_ms >= 0 && d->hc_due_ms <= mono)
+            finished |= hc_expire_all(d, mono);
         if (finished)
             continue; /* their endpoints may have more to send */
         int64_t wait = next - now;
         if (d->curl_due_ms >= 0 && d->curl_due_ms - now < wait)
             wait = d->curl_due_ms - now;
-        if (d->hc_due_ms >= 0 && d->hc_due_ms - now < wait)
-            wait = d->hc_due_ms - now;
+        if (d->hc_due_ms >= 0 && d->hc_due_ms - mono < wait)
+            wait = d->hc_due_ms - mono;
         k = epoll_wait(d->epfd, evs, 64, wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait);
-        now = tm_now_ms();
+        mono = hc_now();
         for (int i = 0; i < k; i++) {
             uint64_t tag = evs[i].data.u64;
             if (!(tag & 1)) { /* an httpc connection */
                 struct endpoint *ep = evs[i].data.ptr;
-                int rc = hc_io(ep->hc, evs[i].events, now);
+                int rc = hc_io(ep->hc, evs[i].events, mono);
                 if (rc != HC_AGAIN) {
                     pthread_mutex_lock(&n->mu);
                     hc_outcome(n, ep, rc);

@@ -483,6 +483,24 @@ def test_request_shape(hub, receivers):
     assert_ok(hub, wait_sent(hub, t, sid, 2), 2, sid)
 
 
+def test_long_receiver_info_head(hub, receivers):
+    """32 receiverInfo headers of 4,000 characters (what a subscription may
+    have: ~128 KB of head) are all sent, on a kept connection."""
+    t, et = "t21-long-head", "T21LongHead"
+    r = receivers()
+    info = [("X-Long-%02d" % i, chr(ord("a") + i % 26) * 4000) for i in range(32)]
+    sid = make_sub(hub, t, et, r.url("/long"), info)
+    fire(hub, t, et, 1)
+    fire(hub, t, et, 2)
+    q1, q2 = r.wait_value(1)[0], r.wait_value(2)[0]
+    for q in (q1, q2):
+        for k, v in info:
+            assert q.all(k) == [v], k
+        assert q.all("Content-Length") == [str(len(q.body))]
+    assert r.n_conns() == 1
+    assert_ok(hub, wait_sent(hub, t, sid, 2), 2, sid)
+
+
 @pytest.mark.parametrize("k,suffix,target", [
     (0, "", "/"),
     (1, "/", "/"),
