@@ -173,6 +173,7 @@ struct store_test {
     long moves;             /* instances moved to another time (an edit of observedAt) */
     long expire_cuts;       /* chunks retention cut (rows reaching past its limit) */
     long attr_notes;        /* (entity, attribute) pairs looked up in hist_ent_attrs */
+    long probes_saved;      /* merges that knew without a probe they come after every row */
 };
 
 #endif

@@ -896,7 +896,7 @@ static const struct {
     PATH(settles),        PATH(forced),        PATH(pent_writes),
     PATH(chunks),         PATH(beside),        PATH(late),
     PATH(row_rewrites),   PATH(late_beside),   PATH(late_gaps),
-    PATH(moves),          PATH(expire_cuts),
+    PATH(moves),          PATH(expire_cuts),   PATH(probes_saved),
 #undef PATH
 };
 

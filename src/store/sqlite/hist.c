@@ -674,6 +674,8 @@ static void caches_clear(struct sq_hist *h)
     h->ents = h->attrs = NULL;
     free(h->noted_sig);
     h->noted_sig = NULL;
+    free(h->row_ends); /* (still bounds after a rollback; dropped with the rest) */
+    h->row_ends = NULL;
 }
 
 static void *cache_get(struct hmap *m, const char *key)
@@ -817,14 +819,26 @@ static int row_insert(struct sq_hist *h, int64_t rid, int64_t hk, int64_t t, con
 }
 
 /* Write the sub-rows s[a .. b) (of one time, or whole times) as one row. */
+/* Entity hk's slot of row_ends (NULL when out of memory). */
+static struct end_slot *end_slot(struct sq_hist *h, int64_t hk)
+{
+    if (h->row_ends == NULL)
+        h->row_ends = calloc(NOTED_SLOTS, sizeof(*h->row_ends));
+    return h->row_ends ? &h->row_ends[(uint64_t)hk & (NOTED_SLOTS - 1)] : NULL;
+}
+
 static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a, size_t b)
 {
     int64_t rid = b - a == 1 ? s->v[a].base : h->next_iid++;
     int rc = row_encode(s->v + a, b - a, rid, &h->mnums, &h->mbody);
+    struct end_slot *es;
 
     if (b - a > 1)
         HIST_TESTED(h->test, chunks);
-    return rc ? rc : row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody);
+    if (rc == 0 && (rc = row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody)) == 0 &&
+        (es = end_slot(h, hk)) != NULL && es->hk == hk && es->end < s->v[b - 1].t)
+        es->end = s->v[b - 1].t; /* only a bound the probe set is raised */
+    return rc;
 }
 
 /* Write the sub-rows s (in time order) as rows of entity hk: chunks of up
@@ -989,6 +1003,11 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     if ((rc = hist__sub_sort(p)) != 0)
         return rc;
     lo = p->v[0].t;
+    struct end_slot *es = end_slot(h, hk);
+    if (es != NULL && es->hk == hk && es->end < lo) {
+        HIST_TESTED(h->test, probes_saved);
+        return rows_write(h, hk, p); /* after every row, as known without a probe */
+    }
     st = h->st[H_ROW_LAST];
     sqlite3_bind_int64(st, 1, hk);
     if ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1000,6 +1019,8 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     sqlite3_reset(st);
     if (rc != 0)
         return rc;
+    if (es != NULL)
+        *es = (struct end_slot){hk, step == SQLITE_DONE ? INT64_MIN : last};
     if (step == SQLITE_DONE || last < lo)
         return rows_write(h, hk, p); /* after every row */
     if (last_t == lo && last == lo) {

@@ -209,6 +209,12 @@ struct noted_slot {
 
 #define NOTED_MAX 64 /* attributes of one entity noted before each is checked alone */
 
+/* What row_ends keeps per entity: an upper bound of its rows' last time. */
+struct end_slot {
+    int64_t hk;
+    int64_t end;
+};
+
 struct pent;   /* hist_log.c: an entity's pending rows */
 struct lgroup; /* hist_log.c: a row of hist_log */
 
@@ -236,6 +242,11 @@ struct sq_hist {
      * no longer fit a cache, and each write cost a lookup per attribute).
      * NULL until used; dropped on rollback and on deletes. */
     struct noted_slot *noted_sig;
+    /* per entity (direct-mapped by hk like noted_sig), a time no row of it
+     * reaches past, known from the last probe of its rows and raised by
+     * every row written since: a write after it needs no probe (rows only
+     * ever shrink otherwise, so the bound stays true). NULL until used. */
+    struct end_slot *row_ends;
     /* the buffered rows of entity hk (of tenant tid, id eid: the next
      * append to the same entity skips the key lookups), the distinct
      * attributes appended to it since it became current, and how many of
