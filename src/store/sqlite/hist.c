@@ -84,7 +84,7 @@
 
 #define HIST_CACHE_MAX 262144    /* entries of the attribute-name cache before it starts over */
 #define ENT_CACHE_MAX (1u << 21) /* entries of the entity-key cache (~100 B each) */
-#define NOTED_SLOTS (1u << 20)   /* noted_sig: hk -> its noted attributes' signature */
+#define ENT_SLOTS (1u << 20)     /* sq_hist.slots: what the writer knows per entity */
 #define HIST_TEXT_KEEP 65536     /* bytes of the writer's instance text buffer kept */
 
 /* ---- packed instances ------------------------------------------------------
@@ -672,10 +672,8 @@ static void caches_clear(struct sq_hist *h)
     hmap_free(h->ents, NULL);
     hmap_free(h->attrs, NULL);
     h->ents = h->attrs = NULL;
-    free(h->noted_sig);
-    h->noted_sig = NULL;
-    free(h->row_ends); /* (still bounds after a rollback; dropped with the rest) */
-    h->row_ends = NULL;
+    free(h->slots);
+    h->slots = NULL;
 }
 
 static void *cache_get(struct hmap *m, const char *key)
@@ -779,11 +777,25 @@ static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
     return 0;
 }
 
+/* Entity hk's slot, taken over for it (nothing known) if another entity
+ * had it; NULL when out of memory (then nothing is cached). */
+static struct ent_slot *ent_slot(struct sq_hist *h, int64_t hk)
+{
+    struct ent_slot *s;
+
+    if (h->slots == NULL && (h->slots = calloc(ENT_SLOTS, sizeof(*h->slots))) == NULL)
+        return NULL;
+    s = &h->slots[(uint64_t)hk & (ENT_SLOTS - 1)];
+    if (s->hk != hk)
+        *s = (struct ent_slot){hk, 0, INT64_MAX};
+    return s;
+}
+
 /* Make sure the current entity's noted attributes are in hist_ent_attrs:
  * none is looked up when they are the ones its last write had. */
 static int notes_check(struct sq_hist *h)
 {
-    struct noted_slot *slot;
+    struct ent_slot *slot;
     uint64_t sig = 0;
     int rc;
 
@@ -791,15 +803,13 @@ static int notes_check(struct sq_hist *h)
         return 0;
     for (int i = 0; i < h->n_noted; i++)
         sig += aid_hash(h->noted[i]);
-    if (h->noted_sig == NULL)
-        h->noted_sig = calloc(NOTED_SLOTS, sizeof(*h->noted_sig)); /* NULL: no cache */
-    slot = h->noted_sig ? &h->noted_sig[(uint64_t)h->hk & (NOTED_SLOTS - 1)] : NULL;
-    if (slot == NULL || slot->hk != h->hk || slot->sig != sig) {
+    sig |= 1; /* never 0, which means unknown */
+    if ((slot = ent_slot(h, h->hk)) == NULL || slot->sig != sig) {
         for (int i = h->n_checked; i < h->n_noted; i++)
             if ((rc = ea_add(h, h->hk, h->noted[i])) != 0)
                 return rc;
         if (slot != NULL)
-            *slot = (struct noted_slot){h->hk, sig};
+            slot->sig = sig;
     }
     h->n_checked = h->n_noted;
     return 0;
@@ -819,25 +829,17 @@ static int row_insert(struct sq_hist *h, int64_t rid, int64_t hk, int64_t t, con
 }
 
 /* Write the sub-rows s[a .. b) (of one time, or whole times) as one row. */
-/* Entity hk's slot of row_ends (NULL when out of memory). */
-static struct end_slot *end_slot(struct sq_hist *h, int64_t hk)
-{
-    if (h->row_ends == NULL)
-        h->row_ends = calloc(NOTED_SLOTS, sizeof(*h->row_ends));
-    return h->row_ends ? &h->row_ends[(uint64_t)hk & (NOTED_SLOTS - 1)] : NULL;
-}
-
 static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a, size_t b)
 {
     int64_t rid = b - a == 1 ? s->v[a].base : h->next_iid++;
     int rc = row_encode(s->v + a, b - a, rid, &h->mnums, &h->mbody);
-    struct end_slot *es;
+    struct ent_slot *es;
 
     if (b - a > 1)
         HIST_TESTED(h->test, chunks);
     if (rc == 0 && (rc = row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody)) == 0 &&
-        (es = end_slot(h, hk)) != NULL && es->hk == hk && es->end < s->v[b - 1].t)
-        es->end = s->v[b - 1].t; /* only a bound the probe set is raised */
+        (es = ent_slot(h, hk)) != NULL && es->end < s->v[b - 1].t)
+        es->end = s->v[b - 1].t; /* a known bound is raised (INT64_MAX: unknown stays) */
     return rc;
 }
 
@@ -1003,8 +1005,8 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     if ((rc = hist__sub_sort(p)) != 0)
         return rc;
     lo = p->v[0].t;
-    struct end_slot *es = end_slot(h, hk);
-    if (es != NULL && es->hk == hk && es->end < lo) {
+    struct ent_slot *es = ent_slot(h, hk);
+    if (es != NULL && es->end < lo) {
         HIST_TESTED(h->test, probes_saved);
         return rows_write(h, hk, p); /* after every row, as known without a probe */
     }
@@ -1020,7 +1022,7 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     if (rc != 0)
         return rc;
     if (es != NULL)
-        *es = (struct end_slot){hk, step == SQLITE_DONE ? INT64_MIN : last};
+        es->end = step == SQLITE_DONE ? INT64_MIN : last;
     if (step == SQLITE_DONE || last < lo)
         return rows_write(h, hk, p); /* after every row */
     if (last_t == lo && last == lo) {

@@ -200,20 +200,16 @@ enum hstmt {
     N_HSTMT
 };
 
-/* What noted_sig keeps per entity: the set of attributes noted in
- * hist_ent_attrs as of its last write, as a sum of their hashes. */
-struct noted_slot {
+/* What the writer knows of one entity (sq_hist.slots); a slot taken over
+ * for another entity starts with nothing known. */
+struct ent_slot {
     int64_t hk;
-    uint64_t sig;
+    uint64_t sig; /* the attributes noted in hist_ent_attrs as of its last write, as a
+                     sum of their hashes (0: unknown) */
+    int64_t end;  /* a time none of its rows reaches past (INT64_MAX: unknown) */
 };
 
 #define NOTED_MAX 64 /* attributes of one entity noted before each is checked alone */
-
-/* What row_ends keeps per entity: an upper bound of its rows' last time. */
-struct end_slot {
-    int64_t hk;
-    int64_t end;
-};
 
 struct pent;   /* hist_log.c: an entity's pending rows */
 struct lgroup; /* hist_log.c: a row of hist_log */
@@ -234,19 +230,17 @@ struct sq_hist {
     /* key caches: "tid\x1feid" -> hk, name -> aid; cleared on rollback
      * (their rows went with it) and when they grow too big */
     struct hmap *ents, *attrs;
-    /* per entity (direct-mapped by hk, which counts up from 1: distinct
-     * slots for the first NOTED_SLOTS entities), the signature of the
-     * attributes known to be in hist_ent_attrs after its last write: a
-     * write of the same attributes checks none of them (a sensor's writes
-     * all have the same ones; at 100,000 entities an exact set of pairs
-     * no longer fit a cache, and each write cost a lookup per attribute).
-     * NULL until used; dropped on rollback and on deletes. */
-    struct noted_slot *noted_sig;
-    /* per entity (direct-mapped by hk like noted_sig), a time no row of it
-     * reaches past, known from the last probe of its rows and raised by
-     * every row written since: a write after it needs no probe (rows only
-     * ever shrink otherwise, so the bound stays true). NULL until used. */
-    struct end_slot *row_ends;
+    /* per entity, direct-mapped by hk (which counts up from 1: distinct
+     * slots for the first ENT_SLOTS entities; NULL until used, dropped on
+     * rollback and on deletes):
+     * - sig: a write with the same attributes as the entity's last checks
+     *   none of them in hist_ent_attrs (a sensor's writes all have the same
+     *   ones; at 100,000 entities an exact set of pairs no longer fit a
+     *   cache, and each write cost a lookup per attribute);
+     * - end: set by the probe of its last row, raised by every row written
+     *   since (rows only ever shrink otherwise, so it stays a bound): a
+     *   write after it needs no probe. */
+    struct ent_slot *slots;
     /* the buffered rows of entity hk (of tenant tid, id eid: the next
      * append to the same entity skips the key lookups), the distinct
      * attributes appended to it since it became current, and how many of
