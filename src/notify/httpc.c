@@ -813,9 +813,12 @@ static int sending(struct hc *c, int64_t now)
 static int has_header(const char *h, const char *name)
 {
     size_t ln = strlen(name);
-    for (; h && *h; h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : "")
+    while (h && *h) {
+        const char *eol = strstr(h, "\r\n");
         if (strncasecmp(h, name, ln) == 0 && h[ln] == ':')
             return 1;
+        h = eol ? eol + 2 : NULL;
+    }
     return 0;
 }
 

@@ -162,7 +162,7 @@ struct endpoint {
     struct delivery *cur; /* being sent, or waiting for its retry */
     int attempt;          /* attempts of cur so far */
     int64_t retry_at, started_ms;
-    int in_multi;
+    int in_multi; /* a transfer in flight (in the curl multi handle, or httpc's) */
     int in_ready; /* on its dispatcher's ready list */
     struct disp *disp; /* HTTP: the dispatcher that drives it */
     struct endpoint *ready_next;
