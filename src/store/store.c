@@ -276,8 +276,9 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
 {
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(doc, "attrs"), *a, *inst;
     const cJSON *touched = NULL;
-    const char *eid = ent_doc_id(doc);
+    const char *eid = ent_doc_id(doc), *obs_text = NULL;
     int one = op->kind == STORE_ATTR_PATCH || op->kind == STORE_ATTR_REPLACE;
+    int64_t obs_t = 0; /* obs_text's time: a device's instances share one observedAt */
     int rc;
 
     if (s->history == STORE_HISTORY_OFF || eid == NULL || op->kind == STORE_TEMPORAL_UPSERT ||
@@ -294,16 +295,30 @@ static int record_history(struct store *s, int64_t tid, const struct store_op *o
             continue;
         cJSON_ArrayForEach(inst, a)
         {
-            const cJSON *mod = json_member(inst, "modifiedAt");
-            const cJSON *obs = json_member(inst, "observedAt");
-            const cJSON *val = json_member(inst, "value");
-            const cJSON *ds = json_member(inst, "datasetId");
+            const cJSON *mod = NULL, *obs = NULL, *val = NULL, *ds = NULL, *m;
             int64_t t;
+            for (m = inst->child; m != NULL; m = m->next) { /* the first of each, in one pass */
+                const cJSON **to = NULL;
+                switch (m->string ? m->string[0] : 0) {
+                case 'm': to = strcmp(m->string, "modifiedAt") == 0 ? &mod : NULL; break;
+                case 'o': to = strcmp(m->string, "observedAt") == 0 ? &obs : NULL; break;
+                case 'v': to = strcmp(m->string, "value") == 0 ? &val : NULL; break;
+                case 'd': to = strcmp(m->string, "datasetId") == 0 ? &ds : NULL; break;
+                }
+                if (to != NULL && *to == NULL)
+                    *to = m;
+            }
             if (!cJSON_IsString(mod) || strcmp(mod->valuestring, now) != 0)
                 continue;
             if (cJSON_IsString(obs)) {
-                if (tm_parse(obs->valuestring, &t) != 0)
-                    continue;
+                if (obs_text != NULL && strcmp(obs->valuestring, obs_text) == 0) {
+                    t = obs_t;
+                } else {
+                    if (tm_parse(obs->valuestring, &t) != 0)
+                        continue;
+                    obs_text = obs->valuestring;
+                    obs_t = t;
+                }
             } else if (s->history != STORE_HISTORY_ALL || tm_parse(now, &t) != 0) {
                 continue;
             }

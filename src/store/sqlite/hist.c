@@ -672,6 +672,7 @@ static void caches_clear(struct sq_hist *h)
     hmap_free(h->ents, NULL);
     hmap_free(h->attrs, NULL);
     h->ents = h->attrs = NULL;
+    memset(h->amemo, 0, sizeof(h->amemo));
     free(h->slots);
     h->slots = NULL;
 }
@@ -681,11 +682,13 @@ static void *cache_get(struct hmap *m, const char *key)
     return m ? hmap_get(m, key) : NULL;
 }
 
-static void cache_put(struct hmap **m, const char *key, int64_t v, size_t max)
+static void cache_put(struct sq_hist *h, struct hmap **m, const char *key, int64_t v, size_t max)
 {
     if (*m != NULL && hmap_count(*m) >= max) {
         hmap_free(*m, NULL);
         *m = NULL;
+        if (m == &h->attrs) /* the memo points into it */
+            memset(h->amemo, 0, sizeof(h->amemo));
     }
     if (*m == NULL)
         *m = hmap_new(1024);
@@ -727,30 +730,56 @@ static int key_row(struct sq_hist *h, enum hstmt get, enum hstmt add, int64_t ti
 static int ent_key(struct sq_hist *h, int64_t tid, const char *eid, int create, int64_t *hk)
 {
     char key[1024];
+    size_t n = 0, len = strlen(eid);
     int cacheable, rc;
     void *v;
 
-    cacheable = (size_t)snprintf(key, sizeof(key), "%" PRId64 "\x1f%s", tid, eid) < sizeof(key);
+    /* "tid\x1feid" (a tenant id is at most 20 digits) */
+    for (uint64_t x = (uint64_t)tid;; x /= 10) {
+        key[n++] = (char)('0' + x % 10);
+        if (x < 10)
+            break;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        char c = key[i];
+        key[i] = key[n - 1 - i];
+        key[n - 1 - i] = c;
+    }
+    key[n++] = '\x1f';
+    cacheable = n + len < sizeof(key);
+    if (cacheable)
+        memcpy(key + n, eid, len + 1);
     if (cacheable && (v = cache_get(h->ents, key)) != NULL) {
         *hk = (int64_t)(intptr_t)v;
         return 0;
     }
     if ((rc = key_row(h, H_ENT_GET, H_ENT_ADD, tid, eid, create, hk)) == 0 && *hk && cacheable)
-        cache_put(&h->ents, key, *hk, ENT_CACHE_MAX);
+        cache_put(h, &h->ents, key, *hk, ENT_CACHE_MAX);
     return rc;
 }
 
 static int attr_key(struct sq_hist *h, const char *attr, int create, int64_t *aid)
 {
-    void *v = cache_get(h->attrs, attr);
+    size_t len = strlen(attr);
+    uint64_t tail = len;
+    const char *stored;
+    void *v;
     int rc;
 
-    if (v != NULL) {
+    memcpy(&tail, attr + (len > 8 ? len - 8 : 0), len < 8 ? len : 8);
+    tail = (tail ^ len) * 0x9E3779B97F4A7C15ull;
+    struct attr_memo *m = &h->amemo[tail >> 58 & (ATTR_MEMO - 1)];
+    if (m->name != NULL && m->len == len && memcmp(m->name, attr, len) == 0) {
+        *aid = m->aid;
+        return 0;
+    }
+    if (h->attrs != NULL && (v = hmap_get_entry(h->attrs, attr, &stored)) != NULL) {
         *aid = (int64_t)(intptr_t)v;
+        *m = (struct attr_memo){stored, len, *aid};
         return 0;
     }
     if ((rc = key_row(h, H_ATTR_GET, H_ATTR_ADD, 0, attr, create, aid)) == 0 && *aid)
-        cache_put(&h->attrs, attr, *aid, HIST_CACHE_MAX);
+        cache_put(h, &h->attrs, attr, *aid, HIST_CACHE_MAX);
     return rc;
 }
 

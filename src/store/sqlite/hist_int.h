@@ -209,6 +209,7 @@ struct ent_slot {
     int64_t end;  /* a time none of its rows reaches past (INT64_MAX: unknown) */
 };
 
+#define ATTR_MEMO 64 /* entries of sq_hist.amemo (a power of two) */
 #define NOTED_MAX 64 /* attributes of one entity noted before each is checked alone */
 
 struct pent;   /* hist_log.c: an entity's pending rows */
@@ -230,6 +231,15 @@ struct sq_hist {
     /* key caches: "tid\x1feid" -> hk, name -> aid; cleared on rollback
      * (their rows went with it) and when they grow too big */
     struct hmap *ents, *attrs;
+    /* in front of attrs: the names last looked up, direct-mapped by their
+     * length and last bytes (hashing a ~50-byte IRI in attrs for each of a
+     * write's instances was ~3 % of the writer); name points at attrs' own
+     * copy, so they are dropped with it */
+    struct attr_memo {
+        const char *name;
+        size_t len;
+        int64_t aid;
+    } amemo[ATTR_MEMO];
     /* per entity, direct-mapped by hk (which counts up from 1: distinct
      * slots for the first ENT_SLOTS entities; NULL until used, dropped on
      * rollback and on deletes):
