@@ -174,6 +174,7 @@ struct store_test {
     long expire_cuts;       /* chunks retention cut (rows reaching past its limit) */
     long attr_notes;        /* (entity, attribute) pairs looked up in hist_ent_attrs */
     long probes_saved;      /* merges that knew without a probe they come after every row */
+    long besides_saved;     /* merges that knew without a probe they go beside the last row */
 };
 
 #endif

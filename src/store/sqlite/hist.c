@@ -816,7 +816,7 @@ static struct ent_slot *ent_slot(struct sq_hist *h, int64_t hk)
         return NULL;
     s = &h->slots[(uint64_t)hk & (ENT_SLOTS - 1)];
     if (s->hk != hk)
-        *s = (struct ent_slot){hk, 0, INT64_MAX};
+        *s = (struct ent_slot){hk, 0, INT64_MAX, 0};
     return s;
 }
 
@@ -867,8 +867,15 @@ static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a
     if (b - a > 1)
         HIST_TESTED(h->test, chunks);
     if (rc == 0 && (rc = row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody)) == 0 &&
-        (es = ent_slot(h, hk)) != NULL && es->end < s->v[b - 1].t)
-        es->end = s->v[b - 1].t; /* a known bound is raised (INT64_MAX: unknown stays) */
+        (es = ent_slot(h, hk)) != NULL) {
+        int64_t t0 = s->v[a].t, t1 = s->v[b - 1].t;
+        if (es->end < t1) { /* a known bound is raised (INT64_MAX: unknown stays) */
+            es->end = t1;
+            es->alone = t0 == t1;
+        } else if (es->end == t1 && t0 < t1) {
+            es->alone = 0;
+        }
+    }
     return rc;
 }
 
@@ -1039,6 +1046,10 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
         HIST_TESTED(h->test, probes_saved);
         return rows_write(h, hk, p); /* after every row, as known without a probe */
     }
+    if (es != NULL && es->end == lo && es->alone) {
+        HIST_TESTED(h->test, besides_saved);
+        return rows_beside(h, hk, p); /* as the probe would have found */
+    }
     st = h->st[H_ROW_LAST];
     sqlite3_bind_int64(st, 1, hk);
     if ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1050,8 +1061,10 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     sqlite3_reset(st);
     if (rc != 0)
         return rc;
-    if (es != NULL)
+    if (es != NULL) {
         es->end = step == SQLITE_DONE ? INT64_MIN : last;
+        es->alone = step == SQLITE_ROW && last_t == last;
+    }
     if (step == SQLITE_DONE || last < lo)
         return rows_write(h, hk, p); /* after every row */
     if (last_t == lo && last == lo) {

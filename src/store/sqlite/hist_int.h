@@ -207,6 +207,8 @@ struct ent_slot {
     uint64_t sig; /* the attributes noted in hist_ent_attrs as of its last write, as a
                      sum of their hashes (0: unknown) */
     int64_t end;  /* a time none of its rows reaches past (INT64_MAX: unknown) */
+    int alone;    /* 1: rows at time end are of that time alone (a write at end goes
+                     beside them) */
 };
 
 #define ATTR_MEMO 64 /* entries of sq_hist.amemo (a power of two) */
@@ -249,7 +251,11 @@ struct sq_hist {
      *   cache, and each write cost a lookup per attribute);
      * - end: set by the probe of its last row, raised by every row written
      *   since (rows only ever shrink otherwise, so it stays a bound): a
-     *   write after it needs no probe. */
+     *   write after it needs no probe;
+     * - alone: the probe found the last row of time end alone, or the row
+     *   that raised end was; cleared by a row written that reaches end from
+     *   before it. A write at time end (a device that repeats its
+     *   observedAt) then needs no probe either. */
     struct ent_slot *slots;
     /* the buffered rows of entity hk (of tenant tid, id eid: the next
      * append to the same entity skips the key lookups), the distinct
