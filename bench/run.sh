@@ -29,6 +29,9 @@
 #                   and ingest benchmarks
 #   BENCH_RATIO_PAIRS  history on/off pairs [3]
 #   BENCH_ONLY=ratio   only the history on/off pairs (with BENCH_SIZES=1000)
+#   BENCH_STEADY    steady|resend: whether the steady upserts carry new
+#                   observations (each request a day later) or repeat the
+#                   loaded ones' observedAt [steady]
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,6 +54,8 @@ CONNS=${BENCH_CONNECTIONS:-64}
 QCONNS=${BENCH_QUERY_CONNECTIONS:-4}
 UCONNS=${BENCH_UPSERT_CONNECTIONS:-2}
 DURABILITY=${BENCH_DURABILITY:-normal}
+STEADY=${BENCH_STEADY:-steady}
+case $STEADY in steady | resend) ;; *) echo "bench: BENCH_STEADY is steady or resend" >&2; exit 1 ;; esac
 BATCH=1000
 # the dataset square (gen.py): 10x10 km around Delft
 LON0=4.3571 LAT0=52.0116 SIZE_KM=10
@@ -166,7 +171,7 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 hub_version=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' <<<"$("$HUB" version 2>/dev/null || true)")
 emit "machine: nproc=$(nproc) cpu=\"$cpu_model\" kernel=$(uname -r) clk_tck=$CLK_TCK loadavg=$(cut -d' ' -f1 /proc/loadavg)" \
     "| hub ${hub_version:-$("$HUB" version 2>&1 | head -1)} durability=$DURABILITY" \
-    "| sizes=\"$SIZES\" duration=${DUR}s connections=$CONNS query_connections=$QCONNS upsert_connections=$UCONNS" \
+    "| sizes=\"$SIZES\" duration=${DUR}s connections=$CONNS query_connections=$QCONNS upsert_connections=$UCONNS steady=$STEADY" \
     "| date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 # --- the documents ------------------------------------------------------------
@@ -215,7 +220,7 @@ history_ratio() {
             start_hub "$WORK/hub-ratio"
             bench_wrk ratio-load 1 "$UCONNS" 600 upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 load
             [ "$(field ok_entities "$LOG")" = "$BATCH" ] || die "history-ratio: the load failed (see $LOG)"
-            bench_wrk ratio-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 steady
+            bench_wrk ratio-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 "$STEADY"
             local ok span rate cpu
             ok=$(field ok_entities "$LOG")
             span=$(field span_us "$LOG")
@@ -283,7 +288,7 @@ for SIZE in $SIZES; do
     [ "$stored" = "$N" ] || die "the hub reports $stored entities after loading $N"
     rss_kb=$(hub_rss_kb)
 
-    bench_wrk upsert-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" "$NB" steady
+    bench_wrk upsert-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" "$NB" "$STEADY"
     ok=$(field ok_entities "$LOG")
     span=$(field span_us "$LOG")
     rate=$(awk -v n="$ok" -v s="$span" 'BEGIN { printf "%.0f", (s > 0 ? n / (s / 1e6) : 0) }')

@@ -6,7 +6,13 @@
 --                  answered, ends wrk early (SIGINT, as wrk's main thread
 --                  sleeps for -d otherwise).  Needs -t 1 (one wrk thread; any
 --                  number of connections).
---   MODE "steady": random batches of the N_BATCHES until wrk -d ends
+--   MODE "steady": random batches of the N_BATCHES until wrk -d ends, each
+--                  request's observations a day after the previous request's
+--                  (gen.py's date 2026-01-15 becomes 2026-01-16, -17, ...): a
+--                  sensor reports new observations, so every write appends
+--                  instances after the entity's history
+--   MODE "resend": the same, with the records as they are: every write
+--                  repeats the observedAt the entity already has
 -- Success is 201 (all created) or 204 (all updated); anything else (207
 -- partial, 4xx, 5xx) counts the batch as failed, and the first such body is
 -- printed.  bench_extra reports ok_entities=, failed_batches= and span_us= (from
@@ -15,7 +21,8 @@
 dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 
 local file, rec_len, batch, n_batches, mode
-local next_batch, answered, queue = 0, 0, {}
+local next_batch, answered, queue, sent = 0, 0, {}, 0
+local DAY0 = os.time({ year = 2026, month = 1, day = 16, hour = 12 }) -- local time: noon keeps the date
 local headers = { ["Content-Type"] = "application/json" }
 ok_entities, failed_batches, first_us, last_us = 0, 0, 0, 0
 
@@ -63,6 +70,10 @@ function request()
     end
     file:seek("set", b * batch * rec_len)
     local data = file:read(batch * rec_len)
+    if mode == "steady" then
+        sent = sent + 1
+        data = data:gsub("2026%-01%-15T", os.date("%Y-%m-%dT", DAY0 + (sent - 1) * 86400))
+    end
     return wrk.format("POST", "/ngsi-ld/v1/entityOperations/upsert", headers,
         "[" .. data:sub(1, -2) .. "]")
 end
