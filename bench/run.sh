@@ -28,6 +28,7 @@
 #   BENCH_EXTRAS=0  skip the history on/off pairs and the temporal, notification
 #                   and ingest benchmarks
 #   BENCH_RATIO_PAIRS  history on/off pairs [3]
+#   BENCH_RATIO_SIZE   entities of each history on/off pair, a multiple of 1000 [1000]
 #   BENCH_ONLY=ratio   only the history on/off pairs (with BENCH_SIZES=1000)
 #   BENCH_STEADY    steady|resend: whether the steady upserts carry new
 #                   observations (each request a day later) or repeat the
@@ -177,7 +178,9 @@ emit "machine: nproc=$(nproc) cpu=\"$cpu_model\" kernel=$(uname -r) clk_tck=$CLK
 # --- the documents ------------------------------------------------------------
 
 max_size=0
-for n in $SIZES; do [ "$n" -gt "$max_size" ] && max_size=$n; done
+RATIO_N=${BENCH_RATIO_SIZE:-1000}
+[ $((RATIO_N % BATCH)) -eq 0 ] && [ "$RATIO_N" -gt 0 ] || die "BENCH_RATIO_SIZE must be a multiple of $BATCH"
+for n in $SIZES $RATIO_N; do [ "$n" -gt "$max_size" ] && max_size=$n; done
 DATA="$WORK/entities.dat"
 gen_meta="$WORK/entities.meta"
 # entities.meta: "gen=<hash of gen.py>", then gen.py's line (record_len= count=
@@ -205,22 +208,23 @@ fi
 
 # --- per size -----------------------------------------------------------------
 
-# history on / off side by side: the same 1,000-entity steady upsert on a
-# hub with history (observed) and one without, alternated BENCH_RATIO_PAIRS
-# times, so that both halves of each ratio see the same machine (two full
-# runs minutes apart gave 0.56-0.84 for the same code on this shared machine).
+# history on / off side by side: the same steady upsert of RATIO_N
+# entities (1,000 unless BENCH_RATIO_SIZE) on a hub with history (observed)
+# and one without, alternated BENCH_RATIO_PAIRS times, so that both halves
+# of each ratio see the same machine (two full runs minutes apart gave
+# 0.56-0.84 for the same code on this shared machine).
 history_ratio() {
     local pairs=${BENCH_RATIO_PAIRS:-3} saved=${BENCH_HUB_ARGS:-} i mode ratios="" cpus=""
-    local on_rate on_cpu
+    local on_rate on_cpu nb=$((RATIO_N / BATCH))
     SIZE=ratio
     for i in $(seq 1 "$pairs"); do
         for mode in observed off; do
             rm -rf "$WORK/hub-ratio"
             BENCH_HUB_ARGS="--history $mode"
             start_hub "$WORK/hub-ratio"
-            bench_wrk ratio-load 1 "$UCONNS" 600 upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 load
-            [ "$(field ok_entities "$LOG")" = "$BATCH" ] || die "history-ratio: the load failed (see $LOG)"
-            bench_wrk ratio-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" 1 "$STEADY"
+            bench_wrk ratio-load 1 "$UCONNS" $((600 + RATIO_N / 100)) upsert.lua "$DATA" "$REC_LEN" "$BATCH" "$nb" load
+            [ "$(field ok_entities "$LOG")" = "$RATIO_N" ] || die "history-ratio: the load failed (see $LOG)"
+            bench_wrk ratio-steady 1 "$UCONNS" "$DUR" upsert.lua "$DATA" "$REC_LEN" "$BATCH" "$nb" "$STEADY"
             local ok span rate cpu
             ok=$(field ok_entities "$LOG")
             span=$(field span_us "$LOG")
@@ -239,7 +243,7 @@ history_ratio() {
     done
     rm -rf "$WORK/hub-ratio"
     BENCH_HUB_ARGS=$saved
-    emit "history-ratio  : 1,000 entities, steady upsert, history on / off side by side: median" \
+    emit "history-ratio  : $RATIO_N entities, steady upsert, history on / off side by side: median" \
         "$(echo $ratios | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
         "of$ratios (CPU per entity off/on:$cpus) | target >= 0.80"
 }

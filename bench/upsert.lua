@@ -23,6 +23,32 @@ dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 local file, rec_len, batch, n_batches, mode
 local next_batch, answered, queue, sent = 0, 0, {}, 0
 local DAY0 = os.time({ year = 2026, month = 1, day = 16, hour = 12 }) -- local time: noon keeps the date
+local ffi = require("ffi")
+ffi.cdef [[ void *memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len); ]]
+local stamp_buf, stamp_cap = nil, 0
+
+-- data with every "2026-01-15T" dated day (10 bytes, "YYYY-MM-DD"), in C
+-- memory: string.gsub over a ~1 MB batch took ~16 ms of wrk's CPU per
+-- request, which the hub's two cores would have paid for.
+local function stamp(data, day)
+    local n = #data
+    if stamp_cap < n then
+        stamp_buf, stamp_cap = ffi.new("char[?]", n), n
+    end
+    ffi.copy(stamp_buf, data, n)
+    local p, left = stamp_buf, n
+    while true do
+        local q = ffi.C.memmem(p, left, "2026-01-15T", 11)
+        if q == nil then
+            break
+        end
+        q = ffi.cast("char *", q)
+        ffi.copy(q, day, 10)
+        left = left - tonumber(q + 11 - p)
+        p = q + 11
+    end
+    return ffi.string(stamp_buf, n)
+end
 local headers = { ["Content-Type"] = "application/json" }
 ok_entities, failed_batches, first_us, last_us = 0, 0, 0, 0
 
@@ -72,7 +98,7 @@ function request()
     local data = file:read(batch * rec_len)
     if mode == "steady" then
         sent = sent + 1
-        data = data:gsub("2026%-01%-15T", os.date("%Y-%m-%dT", DAY0 + (sent - 1) * 86400))
+        data = stamp(data, os.date("%Y-%m-%d", DAY0 + (sent - 1) * 86400))
     end
     return wrk.format("POST", "/ngsi-ld/v1/entityOperations/upsert", headers,
         "[" .. data:sub(1, -2) .. "]")
