@@ -1803,24 +1803,25 @@ int sq__hist_types_set(void *arg, int64_t tid, const char *eid, const char *type
     return rc;
 }
 
+static const char types_sql[] = "SELECT types FROM hist_ents WHERE tid = ?1 AND eid = ?2";
+
 int sq__hist_types(void *arg, int64_t tid, const char *eid, char **types)
 {
     sqlite3 *db = sq__reader_db(arg);
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int rc = 0;
 
     *types = NULL;
     if (db == NULL)
         return ERR_IO;
-    if (sqlite3_prepare_v2(db, "SELECT types FROM hist_ents WHERE tid = ?1 AND eid = ?2", -1, &st,
-                           NULL) != SQLITE_OK)
+    if ((st = sq__reader_stmt(arg, types_sql)) == NULL)
         return sq__err(db, "history types");
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, eid, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
         (*types = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
         rc = ERR_NOMEM;
-    sqlite3_finalize(st);
+    sqlite3_reset(st); /* the reader's: kept */
     return rc;
 }
 

@@ -338,7 +338,8 @@ void hist__pents_free(struct sq_hist *h);
 void hist__hlog_forget(struct sq_hist *h);
 /* Reader: entity hk's pending rows, from its entries in the log rows of
  * gid `merged` on, in time order; free with hist__hpend_free. */
-int hist__hpend_load(sqlite3 *db, int64_t hk, int64_t merged, struct hpend *out);
+int hist__hpend_load(struct sqlite_be *be, sqlite3 *db, int64_t hk, int64_t merged,
+                     struct hpend *out);
 /* Reader: free what hist__hpend_load read (a zeroed struct hpend too). */
 void hist__hpend_free(struct hpend *p);
 

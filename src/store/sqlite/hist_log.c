@@ -505,16 +505,18 @@ void hist__hpend_free(struct hpend *p)
 /* Read entity hk's entry of each log row from gid `merged` on: the
  * directory is searched, then only the entry read (incremental blob I/O: a
  * log row holds every entity of its group). */
-int hist__hpend_load(sqlite3 *db, int64_t hk, int64_t merged, struct hpend *out)
+static const char log_gids_sql[] = "SELECT gid FROM hist_log WHERE gid >= ?1 ORDER BY gid";
+
+int hist__hpend_load(struct sqlite_be *be, sqlite3 *db, int64_t hk, int64_t merged,
+                     struct hpend *out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = sq__reader_stmt(be, log_gids_sql);
     sqlite3_blob *dir = NULL, *rows = NULL;
     int rc = 0, step;
 
     buf_init(&out->bytes, HIST_BUF_MAX);
     memset(&out->v, 0, sizeof(out->v));
-    if (sqlite3_prepare_v2(db, "SELECT gid FROM hist_log WHERE gid >= ?1 ORDER BY gid", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (st == NULL)
         return sq__err(db, "history log");
     sqlite3_bind_int64(st, 1, merged);
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -571,7 +573,7 @@ int hist__hpend_load(sqlite3 *db, int64_t hk, int64_t merged, struct hpend *out)
     }
     if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = sq__err(db, "history log");
-    sqlite3_finalize(st);
+    sqlite3_reset(st); /* the reader's: kept */
     if (dir != NULL)
         sqlite3_blob_close(dir);
     if (rows != NULL)

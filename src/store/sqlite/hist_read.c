@@ -43,10 +43,16 @@ static void akeys_free(struct akey *k, size_t n)
 
 /* The entity's key and its attributes with history (name order), those of
  * q->attrs only when given. *hk = 0 when it has none. */
-static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query *q, int64_t *hk,
-                      int64_t *merged, struct akey **out, size_t *n_out)
+static const char akeys_sql[] = "SELECT e.hk, a.aid, a.name, e.merged FROM hist_ents e"
+                                " JOIN hist_ent_attrs k ON k.hk = e.hk"
+                                " JOIN hist_attrs a ON a.aid = k.aid"
+                                " WHERE e.tid = ?1 AND e.eid = ?2 ORDER BY a.name";
+
+static int akeys_load(struct sqlite_be *be, sqlite3 *db, int64_t tid,
+                      const struct store_history_query *q, int64_t *hk, int64_t *merged,
+                      struct akey **out, size_t *n_out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = sq__reader_stmt(be, akeys_sql);
     struct akey *k = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -55,12 +61,7 @@ static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query
     *n_out = 0;
     *hk = 0;
     *merged = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT e.hk, a.aid, a.name, e.merged FROM hist_ents e"
-                           " JOIN hist_ent_attrs k ON k.hk = e.hk"
-                           " JOIN hist_attrs a ON a.aid = k.aid"
-                           " WHERE e.tid = ?1 AND e.eid = ?2 ORDER BY a.name",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (st == NULL)
         return sq__err(db, "history keys");
     sqlite3_bind_int64(st, 1, tid);
     sqlite3_bind_text(st, 2, q->entity_id, -1, SQLITE_STATIC);
@@ -83,7 +84,7 @@ static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query
             goto oom;
         k[n++].aid = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         akeys_free(k, n);
         return sq__err(db, "history keys");
@@ -92,7 +93,7 @@ static int akeys_load(sqlite3 *db, int64_t tid, const struct store_history_query
     *n_out = n;
     return 0;
 oom:
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     akeys_free(k, n);
     return ERR_NOMEM;
 }
@@ -112,26 +113,40 @@ struct hstream {
     int64_t from, to;
 };
 
-static int hs_prepare(struct hstream *s, sqlite3 *db, int back, int body)
-{
-    char sql[160];
+/* The walks' statements (the reader's, sq__reader_stmt: one of each kind
+ * in use at a time; the probe is stepped and reset within hs_start). */
+enum hs_kind {
+    HS_NUMS, /* forwards, the index only */
+    HS_BODY, /* forwards, with the text */
+    HS_BACK, /* backwards, with the text */
+    HS_FULL, /* as HS_BODY: aggregation's second walk, beside HS_NUMS or HS_BODY */
+    N_HS_KINDS
+};
 
+#define HS_SQL(cols, order)                                                                        \
+    "SELECT rid, t, nums" cols                                                                     \
+    " FROM hist_rows WHERE hk = ?1 AND t >= ?2 AND t < ?3 ORDER BY t" order
+static const char *const hs_sql[N_HS_KINDS] = {
+    [HS_NUMS] = HS_SQL("", ""),
+    [HS_BODY] = HS_SQL(", body", ""),
+    [HS_BACK] = HS_SQL(", body", " DESC"),
+    [HS_FULL] = HS_SQL(", body", "") " -- full", /* another statement than HS_BODY's */
+};
+#undef HS_SQL
+
+static int hs_prepare(struct hstream *s, struct sqlite_be *be, sqlite3 *db, enum hs_kind kind)
+{
     memset(s, 0, sizeof(*s));
-    s->back = back;
-    snprintf(sql, sizeof(sql),
-             "SELECT rid, t, nums%s FROM hist_rows WHERE hk = ?1 AND t >= ?2 AND t < ?3"
-             " ORDER BY t%s",
-             body ? ", body" : "", back ? " DESC" : "");
-    if (sqlite3_prepare_v2(db, sql, -1, &s->st, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, hist__hsql[H_ROW_BEFORE], -1, &s->probe, NULL) != SQLITE_OK)
+    s->back = kind == HS_BACK;
+    if ((s->st = sq__reader_stmt(be, hs_sql[kind])) == NULL ||
+        (s->probe = sq__reader_stmt(be, hist__hsql[H_ROW_BEFORE])) == NULL)
         return sq__err(db, "history query");
     return 0;
 }
 
 static void hs_free(struct hstream *s)
 {
-    sqlite3_finalize(s->st);
-    sqlite3_finalize(s->probe);
+    sqlite3_reset(s->st); /* the reader's: kept */
     subv_free(&s->cur);
 }
 
@@ -372,14 +387,14 @@ static int tp_collect(struct hstream *hs, const struct hpend *pend, int64_t hk, 
 
 #define TIES_MAX(n) STORE_TIES_MAX(n) /* store.h */
 
-static int tp_read(sqlite3 *db, int64_t hk, const struct hpend *pend, const struct akey *keys,
-                   size_t n_keys, const struct store_history_query *q,
+static int tp_read(struct sqlite_be *be, sqlite3 *db, int64_t hk, const struct hpend *pend,
+                   const struct akey *keys, size_t n_keys, const struct store_history_query *q,
                    int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
                                const char *inst),
                    void *ud)
 {
     struct hstream hs;
-    int rc = hs_prepare(&hs, db, 0, 1);
+    int rc = hs_prepare(&hs, be, db, HS_BODY);
 
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         struct tp_inst *v;
@@ -459,10 +474,10 @@ static void lastn_clear(struct lastn *l)
  * that share the time of the N-th come too (GS CIM 009: lastN counts
  * timestamps; a page never ends between instances of one time), and with
  * q->one_more the next one after them. */
-static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query *q,
-                     int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms,
-                                 const char *inst),
-                     void *ud)
+static int
+hist_read(struct sqlite_be *be, sqlite3 *db, int64_t tid, const struct store_history_query *q,
+          int (*each)(void *ud, const char *attr, int64_t iid, int64_t t_ms, const char *inst),
+          void *ud)
 {
     struct hstream hs = {0};
     struct hpend pend = {0};
@@ -472,15 +487,15 @@ static int hist_read(sqlite3 *db, int64_t tid, const struct store_history_query 
     int64_t hk, merged;
     int rc;
 
-    if ((rc = akeys_load(db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
+    if ((rc = akeys_load(be, db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if ((rc = hist__hpend_load(db, hk, merged, &pend)) != 0)
+    if ((rc = hist__hpend_load(be, db, hk, merged, &pend)) != 0)
         goto out;
     if (q->time_prop != STORE_TP_OBSERVED) {
-        rc = tp_read(db, hk, &pend, keys, n_keys, q, each, ud);
+        rc = tp_read(be, db, hk, &pend, keys, n_keys, q, each, ud);
         goto out;
     }
-    if ((rc = hs_prepare(&hs, db, q->last_n > 0, 1)) != 0)
+    if ((rc = hs_prepare(&hs, be, db, q->last_n > 0 ? HS_BACK : HS_BODY)) != 0)
         goto out;
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         long want = q->last_n > 0 ? q->last_n : q->limit > 0 ? q->limit : -1, got = 0;
@@ -952,8 +967,9 @@ static int series_flush(struct series *s)
  * instances with count 0), each ending at start + period, clipped to
  * q->to_ms. Another timeproperty than observedAt folds tp_collect's
  * list, from the text. */
-static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query *q,
-                     const struct store_period *period, int want_distinct,
+static int hist_aggr(struct sqlite_be *be, sqlite3 *db, int64_t tid,
+                     const struct store_history_query *q, const struct store_period *period,
+                     int want_distinct,
                      int (*each)(void *ud, const char *attr, const struct store_aggr *a), void *ud)
 {
     struct hstream idx = {0}, full = {0};
@@ -964,12 +980,12 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
     int64_t hk, merged;
     int tp = q->time_prop != STORE_TP_OBSERVED, rc, full_ready = 0;
 
-    if ((rc = akeys_load(db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
+    if ((rc = akeys_load(be, db, tid, q, &hk, &merged, &keys, &n_keys)) != 0 || n_keys == 0)
         return rc;
-    if ((rc = hist__hpend_load(db, hk, merged, &pend)) != 0)
+    if ((rc = hist__hpend_load(be, db, hk, merged, &pend)) != 0)
         goto out;
     /* the index (nums only) unless distinctCount needs the text */
-    if (!tp && (rc = hs_prepare(&idx, db, 0, want_distinct)) != 0)
+    if (!tp && (rc = hs_prepare(&idx, be, db, want_distinct ? HS_BODY : HS_NUMS)) != 0)
         goto out;
     for (size_t k = 0; rc == 0 && k < n_keys; k++) {
         struct fold proto = {.q = q,
@@ -1013,7 +1029,7 @@ static int hist_aggr(sqlite3 *db, int64_t tid, const struct store_history_query 
                 pbuf_clear(&out);
         }
         /* the instances' text: prepared the first time an attribute needs it */
-        if (rc == 0 && slow && !full_ready && (rc = hs_prepare(&full, db, 0, 1)) == 0)
+        if (rc == 0 && slow && !full_ready && (rc = hs_prepare(&full, be, db, HS_FULL)) == 0)
             full_ready = 1;
         if (rc == 0 && slow && tp) {
             struct tp_inst *v;
@@ -1073,8 +1089,9 @@ static int read_begin(sqlite3 *db)
                                                                     : sq__err(db, "history read");
 }
 
-static void read_end(sqlite3 *db)
+static void read_end(struct sqlite_be *be, sqlite3 *db)
 {
+    sq__reader_reset(be); /* none keeps the snapshot */
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 }
@@ -1088,8 +1105,8 @@ int sq__hist_read(void *arg, int64_t tid, const struct store_history_query *q,
     int rc = read_begin(db);
 
     if (rc == 0) {
-        rc = hist_read(db, tid, q, each, ud);
-        read_end(db);
+        rc = hist_read(arg, db, tid, q, each, ud);
+        read_end(arg, db);
     }
     return rc;
 }
@@ -1102,8 +1119,8 @@ int sq__hist_aggr(void *arg, int64_t tid, const struct store_history_query *q,
     int rc = read_begin(db);
 
     if (rc == 0) {
-        rc = hist_aggr(db, tid, q, period, want_distinct, each, ud);
-        read_end(db);
+        rc = hist_aggr(arg, db, tid, q, period, want_distinct, each, ud);
+        read_end(arg, db);
     }
     return rc;
 }

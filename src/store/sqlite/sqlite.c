@@ -226,10 +226,15 @@ static const char *const rsql[N_RSTMT] = {
 #define CHECKPOINT_FRAMES 500 /* ~4 MB of WAL with 8 KiB pages */
 #define CHECKPOINT_FORCE 16   /* x CHECKPOINT_FRAMES, ~64 MB: start over */
 
+#define READER_CACHED 16 /* statements sq__reader_stmt keeps per reader */
+
 struct reader {
     struct sqlite_be *be;
     sqlite3 *db;
     sqlite3_stmt *st[N_RSTMT];
+    /* sq__reader_stmt's: by the address of their SQL text */
+    const char *cached_sql[READER_CACHED];
+    sqlite3_stmt *cached[READER_CACHED];
     struct reader *next, *prev;
 };
 
@@ -312,6 +317,8 @@ static void reader_free(struct reader *r)
 {
     for (int i = 0; i < N_RSTMT; i++)
         sqlite3_finalize(r->st[i]);
+    for (int i = 0; i < READER_CACHED; i++)
+        sqlite3_finalize(r->cached[i]);
     sqlite3_close(r->db);
     free(r);
 }
@@ -366,6 +373,43 @@ sqlite3 *sq__reader_db(struct sqlite_be *be)
 {
     struct reader *r = reader_get(be);
     return r ? r->db : NULL;
+}
+
+sqlite3_stmt *sq__reader_stmt(struct sqlite_be *be, const char *sql)
+{
+    struct reader *r = reader_get(be);
+    int i;
+
+    if (r == NULL)
+        return NULL;
+    for (i = 0; i < READER_CACHED && r->cached_sql[i] != NULL; i++)
+        if (r->cached_sql[i] == sql) {
+            sqlite3_reset(r->cached[i]);
+            return r->cached[i];
+        }
+    if (i == READER_CACHED) { /* full (a caller building its SQL would be a bug): the last goes */
+        log_msg(LOG_WARN, "sqlite: a reader has more than %d cached statements", READER_CACHED);
+        sqlite3_finalize(r->cached[--i]);
+        r->cached[i] = NULL;
+        r->cached_sql[i] = NULL;
+    }
+    if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->cached[i], NULL) !=
+        SQLITE_OK) {
+        sq__err(r->db, "reader statement");
+        sqlite3_finalize(r->cached[i]);
+        r->cached[i] = NULL;
+        return NULL;
+    }
+    r->cached_sql[i] = sql;
+    return r->cached[i];
+}
+
+void sq__reader_reset(struct sqlite_be *be)
+{
+    struct reader *r = reader_get(be);
+
+    for (int i = 0; r != NULL && i < READER_CACHED && r->cached[i] != NULL; i++)
+        sqlite3_reset(r->cached[i]);
 }
 
 /* Is a background pass due? (ckpt_mu held) Once the WAL holds

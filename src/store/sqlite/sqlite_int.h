@@ -55,6 +55,13 @@ int sq__err(sqlite3 *db, const char *what);
 int sq__step_done(sqlite3_stmt *st);
 /* This thread's reader connection (opened on first use), NULL on failure. */
 sqlite3 *sq__reader_db(struct sqlite_be *be);
+/* The statement of sql on the calling thread's reader connection, prepared
+ * at its first use there and kept (sql is known by its address: a string
+ * constant); reset, with its old bindings. The caller resets it when done,
+ * never finalizes it; sq__reader_reset resets them all (at the end of a
+ * read, so none keeps its snapshot). NULL when it does not prepare. */
+sqlite3_stmt *sq__reader_stmt(struct sqlite_be *be, const char *sql);
+void sq__reader_reset(struct sqlite_be *be);
 
 /* --- hist.c ------------------------------------------------------------ */
 
