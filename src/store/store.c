@@ -547,6 +547,11 @@ static int history_patch(struct store *s, struct store_op *op, int64_t tid, cons
                 op->attr_iri);
         return 0;
     }
+    if (rc == ERR_INTERNAL) { /* its stored row is damaged: this op fails, not the group */
+        err_set(&op->err, ERR_INTERNAL, "instance %lld of %s cannot be read from the store",
+                (long long)op->instance_id, op->attr_iri);
+        return 0;
+    }
     if (rc)
         return rc;
     inst = cJSON_Parse(text);

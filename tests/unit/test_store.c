@@ -775,6 +775,7 @@ static void test_history_keeps_instance_text(void **state)
     q.to_ms = t_row + 1;
     assert_int_equal(store_history(s, &q, collect_text, &got, &e), 0);
     assert_int_equal(got.n, 3); /* urn:q, urn:r, urn:s */
+    int64_t q_iid = got.iid[0];
     memset(&op, 0, sizeof(op));
     op.kind = STORE_HISTORY_DELETE;
     op.entity_id = "urn:ngsi-ld:M:9";
@@ -827,6 +828,30 @@ static void test_history_keeps_instance_text(void **state)
         s2 = open_store();
         assert_int_equal(store_history(s2, &q, collect_text, &got, &e), ERR_INTERNAL);
         texts_free(&got);
+        /* a PATCH of an instance of that row fails alone, as damaged: the
+         * write beside it in the group commits */
+        cJSON *patch = cJSON_Parse("{\"value\":2}");
+        char other[32];
+        snprintf(other, sizeof(other), "urn:x:damaged-%d", k);
+        struct store_op two[2] = {{.kind = STORE_HISTORY_PATCH,
+                                   .tenant = "",
+                                   .entity_id = "urn:ngsi-ld:M:9",
+                                   .attr_iri = "urn:q",
+                                   .instance_id = q_iid,
+                                   .inst = patch},
+                                  {.kind = STORE_CREATE,
+                                   .tenant = "",
+                                   .doc = entity("{\"id\":\"urn:x:0\",\"type\":\"T\"}")}};
+        cJSON_ReplaceItemInObject(two[1].doc, "id", cJSON_CreateString(other));
+        assert_int_equal(store_write(s2, two, 2), 0);
+        assert_int_equal(two[0].err.code, ERR_INTERNAL);
+        assert_int_equal(two[1].err.code, 0);
+        cJSON *doc2 = NULL;
+        assert_int_equal(store_entity_get(s2, "", other, &doc2, &e), 0);
+        cJSON_Delete(doc2);
+        store_ops_clear(two, 2);
+        cJSON_Delete(two[1].doc);
+        cJSON_Delete(patch);
         store_close(s2);
     }
     sqlite3_close(db);

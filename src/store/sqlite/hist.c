@@ -1706,7 +1706,7 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
     struct sq_hist *h = be->hist;
     sqlite3_stmt *st = h->st[H_ROW_GET];
     int64_t hk, aid, rid, t;
-    int rc, step;
+    int rc, step, found = 0;
 
     *inst = NULL;
     if ((rc = hist__pend_flush(h)) != 0 || (rc = keys_of(h, tid, eid, attr, &hk, &aid)) != 0)
@@ -1728,8 +1728,9 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
                 struct hent e;
                 hcur_sub(&c, &h->tmp.v[i]);
                 while (hist__hcur_next(&c, &e) == 1)
-                    if (e.iid == iid && e.aid == aid) {
-                        *inst = e.inst ? strdup(e.inst) : NULL;
+                    if (e.iid == iid && e.aid == aid && e.inst != NULL) {
+                        found = 1;
+                        *inst = strdup(e.inst);
                         break;
                     }
             }
@@ -1737,7 +1738,13 @@ int sq__hist_get(void *arg, int64_t tid, const char *eid, const char *attr, int6
     sqlite3_reset(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return sq__err(h->db, "history lookup");
-    return *inst ? 0 : ERR_NOMEM; /* located: out of memory (or a damaged row) */
+    if (*inst != NULL)
+        return 0;
+    if (found)
+        return ERR_NOMEM;
+    /* located in that row, but not read from it */
+    log_msg(LOG_ERROR, "sqlite: history row %" PRId64 " is damaged", rid);
+    return ERR_INTERNAL;
 }
 
 int sq__hist_set(void *arg, int64_t tid, const char *eid, const char *attr, int64_t iid,
