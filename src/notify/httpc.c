@@ -553,7 +553,7 @@ static int parse_uri(struct hc *c, const char *uri)
         c->path = NULL;
         return -1;
     }
-    if (hp > p) {
+    if (hp - 1 > p) { /* "http://@host": no credentials */
         char cred[512];
         char enc[B64_ENCODED_LEN(sizeof(cred)) + 1];
         /* user-id ":" password (RFC 7617), the password maybe empty */

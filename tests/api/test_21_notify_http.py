@@ -524,18 +524,23 @@ def test_request_target_forms(hub, receivers, k, suffix, target):
 def test_basic_auth_from_uri_and_receiverinfo_wins(hub, receivers):
     """user:password@ in the URI becomes Authorization: Basic (percent-
     decoded), the user information is not in Host; a receiverInfo
-    Authorization replaces it. No tenant: no NGSILD-Tenant header."""
+    Authorization replaces it; an empty one ("@host") sends none. No
+    tenant: no NGSILD-Tenant header."""
     et = "T21Auth"
     r = receivers()
     sid_a = make_sub(hub, None, et, "http://us%%40er:p%%3Ass%%20w@127.0.0.1:%d/a" % r.port)
     sid_b = make_sub(hub, None, et, "http://alice:secret@127.0.0.1:%d/b" % r.port,
                      [("authorization", "Bearer tok-123")])
     sid_c = make_sub(hub, None, et, "http://bob@127.0.0.1:%d/c?q=1" % r.port)
+    sid_d = make_sub(hub, None, et, "http://@127.0.0.1:%d/d" % r.port)
     fire(hub, None, et, 1)
-    r.wait(lambda r: len(r.reqs) >= 3, "3 requests")
+    r.wait(lambda r: len(r.reqs) >= 4, "4 requests")
     by = {q.target: q for q in r.requests()}
-    assert set(by) == {"/a", "/b", "/c?q=1"}, by
+    assert set(by) == {"/a", "/b", "/c?q=1", "/d"}, by
     a, b, c = by["/a"], by["/b"], by["/c?q=1"]
+    # empty user information: no credentials at all
+    assert by["/d"].all("Authorization") == [], by["/d"].headers
+    assert by["/d"].all("Host") == ["127.0.0.1:%d" % r.port], by["/d"].headers
     assert a.all("Authorization") == [
         "Basic " + base64.b64encode(b"us@er:p:ss w").decode()], a.headers
     assert b.all("Authorization") == ["Bearer tok-123"], b.headers
@@ -546,7 +551,7 @@ def test_basic_auth_from_uri_and_receiverinfo_wins(hub, receivers):
     for q in (a, b, c):
         assert q.all("Host") == ["127.0.0.1:%d" % r.port], q.headers
         assert q.all("NGSILD-Tenant") == [], q.headers
-    for sid in (sid_a, sid_b, sid_c):
+    for sid in (sid_a, sid_b, sid_c, sid_d):
         assert_ok(hub, wait_sent(hub, None, sid, 1), 1, sid)
 
 
