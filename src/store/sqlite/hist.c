@@ -806,9 +806,7 @@ static int ent_attr_note(struct sq_hist *h, int64_t hk, int64_t aid)
     return 0;
 }
 
-/* Entity hk's slot, taken over for it (nothing known) if another entity
- * had it; NULL when out of memory (then nothing is cached). */
-static struct ent_slot *ent_slot(struct sq_hist *h, int64_t hk)
+struct ent_slot *hist__ent_slot(struct sq_hist *h, int64_t hk)
 {
     struct ent_slot *s;
 
@@ -816,7 +814,7 @@ static struct ent_slot *ent_slot(struct sq_hist *h, int64_t hk)
         return NULL;
     s = &h->slots[(uint64_t)hk & (ENT_SLOTS - 1)];
     if (s->hk != hk)
-        *s = (struct ent_slot){hk, 0, INT64_MAX, 0};
+        *s = (struct ent_slot){hk, 0, INT64_MAX, 0, 0};
     return s;
 }
 
@@ -833,7 +831,7 @@ static int notes_check(struct sq_hist *h)
     for (int i = 0; i < h->n_noted; i++)
         sig += aid_hash(h->noted[i]);
     sig |= 1; /* never 0, which means unknown */
-    if ((slot = ent_slot(h, h->hk)) == NULL || slot->sig != sig) {
+    if ((slot = hist__ent_slot(h, h->hk)) == NULL || slot->sig != sig) {
         for (int i = h->n_checked; i < h->n_noted; i++)
             if ((rc = ea_add(h, h->hk, h->noted[i])) != 0)
                 return rc;
@@ -867,7 +865,7 @@ static int row_put(struct sq_hist *h, int64_t hk, const struct subv *s, size_t a
     if (b - a > 1)
         HIST_TESTED(h->test, chunks);
     if (rc == 0 && (rc = row_insert(h, rid, hk, s->v[a].t, &h->mnums, &h->mbody)) == 0 &&
-        (es = ent_slot(h, hk)) != NULL) {
+        (es = hist__ent_slot(h, hk)) != NULL) {
         int64_t t0 = s->v[a].t, t1 = s->v[b - 1].t;
         if (es->end < t1) { /* a known bound is raised (INT64_MAX: unknown stays) */
             es->end = t1;
@@ -1041,7 +1039,7 @@ int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p)
     if ((rc = hist__sub_sort(p)) != 0)
         return rc;
     lo = p->v[0].t;
-    struct ent_slot *es = ent_slot(h, hk);
+    struct ent_slot *es = hist__ent_slot(h, hk);
     if (es != NULL && es->end < lo) {
         HIST_TESTED(h->test, probes_saved);
         return rows_write(h, hk, p); /* after every row, as known without a probe */
@@ -1293,8 +1291,6 @@ int sq__hist_open(struct sqlite_be *be)
     be->hist = h;
     h->db = be->w;
     h->test = be->test;
-    if ((h->seen_at = calloc(HOT_SLOTS, sizeof(*h->seen_at))) == NULL)
-        return ERR_NOMEM;
     buf_init(&h->eid, 4096);
     buf_init(&h->text, HIST_ROW_MAX);
     buf_init(&h->mnums, HIST_ROW_MAX);
@@ -1341,7 +1337,6 @@ void sq__hist_close(struct sqlite_be *be)
     for (int i = 0; i < HIST_PENDING; i++)
         hrow_free(&h->pend[i]);
     hist__pents_free(h);
-    free(h->seen_at);
     free(h->touched);
     hist__hlog_forget(h);
     free(h->log);

@@ -209,6 +209,8 @@ struct ent_slot {
     int64_t end;  /* a time none of its rows reaches past (INT64_MAX: unknown) */
     int alone;    /* 1: rows at time end are of that time alone (a write at end goes
                      beside them) */
+    uint32_t seen; /* the last group that appended to it (hist__pend_flush: low 32 bits of
+                      its number; 0: none) */
 };
 
 #define ATTR_MEMO 64 /* entries of sq_hist.amemo (a power of two) */
@@ -217,8 +219,7 @@ struct ent_slot {
 struct pent;   /* hist_log.c: an entity's pending rows */
 struct lgroup; /* hist_log.c: a row of hist_log */
 
-#define PENT_SWEEP 64    /* groups between sweeps of the entities with nothing pending */
-#define HOT_SLOTS (1u << 16) /* seen_at: the last group that wrote each hk (by its low bits) */
+#define PENT_SWEEP 64 /* groups between sweeps of the entities with nothing pending */
 
 /* The writer's history state (be->hist): the writer thread only. */
 struct sq_hist {
@@ -255,7 +256,12 @@ struct sq_hist {
      * - alone: the probe found the last row of time end alone, or the row
      *   that raised end was; cleared by a row written that reaches end from
      *   before it. A write at time end (a device that repeats its
-     *   observedAt) then needs no probe either. */
+     *   observedAt) then needs no probe either;
+     * - seen: whether the entity is hot (hist__pend_flush). A table of
+     *   2^16 slots by hk's low bits did that before; at 100,000 entities
+     *   and more, written in batches of consecutive hks, its shared slots
+     *   made a quarter of cold writes look hot (kept pending, logged and
+     *   written later: ~5 % of the writer at 1,000,000). */
     struct ent_slot *slots;
     /* the buffered rows of entity hk (of tenant tid, id eid: the next
      * append to the same entity skips the key lookups), the distinct
@@ -273,7 +279,6 @@ struct sq_hist {
      * appended to, and the rows of hist_log, oldest first */
     struct pent **pents;
     size_t pents_cap, pents_n;
-    int64_t *seen_at; /* HOT_SLOTS group numbers */
     struct pent **touched;
     size_t n_touched, cap_touched;
     struct lgroup *log;
@@ -308,6 +313,10 @@ int hist__sub_sort(struct subv *s);
 /* Writer: add the sub-rows p (sorted here) to entity hk's rows, each late
  * one where its time is. */
 int hist__rows_merge(struct sq_hist *h, int64_t hk, struct subv *p);
+/* Writer: entity hk's slot (sq_hist.slots), taken over for it (nothing
+ * known) if another entity had it; NULL when out of memory (then nothing
+ * is cached). */
+struct ent_slot *hist__ent_slot(struct sq_hist *h, int64_t hk);
 
 /* ---- hist_log.c ----------------------------------------------------------- */
 

@@ -235,11 +235,13 @@ int hist__pend_flush(struct sq_hist *h)
 
     if (h->n_pend == 0)
         return 0;
-    /* hot: pending rows, or written within HOT_GROUPS groups (seen_at: a
-     * slot per hk, shared by some; a shared slot only makes one hot early) */
-    int64_t *slot = &h->seen_at[(uint64_t)h->hk & (HOT_SLOTS - 1)];
-    int hot = *slot != 0 && *slot >= h->group_no - HOT_GROUPS;
-    *slot = h->group_no;
+    /* hot: pending rows, or written within HOT_GROUPS groups (its slot's
+     * seen; a slot lost to a rollback or to another entity makes it cold) */
+    struct ent_slot *es = hist__ent_slot(h, h->hk);
+    uint32_t now = (uint32_t)h->group_no;
+    int hot = es != NULL && es->seen != 0 && (uint32_t)(now - es->seen) <= HOT_GROUPS;
+    if (es != NULL)
+        es->seen = now != 0 ? now : 1;
     if (!hot && ((pe = pent_find(h, h->hk)) == NULL || pe->first == 0)) {
         pe = NULL;
         h->sv.n = 0; /* not hot: straight to hist_rows, no pent */
