@@ -504,11 +504,11 @@ void hist__hpend_free(struct hpend *p)
     subv_free(&p->v);
 }
 
+static const char log_gids_sql[] = "SELECT gid FROM hist_log WHERE gid >= ?1 ORDER BY gid";
+
 /* Read entity hk's entry of each log row from gid `merged` on: the
  * directory is searched, then only the entry read (incremental blob I/O: a
  * log row holds every entity of its group). */
-static const char log_gids_sql[] = "SELECT gid FROM hist_log WHERE gid >= ?1 ORDER BY gid";
-
 int hist__hpend_load(struct sqlite_be *be, sqlite3 *db, int64_t hk, int64_t merged,
                      struct hpend *out)
 {

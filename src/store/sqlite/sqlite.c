@@ -387,11 +387,10 @@ sqlite3_stmt *sq__reader_stmt(struct sqlite_be *be, const char *sql)
             sqlite3_reset(r->cached[i]);
             return r->cached[i];
         }
-    if (i == READER_CACHED) { /* full (a caller building its SQL would be a bug): the last goes */
-        log_msg(LOG_WARN, "sqlite: a reader has more than %d cached statements", READER_CACHED);
-        sqlite3_finalize(r->cached[--i]);
-        r->cached[i] = NULL;
-        r->cached_sql[i] = NULL;
+    if (i == READER_CACHED) { /* a caller building its SQL: a bug, refused (never evicted: a
+                                 statement handed out may still be in use) */
+        log_msg(LOG_ERROR, "sqlite: a reader has more than %d statements to keep", READER_CACHED);
+        return NULL;
     }
     if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->cached[i], NULL) !=
         SQLITE_OK) {
