@@ -10,7 +10,8 @@
 --                  request's observations a day after the previous request's
 --                  (gen.py's date 2026-01-15 becomes 2026-01-16, -17, ...): a
 --                  sensor reports new observations, so every write appends
---                  instances after the entity's history
+--                  instances after the entity's history (the count is per wrk
+--                  thread: run.sh uses -t 1)
 --   MODE "resend": the same, with the records as they are: every write
 --                  repeats the observedAt the entity already has
 -- Success is 201 (all created) or 204 (all updated); anything else (207
